@@ -1,0 +1,62 @@
+"""One error type for every bad input a user can fix, and atomic output writing.
+
+Every user-facing failure raises NnbuildError with the file, the place in it (line, layer, key)
+and what was expected. The CLI and the SCons glue print str(error) as one paragraph and exit
+non-zero; they never show a traceback for these.
+"""
+import contextlib
+import os
+import tempfile
+
+
+class NnbuildError(Exception):
+    """A problem with the user's input, stated so that they can act on it."""
+
+    def __init__(self, message, file=None, where=None, expected=None):
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.where = where
+        self.expected = expected
+        super().__init__(self.__str__())
+
+    def __str__(self):
+        place = ""
+        if self.file:
+            place = self.file
+            if self.where:
+                place += f", {self.where}"
+            place += ": "
+        elif self.where:
+            place = f"{self.where}: "
+        text = place + self.message
+        if self.expected:
+            text += f" (expected {self.expected})"
+        return text
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Write to a temp file beside `path` and rename it into place only on success.
+
+    A failed or interrupted step therefore never leaves a half-written file that a later
+    build step would trust.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def remove_outputs(paths):
+    """Delete outputs of a failed step so that nothing stale looks successful."""
+    for p in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.fspath(p))

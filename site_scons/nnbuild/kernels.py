@@ -1,0 +1,16 @@
+"""What the C kernels need besides their input and output (docs/q7_contract.md, "Scratch").
+
+The planner reserves these bytes in the arena for the op's lifetime; the code generator passes
+the scratch pointer. Kept target-independent so that one memory plan serves every core.
+"""
+
+
+def scratch_bytes(op, tensors):
+    """Bytes of int16 scratch the kernel for `op` needs (0 if none)."""
+    if op.type == "conv2d":
+        kh, kw = op.attrs["kernel"]
+        in_c = tensors[op.inputs[0]].shape[2]
+        return 4 * kh * kw * (in_c // op.attrs["group"])
+    if op.type == "fully_connected":
+        return 2 * tensors[op.inputs[0]].size
+    return 0

@@ -1,0 +1,28 @@
+"""Shared test fixtures: paths, the optional ../shared data, compiler availability."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "site_scons"))
+
+SHARED = Path(os.environ.get("NNBUILD_SHARED", ROOT.parent / "shared")).resolve()
+CIFAR_DIR = SHARED / "models" / "cifar10_m4"
+CIFAR_PROTOTXT = CIFAR_DIR / "cifar10_m4_train_test.prototxt"
+CIFAR_H5 = CIFAR_DIR / "cifar10_m4_iter_70000.caffemodel.h5"
+CIFAR_QUANT_CAFFEMODEL = CIFAR_DIR / "quantized_cifar10_m4_iter_70000.caffemodel"
+CIFAR_MEAN = CIFAR_DIR / "mean.binaryproto"
+CIFAR_CALIB = SHARED / "datasets" / "cifar10" / "calib.npz"
+CIFAR_TEST = SHARED / "datasets" / "cifar10" / "test.npz"
+
+needs_shared = pytest.mark.skipif(not CIFAR_H5.exists(), reason="../shared (real CIFAR-10 model) not present")
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc not installed")
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT
