@@ -1,0 +1,419 @@
+"""models.yaml: load and validate the manifest (see docs and DESIGN.md for the format).
+
+Every error names the manifest file, the line and the key path (e.g. models[0].input.shape):
+the YAML is composed into a node tree (which keeps line marks) and checked node by node.
+Relative paths are resolved against the manifest's directory. Files are not required to exist
+at load time (some are build outputs); ModelEntry.check_files() reports missing ones.
+"""
+import difflib
+import json
+import keyword
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+
+import yaml
+
+from .errors import NnbuildError
+from .frontends import FORMATS
+
+MANIFEST_VERSION = 1
+QUANT_SCHEMES = ("q7",)
+QUANT_STRATEGIES = ("minmax", "mse")
+DEFAULT_STRATEGY = "mse"
+CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
+BUDGET_KEYS = ("ram", "flash")
+
+_C_KEYWORDS = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+    "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+    "volatile", "while", "_Bool", "_Complex", "_Imaginary",
+}
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024,
+          "m": 1024 ** 2, "mb": 1024 ** 2, "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(text):
+    """'128KiB', '1.5MiB', '48 KB', '65536' or an int -> bytes. K/M/G are binary (1024) in every
+    spelling, as in MCU datasheets."""
+    if isinstance(text, bool):
+        raise NnbuildError(f"{text!r} is not a size", expected="bytes, e.g. 65536, '64KiB', '1.5MiB'")
+    if isinstance(text, int):
+        if text < 0:
+            raise NnbuildError(f"negative size {text}", expected="a size >= 0")
+        return text
+    m = _SIZE.match(str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise NnbuildError(f"{text!r} is not a size", expected="bytes, e.g. 65536, '64KiB', '48 KB', '1.5MiB'")
+    try:
+        value = Decimal(m.group(1)) * _UNITS[m.group(2).lower()]
+    except InvalidOperation:
+        raise NnbuildError(f"{text!r} is not a size", expected="a number and a unit") from None
+    if value != value.to_integral_value():
+        raise NnbuildError(f"{text!r} is not a whole number of bytes", expected="a size in whole bytes")
+    return int(value)
+
+
+@dataclass
+class InputSpec:
+    shape: tuple = None           # (H, W, C) or None: take it from the model file
+    channel_order: str = "RGB"    # "GRAY" for 1 channel
+    mean_file: str = None
+    mean: tuple = None            # per-channel values
+    scale: float = None           # None: the model file's own (Caffe transform_param.scale) or 1.0
+
+
+@dataclass
+class QuantSpec:
+    scheme: str = "q7"
+    calibration: str = None       # .npz with `images` N x H x W x C uint8
+    samples: int = None           # None: every calibration image
+    strategy: str = DEFAULT_STRATEGY
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    format: str
+    prototxt: str
+    weights: str
+    input: InputSpec
+    labels: tuple = None
+    labels_file: str = None
+    quantization: QuantSpec = field(default_factory=QuantSpec)
+    budget: dict = field(default_factory=dict)   # declared limits only: {"ram": bytes, "flash": bytes}
+    targets: tuple = None                        # None: every target
+    manifest: str = None
+    index: int = None                                        # position in models[]
+    key: str = None                                          # e.g. "models[0]", for errors
+    lines: dict = field(default_factory=dict, repr=False)   # sub-key -> manifest line, for errors
+
+    def fingerprint(self, *sections):
+        """Stable JSON of the entry's resolved fields (all, or only the named top-level ones).
+        File contents are not included: the build hashes the files themselves."""
+        d = asdict(self)
+        for k in ("manifest", "index", "key", "lines"):
+            d.pop(k)
+        if sections:
+            d = {k: d[k] for k in sections}
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def manifest_path(self):
+        return self.manifest
+
+    def builds_for(self, target):
+        """Whether this model goes into the firmware of `target` (no `targets:` means every one)."""
+        return self.targets is None or target in self.targets
+
+    def import_files(self):
+        """The files the imported (float) graph depends on."""
+        files = [self.prototxt, self.weights, self.input.mean_file, self.labels_file]
+        return [f for f in files if f is not None]
+
+    def source_files(self):
+        """Every file the imported and quantized model depends on."""
+        files = self.import_files()
+        if self.quantization.calibration is not None:
+            files.insert(3, self.quantization.calibration)
+        return files
+
+    def where(self, key):
+        """'line N, models[i].<key>' for errors found after loading (e.g. by the frontend)."""
+        full = f"{self.key}.{key}" if self.key else key
+        line = self.lines.get(key)
+        return f"line {line}, {full}" if line else full
+
+    def check_files(self):
+        """Raise, naming the manifest line, for the first declared file that does not exist."""
+        for key, path in (("prototxt", self.prototxt), ("weights", self.weights),
+                          ("input.mean_file", self.input.mean_file),
+                          ("quantization.calibration", self.quantization.calibration),
+                          ("labels", self.labels_file)):
+            if path is not None and not os.path.isfile(path):
+                raise NnbuildError(f"file not found: {path}", file=self.manifest, where=self.where(key),
+                                   expected="an existing file")
+
+
+@dataclass
+class Manifest:
+    path: str
+    version: int
+    default_target: str = None
+    budgets: dict = field(default_factory=dict)   # target -> declared limits {"ram": bytes, "flash": bytes}
+    models: list = field(default_factory=list)
+
+    def model(self, name):
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise NnbuildError(f"no model named '{name}'" + _did_you_mean(name, [m.name for m in self.models]),
+                           file=self.path, expected="one of " + ", ".join(m.name for m in self.models))
+
+    def budget(self, target):
+        """The limits declared for `target`: a dict with "ram" and/or "flash" (bytes), maybe empty."""
+        return dict(self.budgets.get(target, {}))
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+def load_manifest(path, targets=None):
+    """Read and validate a manifest. `targets`: the known target names, to check target keys."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise NnbuildError("manifest not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise NnbuildError(f"cannot read manifest: {e}", file=path) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(e, "problem", None) or str(e)
+        raise NnbuildError(f"malformed YAML: {problem}", file=path, where=where) from None
+    finally:
+        loader.dispose()
+    r = _Reader(path, loader, targets)
+    if root is None:
+        raise NnbuildError("manifest is empty", file=path, expected="version, models, ...")
+    top = r.mapping(root, "", ("version", "defaults", "budgets", "models"), required=("version", "models"))
+    version = r.integer(top["version"], "version")
+    if version != MANIFEST_VERSION:
+        raise r.error(top["version"], "version", f"unsupported manifest version {version}",
+                      expected=str(MANIFEST_VERSION))
+    m = Manifest(path=path, version=version)
+    if "defaults" in top:
+        d = r.mapping(top["defaults"], "defaults", ("target",))
+        if "target" in d:
+            m.default_target = r.target(d["target"], "defaults.target")
+    if "budgets" in top:
+        b = r.mapping(top["budgets"], "budgets", None)
+        for name, node in b.items():
+            r.target_name(name, node, f"budgets.{name}")
+            m.budgets[name] = r.budget(node, f"budgets.{name}")
+    models = r.sequence(top["models"], "models")
+    if not models:
+        raise r.error(top["models"], "models", "no models declared", expected="at least one model")
+    seen = {}
+    for i, node in enumerate(models):
+        entry = r.model(node, f"models[{i}]")
+        if entry.name in seen:
+            raise r.error(node, f"models[{i}].name", f"duplicate model name '{entry.name}'",
+                          expected=f"unique names (also used by models[{seen[entry.name]}])")
+        seen[entry.name] = i
+        m.models.append(entry)
+    return m
+
+
+def _did_you_mean(word, choices):
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Reader:
+    """Typed access to YAML nodes; every failure names file, line and key path."""
+
+    def __init__(self, path, loader, targets):
+        self.path, self.loader = path, loader
+        self.dir = os.path.dirname(os.path.abspath(path))
+        self.targets = tuple(targets) if targets is not None else None
+
+    def error(self, node, key, message, expected=None):
+        return NnbuildError(message, file=self.path, where=f"line {node.start_mark.line + 1}, {key}",
+                            expected=expected)
+
+    def mapping(self, node, key, allowed, required=()):
+        label = key or "top level"
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, label, "not a mapping", expected="key: value pairs")
+        out = {}
+        for k_node, v_node in node.value:
+            if not isinstance(k_node, yaml.ScalarNode):
+                raise self.error(k_node, label, "a key must be a plain name")
+            k = k_node.value
+            sub = f"{key}.{k}" if key else k
+            if allowed is not None and k not in allowed:
+                raise self.error(k_node, sub, f"unknown key '{k}'" + _did_you_mean(k, allowed),
+                                 expected="one of " + ", ".join(allowed))
+            if k in out:
+                raise self.error(k_node, sub, f"duplicate key '{k}'")
+            out[k] = v_node
+        for k in required:
+            if k not in out:
+                raise self.error(node, label, f"missing key '{k}'", expected=f"'{k}' in {label}")
+        return out
+
+    def sequence(self, node, key):
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.error(node, key, "not a list", expected="a YAML list")
+        return list(node.value)
+
+    def scalar(self, node, key):
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(node, key, "not a single value")
+        return self.loader.construct_object(node)
+
+    def string(self, node, key, choices=None):
+        value = self.scalar(node, key)
+        if not isinstance(value, str) or not value:
+            value = node.value if isinstance(node, yaml.ScalarNode) else value
+        if not isinstance(value, str) or not value:
+            raise self.error(node, key, f"{value!r} is not a string", expected="a non-empty string")
+        if choices is not None and value not in choices:
+            raise self.error(node, key, f"'{value}' is not allowed" + _did_you_mean(value, choices),
+                             expected="one of " + ", ".join(choices))
+        return value
+
+    def integer(self, node, key, minimum=None):
+        value = self.scalar(node, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(node, key, f"{value!r} is not an integer", expected="an integer")
+        if minimum is not None and value < minimum:
+            raise self.error(node, key, f"{value} is too small", expected=f"an integer >= {minimum}")
+        return value
+
+    def number(self, node, key):
+        value = self.scalar(node, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+                value in (float("inf"), float("-inf")):
+            raise self.error(node, key, f"{value!r} is not a number", expected="a finite number")
+        return float(value)
+
+    def file(self, node, key):
+        return os.path.normpath(os.path.join(self.dir, self.string(node, key)))
+
+    def size(self, node, key):
+        value = self.scalar(node, key)
+        try:
+            return parse_size(value)
+        except NnbuildError as e:
+            raise self.error(node, key, e.message, expected=e.expected) from None
+
+    def target_name(self, name, node, key):
+        if self.targets is not None and name not in self.targets:
+            raise self.error(node, key, f"unknown target '{name}'" + _did_you_mean(name, self.targets),
+                             expected="one of " + ", ".join(self.targets))
+        if not re.match(r"^[A-Za-z0-9_]+$", str(name)):
+            raise self.error(node, key, f"'{name}' is not a target name", expected="letters, digits, _")
+        return name
+
+    def target(self, node, key):
+        return self.target_name(self.string(node, key), node, key)
+
+    def budget(self, node, key):
+        d = self.mapping(node, key, BUDGET_KEYS)
+        return {k: self.size(d[k], f"{key}.{k}") for k in BUDGET_KEYS if k in d}
+
+    # -- one model entry
+    def model(self, node, key):
+        d = self.mapping(node, key, ("name", "format", "prototxt", "weights", "input", "labels",
+                                     "quantization", "budget", "targets"), required=("name", "weights"))
+        lines = {}
+        for k, v in d.items():
+            lines[k] = v.start_mark.line + 1
+        name = self.string(d["name"], f"{key}.name")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name in _C_KEYWORDS:
+            raise self.error(d["name"], f"{key}.name", f"'{name}' is not a C identifier",
+                             expected="letters, digits and _, not starting with a digit, not a C keyword")
+        fmt = self.string(d["format"], f"{key}.format", FORMATS) if "format" in d else "caffe"
+        if fmt == "caffe" and "prototxt" not in d:
+            raise self.error(node, key, "missing key 'prototxt'", expected="a Caffe model's prototxt")
+        entry = ModelEntry(name=name, format=fmt,
+                           prototxt=self.file(d["prototxt"], f"{key}.prototxt") if "prototxt" in d else None,
+                           weights=self.file(d["weights"], f"{key}.weights"),
+                           input=self.input(d["input"], f"{key}.input", lines) if "input" in d else InputSpec(),
+                           manifest=self.path, key=key, lines=lines,
+                           index=int(key[key.index("[") + 1:-1]))
+        if "labels" in d:
+            entry.labels, entry.labels_file = self.labels(d["labels"], f"{key}.labels")
+        if "quantization" in d:
+            entry.quantization = self.quantization(d["quantization"], f"{key}.quantization", lines)
+        if "budget" in d:
+            entry.budget = self.budget(d["budget"], f"{key}.budget")
+        if "targets" in d:
+            items = self.sequence(d["targets"], f"{key}.targets")
+            entry.targets = tuple(self.target(n, f"{key}.targets[{i}]") for i, n in enumerate(items))
+        return entry
+
+    def input(self, node, key, lines):
+        d = self.mapping(node, key, ("shape", "channel_order", "mean_file", "mean", "scale"))
+        for k, v in d.items():
+            lines[f"input.{k}"] = v.start_mark.line + 1
+        spec = InputSpec()
+        if "shape" in d:
+            dims = self.sequence(d["shape"], f"{key}.shape")
+            if len(dims) != 3:
+                raise self.error(d["shape"], f"{key}.shape", f"{len(dims)} dimensions",
+                                 expected="[H, W, C]")
+            spec.shape = tuple(self.integer(n, f"{key}.shape[{i}]", 1) for i, n in enumerate(dims))
+            if spec.shape[2] not in (1, 3):
+                raise self.error(d["shape"], f"{key}.shape", f"{spec.shape[2]} channels",
+                                 expected="C = 3 (colour) or 1 (grayscale)")
+        if "channel_order" in d:
+            spec.channel_order = self.string(d["channel_order"], f"{key}.channel_order", CHANNEL_ORDERS)
+            if spec.shape and (spec.channel_order == "GRAY") != (spec.shape[2] == 1):
+                raise self.error(d["channel_order"], f"{key}.channel_order",
+                                 f"{spec.channel_order} does not fit {spec.shape[2]} channels",
+                                 expected="RGB or BGR for 3 channels, GRAY (or nothing) for 1")
+        if spec.shape and spec.shape[2] == 1:
+            spec.channel_order = "GRAY"
+        if "mean_file" in d and "mean" in d:
+            raise self.error(d["mean"], f"{key}.mean", "both mean and mean_file are given", expected="one of them")
+        if "mean_file" in d:
+            spec.mean_file = self.file(d["mean_file"], f"{key}.mean_file")
+        if "mean" in d:
+            node_m = d["mean"]
+            items = self.sequence(node_m, f"{key}.mean") if isinstance(node_m, yaml.SequenceNode) else [node_m]
+            spec.mean = tuple(self.number(n, f"{key}.mean") for n in items)
+            c = spec.shape[2] if spec.shape else None
+            if len(spec.mean) not in (1, c) and not (c is None and len(spec.mean) == 3):
+                raise self.error(node_m, f"{key}.mean", f"{len(spec.mean)} values",
+                                 expected=f"1 or {c or 3} values (one per channel)")
+        if "scale" in d:
+            spec.scale = self.number(d["scale"], f"{key}.scale")
+            if spec.scale <= 0:
+                raise self.error(d["scale"], f"{key}.scale", f"scale {spec.scale}", expected="a positive number")
+        return spec
+
+    def labels(self, node, key):
+        if isinstance(node, yaml.SequenceNode):
+            out = []
+            for i, n in enumerate(node.value):
+                if not isinstance(n, yaml.ScalarNode) or not n.value.strip():
+                    raise self.error(n, f"{key}[{i}]", "not a label", expected="a non-empty text")
+                out.append(n.value)  # the raw text: `yes`/`no`/`1` stay labels, not bools/ints
+            return tuple(out), None
+        path = self.file(node, key)
+        try:
+            with open(path, encoding="utf-8") as f:
+                out = tuple(line.strip() for line in f if line.strip())
+        except FileNotFoundError:
+            raise self.error(node, key, f"labels file not found: {path}",
+                             expected="a list of labels or a text file, one label per line") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise self.error(node, key, f"cannot read labels file {path}: {e}") from None
+        if not out:
+            raise self.error(node, key, f"labels file {path} is empty", expected="one label per line")
+        return out, path
+
+    def quantization(self, node, key, lines):
+        d = self.mapping(node, key, ("scheme", "calibration", "samples", "strategy"))
+        for k, v in d.items():
+            lines[f"quantization.{k}"] = v.start_mark.line + 1
+        q = QuantSpec()
+        if "scheme" in d:
+            q.scheme = self.string(d["scheme"], f"{key}.scheme", QUANT_SCHEMES)
+        if "calibration" in d:
+            q.calibration = self.file(d["calibration"], f"{key}.calibration")
+        if "samples" in d:
+            q.samples = self.integer(d["samples"], f"{key}.samples", 1)
+        if "strategy" in d:
+            q.strategy = self.string(d["strategy"], f"{key}.strategy", QUANT_STRATEGIES)
+        return q
