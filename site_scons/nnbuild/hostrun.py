@@ -1,0 +1,115 @@
+"""Run generated model C on the build machine through ctypes (fast bit-exactness tests, and
+`nnbuild eval --mode host`). The same sources the firmware links are compiled with the host cc."""
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from . import hostcc, ir
+from .codegen import generate_model
+from .codegen.cformat import check_model_name
+from .errors import NnbuildError
+
+ROOT = Path(__file__).resolve().parents[2]
+KERNELS_DIR = ROOT / "firmware_template" / "kernels"
+APP_DIR = ROOT / "firmware_template" / "app"
+
+_RUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8))
+
+
+class NnModelStruct(ctypes.Structure):
+    """Mirror of `nn_model` in firmware_template/app/nn_model.h (same field order and types)."""
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("in_h", ctypes.c_int16), ("in_w", ctypes.c_int16), ("in_c", ctypes.c_int16),
+        ("channel_order", ctypes.c_char_p),
+        ("out_n", ctypes.c_int16),
+        ("out_frac_bits", ctypes.c_int16),
+        ("run", _RUN),
+        ("labels", ctypes.POINTER(ctypes.c_char_p)),
+        ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
+        ("n_layers", ctypes.c_int16),
+        ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
+        ("layer_ops", ctypes.POINTER(ctypes.c_char_p)),
+        ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
+        ("macs", ctypes.c_uint32),
+        ("arena_bytes", ctypes.c_uint32),
+    ]
+
+
+def kernel_sources():
+    srcs = sorted(KERNELS_DIR.glob("*.c"))
+    if not srcs or not (KERNELS_DIR / "nn_kernels.h").exists():
+        raise NnbuildError("no C kernels found", file=KERNELS_DIR,
+                           expected="nn_kernels.h and the kernel .c files (docs/q7_contract.md)")
+    return srcs
+
+
+class HostModel:
+    """A generated model compiled into a host shared library.
+
+    `source` is a quantized ir.Graph (generated into <build_dir>/<name>_gen first) or a directory
+    that already holds <name>.h/<name>.c. `dsp=True` compiles the kernels' DSP path with the C
+    emulation of the intrinsics (-DNN_EMULATE_DSP)."""
+
+    def __init__(self, source, name, build_dir, dsp=False):
+        check_model_name(name)
+        build_dir = Path(build_dir)
+        self.steps = self.plan = None
+        if isinstance(source, ir.Graph):
+            gen_dir = build_dir / f"{name}_gen"
+            self.steps, self.plan, _ = generate_model(source, gen_dir, name)
+        else:
+            gen_dir = Path(source)
+        model_c = gen_dir / f"{name}.c"
+        if not model_c.exists():
+            raise NnbuildError(f"generated model source {name}.c not found", file=gen_dir,
+                               expected="the output of nnbuild.codegen.generate")
+        self.generated_dir = gen_dir
+        lib_path = hostcc.build_shared([model_c, *kernel_sources()], build_dir,
+                                       include_dirs=[KERNELS_DIR, APP_DIR, gen_dir],
+                                       defines=["NN_EMULATE_DSP"] if dsp else ())
+        self._lib = hostcc.load(lib_path)
+        self._run = getattr(self._lib, f"{name}_run")
+        self._run.restype = ctypes.c_int
+        self._run.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8)]
+        self.model = NnModelStruct.in_dll(self._lib, f"{name}_model")
+        self.input_shape = (self.model.in_h, self.model.in_w, self.model.in_c)
+        self.out_n = self.model.out_n
+
+    def run(self, pixels):
+        """uint8 pixels (N, H, W, C) or (H, W, C) -> int8 scores (N, out_n)."""
+        x = np.asarray(pixels)
+        if x.ndim == 3:
+            x = x[None]
+        if x.dtype != np.uint8 or tuple(x.shape[1:]) != self.input_shape:
+            raise NnbuildError(f"input of dtype {x.dtype} and shape {x.shape}", where="HostModel.run",
+                               expected=f"uint8 (N, {', '.join(map(str, self.input_shape))})")
+        x = np.ascontiguousarray(x)
+        out = np.zeros((x.shape[0], self.out_n), dtype=np.int8)
+        for i in range(x.shape[0]):
+            rc = self._run(x[i].ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                           out[i].ctypes.data_as(ctypes.POINTER(ctypes.c_int8)))
+            if rc != 0:
+                raise NnbuildError(f"generated run function returned {rc}", where=f"sample {i}")
+        return out
+
+    def info(self):
+        """The model's nn_model descriptor as a dict (what the firmware app sees)."""
+        m = self.model
+        n = m.n_layers
+        return {
+            "name": m.name.decode(), "input_shape": self.input_shape,
+            "channel_order": m.channel_order.decode(), "out_n": m.out_n, "out_frac_bits": m.out_frac_bits,
+            "labels": [m.labels[i].decode() for i in range(m.out_n)] if m.labels else None,
+            "softmax_exp_table": np.array(m.softmax_exp_table[:256], dtype=np.int32),
+            "layer_names": [m.layer_names[i].decode() for i in range(n)],
+            "layer_ops": [m.layer_ops[i].decode() for i in range(n)],
+            "layer_macs": [int(m.layer_macs[i]) for i in range(n)],
+            "macs": m.macs, "arena_bytes": m.arena_bytes,
+        }
+
+
+def generate_and_build(qgraph, build_dir, name, dsp=False):
+    """lower + plan + generate + host compile; returns a HostModel."""
+    return HostModel(qgraph, name, build_dir, dsp=dsp)

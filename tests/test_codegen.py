@@ -1,0 +1,252 @@
+"""Generated C: bit-exact with the golden model on the host, const weights in flash, determinism,
+generation-time errors."""
+import ctypes
+import filecmp
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import (CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_arm,
+                      needs_shared)
+from nnbuild import golden, hostcc
+from nnbuild.codegen import generate, generate_model, generate_registry, softmax_exp_table
+from nnbuild.errors import NnbuildError
+from nnbuild.hostrun import APP_DIR, KERNELS_DIR, HostModel, generate_and_build, kernel_sources
+from nnbuild.lower import lower
+from nnbuild.planner import plan
+from test_planner import GraphBuilder, cifar_graph, random_graph
+
+needs_kernels = pytest.mark.skipif(not (KERNELS_DIR / "nn_kernels.h").exists() or not list(KERNELS_DIR.glob("*.c")),
+                                   reason="C kernels (firmware_template/kernels) not written yet")
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("hostbuild")
+
+
+def mixed_graph():
+    """Every op family in one graph: strided/dilated/grouped/depthwise conv, padded pools, leaky relu,
+    relu that cannot run in place, add, concat with shifts, sigmoid, tanh, fc, softmax."""
+    b = GraphBuilder(9, 7, 3, seed=5, per_channel_off=True)
+    c1 = b.conv("c1", "data", 8, 3, stride=2, pad=1)                 # 5x4x8
+    dw = b.conv("dw", c1, 8, 3, pad=1, group=8)                       # depthwise
+    g2 = b.conv("g2", c1, 8, 3, pad=2, group=2, dilation=2)          # grouped + dilated
+    r = b.relu("r_keep", dw)                                          # dw also read by add: copy + relu
+    lk = b.relu("leaky", g2, slope=0.1)                               # in place
+    s = b.add("sum", r, dw)
+    cat = b.concat("cat", [s, lk])                                    # 5x4x16, sum has 1 frac bit less
+    mp = b.pool("mp", cat, 3, 2, pad=1)                               # ceil mode + pad
+    sg = b.lut("sig", mp, "sigmoid")
+    th = b.lut("tanh", b.pool("ap", cat, 2, 2, pad=1, kind="avg_pool"), "tanh")
+    both = b.concat("cat2", [sg, th])
+    b.softmax("prob", b.fc("fc", both, 6))
+    return b
+
+
+def host_equals_golden(b, build_dir, name, n=6, dsp=False):
+    pixels = b.pixels(n, seed=11)
+    model = generate_and_build(b.g, build_dir, name, dsp=dsp)
+    got = model.run(pixels)
+    want = golden.run(b.g, pixels).reshape(n, -1)
+    np.testing.assert_array_equal(got, want)
+    return model, want
+
+
+# -- bit exactness -------------------------------------------------------------------------------
+
+@needs_kernels
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
+def test_cifar_shaped_model_bit_exact(build_dir, dsp):
+    b = cifar_graph()
+    model, want = host_equals_golden(b, build_dir, "cifar", dsp=dsp)
+    assert len(set(map(tuple, want))) == len(want)      # outputs differ per image: a real test
+    info = model.info()
+    assert info["arena_bytes"] == 40960
+    assert info["layer_names"][4] == "conv2+relu2" and info["layer_ops"][4] == "conv2d+relu"
+    assert info["macs"] == sum(info["layer_macs"]) == 2457600 + 3276800 + 819200 + 5120
+
+
+@needs_kernels
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
+def test_mixed_ops_bit_exact(build_dir, dsp):
+    b = mixed_graph()
+    steps = lower(b.g)
+    assert steps[[s.name for s in steps].index("r_keep")].alias is None
+    assert steps[[s.name for s in steps].index("leaky")].alias == "g2"
+    _, want = host_equals_golden(b, build_dir, "mixed", n=8, dsp=dsp)
+    assert want.min() >= 0 and (want.sum(axis=1) > 100).all()    # softmax probabilities (q7)
+
+
+@needs_kernels
+@pytest.mark.parametrize("seed", range(4))
+def test_random_graphs_bit_exact(build_dir, seed):
+    b = random_graph(seed, n_ops=9, fc=bool(seed % 2))
+    host_equals_golden(b, build_dir, f"rnd{seed}", n=4, dsp=bool(seed >= 2))
+
+
+@needs_kernels
+def test_descriptor_fields(build_dir):
+    b = cifar_graph()
+    b.g.meta.update(labels=["plane", 'say "hi"', "b?", "c", "d", "e", "f", "g", "h", "\u00fc"],
+                    channel_order="BGR")
+    info = HostModel(b.g, "described", build_dir).info()
+    assert info["labels"] == b.g.meta["labels"]
+    assert info["channel_order"] == "BGR" and info["input_shape"] == (32, 32, 3) and info["out_n"] == 10
+    f = b.fb("ip1")
+    assert info["out_frac_bits"] == f
+    np.testing.assert_array_equal(info["softmax_exp_table"], softmax_exp_table(f))
+    assert info["softmax_exp_table"][0] == 65536
+
+
+def test_softmax_exp_table_values():
+    t = softmax_exp_table(4)
+    assert t.dtype == np.int32 and t.shape == (256,)
+    assert [int(v) for v in t[:4]] == [65536, 61565, 57835, 54331]   # round(65536 * exp(-d/16))
+    assert int(softmax_exp_table(0)[12]) == 0 and int(softmax_exp_table(0)[11]) == 1
+
+
+@needs_kernels
+def test_profile_marks_bracket_every_layer(tmp_path):
+    b = cifar_graph()
+    gen = tmp_path / "gen"
+    steps, _, paths = generate_model(b.g, gen, "prof")
+    rec = tmp_path / "rec.c"
+    rec.write_text("int marks[64]; int n_marks;\n"
+                   "void nn_profile_mark(int layer);\n"
+                   "void nn_profile_mark(int layer) { marks[n_marks++] = layer; }\n")
+    lib = hostcc.load(hostcc.build_shared([paths[1], rec, *kernel_sources()], tmp_path,
+                                          include_dirs=[KERNELS_DIR, APP_DIR, gen], defines=["NN_PROFILE"]))
+    scores = np.zeros(10, np.int8)
+    px = b.pixels(1)[0]
+    lib.prof_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    assert lib.prof_run(px.ctypes.data, scores.ctypes.data) == 0
+    n = ctypes.c_int.in_dll(lib, "n_marks").value
+    marks = (ctypes.c_int * 64).in_dll(lib, "marks")[:n]
+    assert marks == list(range(len(steps) + 1))
+
+
+# -- flash / RAM placement -----------------------------------------------------------------------
+
+@needs_arm
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m0plus"])
+def test_weights_in_rodata_arena_in_bss(tmp_path, cpu):
+    b = cifar_graph()
+    _, p, paths = generate_model(b.g, tmp_path, "placed")
+    obj = tmp_path / "placed.o"
+    subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-Os", "-Wall", "-Wextra", "-Werror",
+                    "-std=c99", "-pedantic", "-fdata-sections", f"-I{KERNELS_DIR}", f"-I{APP_DIR}",
+                    f"-I{tmp_path}", "-c", str(paths[1]), "-o", str(obj)], check=True)
+    table = subprocess.run(["arm-none-eabi-objdump", "-t", str(obj)], check=True,
+                           capture_output=True, text=True).stdout
+    syms = {}
+    for line in table.splitlines():
+        m = re.match(r"^[0-9a-f]+ .{7} (\S+)\s+([0-9a-f]+) (\S+)$", line)
+        if m:
+            syms[m.group(3)] = (m.group(1), int(m.group(2), 16))
+    for layer, n_w, n_b in (("conv1", 32 * 5 * 5 * 3, 32), ("conv2_relu2", 16 * 5 * 5 * 32, 16), ("ip1", 5120, 10)):
+        sec, size = syms[f"placed_{layer}_weight"]
+        assert sec.startswith(".rodata") and size == n_w
+        sec, size = syms[f"placed_{layer}_bias"]
+        assert sec.startswith(".rodata") and size == 4 * n_b
+    assert syms["placed_data_off"][0].startswith(".rodata")
+    assert syms["placed_model"][0].startswith(".rodata")
+    assert syms["placed_arena"] == (".bss.placed_arena", 40960)
+    # alignment: every weight array is 4-byte aligned in its section
+    sections = subprocess.run(["arm-none-eabi-readelf", "-S", "-W", str(obj)], check=True,
+                              capture_output=True, text=True).stdout
+    for line in sections.splitlines():
+        m = re.search(r"\] (\.rodata\.placed_\w+_weight)\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\d+)", line)
+        if m:
+            assert int(m.group(2)) % 4 == 0, line
+
+
+# -- determinism and layout ----------------------------------------------------------------------
+
+def test_generated_files_are_deterministic(tmp_path):
+    paths1 = generate_model(cifar_graph().g, tmp_path / "a", "det")[2]
+    paths2 = generate_model(cifar_graph().g, tmp_path / "b", "det")[2]
+    for p1, p2 in zip(paths1, paths2):
+        assert filecmp.cmp(p1, p2, shallow=False)
+    reg1 = generate_registry(["det", "other"], tmp_path / "a")
+    reg2 = generate_registry(["det", "other"], tmp_path / "b")
+    assert filecmp.cmp(reg1, reg2, shallow=False)
+    text = open(paths1[1]).read()
+    assert str(tmp_path) not in text
+    # diff-friendly: no line of constant data holds more than 16 values
+    rows = [l for l in text.splitlines() if re.match(r"^\s+-?\d+u?,", l)]
+    assert rows and max(l.count(",") for l in rows) <= 16
+    assert "static int8_t det_arena[DET_ARENA_BYTES] __attribute__((aligned(4)));" in text
+    assert re.search(r"/\* \[4\] conv2\+relu2: conv2d\+relu, 16x16x32 -> 16x16x16\n"
+                     r"\s+\* relu1 @\d+ \(8192 B\) -> relu2 @\d+ \(4096 B\), scratch @\d+ \(3200 B\), 3276800 MACs \*/",
+                     text)
+    header = open(paths1[0]).read()
+    for macro, value in (("DET_INPUT_H", "32"), ("DET_INPUT_C", "3"), ("DET_OUTPUT_N", "10"),
+                         ("DET_ARENA_BYTES", "40960")):
+        assert f"#define {macro} {value}\n" in header
+
+
+def test_registry_lists_models(tmp_path):
+    text = open(generate_registry(["m_a", "m_b"], tmp_path)).read()
+    assert "&m_a_model,\n    &m_b_model," in text and "const int nn_model_count = 2;" in text
+    assert "nn_model_count = 0" in open(generate_registry([], tmp_path / "e")).read()
+    with pytest.raises(NnbuildError, match="more than once"):
+        generate_registry(["m", "m"], tmp_path)
+
+
+# -- generation-time errors ----------------------------------------------------------------------
+
+def test_bad_inputs_fail_at_generation_and_write_nothing(tmp_path):
+    g = cifar_graph().g
+    steps = lower(g)
+    p = plan(steps, g)
+    with pytest.raises(NnbuildError, match="not a C identifier"):
+        generate(g, p, steps, tmp_path, "9lives")
+    g.meta["labels"] = ["a", "b"]
+    with pytest.raises(NnbuildError, match="2 labels for 10 outputs") as e:
+        generate(g, p, steps, tmp_path, "ok")
+    assert "meta.labels" in str(e.value)
+    g.meta["labels"] = None
+    g.meta["channel_order"] = "RGBA"
+    with pytest.raises(NnbuildError, match="channel_order 'RGBA'"):
+        generate(g, p, steps, tmp_path, "ok")
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_kernels
+def test_host_run_rejects_wrong_input(build_dir):
+    model = generate_and_build(cifar_graph().g, build_dir, "cifar")
+    with pytest.raises(NnbuildError, match="uint8"):
+        model.run(np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(NnbuildError, match="shape"):
+        model.run(np.zeros((1, 16, 32, 3), np.uint8))
+
+
+# -- the real CIFAR-10 model ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real_cifar():
+    from nnbuild.frontends.caffe import load_caffe
+    from nnbuild.quantize import quantize
+
+    g = load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=CIFAR_MEAN, scale=1.0,
+                   channel_order="RGB", name="cifar10_m4")
+    q = quantize(g, np.load(CIFAR_CALIB)["images"][:200])
+    test = np.load(CIFAR_TEST)
+    x, y = test["images"][:200], test["labels"][:200]
+    return q, x, y, golden.run(q, x).reshape(len(x), -1)
+
+
+@needs_shared
+@needs_kernels
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
+def test_real_cifar10_host_build_bit_exact(real_cifar, build_dir, dsp):
+    q, x, y, want = real_cifar
+    model = generate_and_build(q, build_dir, "cifar10_m4", dsp=dsp)
+    got = model.run(x)
+    np.testing.assert_array_equal(got, want)
+    assert model.plan.arena_bytes == 40960          # conv1 output + pool1 output
+    top1 = float((got.argmax(axis=1) == y).mean())
+    assert top1 > 0.7, top1                          # measured 0.80 on all 932 test images
