@@ -1,0 +1,36 @@
+/* Two models with known symbol sizes for memory-map tests (names share a prefix on purpose:
+ * tiny_big_* must not be counted as model "tiny"). */
+#include <stdint.h>
+
+#include "nn_model.h"
+
+const int8_t tiny_weights[1000] = {1, 2, 3};
+const int32_t tiny_bias[10] = {4};
+int8_t tiny_arena[1024];
+const int8_t tiny_big_weights[3000] = {5};
+int8_t tiny_big_arena[2048];
+int16_t tiny_big_scratch[128];
+
+void nn_fake_kernel(int8_t *data, int32_t n);
+
+int tiny_run(const uint8_t *pixels, int8_t *scores)
+{
+    for (int i = 0; i < 1024; i++) tiny_arena[i] = (int8_t)(pixels[i % 4] + tiny_weights[i % 1000]);
+    nn_fake_kernel(tiny_arena, 1024);
+    scores[0] = (int8_t)(tiny_arena[5] + tiny_bias[pixels[1] % 10]);
+    return 0;
+}
+
+int tiny_big_run(const uint8_t *pixels, int8_t *scores)
+{
+    for (int i = 0; i < 2048; i++) tiny_big_arena[i] = (int8_t)(pixels[i % 4] + tiny_big_weights[i % 3000]);
+    for (int i = 0; i < 128; i++) tiny_big_scratch[i] = tiny_big_arena[i * 3];
+    scores[0] = (int8_t)tiny_big_scratch[7];
+    return 0;
+}
+
+const nn_model tiny_model = {"tiny", 2, 2, 1, "GRAY", 1, 0, tiny_run, 0, 0, 0, 0, 0, 0, 1024, 1024};
+const nn_model tiny_big_model = {"tiny_big", 2, 2, 1, "GRAY", 1, 0, tiny_big_run,
+                                 0, 0, 0, 0, 0, 0, 2048, 2048};
+const nn_model *const nn_models[] = {&tiny_model, &tiny_big_model};
+const int nn_model_count = 2;
