@@ -1,0 +1,152 @@
+"""`nnbuild` command line: the same step functions as the SCons builders.
+
+    nnbuild import   --manifest F --model N -o DIR       float IR (graph.json/.npz)
+    nnbuild quantize --manifest F --model N -o DIR       quantized IR + report
+    nnbuild eval     --manifest F --model N --data NPZ --mode float|q7|host|qemu [--limit N] [--target T]
+    nnbuild bench    --manifest F --model N --target T
+
+`eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
+one paragraph to stderr and exits 1; nothing half-written is left behind.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import pipeline
+from .errors import NnbuildError
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_MODES = ("float", "q7", "host", "qemu")
+
+
+def _entry(args):
+    from .manifest import load_manifest
+
+    return load_manifest(args.manifest).model(args.model)
+
+
+def load_eval_data(path, graph, limit=None):
+    """Images in the model's channel order + labels from an .npz with `images` and `labels`."""
+    from . import calibration
+
+    shape = graph.tensors[graph.input].shape
+    images = calibration.load_images(path, shape, samples=limit,
+                                     channel_order=graph.meta.get("channel_order", "RGB"))
+    try:
+        with np.load(path) as z:
+            labels = np.asarray(z["labels"][: len(images)]).astype(np.int64)
+    except KeyError:
+        raise NnbuildError("evaluation data has no 'labels' array", file=path,
+                           expected="an .npz with 'images' (N,H,W,C uint8) and 'labels' (N,)") from None
+    return images, labels
+
+
+def predict(entry, graph, images, mode, target="m4"):
+    """int/float scores (N, classes) for `images` under one execution mode."""
+    if mode == "float":
+        from . import reference
+
+        return reference.run(graph, images).reshape(len(images), -1)
+    qgraph, _ = pipeline.quantize_graph(entry, graph)
+    if mode == "q7":
+        from . import golden
+
+        return golden.run(qgraph, images).reshape(len(images), -1)
+    if mode == "host":
+        from .hostrun import generate_and_build
+
+        model = generate_and_build(qgraph, ROOT / "build" / "host" / entry.name, entry.name)
+        return model.run(images)
+    if mode == "qemu":
+        from . import firmware
+
+        return firmware.run_batch(entry, target, images)
+    raise NnbuildError(f"unknown mode '{mode}'", expected=" | ".join(EVAL_MODES))
+
+
+def cmd_eval(args):
+    entry = _entry(args)
+    graph = pipeline.import_model(entry)
+    images, labels = load_eval_data(args.data, graph, args.limit)
+    scores = predict(entry, graph, images, args.mode, args.target)
+    # top-1 is the first maximum (the firmware's rule, docs/q7_contract.md)
+    correct = int(np.sum(np.argmax(scores, axis=1) == labels))
+    result = {"model": entry.name, "mode": args.mode, "n": int(len(labels)), "correct": correct,
+              "top1": round(correct / max(1, len(labels)), 6)}
+    if args.mode == "qemu":
+        result["target"] = args.target
+    print(json.dumps(result))
+
+
+def cmd_import(args):
+    entry = _entry(args)
+    out = Path(args.output)
+    pipeline.import_step(entry, out / "graph.json", out / "graph.npz")
+    print(f"wrote {out / 'graph.json'} and {out / 'graph.npz'}")
+
+
+def cmd_quantize(args):
+    entry = _entry(args)
+    out = Path(args.output)
+    graph = pipeline.import_model(entry)
+    graph.save(out / "graph.json", out / "graph.npz")
+    pipeline.quantize_step(entry, out / "graph.json", out / "graph.npz", out / "quant.json",
+                           out / "quant.npz", out / "quant_report.txt")
+    print((out / "quant_report.txt").read_text(), end="")
+
+
+def cmd_bench(args):
+    from . import firmware
+
+    entry = _entry(args)
+    print(json.dumps(firmware.bench(entry, args.target, Path(args.manifest))))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="nnbuild", description="Build trained CNNs into Cortex-M firmware.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp):
+        sp.add_argument("--manifest", default=str(ROOT / "models.yaml"), help="models.yaml (default: %(default)s)")
+        sp.add_argument("--model", required=True, help="model name in the manifest")
+
+    sp = sub.add_parser("import", help="write the float IR of a model")
+    model_args(sp)
+    sp.add_argument("-o", "--output", required=True, help="output directory")
+    sp.set_defaults(func=cmd_import)
+
+    sp = sub.add_parser("quantize", help="quantize a model to q7 and print the report")
+    model_args(sp)
+    sp.add_argument("-o", "--output", required=True, help="output directory")
+    sp.set_defaults(func=cmd_quantize)
+
+    sp = sub.add_parser("eval", help="top-1 accuracy of a model under one execution mode")
+    model_args(sp)
+    sp.add_argument("--data", required=True, help=".npz with images (N,H,W,C uint8 RGB) and labels")
+    sp.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    sp.add_argument("--mode", choices=EVAL_MODES, default="float")
+    sp.add_argument("--target", default="m4", help="firmware target for --mode qemu (default m4)")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("bench", help="instructions, MACs and memory of a model's firmware in QEMU")
+    model_args(sp)
+    sp.add_argument("--target", default="m4")
+    sp.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NnbuildError as e:
+        print(f"nnbuild: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

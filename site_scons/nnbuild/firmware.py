@@ -1,0 +1,192 @@
+"""Working with a linked firmware image: the budget gate, and running it (QEMU or natively).
+
+    gate()          memory map of the linked image; writes firmware.elf + memory_map.{json,txt}
+                    only when every budget holds (a failing build leaves no firmware.elf behind)
+    run_batch()     model outputs for many inputs, computed on the target
+    check_action()  `scons check`: target outputs == golden model bytes
+    run_action()    `scons run image=...`: C preprocessing + model + top-k on the target
+    bench()         `nnbuild bench`: instructions per inference and per layer, memory
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import ir
+from .errors import NnbuildError, atomic_write
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+DEFAULT_BUILD_DIR = ROOT / "build"
+
+
+def budgets_for(manifest, target, entries):
+    """The target's budget (manifest, else the target's default) and each model's own limit."""
+    total = {"ram": target.budget_ram, "flash": target.budget_flash}
+    total.update(manifest.budget(target.name) or {})
+    return {"target": total, "models": {e.name: dict(e.budget or {}) for e in entries}}
+
+
+def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt_path):
+    from . import memmap
+
+    budgets = budgets_for(manifest, target, entries)
+    report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
+    violations = memmap.check_budget(report)
+    if violations:
+        raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations))
+    with atomic_write(json_path, "w") as f:
+        json.dump(report, f, indent=1, sort_keys=True)
+        f.write("\n")
+    with atomic_write(txt_path, "w") as f:
+        f.write(memmap.format_report(report))
+    with atomic_write(elf, "wb") as f, open(unchecked_elf, "rb") as src:
+        shutil.copyfileobj(src, f)
+    os.chmod(elf, 0o755)
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def execute(elf, target, args, timeout=600):
+    """Run firmware with arguments; returns stdout. Non-zero exit -> NnbuildError with its output."""
+    if target.name == "host":
+        r = subprocess.run([str(elf), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+        code, out, err = r.returncode, r.stdout, r.stderr
+    else:
+        from .emulator import run_firmware
+
+        res = run_firmware(elf, target, args=[str(a) for a in args], timeout=timeout)
+        code, out, err = res.exit_code, res.stdout, res.stderr
+    if code != 0:
+        raise NnbuildError(f"firmware exited with status {code}:\n{(out + err).strip()}",
+                           file=elf, where=" ".join(map(str, args)))
+    return out
+
+
+def last_json(stdout, what):
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise NnbuildError(f"{what}: the firmware printed no JSON result:\n{stdout.strip()}")
+
+
+def scons_build(manifest_path, target, model=None, build_dir=DEFAULT_BUILD_DIR):
+    """Build firmware through SCons (the one way artifacts are made); returns the ELF path."""
+    scons = Path(sys.executable).with_name("scons")
+    cmd = [str(scons) if scons.exists() else "scons", "-Q", "-C", str(ROOT), f"target={target}",
+           f"manifest={Path(manifest_path).resolve()}", f"build_dir={Path(build_dir).resolve()}",
+           *([f"model={model}"] if model else [])]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NnbuildError("the firmware build failed:\n" + (r.stdout + r.stderr).strip(), where=" ".join(cmd))
+    return Path(build_dir) / target / "firmware.elf"
+
+
+def run_batch(entry, target_name, images, elf=None):
+    """Scores (N, out_n) int8 computed by the firmware for uint8 images (N, H, W, C)."""
+    from .targets import get_target
+
+    target = get_target(target_name)
+    elf = elf or scons_build(entry.manifest_path, target_name, entry.name)
+    with tempfile.TemporaryDirectory(prefix="nnbuild-batch-") as tmp:
+        inp, outp = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        inp.write_bytes(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
+        stdout = execute(elf, target, ["batch", entry.name, inp, outp])
+        info = last_json(stdout, "batch")
+        scores = np.frombuffer(outp.read_bytes(), dtype=np.int8).reshape(len(images), -1)
+    run_batch.last_info = info
+    return scores
+
+
+def sample_inputs(entry, graph, count):
+    """`count` calibration images spread over the file (deterministic), in the model's order."""
+    from . import calibration
+
+    shape = graph.tensors[graph.input].shape
+    images = calibration.load_images(entry.quantization.calibration, shape,
+                                     channel_order=graph.meta.get("channel_order", "RGB"))
+    idx = np.linspace(0, len(images) - 1, num=min(count, len(images))).astype(int)
+    return images[idx]
+
+
+def check_action(env, samples):
+    """`scons check`: every model's outputs on the target == the golden model's, byte for byte."""
+    from . import golden
+
+    target, entries = env["NN_TARGET"], env["NN_ENTRIES"]
+    build = Path(env["NN_BUILD"].abspath)
+    elf = build / target.name / "firmware.elf"
+    failed = False
+    for e in entries:
+        d = build / "models" / e.name
+        qgraph = ir.load_graph(d / "quant.json", d / "quant.npz")
+        try:
+            images = sample_inputs(e, qgraph, samples)
+            expected = golden.run(qgraph, images).reshape(len(images), -1)
+            got = run_batch(e, target.name, images, elf=elf)
+        except NnbuildError as err:
+            sys.stderr.write(f"nnbuild: error: check of model '{e.name}' on {target.name}: {err}\n")
+            return 1
+        same = np.all(got == expected, axis=1)
+        ins = run_batch.last_info.get("instructions")
+        print(f"[check] {target.name} {e.name}: {int(same.sum())}/{len(same)} outputs identical to the "
+              f"golden model" + (f", {ins} instructions/inference" if ins else ""))
+        if not same.all():
+            i = int(np.argmin(same))
+            print(f"[check]   first mismatch: sample {i}: target {got[i].tolist()} golden {expected[i].tolist()}")
+            failed = True
+    return 1 if failed else 0
+
+
+def run_action(env, image, topk):
+    """`scons run image=FILE`: preprocessing in C on the target, then the model, then top-k."""
+    from .imageio import read_image
+
+    if not image:
+        sys.stderr.write("nnbuild: error: `scons run` needs image=FILE (PNG, PPM/PGM or FILE.npz:INDEX)\n")
+        return 2
+    target, entries = env["NN_TARGET"], env["NN_ENTRIES"]
+    elf = Path(env["NN_BUILD"].abspath) / target.name / "firmware.elf"
+    try:
+        img = read_image(image)
+        fmt = "gray" if img.ndim == 2 else "rgb888"
+        with tempfile.TemporaryDirectory(prefix="nnbuild-run-") as tmp:
+            frame = Path(tmp) / "frame.raw"
+            frame.write_bytes(np.ascontiguousarray(img).tobytes())
+            for e in entries:
+                out = execute(elf, target, ["classify", e.name, frame, img.shape[1], img.shape[0], fmt,
+                                            "bilinear", "crop", topk])
+                print(out, end="")
+    except NnbuildError as err:
+        sys.stderr.write(f"nnbuild: error: {err}\n")
+        return 1
+    return 0
+
+
+def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
+    """Instructions per inference (and per layer), MACs and memory of one model on a target."""
+    from .targets import get_target
+
+    target = get_target(target_name)
+    elf = scons_build(manifest_path, target_name, entry.name, build_dir)
+    result = last_json(execute(elf, target, ["bench", entry.name]), "bench")
+    mem = json.loads((elf.parent / "memory_map.json").read_text())
+    model_mem = mem.get("models", {}).get(entry.name, {})
+    macs = result.get("macs") or sum(layer.get("macs", 0) for layer in result.get("layers", []))
+    ins = result.get("instructions")
+    return {
+        "model": entry.name, "target": target_name,
+        "instructions": ins, "macs": macs,
+        "instructions_per_mac": round(ins / macs, 4) if ins and macs else None,
+        "ram_bytes": mem["totals"]["ram"], "flash_bytes": mem["totals"]["flash"],
+        "arena_bytes": model_mem.get("arena"), "weights_bytes": model_mem.get("weights"),
+        "stack_reserve": mem.get("stack_reserve"),
+        "layers": result.get("layers", []),
+    }

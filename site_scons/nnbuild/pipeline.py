@@ -1,0 +1,103 @@
+"""The build steps as plain functions: each reads files and writes its artifacts atomically.
+
+SCons builders (site_scons/site_tools/nnbuild.py) and the CLI (cli.py) call exactly these, so the
+command line and the build can never disagree about what an artifact contains.
+
+    import_step    prototxt + weights + mean      -> graph.json + graph.npz       (float IR)
+    quantize_step  float IR + calibration images  -> quant.json + quant.npz + quant_report.txt
+    codegen_step   quantized IR                   -> <name>.c + <name>.h + plan.txt
+"""
+from pathlib import Path
+
+from . import ir
+from .errors import NnbuildError, atomic_write, remove_outputs
+
+# Tool code each step depends on (relative to the nnbuild package): a change here rebuilds the
+# step's outputs. Kept next to the steps so that adding a module to a step is one edit.
+STEP_SOURCES = {
+    "import": ["frontends/*.py", "ir.py", "errors.py", "manifest.py", "pipeline.py"],
+    "quantize": ["quantize/*.py", "reference.py", "golden.py", "calibration.py", "ir.py"],
+    "codegen": ["lower.py", "planner.py", "codegen/*.py", "kernels.py", "ir.py"],
+}
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def step_sources(step):
+    files = []
+    for pattern in STEP_SOURCES[step]:
+        files.extend(sorted(PACKAGE_DIR.glob(pattern)))
+    return files
+
+
+def import_model(entry):
+    """The float IR graph for one manifest entry (with the entry's labels recorded)."""
+    from .frontends import load_model
+
+    graph = load_model(entry)
+    if entry.labels:
+        graph.meta["labels"] = list(entry.labels)
+    return graph.validate()
+
+
+def load_calibration(entry, graph):
+    from . import calibration
+
+    q = entry.quantization
+    if not q or not q.calibration:
+        raise NnbuildError(f"model '{entry.name}' has no calibration data",
+                           file=entry.manifest_path, where=f"models[{entry.index}].quantization",
+                           expected="quantization: {calibration: FILE.npz}")
+    shape = graph.tensors[graph.input].shape
+    return calibration.load_images(q.calibration, shape, samples=q.samples,
+                                   channel_order=graph.meta.get("channel_order", "RGB"))
+
+
+def quantize_graph(entry, graph):
+    from .quantize import quantize
+
+    pixels = load_calibration(entry, graph)
+    report = {}
+    qgraph = quantize(graph, pixels, strategy=entry.quantization.strategy, report=report)
+    return qgraph, report
+
+
+def import_step(entry, graph_json, graph_npz):
+    with _cleanup_on_error([graph_json, graph_npz]):
+        import_model(entry).save(graph_json, graph_npz)
+
+
+def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_txt):
+    from .quantize import format_report
+
+    with _cleanup_on_error([quant_json, quant_npz, report_txt]):
+        graph = ir.load_graph(graph_json, graph_npz)
+        qgraph, report = quantize_graph(entry, graph)
+        qgraph.save(quant_json, quant_npz)
+        with atomic_write(report_txt, "w") as f:
+            f.write(format_report(report))
+
+
+def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt):
+    with _cleanup_on_error([out_c, out_h, plan_txt]):
+        from .codegen import generate_model
+
+        qgraph = ir.load_graph(quant_json, quant_npz)
+        _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name)
+        with atomic_write(plan_txt, "w") as f:
+            f.write(plan.format_table())
+
+
+class _cleanup_on_error:
+    """Remove a step's outputs when it fails, so no half-done artifact is trusted later."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            remove_outputs(self.outputs)
+        return False

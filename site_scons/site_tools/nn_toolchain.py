@@ -1,0 +1,58 @@
+"""SCons tool: the compiler for env['NN_TARGET'] (arm-none-eabi-gcc for the Cortex-M targets).
+
+Flags come from nnbuild.targets (the one table of cores, boards and memory). The linker writes a
+map file beside the ELF (declared by an emitter, so SCons knows and cleans it), and NnImages
+turns a checked ELF into .bin and .hex.
+"""
+import shutil
+
+import SCons.Action
+import SCons.Builder
+from SCons.Script import Exit
+
+from nnbuild import targets as targets_mod
+
+INSTALL_HINT = ("sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm "
+                "(or run ./dev build, which installs them)")
+
+
+def _map_emitter(target, source, env):
+    return target + [target[0].File(target[0].name.replace(".elf", ".map"))], source
+
+
+def generate(env):
+    t = env["NN_TARGET"]
+    if t.is_host:
+        import sys
+        sys.stderr.write("scons: error: target=host has no firmware image; the host build of a model "
+                         "is `nnbuild eval --mode host` (and the tests)\n")
+        Exit(2)
+    if not exists(env):
+        import sys
+        sys.stderr.write(f"scons: error: arm-none-eabi-gcc not found on PATH, needed for target "
+                         f"'{t.name}'. Install it: {INSTALL_HINT}\n")
+        Exit(2)
+    env.Tool("gcc")
+    env.Tool("gnulink")
+    env.Tool("ar")
+    prefix = "arm-none-eabi-"
+    board_dir = env.Dir("#firmware_template/boards").abspath
+    env.Replace(CC=prefix + "gcc", LINK=prefix + "gcc", AR=prefix + "ar", RANLIB=prefix + "ranlib",
+                OBJCOPY=prefix + "objcopy", PROGSUFFIX=".elf")
+    env.Replace(CCFLAGS=[*targets_mod.compile_flags(t, env.Dir("#firmware_template").abspath),
+                         "-Werror", "-DNN_PROFILE"])
+    env.Replace(LINKFLAGS=[*targets_mod.link_flags(t, board_dir), "-Wl,-Map=${TARGET.base}.map"])
+    env.Append(PROGEMITTER=[_map_emitter])
+    env.Append(BUILDERS={"NnImages": SCons.Builder.Builder(action=SCons.Action.Action(
+        "$OBJCOPY -O binary $SOURCE ${TARGETS[0]} && $OBJCOPY -O ihex $SOURCE ${TARGETS[1]}",
+        "[nnbuild] .bin/.hex from $SOURCE"),
+        emitter=lambda target, source, env: ([source[0].File(n) for n in
+                                              (source[0].name.replace(".elf", ".bin"),
+                                               source[0].name.replace(".elf", ".hex"))], source))})
+    env["NN_TARGET_NAME"] = t.name
+    if not env.get("verbose"):
+        env.Replace(CCCOMSTR=f"[{t.name}] CC $SOURCE", LINKCOMSTR=f"[{t.name}] LINK $TARGET")
+
+
+def exists(env):
+    return shutil.which("arm-none-eabi-gcc") is not None

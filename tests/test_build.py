@@ -1,0 +1,216 @@
+"""The SCons build as a user drives it: incremental rebuilds, budget gate, bad input.
+
+Each test runs `scons` in a throwaway copy of the repository (git-tracked files plus the sample
+model), so it may edit weights, manifests and even tool sources without touching the real tree.
+Which steps ran is read from the build's own step lines ("[nnbuild] quantize a", "[m4] CC ...").
+"""
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import h5py
+import pytest
+import yaml
+
+from conftest import ROOT, needs_arm, needs_qemu
+
+SCONS = str(ROOT / ".venv" / "bin" / "scons") if (ROOT / ".venv" / "bin" / "scons").exists() else "scons"
+
+pytestmark = [needs_arm]
+
+
+def copy_repo(dest):
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        src = ROOT / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest
+
+
+def scons(cwd, *args, env=None, check=True):
+    r = subprocess.run([SCONS, "-Q", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(f"scons {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def steps(result):
+    """The build steps that ran, e.g. {'import a', 'quantize a', 'CC build/m4/models/a.o', ...}."""
+    out = set()
+    for line in result.stdout.splitlines():
+        m = re.match(r"\[(nnbuild|m\d+)\] (.*)$", line)
+        if m:
+            out.add(m.group(2).strip())
+    return out
+
+
+def two_model_manifest(repo, **overrides):
+    """models.yaml-like manifest with models a and b, each with its own copy of the sample weights."""
+    base = yaml.safe_load((repo / "models.yaml").read_text())
+    sample = base["models"][0]
+    models = []
+    for name in ("a", "b"):
+        weights = repo / "models" / "sample" / f"{name}.caffemodel.h5"
+        shutil.copy(repo / sample["weights"], weights)
+        m = copy.deepcopy(sample)  # no shared sub-dicts: YAML would write them as aliases
+        m.update(name=name, weights=str(weights.relative_to(repo)))
+        m.update(overrides.get(name, {}))
+        models.append(m)
+    base["models"] = models
+    path = repo / "two.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return copy_repo(tmp_path / "repo")
+
+
+def nudge_weight(path, layer, factor=None, ulp=False):
+    with h5py.File(path, "r+") as f:
+        w = f[f"data/{layer}/0"][...]
+        flat = w.reshape(-1)
+        if ulp:  # the smallest weight by one float step: same q7 model, different file
+            i = int(abs(flat).argmin())
+            flat[i] = float(flat[i]) + (abs(float(flat[i])) or 1e-30) * 2 ** -20
+        else:
+            flat *= factor
+        f[f"data/{layer}/0"][...] = w
+
+
+def test_default_build_outputs_and_nothing_to_do_twice(repo):
+    first = scons(repo, "target=m4")
+    for name in ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json", "memory_map.txt",
+                 "firmware.unchecked.map"):
+        assert (repo / "build" / "m4" / name).stat().st_size > 0, name
+    assert {"import sample_digits", "quantize sample_digits", "codegen sample_digits"} <= steps(first)
+    second = scons(repo, "target=m4")
+    assert steps(second) == set(), second.stdout
+
+
+def test_changed_weights_rebuild_only_that_model(repo):
+    manifest = two_model_manifest(repo)
+    scons(repo, "target=m4", f"manifest={manifest}")
+    nudge_weight(repo / "models/sample/a.caffemodel.h5", "conv1", factor=0.5)
+    ran = steps(scons(repo, "target=m4", f"manifest={manifest}"))
+    assert {"import a", "quantize a", "codegen a"} <= ran
+    assert any(s.startswith("CC") and s.endswith("/a/a.c") for s in ran), ran
+    assert any(s.startswith("LINK") for s in ran)
+    assert not [s for s in ran if re.search(r"\bb\b|/b\.", s)], ran
+
+
+def test_identical_requantization_does_not_recompile(repo):
+    manifest = two_model_manifest(repo)
+    scons(repo, "target=m4", f"manifest={manifest}")
+    nudge_weight(repo / "models/sample/a.caffemodel.h5", "ip1", ulp=True)
+    ran = steps(scons(repo, "target=m4", f"manifest={manifest}"))
+    assert {"import a", "quantize a"} <= ran
+    assert "codegen a" not in ran and not any(s.startswith(("CC", "LINK")) for s in ran), ran
+
+
+def test_editing_one_manifest_entry_touches_only_that_model(repo):
+    manifest = two_model_manifest(repo)
+    scons(repo, "target=m4", f"manifest={manifest}")
+    text = yaml.safe_load(manifest.read_text())
+    text["models"][1]["quantization"]["samples"] = 200
+    manifest.write_text(yaml.safe_dump(text, sort_keys=False))
+    ran = steps(scons(repo, "target=m4", f"manifest={manifest}"))
+    assert "quantize b" in ran
+    assert not [s for s in ran if re.search(r"\ba\b|/a\.", s)], ran
+
+
+def test_quantizer_source_change_requantizes(repo):
+    scons(repo, "target=m4")
+    q = repo / "site_scons" / "nnbuild" / "quantize" / "__init__.py"
+    q.write_text(q.read_text() + "\n# a new quantizer version\n")
+    ran = steps(scons(repo, "target=m4"))
+    assert "quantize sample_digits" in ran
+    assert "import sample_digits" not in ran
+
+
+def test_model_over_its_budget_fails_and_leaves_no_firmware(repo):
+    manifest = two_model_manifest(repo, b={"budget": {"ram": "1KiB"}})
+    r = scons(repo, "target=m4", f"manifest={manifest}", check=False)
+    assert r.returncode != 0
+    msg = r.stderr
+    assert "model 'b'" in msg or "model b" in msg, msg
+    assert "1.0 KiB" in msg or "1024" in msg, msg
+    assert re.search(r"exceeds.*by \d+ bytes", msg), msg
+    assert "arena" in msg, msg   # names the top consumer
+    assert not (repo / "build" / "m4" / "firmware.elf").exists()
+    assert "Traceback" not in msg
+
+
+def test_target_over_ram_budget_fails(repo):
+    text = yaml.safe_load((repo / "models.yaml").read_text())
+    text["budgets"]["m4"]["ram"] = "8KiB"
+    (repo / "models.yaml").write_text(yaml.safe_dump(text, sort_keys=False))
+    r = scons(repo, "target=m4", check=False)
+    assert r.returncode != 0
+    assert "m4" in r.stderr and "8.0 KiB" in r.stderr or "8192" in r.stderr, r.stderr
+    assert not (repo / "build" / "m4" / "firmware.elf").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["target=m99"], r"unknown target 'm99'.*m0, m3, m4"),
+    (["target=m4", "model=nope"], r"nope.*sample_digits"),
+    (["target=m4", "colour=blue"], r"unknown option\(s\) colour"),
+    (["target=m4", "manifest=missing.yaml"], r"missing\.yaml"),
+])
+def test_bad_command_line(repo, args, expected):
+    r = scons(repo, *args, check=False)
+    assert r.returncode != 0
+    assert re.search(expected, r.stderr, re.S), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda m: m["models"][0].update(wieghts="x.h5"), r"two\.yaml.*line \d+.*wieghts.*did you mean.*weights"),
+    (lambda m: m["budgets"]["m4"].update(ram="12 parsecs"), r"two\.yaml.*12 parsecs"),
+    (lambda m: m.update(models="nope"), r"two\.yaml.*models"),
+])
+def test_bad_manifest(repo, edit, expected):
+    text = yaml.safe_load((repo / "models.yaml").read_text())
+    edit(text)
+    (repo / "two.yaml").write_text(yaml.safe_dump(text, sort_keys=False))
+    r = scons(repo, "target=m4", "manifest=two.yaml", check=False)
+    assert r.returncode != 0
+    assert re.search(expected, r.stderr, re.S | re.I), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_malformed_yaml(repo):
+    (repo / "bad.yaml").write_text("version: 1\nmodels: [\n  - name: x\n")
+    r = scons(repo, "target=m4", "manifest=bad.yaml", check=False)
+    assert r.returncode != 0 and re.search(r"bad\.yaml.*line \d+", r.stderr), r.stderr
+
+
+def test_missing_toolchain_names_the_install_command(repo, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    os.symlink(sys.executable, bindir / "python3")
+    env = dict(os.environ, PATH=str(bindir))
+    r = scons(repo, "target=m4", env=env, check=False)
+    assert r.returncode != 0
+    assert "apt-get install gcc-arm-none-eabi" in r.stderr, r.stderr
+
+
+def test_help_documents_every_option(repo):
+    out = scons(repo, "-h").stdout
+    for opt in ("target", "manifest", "model", "build_dir", "cache", "image", "samples", "topk", "verbose"):
+        assert re.search(rf"^{opt}:", out, re.M), opt
+
+
+@needs_qemu
+@pytest.mark.parametrize("target", ["m0", "m3", "m4", "m7", "m33", "m55"])
+def test_every_target_runs_the_sample_model_bit_exact(target):
+    """The real repository's default manifest, every target: QEMU outputs == golden bytes."""
+    r = scons(ROOT, f"target={target}", "check", "samples=8", f"build_dir={ROOT / 'build'}")
+    assert re.search(rf"\[check\] {target} sample_digits: 8/8 outputs identical", r.stdout), r.stdout

@@ -1,0 +1,92 @@
+"""The real third-party CIFAR-10 network from ../shared, end to end (skipped without ../shared)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import (CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, ROOT, needs_arm,
+                      needs_qemu, needs_shared)
+
+pytestmark = [needs_shared]
+LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cifar")
+    path = d / "cifar.yaml"
+    path.write_text(f"""version: 1
+defaults: {{target: m4}}
+budgets:
+  m4: {{ram: 128KiB, flash: 512KiB}}
+models:
+  - name: cifar10_m4
+    format: caffe
+    prototxt: {CIFAR_PROTOTXT}
+    weights: {CIFAR_H5}
+    input: {{shape: [32, 32, 3], channel_order: RGB, mean_file: {CIFAR_MEAN}, scale: 1.0}}
+    labels: {json.dumps(LABELS)}
+    quantization: {{scheme: q7, calibration: {CIFAR_CALIB}, samples: 500}}
+    budget: {{ram: 48KiB}}
+""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(manifest):
+    from nnbuild import golden, pipeline
+    from nnbuild.cli import load_eval_data
+    from nnbuild.manifest import load_manifest
+
+    entry = load_manifest(manifest).model("cifar10_m4")
+    graph = pipeline.import_model(entry)
+    qgraph, report = pipeline.quantize_graph(entry, graph)
+    images, labels = load_eval_data(CIFAR_TEST, graph)
+    expected = golden.run(qgraph, images).reshape(len(images), -1)
+    return entry, graph, qgraph, images, labels, expected
+
+
+def test_q7_accuracy_on_the_test_set(models):
+    *_, labels, expected = models
+    correct = int((expected.argmax(1) == labels).sum())
+    assert correct >= 740, correct  # ARM's original quantized network with its input bug fixed: 740/932
+
+
+def test_host_build_equals_golden_on_all_test_images(models, tmp_path):
+    from nnbuild.hostrun import generate_and_build
+
+    entry, _, qgraph, images, _, expected = models
+    for dsp in (False, True):
+        host = generate_and_build(qgraph, tmp_path / f"dsp{dsp}", entry.name, dsp=dsp)
+        got = host.run(images)
+        assert got.shape == expected.shape == (932, 10)
+        assert np.array_equal(got, expected), f"dsp={dsp}: {int((got != expected).any(1).sum())} images differ"
+
+
+@needs_arm
+@needs_qemu
+def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
+    from nnbuild import firmware
+
+    entry, *_ , images, labels, expected = models
+    build = tmp_path / "build"
+    elf = firmware.scons_build(manifest, "m4", build_dir=build)
+    got = firmware.run_batch(entry, "m4", images[:50], elf=elf)
+    assert np.array_equal(got, expected[:50])
+    assert int((got.argmax(1) == labels[:50]).sum()) == int((expected[:50].argmax(1) == labels[:50]).sum())
+    mem = json.loads((build / "m4" / "memory_map.json").read_text())
+    assert mem["models"]["cifar10_m4"]["arena"] == 40960
+
+
+@needs_arm
+def test_cifar_does_not_fit_m0(manifest, tmp_path):
+    text = manifest.read_text().replace("defaults: {target: m4}", "defaults: {target: m0}")
+    m0 = tmp_path / "m0.yaml"
+    m0.write_text(text)
+    r = subprocess.run([str(ROOT / ".venv/bin/scons"), "-Q", "-C", str(ROOT), "target=m0", f"manifest={m0}",
+                        f"build_dir={tmp_path / 'build'}"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "m0" in r.stderr and "cifar10_m4" in r.stderr, r.stderr
+    assert not (tmp_path / "build" / "m0" / "firmware.elf").exists()
