@@ -1,0 +1,119 @@
+"""Load calibration/evaluation images as uint8 (N, H, W, C) in the model's channel order.
+
+Sources: an .npz with `images` (N×H×W×C uint8 RGB, or N×H×W grayscale), or a folder of PNG/PPM/PGM
+files (read in sorted file-name order, decoded by nnbuild.imageio: no imaging dependency). Images
+must already have the model's size: resizing is the application's preprocessing, not calibration.
+"""
+import os
+import zipfile
+
+import numpy as np
+
+from . import imageio
+from .errors import NnbuildError
+
+ORDERS = ("RGB", "BGR", "GRAY")
+IMAGE_EXTS = (".png", ".ppm", ".pgm", ".pnm")
+
+
+def load_images(path, shape, samples=None, channel_order="RGB"):
+    """The first `samples` images of `path` (all when None) as uint8 (N, H, W, C).
+
+    `shape` is the model input (H, W, C); `channel_order` the model's (RGB, BGR or GRAY)."""
+    path = os.fspath(path)
+    h, w, c = (int(v) for v in shape)
+    order = (channel_order or "RGB").upper()
+    if order not in ORDERS:
+        raise NnbuildError(f"unknown channel order '{channel_order}'", file=path, expected=" or ".join(ORDERS))
+    if samples is not None and (int(samples) != samples or samples < 1):
+        raise NnbuildError(f"samples = {samples}", file=path, expected="a positive integer")
+    if not os.path.exists(path):
+        raise NnbuildError("calibration data not found", file=path,
+                           expected="an .npz with 'images' or a folder of PNG/PPM images")
+    if os.path.isdir(path):
+        rgb = _load_folder(path, samples)
+    else:
+        rgb = _load_npz(path, samples)
+    if rgb.shape[1:3] != (h, w):
+        raise NnbuildError(f"images are {rgb.shape[1]}x{rgb.shape[2]} pixels", file=path,
+                           expected=f"{h}x{w} (the model input; resize the data set beforehand)")
+    return convert(rgb, c, order, path)
+
+
+def convert(images, channels, order, path="images"):
+    """RGB (or 1-channel gray) uint8 (N, H, W, 3|1) -> the model's channel order/count."""
+    src_c = images.shape[3]
+    if order == "GRAY" or channels == 1:
+        if src_c == 1:
+            out = images
+        else:
+            out = rgb_to_gray(images)[..., None]
+    elif src_c == 1:
+        out = np.repeat(images, 3, axis=3)
+    else:
+        out = images[..., ::-1] if order == "BGR" else images
+    if out.shape[3] != channels:
+        raise NnbuildError(f"images have {src_c} channels, the model wants {channels} ({order})",
+                           file=path, expected="RGB or grayscale images matching the model input")
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def rgb_to_gray(rgb):
+    """Integer luma (77 R + 150 G + 29 B + 128) >> 8, the same formula as the firmware."""
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    return ((77 * r + 150 * g + 29 * b + 128) >> 8).astype(np.uint8)
+
+
+# -- .npz -----------------------------------------------------------------------------------------
+
+def _load_npz(path, samples):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "images" not in z.files:
+                raise NnbuildError(f"no 'images' array (found: {', '.join(z.files) or 'none'})", file=path,
+                                   expected="an .npz with 'images' N×H×W×C uint8")
+            arr = z["images"]
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise NnbuildError(f"cannot read .npz: {e}", file=path, expected="a NumPy .npz file") from None
+    if arr.dtype != np.uint8:
+        raise NnbuildError(f"'images' has dtype {arr.dtype}", file=path, where="images",
+                           expected="uint8 pixels 0..255")
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4 or arr.shape[3] not in (1, 3):
+        raise NnbuildError(f"'images' has shape {arr.shape}", file=path, where="images",
+                           expected="N×H×W×3 (RGB) or N×H×W (grayscale)")
+    if samples is not None:
+        if len(arr) < samples:
+            raise NnbuildError(f"only {len(arr)} images, {samples} requested", file=path, where="images",
+                               expected=f"at least {samples} images")
+        arr = arr[:samples]
+    return arr
+
+
+# -- folders of images ----------------------------------------------------------------------------
+
+def _load_folder(path, samples):
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS))
+    others = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg")))
+    if others:      # refusing beats silently calibrating on a subset of the folder
+        raise NnbuildError(f"JPEG images are not supported ({others[0]})", file=path,
+                           expected="PNG or PPM/PGM images (convert the JPEGs first)")
+    if not names:
+        raise NnbuildError("no images in folder", file=path, expected="*.png, *.ppm or *.pgm files")
+    if samples is not None:
+        if len(names) < samples:
+            raise NnbuildError(f"only {len(names)} images, {samples} requested", file=path,
+                               expected=f"at least {samples} images")
+        names = names[:samples]
+    images = [_as_hwc(imageio.read_image(os.path.join(path, n))) for n in names]
+    first = images[0].shape
+    for n, im in zip(names, images):
+        if im.shape != first:
+            raise NnbuildError(f"image is {im.shape[1]}x{im.shape[0]}x{im.shape[2]}", file=os.path.join(path, n),
+                               expected=f"the size of the first image {first[1]}x{first[0]}x{first[2]}")
+    return np.stack(images)
+
+
+def _as_hwc(img):
+    return img[..., None] if img.ndim == 2 else img

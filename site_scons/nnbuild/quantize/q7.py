@@ -1,0 +1,226 @@
+"""q7 (power-of-two) parameters for every op, per docs/q7_contract.md.
+
+Given the frac bits of every activation tensor, `lower(graph, bits)` returns the quantized graph:
+int8 tensors with frac_bits, int8 weights, int32 biases and the integer attributes the golden
+model and the C kernels read. Everything here is a pure function of its inputs (deterministic).
+"""
+import copy
+
+import numpy as np
+
+from .. import ir
+from ..errors import NnbuildError
+
+FW_MIN, FW_MAX = -16, 31       # weight frac bits: below -16 the weights are absurd for q7
+INT32_MAX = (1 << 31) - 1
+MAX_OUT_SHIFT = 31             # C: (acc + (1 << (s - 1))) >> s on int32
+FIXED_OUTPUT_BITS = {"sigmoid": 7, "tanh": 7, "softmax": 7}
+
+
+# -- which tensors share frac bits ----------------------------------------------------------------
+
+def share_groups(graph):
+    """Union-find over tensor names for the ops whose output must use the input's frac bits
+    (relu, pooling). Returns {tensor name: representative name}."""
+    parent = {n: n for n in graph.tensors}
+
+    def find(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for op in graph.ops:
+        if op.type in ("relu", "max_pool", "avg_pool"):
+            for t in op.inputs:
+                if t != graph.input:
+                    parent[find(t)] = find(op.outputs[0])
+    return {n: find(n) for n in graph.tensors}
+
+
+def align_concat_inputs(graph, groups, bits, fixed):
+    """Give a concat input the concat's frac bits when nothing else reads that input's group:
+    the concat then is a plain copy, and the input is rounded once instead of twice.
+    Inputs that are read elsewhere (or have fixed bits) keep theirs; the concat shifts them."""
+    for op in graph.ops:
+        if op.type != "concat":
+            continue
+        f_out = bits[op.outputs[0]]
+        for t in op.inputs:
+            rep = groups[t]
+            if rep in fixed or rep == groups[op.outputs[0]]:
+                continue
+            members = [n for n in graph.tensors if groups.get(n) == rep]
+            outside = [u for n in members for u in graph.consumers(n)
+                       if u is not op and groups.get(u.outputs[0]) != rep]
+            if not outside and not any(n in graph.outputs for n in members):
+                for n in members:
+                    bits[n] = f_out
+
+
+def feeds_only_relu(graph, name):
+    """True when every consumer is a plain ReLU: negative values of such a tensor may saturate
+    freely (the ReLU zeroes them anyway), so they do not count when choosing its frac bits."""
+    users = graph.consumers(name)
+    return bool(users) and name not in graph.outputs and all(
+        u.type == "relu" and float(u.attrs.get("negative_slope", 0.0)) == 0.0 for u in users)
+
+
+# -- weights --------------------------------------------------------------------------------------
+
+def weight_bits(w, where):
+    """Largest f with max|w| * 2^f <= 127.5 (so round(w * 2^f) saturates at most to 127)."""
+    m = float(np.max(np.abs(w))) if w.size else 0.0
+    if not np.isfinite(m):
+        raise NnbuildError("weights contain NaN or infinity", where=where, expected="finite weights")
+    if m == 0.0:
+        return 7, "all weights are zero: weight frac bits 7 by default"
+    f = FW_MAX
+    while f >= FW_MIN and m * 2.0 ** f > 127.5:
+        f -= 1
+    if f < FW_MIN:
+        raise NnbuildError(f"weights up to {m:g} do not fit any 8-bit format", where=where,
+                           expected=f"|w| <= 127 * 2^{-FW_MIN} (weight frac bits >= {FW_MIN})")
+    return f, None
+
+
+def check_weights(graph):
+    """Every conv/fc weight array has a q7 format (raises NnbuildError naming the layer)."""
+    for op in graph.ops:
+        if op.type in ("conv2d", "fully_connected"):
+            where = f"layer '{op.name}' ({op.type})"
+            weight_bits(np.asarray(op.params["weight"], np.float64), where)
+            b = np.asarray(op.params.get("bias", 0.0), np.float64)
+            if not np.isfinite(b).all():
+                raise NnbuildError("bias contains NaN or infinity", where=where, expected="finite biases")
+
+
+def quantize_weights(w, f):
+    return np.clip(np.round(np.asarray(w, np.float64) * 2.0 ** f), -128, 127).astype(np.int8)
+
+
+def _mac_params(op, f_in, f_out, where, warnings):
+    """int8 weight, int32 bias, fw and out_shift for conv2d / fully_connected.
+
+    fw starts at the weight_bits rule and is lowered while the kernel would be unsafe: the shift
+    must stay <= 31, the bias must fit int32 and the worst-case accumulator
+    |bias| + 128 * sum|w| must fit int32 (so no input can overflow it on the device)."""
+    w = np.asarray(op.params["weight"], np.float64)
+    b = np.asarray(op.params.get("bias", np.zeros(w.shape[0])), np.float64)
+    fw, warn = weight_bits(w, where)
+    if warn:
+        warnings.append(f"{where}: {warn}")
+    fw = min(fw, MAX_OUT_SHIFT - f_in + f_out)
+    while True:
+        if fw < FW_MIN:
+            raise NnbuildError("no weight format keeps the int32 accumulator and bias in range",
+                               where=where, expected=f"weight frac bits >= {FW_MIN}")
+        wq = quantize_weights(w, fw)
+        bq = np.round(b * 2.0 ** (f_in + fw))
+        worst = np.abs(bq) + 128 * np.abs(wq.reshape(wq.shape[0], -1).astype(np.int64)).sum(axis=1)
+        if np.all(worst <= INT32_MAX):
+            break
+        fw -= 1
+    return wq, bq.astype(np.int32), fw, f_in + fw - f_out
+
+
+# -- input stage ----------------------------------------------------------------------------------
+
+def input_stage_params(mean, scale, shape, f, where):
+    """mul, shift, off so that requant(p * mul - off, shift) ~= round((p - mean) * scale * 2^f).
+
+    The largest shift (<= 31) with |p * mul - off| < 2^31 for every p in 0..255 is the most
+    precise choice."""
+    h, w, c = shape
+    mean = np.asarray(mean, np.float64).reshape(-1)
+    if mean.size == 1:
+        mean = np.repeat(mean, c)
+    if mean.size not in (c, h * w * c):
+        raise NnbuildError(f"mean has {mean.size} values", where=where, expected=f"1, {c} or {h * w * c}")
+    if mean.size == h * w * c and np.all(mean.reshape(-1, c) == mean[:c]):
+        mean = mean[:c]     # the same mean at every pixel: C offsets instead of H*W*C (flash)
+    for shift in range(31, 0, -1):
+        k = 2.0 ** (f + shift)
+        mul = int(np.round(scale * k))
+        off = np.round(mean * scale * k)
+        ends = np.abs(np.concatenate([off, 255 * mul - off]))
+        if abs(mul) <= INT32_MAX and ends.max() <= INT32_MAX:
+            return mul, shift, off.astype(np.int32)
+    raise NnbuildError("the input scale/mean cannot be folded into int32", where=where,
+                       expected="|mean * scale| and |255 * scale| below 2^31 at the input's frac bits")
+
+
+# -- tables ---------------------------------------------------------------------------------------
+
+def lut_table(func, f_in, f_out=7):
+    q = np.arange(-128, 128, dtype=np.float64)
+    return np.clip(np.round(func(q * 2.0 ** -f_in) * 2.0 ** f_out), -128, 127).astype(np.int8)
+
+
+def softmax_exp_table(f_in):
+    d = np.arange(256, dtype=np.float64)
+    return np.round(65536.0 * np.exp(-d * 2.0 ** -f_in)).astype(np.int32)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# -- lowering -------------------------------------------------------------------------------------
+
+def lower(graph, bits, warnings):
+    """The quantized graph for frac bits `bits` ({tensor name: f}); appends warnings."""
+    q = ir.Graph(graph.name, graph.input, list(graph.outputs), meta=copy.deepcopy(graph.meta))
+    for name, t in graph.tensors.items():
+        if name == graph.input:
+            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "uint8", None)
+        else:
+            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "int8", int(bits[name]))
+    for op in graph.ops:
+        q.ops.append(_lower_op(graph, op, bits, warnings))
+    return q.validate()
+
+
+def _lower_op(graph, op, bits, warnings):
+    where = f"layer '{op.name}' ({op.type})"
+    attrs = dict(op.attrs)
+    params = {}
+    f_out = bits[op.outputs[0]]
+    f_in = [bits.get(t) for t in op.inputs]
+    t = op.type
+    if t == "input_stage":
+        shape = graph.tensors[op.outputs[0]].shape
+        mul, shift, off = input_stage_params(op.params.get("mean", 0.0), float(attrs["scale"]), shape,
+                                             f_out, where)
+        attrs.update(mul=mul, shift=shift)
+        params["off"] = off
+    elif t in ("conv2d", "fully_connected"):
+        wq, bq, fw, s = _mac_params(op, f_in[0], f_out, where, warnings)
+        attrs.update(weight_frac_bits=fw, out_shift=s, act_min=-128, act_max=127)
+        params.update(weight=wq, bias=bq)
+    elif t in ("max_pool", "avg_pool"):
+        _same_bits(f_in[0], f_out, where)
+    elif t == "relu":
+        _same_bits(f_in[0], f_out, where)
+        slope = float(attrs.get("negative_slope", 0.0))
+        attrs["slope_q15"] = int(np.clip(np.round(slope * 32768.0), -32768, 32767))
+    elif t == "add":
+        f_m = max(f_in)
+        in_shifts = [f_m - f for f in f_in]
+        if 128 * sum(2 ** s for s in in_shifts) > INT32_MAX:
+            raise NnbuildError(f"inputs' frac bits {f_in} differ too much for an int32 sum", where=where)
+        attrs.update(in_shifts=in_shifts, out_shift=f_m - f_out)
+    elif t == "concat":
+        attrs["shifts"] = [f - f_out for f in f_in]
+    elif t in ("sigmoid", "tanh"):
+        params["table"] = lut_table(_sigmoid if t == "sigmoid" else np.tanh, f_in[0], f_out)
+    elif t == "softmax":
+        params["exp_table"] = softmax_exp_table(f_in[0])
+    else:
+        raise NnbuildError(f"cannot quantize op type '{t}'", where=where)
+    return ir.Op(op.name, t, list(op.inputs), list(op.outputs), attrs, params)
+
+
+def _same_bits(f_in, f_out, where):
+    if f_in != f_out:   # share_groups guarantees this; a violation is a bug, not user input
+        raise AssertionError(f"{where}: frac bits {f_in} -> {f_out} must be equal")

@@ -1,0 +1,380 @@
+"""q7 quantizer: contract parameters, exact rewrites, strategies, report, determinism, errors,
+calibration loading; and the real CIFAR-10 model's accuracy."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from conftest import CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_shared
+from nnbuild import calibration, golden, ir, reference
+from nnbuild.errors import NnbuildError
+from nnbuild.quantize import evaluate, format_report, q7, quantize, rewrite
+
+
+# -- small graphs ---------------------------------------------------------------------------------
+
+def conv_graph(seed=0, scale=0.02):
+    """input (8,8,3) -> conv 3x3 -> max_pool -> relu -> grouped conv -> relu -> avg_pool(pad) -> fc"""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("small", "px", ["fc"])
+    shapes = {"px": (8, 8, 3), "x": (8, 8, 3), "c1": (8, 8, 8), "p1": (4, 4, 8), "r1": (4, 4, 8),
+              "c2": (4, 4, 4), "r2": (4, 4, 4), "p2": (3, 3, 4), "fc": (1, 1, 5)}
+    for n, s in shapes.items():
+        g.tensors[n] = ir.Tensor(n, s, "uint8" if n == "px" else "float32")
+    conv = dict(kernel=(3, 3), stride=(1, 1), pad=(1, 1), dilation=(1, 1))
+    g.ops = [
+        ir.Op("in", "input_stage", ["px"], ["x"], {"scale": scale},
+              {"mean": rng.uniform(60, 200, size=(8, 8, 3)).astype(np.float32)}),
+        ir.Op("c1", "conv2d", ["x"], ["c1"], dict(conv, group=1),
+              dict(weight=rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32),
+                   bias=rng.normal(0, 0.1, 8).astype(np.float32))),
+        ir.Op("p1", "max_pool", ["c1"], ["p1"], dict(kernel=(2, 2), stride=(2, 2), pad=(0, 0))),
+        ir.Op("r1", "relu", ["p1"], ["r1"], {"negative_slope": 0.0}),
+        ir.Op("c2", "conv2d", ["r1"], ["c2"], dict(conv, group=2),
+              dict(weight=rng.normal(0, 0.2, (4, 3, 3, 4)).astype(np.float32),
+                   bias=rng.normal(0, 0.1, 4).astype(np.float32))),
+        ir.Op("r2", "relu", ["c2"], ["r2"], {"negative_slope": 0.0}),
+        ir.Op("p2", "avg_pool", ["r2"], ["p2"], dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1))),
+        ir.Op("fc", "fully_connected", ["p2"], ["fc"], {},
+              dict(weight=rng.normal(0, 0.3, (5, 36)).astype(np.float32),
+                   bias=rng.normal(0, 0.1, 5).astype(np.float32))),
+    ]
+    return g.validate()
+
+
+def misc_graph(seed=1):
+    """input (4,4,2) -> conv 1x1 -> leaky relu -> {sigmoid, tanh} -> add, concat -> fc -> softmax"""
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("misc", "px", ["sm"])
+    shapes = {"px": (4, 4, 2), "x": (4, 4, 2), "c": (4, 4, 3), "l": (4, 4, 3), "s": (4, 4, 3),
+              "t": (4, 4, 3), "a": (4, 4, 3), "k": (4, 4, 6), "f": (1, 1, 4), "sm": (1, 1, 4)}
+    for n, s in shapes.items():
+        g.tensors[n] = ir.Tensor(n, s, "uint8" if n == "px" else "float32")
+    g.ops = [
+        ir.Op("in", "input_stage", ["px"], ["x"], {"scale": 1 / 64}, {"mean": np.array([128.0, 100.0], np.float32)}),
+        ir.Op("c", "conv2d", ["x"], ["c"], dict(kernel=(1, 1), stride=(1, 1), pad=(0, 0), dilation=(1, 1), group=1),
+              dict(weight=rng.normal(0, 0.7, (3, 1, 1, 2)).astype(np.float32), bias=np.zeros(3, np.float32))),
+        ir.Op("l", "relu", ["c"], ["l"], {"negative_slope": 0.1}),
+        ir.Op("s", "sigmoid", ["l"], ["s"]),
+        ir.Op("t", "tanh", ["l"], ["t"]),
+        ir.Op("a", "add", ["s", "l"], ["a"]),
+        ir.Op("k", "concat", ["a", "t"], ["k"]),
+        ir.Op("f", "fully_connected", ["k"], ["f"], {},
+              dict(weight=rng.normal(0, 0.2, (4, 96)).astype(np.float32), bias=np.zeros(4, np.float32))),
+        ir.Op("sm", "softmax", ["f"], ["sm"]),
+    ]
+    return g.validate()
+
+
+def pixels(n, shape, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *shape), dtype=np.uint8)
+
+
+def sqnr_db(ref, q):
+    return 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - q) ** 2))
+
+
+# -- rewrite --------------------------------------------------------------------------------------
+
+def test_relu_moved_before_max_pool_is_exact():
+    g = conv_graph()
+    r = rewrite.relu_before_max_pool(g)
+    assert [o.type for o in r.ops[:4]] == ["input_stage", "conv2d", "relu", "max_pool"]
+    assert r.op("p1").outputs == ["r1"] and "p1" not in r.tensors
+    assert r.tensors[r.op("r1").outputs[0]].shape == (8, 8, 8)
+    px = pixels(20, (8, 8, 3))
+    np.testing.assert_array_equal(reference.run(r, px), reference.run(g, px))
+    assert [o.type for o in g.ops[:4]] == ["input_stage", "conv2d", "max_pool", "relu"]   # input untouched
+
+
+# -- contract parameters --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wmax,f", [(0.5, 7), (1.0, 6), (0.996, 7), (200.0, -1), (1e6, -13), (3e-4, 18)])
+def test_weight_frac_bits_rule(wmax, f):
+    w = np.array([wmax, -wmax / 3])
+    assert q7.weight_bits(w, "l")[0] == f
+    assert int(q7.quantize_weights(w, f)[0]) <= 127
+
+
+def test_quantized_params_follow_the_contract():
+    g = conv_graph()
+    px = pixels(40, (8, 8, 3))
+    q = quantize(g, px, strategy="minmax")
+    f = {n: t.frac_bits for n, t in q.tensors.items()}
+    assert q.tensors["px"].dtype == "uint8" and all(t.dtype == "int8" for n, t in q.tensors.items() if n != "px")
+    # relu/pool outputs share their input's frac bits
+    assert f["c1"] == f["c1_relu"] == f["r1"] and f["c2"] == f["r2"] == f["p2"]
+    for name in ("c1", "c2", "fc"):
+        qop, fop = q.op(name), g.op(name)
+        fw, fin, fout = qop.attrs["weight_frac_bits"], f[qop.inputs[0]], f[qop.outputs[0]]
+        assert qop.attrs["out_shift"] == fin + fw - fout
+        assert np.abs(fop.params["weight"]).max() * 2.0 ** fw <= 127.5 < np.abs(fop.params["weight"]).max() * 2.0 ** (fw + 1)
+        np.testing.assert_array_equal(qop.params["weight"],
+                                      np.clip(np.round(fop.params["weight"].astype(np.float64) * 2.0 ** fw), -128, 127))
+        assert qop.params["bias"].dtype == np.int32 and qop.params["weight"].dtype == np.int8
+        np.testing.assert_array_equal(qop.params["bias"], np.round(fop.params["bias"].astype(np.float64) * 2.0 ** (fin + fw)))
+    # input stage: requant(p*mul - off, shift) ~ round((p - mean) * scale * 2^f)
+    st = q.op("in")
+    assert 1 <= st.attrs["shift"] <= 31 and st.params["off"].dtype == np.int32 and st.params["off"].size == 192
+    got = golden.input_stage(px, st.attrs["mul"], st.params["off"], st.attrs["shift"]).astype(np.int64)
+    want = np.clip(np.round((px - g.op("in").params["mean"].astype(np.float64)) * 0.02 * 2.0 ** f["x"]), -128, 127)
+    assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.99
+
+
+def test_uniform_mean_gives_per_channel_offsets():
+    g = conv_graph()
+    g.op("in").params["mean"][:] = np.array([120.0, 110.5, 100.25], np.float32)
+    q = quantize(g, pixels(20, (8, 8, 3)))
+    st = q.op("in")
+    assert st.params["off"].shape == (3,)
+    k = 2.0 ** (q.tensors["x"].frac_bits + st.attrs["shift"])
+    assert st.attrs["mul"] == round(0.02 * k)
+    np.testing.assert_array_equal(st.params["off"], np.round(np.array([120.0, 110.5, 100.25]) * 0.02 * k))
+
+
+def test_misc_ops_params_and_golden_close_to_float():
+    g = misc_graph()
+    px = pixels(60, (4, 4, 2))
+    q = quantize(g, px, strategy="mse")
+    f = {n: t.frac_bits for n, t in q.tensors.items()}
+    assert f["s"] == f["t"] == f["sm"] == 7
+    assert q.op("l").attrs["slope_q15"] == 3277
+    fm = max(f["s"], f["l"])
+    assert q.op("a").attrs["in_shifts"] == [fm - f["s"], fm - f["l"]] and q.op("a").attrs["out_shift"] == fm - f["a"]
+    assert q.op("k").attrs["shifts"] == [f["a"] - f["k"], f["t"] - f["k"]]
+    table = q.op("t").params["table"]
+    assert table.dtype == np.int8 and table[128] == 0 and table[255] == min(127, round(np.tanh(127 * 2.0 ** -f["l"]) * 128))
+    exp_table = q.op("sm").params["exp_table"]
+    assert exp_table.dtype == np.int32 and exp_table[0] == 65536
+    assert exp_table[3] == round(65536 * np.exp(-3 * 2.0 ** -f["f"]))
+    fl = reference.run(g, px, outputs=["a", "k", "sm"])
+    gq = golden.run(q, px, outputs=["a", "k", "sm"])
+    for n in ("a", "k"):
+        assert sqnr_db(fl[n], golden.dequantize(gq[n], f[n])) > 25
+    assert np.abs(golden.dequantize(gq["sm"], 7) - fl["sm"]).max() < 0.05
+
+
+def test_small_conv_graph_q7_matches_float():
+    g = conv_graph()
+    calib, test = pixels(50, (8, 8, 3), seed=4), pixels(50, (8, 8, 3), seed=5)
+    for strategy in ("minmax", "mse"):
+        q = quantize(g, calib, strategy=strategy)
+        out = golden.dequantize(golden.run(q, test), q.tensors["fc"].frac_bits)
+        assert sqnr_db(reference.run(g, test), out) > 20
+
+
+def test_strategies_minmax_never_saturates_and_mse_uses_more_bits():
+    g = conv_graph()
+    px = pixels(50, (8, 8, 3))
+    rep_mm, rep_mse = {}, {}
+    q_mm = quantize(g, px, strategy="minmax", report=rep_mm)
+    q_mse = quantize(g, px, strategy="mse", report=rep_mse)
+    assert rep_mm["strategy"] == "minmax" and rep_mm["samples"] == 50
+    only_relu = {"c1", "c2"}    # negative values feeding a ReLU may saturate by design
+    for t in rep_mm["tensors"]:
+        if t["name"] not in only_relu:
+            assert t["saturated"] == 0.0, t
+    for n, t in q_mm.tensors.items():
+        if n != "px":
+            assert q_mse.tensors[n].frac_bits >= t.frac_bits
+    names = [t["name"] for t in rep_mse["tensors"]]
+    assert names == ["x", "c1", "c1_relu", "r1", "c2", "r2", "p2", "fc"]
+    assert all(t["sqnr_db"] > 15 for t in rep_mse["tensors"])
+    text = format_report(rep_mse)
+    assert "strategy mse, 50 calibration images" in text and "c1_relu" in text
+    assert [l["name"] for l in rep_mse["layers"]] == ["c1", "c2", "fc"]
+
+
+def test_quantize_is_deterministic(tmp_path):
+    g = conv_graph()
+    px = pixels(30, (8, 8, 3))
+    before = {k: v.copy() for k, v in g.params_dict().items()}
+    files = []
+    for i in range(2):
+        q = quantize(g, px)
+        q.save(tmp_path / f"q{i}.json", tmp_path / f"q{i}.npz")
+        files.append(((tmp_path / f"q{i}.json").read_bytes(), (tmp_path / f"q{i}.npz").read_bytes()))
+    assert files[0] == files[1]
+    for k, v in g.params_dict().items():
+        np.testing.assert_array_equal(v, before[k])       # the float graph is not modified
+    back = ir.load_graph(tmp_path / "q0.json", tmp_path / "q0.npz")
+    np.testing.assert_array_equal(golden.run(back, px), golden.run(q, px))
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+def test_bad_calibration_pixels():
+    g = conv_graph()
+    with pytest.raises(NnbuildError, match="only 9 calibration images.*at least 10"):
+        quantize(g, pixels(9, (8, 8, 3)))
+    with pytest.raises(NnbuildError, match="float32"):
+        quantize(g, pixels(20, (8, 8, 3)).astype(np.float32))
+    with pytest.raises(NnbuildError, match=r"expected uint8 \(N, 8, 8, 3\)"):
+        quantize(g, pixels(20, (8, 8, 1)))
+    with pytest.raises(NnbuildError, match="unknown quantization strategy 'kl2'"):
+        quantize(g, pixels(20, (8, 8, 3)), strategy="kl2")
+    q = quantize(g, pixels(20, (8, 8, 3)))
+    with pytest.raises(NnbuildError, match="already quantized"):
+        quantize(q, pixels(20, (8, 8, 3)))
+
+
+def test_nan_weights_and_activations_name_the_layer():
+    g = conv_graph()
+    g.op("c2").params["weight"][0, 0, 0, 0] = np.nan
+    with pytest.raises(NnbuildError, match=r"layer 'c2' \(conv2d\): weights contain NaN"):
+        quantize(g, pixels(20, (8, 8, 3)))
+    g = conv_graph()
+    g.op("in").params["mean"][2, 3, 1] = np.nan
+    with pytest.raises(NnbuildError, match=r"layer 'in': non-finite values \(NaN/inf\) in tensor 'x'"):
+        quantize(g, pixels(20, (8, 8, 3)))
+
+
+def test_huge_weights_rejected():
+    g = conv_graph()
+    g.op("fc").params["weight"][0, 0] = 1e9
+    with pytest.raises(NnbuildError, match=r"layer 'fc'.*do not fit any 8-bit format"):
+        quantize(g, pixels(20, (8, 8, 3)))
+
+
+def test_all_zero_tensor_falls_back_with_warning():
+    g = conv_graph()
+    g.op("c2").params["weight"][:] = 0
+    g.op("c2").params["bias"][:] = -1      # relu output all zero
+    rep = {}
+    q = quantize(g, pixels(20, (8, 8, 3)), report=rep)
+    assert q.tensors["r2"].frac_bits == 7 and q.tensors["p2"].frac_bits == 7
+    assert any("all zeros" in w and "r2" in w for w in rep["warnings"])
+    assert any("c2" in w and "weights are zero" in w for w in rep["warnings"])
+    assert "warning:" in format_report(rep)
+
+
+def test_accumulator_bound_lowers_weight_bits():
+    g = conv_graph()
+    # 36 inputs of up to 127 * 128 with a large bias: fw must drop so the worst case fits int32
+    g.op("fc").params["bias"][0] = 3.0e4
+    q = quantize(g, pixels(20, (8, 8, 3)))
+    op = q.op("fc")
+    worst = np.abs(op.params["bias"].astype(np.int64)) + 128 * np.abs(op.params["weight"].astype(np.int64)).sum(1)
+    assert worst.max() <= 2 ** 31 - 1
+
+
+# -- calibration loading --------------------------------------------------------------------------
+
+def png_bytes(img, filters):
+    """A minimal PNG encoder for tests: 8-bit RGB or gray, one filter type per row."""
+    h, w, c = img.shape
+    raw = bytearray()
+    prev = np.zeros(w * c, np.int32)
+    for y in range(h):
+        line = img[y].reshape(-1).astype(np.int32)
+        ft = filters[y % len(filters)]
+        out = np.zeros_like(line)
+        for i in range(len(line)):
+            a = line[i - c] if i >= c else 0
+            b = prev[i]
+            cc = prev[i - c] if i >= c else 0
+            pred = [0, a, b, (a + b) >> 1, None][ft]
+            if ft == 4:
+                p = a + b - cc
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - cc)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else cc)
+            out[i] = (line[i] - pred) & 255
+        raw += bytes([ft]) + bytes(out.astype(np.uint8))
+        prev = line
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    color = 2 if c == 3 else 0
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b""))
+
+
+def test_load_npz_orders_and_samples(tmp_path):
+    imgs = pixels(12, (4, 5, 3))
+    np.savez(tmp_path / "d.npz", images=imgs, labels=np.arange(12))
+    rgb = calibration.load_images(tmp_path / "d.npz", (4, 5, 3), samples=10)
+    np.testing.assert_array_equal(rgb, imgs[:10])
+    bgr = calibration.load_images(tmp_path / "d.npz", (4, 5, 3), channel_order="BGR")
+    np.testing.assert_array_equal(bgr, imgs[..., ::-1])
+    gray = calibration.load_images(tmp_path / "d.npz", (4, 5, 1), channel_order="GRAY")
+    r, g_, b = (imgs[..., i].astype(np.int64) for i in range(3))
+    np.testing.assert_array_equal(gray[..., 0], (77 * r + 150 * g_ + 29 * b + 128) >> 8)
+    assert calibration.rgb_to_gray(np.array([[255, 255, 255]], np.uint8)).tolist() == [255]
+    np.savez(tmp_path / "g.npz", images=imgs[..., 0])
+    g3 = calibration.load_images(tmp_path / "g.npz", (4, 5, 3))
+    np.testing.assert_array_equal(g3, np.repeat(imgs[..., :1], 3, axis=3))
+
+
+def test_load_folder_png_and_ppm(tmp_path):
+    imgs = pixels(3, (5, 6, 3), seed=9)
+    (tmp_path / "a.png").write_bytes(png_bytes(imgs[0], [0, 1, 2, 3, 4]))
+    (tmp_path / "b.png").write_bytes(png_bytes(imgs[1], [4, 3, 2, 1, 0]))
+    (tmp_path / "c.ppm").write_bytes(b"P6\n# comment\n6 5\n255\n" + imgs[2].tobytes())
+    (tmp_path / "notes.txt").write_text("ignored")
+    got = calibration.load_images(tmp_path, (5, 6, 3))
+    np.testing.assert_array_equal(got, imgs)
+    gray = imgs[0, :, :, :1]
+    d = tmp_path / "gray"
+    d.mkdir()
+    (d / "g.png").write_bytes(png_bytes(gray, [4]))
+    (d / "h.pgm").write_bytes(b"P5 6 5 255\n" + gray.tobytes())
+    got = calibration.load_images(d, (5, 6, 1), channel_order="GRAY")
+    np.testing.assert_array_equal(got, np.stack([gray, gray]))
+
+
+def test_calibration_errors(tmp_path):
+    imgs = pixels(12, (4, 5, 3))
+    np.savez(tmp_path / "d.npz", images=imgs)
+    np.savez(tmp_path / "f.npz", images=imgs.astype(np.float32))
+    np.savez(tmp_path / "k.npz", pictures=imgs)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    cases = [
+        (tmp_path / "missing.npz", {}, "not found"),
+        (tmp_path / "k.npz", {}, "no 'images' array.*pictures"),
+        (tmp_path / "f.npz", {}, "dtype float32.*uint8"),
+        (tmp_path / "bad.npz", {}, "cannot read"),
+        (tmp_path / "d.npz", {"samples": 13}, "only 12 images, 13 requested"),
+        (tmp_path / "d.npz", {"channel_order": "YUV"}, "unknown channel order"),
+    ]
+    for path, kw, msg in cases:
+        with pytest.raises(NnbuildError, match=msg) as e:
+            calibration.load_images(path, (4, 5, 3), **kw)
+        assert str(path) in str(e.value)
+    with pytest.raises(NnbuildError, match="images are 4x5 pixels.*32x32"):
+        calibration.load_images(tmp_path / "d.npz", (32, 32, 3))
+    d = tmp_path / "jpegs"
+    d.mkdir()
+    (d / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0")
+    with pytest.raises(NnbuildError, match="JPEG images are not supported"):
+        calibration.load_images(d, (4, 5, 3))
+
+
+# -- the real model -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cifar_graph():
+    caffe = pytest.importorskip("nnbuild.frontends.caffe", reason="Caffe frontend not available")
+    mean = caffe.load_mean(CIFAR_MEAN, (32, 32, 3))
+    return caffe.load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
+                            channel_order="RGB")
+
+
+@needs_shared
+def test_cifar_q7_top1(cifar_graph):
+    calib = calibration.load_images(CIFAR_CALIB, (32, 32, 3), samples=500)
+    z = np.load(CIFAR_TEST)
+    float_scores = reference.run(cifar_graph, z["images"])
+    rep = {}
+    q = quantize(cifar_graph, calib, report=rep)           # default strategy
+    assert rep["strategy"] == "mse"
+    res = evaluate(cifar_graph, q, z["images"], z["labels"], rep, float_scores=float_scores)
+    assert (res["float_correct"], res["n"]) == (743, 932)
+    assert res["q7_correct"] >= 740                          # measured: 746/932 (80.04 %)
+    assert f"q7 {res['q7_correct']} ({100 * res['q7_top1']:.2f} %)" in format_report(rep)
+    # the max_pool/relu swap gave conv1 a non-negative range
+    assert [o.type for o in q.ops[1:4]] == ["conv2d", "relu", "max_pool"]
+    assert min(t["sqnr_db"] for t in rep["tensors"]) > 18
+    q_mm = quantize(cifar_graph, calib, strategy="minmax")
+    res_mm = evaluate(cifar_graph, q_mm, z["images"], z["labels"], float_scores=float_scores)
+    assert res_mm["q7_correct"] >= 735                       # measured: 741/932 (79.51 %)
