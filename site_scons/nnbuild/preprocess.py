@@ -17,14 +17,16 @@ MAX_DIM = 4096  # NN_MAX_DIM
 
 
 def _choice(value, table, what):
-    """Accept the option's name (any case) or its C enum value; return the name."""
+    """Accept the option's name (any case, '_' optional) or its C enum value; return the name."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         for name, code in table.items():
             if code == value:
                 return name
     elif isinstance(value, str):
+        # the firmware's command line spells them rgb565le / gray8: ignore case and "_"
+        key = value.lower().replace("_", "")
         for name in table:
-            if name.lower() == value.lower():
+            if name.lower().replace("_", "") == key:
                 return name
     raise NnbuildError(f"unknown {what} {value!r}", where=what, expected="one of " + ", ".join(table))
 

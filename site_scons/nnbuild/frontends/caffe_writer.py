@@ -30,14 +30,18 @@ class Layer:
     blobs: list = field(default_factory=list)    # float arrays in Caffe's layout
 
 
-def conv(name, bottom, top, weight, bias, pad=0, stride=1):
-    """Convolution layer from OIHW weights (square kernel)."""
+def conv(name, bottom, top, weight, bias, pad=0, stride=1, group=1, dilation=1):
+    """Convolution layer from O(I/group)HW weights (square kernel)."""
     weight = np.asarray(weight, np.float32)
     p = {"num_output": weight.shape[0], "kernel_size": weight.shape[2]}
     if pad:
         p["pad"] = pad
     if stride != 1:
         p["stride"] = stride
+    if group != 1:
+        p["group"] = group
+    if dilation != 1:
+        p["dilation"] = dilation
     return Layer(name, "Convolution", [bottom], [top], {"convolution_param": p},
                  [weight, np.asarray(bias, np.float32)])
 
