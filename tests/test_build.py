@@ -214,3 +214,17 @@ def test_every_target_runs_the_sample_model_bit_exact(target):
     """The real repository's default manifest, every target: QEMU outputs == golden bytes."""
     r = scons(ROOT, f"target={target}", "check", "samples=8", f"build_dir={ROOT / 'build'}")
     assert re.search(rf"\[check\] {target} sample_digits: 8/8 outputs identical", r.stdout), r.stdout
+
+
+def test_image_larger_than_the_board_fails_even_with_a_generous_budget(repo):
+    """Two sample models on the micro:bit (16 KiB RAM) with a 1 MiB budget: the board is the limit,
+    and the gate (not a bare linker error) says so and names the models' arenas."""
+    manifest = two_model_manifest(repo)
+    text = yaml.safe_load(manifest.read_text())
+    text["budgets"]["m0"]["ram"] = "1MiB"
+    manifest.write_text(yaml.safe_dump(text, sort_keys=False))
+    r = scons(repo, "target=m0", f"manifest={manifest}", check=False)
+    assert r.returncode != 0
+    assert re.search(r"target m0: RAM use \d+ bytes .*exceeds the board's RAM region of 16384 bytes", r.stderr), r.stderr
+    assert "a_arena" in r.stderr and "b_arena" in r.stderr, r.stderr
+    assert not list((repo / "build" / "m0").glob("*.elf"))

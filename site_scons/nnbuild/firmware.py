@@ -40,6 +40,7 @@ def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt
     report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
     violations = memmap.check_budget(report)
     if violations:
+        os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
         raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations))
     with atomic_write(json_path, "w") as f:
         json.dump(report, f, indent=1, sort_keys=True)

@@ -276,13 +276,21 @@ def _consumers(report, ram):
 
 
 def check_budget(report):
-    """Violation messages (empty list = within budget): image RAM/flash vs the target budget,
-    and each model's arena + scratch (+ other RAM) vs its own budget."""
+    """Violation messages (empty list = within budget): image RAM/flash vs the board's memory
+    regions and the target budget, and each model's arena + scratch (+ other RAM) vs its own budget."""
     problems = []
     t = report["target"]
     for what, key in (("RAM", "ram"), ("flash", "flash")):
         budget = report["budgets"].get(key)
         used = report[key]["total"]
+        region = report["regions"].get(key)
+        if region and used > region["length"] and (budget is None or budget > region["length"]):
+            # the board itself is smaller than the budget (or there is none): it is the limit
+            problems.append(
+                f"target {t}: {what} use {used} bytes ({human(used)}) exceeds the board's {what} region "
+                f"of {region['length']} bytes ({human(region['length'])}) at {region['origin']:#010x} by "
+                f"{used - region['length']} bytes ({human(used - region['length'])}); "
+                f"biggest consumers: {_consumers(report, key == 'ram')}")
         if budget is not None and used > budget:
             problems.append(
                 f"target {t}: {what} use {used} bytes ({human(used)}) exceeds the budget of "
