@@ -1,0 +1,475 @@
+/* 2-D convolution, q7 (docs/q7_contract.md: conv2d).
+ *
+ * Three loops:
+ *   - depthwise (one input channel per group, any channel multiplier): direct, window clipped
+ *     once per output pixel so the tap loop has no bounds tests (both paths);
+ *   - DSP path (NN_USE_DSP): per group, output pixels go in pairs; im2col widens each pixel's
+ *     window to an int16 column (the two columns interleaved in the scratch, nn_internal.h), then
+ *     a mat-mult computes 2 output channels x 2 output pixels per pass with SMLAD: 4 accumulators,
+ *     each weight word (SXTB16, SXTB16 ROR 8) and column word loaded once per 4 MACs;
+ *   - portable path: direct (no scratch), window clipped once per pixel, a kernel row's
+ *     contiguous (kx, channel) run as one inner loop, 2 channels x 2 neighbouring pixels per pass.
+ * Both paths accumulate exactly in int32 (only the order of the additions differs) and requantise
+ * identically, so they give the same bytes.
+ */
+#include "nn_kernels.h"
+#include "nn_internal.h"
+
+/* Valid tap range [lo, hi) along one axis: origin + t*dil must lie in [0, size). */
+static void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t size, int32_t *lo, int32_t *hi)
+{
+    int32_t a = 0, b = k;
+    if (origin < 0)
+        a = (-origin + dil - 1) / dil;
+    if (origin + (b - 1) * dil >= size)
+        b = (size - 1 - origin) / dil + 1;  /* size-1-origin >= 0 whenever any tap is valid */
+    if (origin > size - 1)
+        b = 0;
+    if (b < a)
+        b = a;
+    *lo = a;
+    *hi = b;
+}
+
+static void conv_depthwise(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                           const int32_t *bias, int8_t *out)
+{
+    const int32_t C = p->in_c, W = p->in_w, OC = p->out_c, KH = p->k_h, KW = p->k_w;
+    const int32_t mult = OC / C, row_step = p->dil_h * W * C, col_step = p->dil_w * C;
+    const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
+    int32_t oy, ox, o;
+
+    for (oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        int32_t ky0, ky1;
+        tap_range(iy0, KH, p->dil_h, p->in_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w; ox++) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            int32_t kx0, kx1;
+            const int8_t *base;
+            tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+            /* first valid tap (an empty window leaves only the bias and never reads base) */
+            base = ky0 < ky1 && kx0 < kx1
+                 ? in + ((iy0 + ky0 * p->dil_h) * W + ix0 + kx0 * p->dil_w) * C : in;
+            for (o = 0; o < OC; o++) {
+                const int8_t *row = base + o / mult;
+                const int8_t *wrow = weight + (o * KH + ky0) * KW + kx0;
+                int32_t acc = bias[o], ky, kx;
+                for (ky = ky0; ky < ky1; ky++, row += row_step, wrow += KW) {
+                    const int8_t *x = row;
+                    for (kx = 0; kx < kx1 - kx0; kx++, x += col_step)
+                        acc += *x * wrow[kx];
+                }
+                *out++ = (int8_t)nn_requant(acc, s, lo, hi);
+            }
+        }
+    }
+}
+
+#ifdef NN_USE_DSP
+
+/* Stack bytes for gathering a small column in natural int8 order before widening it. */
+#define NN_STAGE_MAX 256
+
+/* Copy a short run (memcpy's call costs more than the copy; unaligned word access is fine on
+ * every core with the DSP extension). */
+static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        nn_write32(dst, nn_read32(src));
+        NN_AFTER(dst, n);  /* keeps GCC from turning this loop into a memcpy call */
+    }
+    for (; n > 0; n--)
+        *dst++ = *src++;
+}
+
+/* Widen a gathered int8 column into the interleaved pair layout (col0: dst = scratch, col1:
+ * dst = scratch + 2) and its tail. */
+static void widen_pair(int16_t *dst, int16_t *tail, const int8_t *src, int32_t K)
+{
+    int32_t i;
+    for (i = K >> 2; i > 0; i--, src += 4, dst += NN_COLW_STEP)
+        nn_colw_block(dst, nn_read32(src));
+    for (i = 0; i < (K & 3); i++)
+        tail[i] = src[i];
+}
+
+/* Column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g values in (ky, kx, c) order,
+ * written into the interleaved pair layout at dst (col0: scratch, col1: scratch + 2).
+ * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
+ * on the stack and widened in one aligned pass; the others go through the byte-stream writer,
+ * whose word path handles aligned runs at full speed. */
+static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
+                   int32_t cin_g, int16_t *dst, int16_t *tail)
+{
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t K = p->k_h * row_len;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t dense = p->dil_w == 1 && cin_g == C;
+    int32_t kx0, kx1, ky;
+    tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+    if ((cin_g & 3) != 0 && K <= NN_STAGE_MAX) {
+        int8_t stage[NN_STAGE_MAX];
+        int8_t *at = stage;
+        if (dense && kx0 == 0 && kx1 == KW && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+            /* interior pixel (the common case): every kernel row is one full input run */
+            const int8_t *src = in + (iy0 * W + ix0) * C;
+            const int32_t row_step = p->dil_h * W * C;
+            for (ky = 0; ky < p->k_h; ky++, at += row_len, src += row_step)
+                copy_run(at, src, row_len);
+            widen_pair(dst, tail, stage, K);
+            return;
+        }
+        for (ky = 0; ky < p->k_h; ky++, at += row_len) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            const int8_t *src;
+            int32_t kx;
+            if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
+                memset(at, 0, (uint32_t)row_len);
+                continue;
+            }
+            src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;  /* first valid tap */
+            if (kx0 > 0)
+                memset(at, 0, (uint32_t)(kx0 * cin_g));
+            if (dense) {
+                copy_run(at + kx0 * C, src, (kx1 - kx0) * C);
+            } else {
+                for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
+                    copy_run(at + kx * cin_g, src, cin_g);
+            }
+            if (kx1 < KW)
+                memset(at + kx1 * cin_g, 0, (uint32_t)((KW - kx1) * cin_g));
+        }
+        widen_pair(dst, tail, stage, K);
+        return;
+    }
+    {
+        nn_colw w;
+        nn_colw_init(&w, dst, tail, K);
+        for (ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            const int8_t *src;
+            int32_t kx;
+            if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
+                nn_colw_zero(&w, row_len);
+                continue;
+            }
+            src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;
+            if (kx0 > 0)
+                nn_colw_zero(&w, kx0 * cin_g);
+            if (dense) {
+                /* the valid part of the kernel row is one contiguous run of the input row */
+                nn_colw_put(&w, src, (kx1 - kx0) * C);
+            } else {
+                for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
+                    nn_colw_put(&w, src, cin_g);
+            }
+            if (kx1 < KW)
+                nn_colw_zero(&w, (KW - kx1) * cin_g);
+        }
+    }
+}
+
+/* (s00, s01, s10, s11) += 2 filters (w0, w1) x the 2 interleaved columns at c, over n >= 1
+ * blocks of 4 K: per block 2 weight words, 4 column words, 4 SXTB16, 8 SMLAD = 16 MACs. */
+#if defined(__ARM_FEATURE_DSP) && !defined(NN_EMULATE_DSP) && defined(__GNUC__)
+/* Hand-scheduled on ARM: GCC 12 neither folds the rotation into SXTB16 nor pairs the column
+ * loads into post-indexed LDRDs, and spills inside this loop; here 18 instructions per 16 MACs.
+ * The C version below is the same computation (it runs on the host with NN_EMULATE_DSP). */
+#define MAC_2X2(w0, w1, c, n, s00, s01, s10, s11)                                              \
+    do {                                                                                       \
+        uint32_t x0_, x1_, ca_, cb_, w_;                                                       \
+        __asm__ volatile(                                                                      \
+            "1:\n\t"                                                                           \
+            "ldr    %[x0], [%[w0]], #4\n\t"                                                    \
+            "ldr    %[x1], [%[w1]], #4\n\t"                                                    \
+            "ldrd   %[ca], %[cb], [%[c]], #8\n\t"                                              \
+            "sxtb16 %[w], %[x0]\n\t"                                                           \
+            "smlad  %[s00], %[w], %[ca], %[s00]\n\t"                                           \
+            "smlad  %[s01], %[w], %[cb], %[s01]\n\t"                                           \
+            "sxtb16 %[w], %[x1]\n\t"                                                           \
+            "smlad  %[s10], %[w], %[ca], %[s10]\n\t"                                           \
+            "smlad  %[s11], %[w], %[cb], %[s11]\n\t"                                           \
+            "ldrd   %[ca], %[cb], [%[c]], #8\n\t"                                              \
+            "sxtb16 %[w], %[x0], ror #8\n\t"                                                   \
+            "smlad  %[s00], %[w], %[ca], %[s00]\n\t"                                           \
+            "smlad  %[s01], %[w], %[cb], %[s01]\n\t"                                           \
+            "sxtb16 %[w], %[x1], ror #8\n\t"                                                   \
+            "smlad  %[s10], %[w], %[ca], %[s10]\n\t"                                           \
+            "smlad  %[s11], %[w], %[cb], %[s11]\n\t"                                           \
+            "subs   %[n], %[n], #1\n\t"                                                        \
+            "bne    1b\n\t"                                                                    \
+            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),              \
+              [w0] "+r"(w0), [w1] "+r"(w1), [c] "+r"(c), [n] "+r"(n), [x0] "=&r"(x0_),         \
+              [x1] "=&r"(x1_), [ca] "=&r"(ca_), [cb] "=&r"(cb_), [w] "=&r"(w_)                  \
+            :                                                                                  \
+            : "cc", "memory");                                                                 \
+    } while (0)
+#else
+#define MAC_2X2(w0, w1, c, n, s00, s01, s10, s11)                                              \
+    do {                                                                                       \
+        for (; n > 0; n--) {                                                                   \
+            const uint32_t x0_ = nn_read32(w0), x1_ = nn_read32(w1);                           \
+            uint32_t ca_ = nn_read32_aligned(c), cb_ = nn_read32_aligned(c + 2), w_;           \
+            w_ = nn_sxtb16(x0_);                                                               \
+            s00 = nn_smlad(w_, ca_, s00);                                                      \
+            s01 = nn_smlad(w_, cb_, s01);                                                      \
+            w_ = nn_sxtb16(x1_);                                                               \
+            s10 = nn_smlad(w_, ca_, s10);                                                      \
+            s11 = nn_smlad(w_, cb_, s11);                                                      \
+            NN_AFTER(c, s11);                                                                  \
+            ca_ = nn_read32_aligned(c + 4);                                                    \
+            cb_ = nn_read32_aligned(c + 6);                                                    \
+            w_ = nn_sxtb16_ror8(x0_);                                                          \
+            s00 = nn_smlad(w_, ca_, s00);                                                      \
+            s01 = nn_smlad(w_, cb_, s01);                                                      \
+            w_ = nn_sxtb16_ror8(x1_);                                                          \
+            s10 = nn_smlad(w_, ca_, s10);                                                      \
+            s11 = nn_smlad(w_, cb_, s11);                                                      \
+            c += 8;                                                                            \
+            w0 += 4;                                                                           \
+            w1 += 4;                                                                           \
+        }                                                                                      \
+    } while (0)
+#endif
+
+/* `pairs` pairs of output channels (weight rows from w, bias from b) for two pixels whose columns
+ * are interleaved at `cols`, tails at t0 and t0 + K % 4. Kept out of line so the MAC loop gets
+ * the registers; per pair: MAC_2X2, the K % 4 tail, 4 requantisations. */
+static NN_NOINLINE void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
+                                     const int16_t *cols, const int16_t *t0, int8_t *out0,
+                                     int8_t *out1, int32_t s, int32_t lo, int32_t hi)
+{
+    const int32_t k4 = K & ~3, nt = K - k4, sm1 = s - 1;
+    const int16_t *const t1 = t0 + nt;
+    /* the usual epilogues without branches (nn_round_shift2, SSAT/USAT clamp):
+     * 1: plain int8 output, 2: fused ReLU; 0: anything else through nn_requant */
+    const int mode = s < 2 || s > 31 ? 0 : (hi != 127 ? 0 : (lo == -128 ? 1 : (lo == 0 ? 2 : 0)));
+    for (; pairs > 0; pairs--, w += 2 * K, b += 2, out0 += 2, out1 += 2) {
+        const int8_t *w0 = w, *w1 = w + K;
+        const int16_t *c = cols;
+        int32_t s00 = b[0], s01 = s00, s10 = b[1], s11 = s10, n = k4 >> 2, k;
+        if (n > 0)
+            MAC_2X2(w0, w1, c, n, s00, s01, s10, s11);
+        for (k = 0; k < nt; k++) {   /* w0, w1 now point at the tail weights */
+            const int32_t x0 = w0[k], x1 = w1[k];
+            s00 += x0 * t0[k];
+            s01 += x0 * t1[k];
+            s10 += x1 * t0[k];
+            s11 += x1 * t1[k];
+        }
+        if (mode == 1) {
+            out0[0] = (int8_t)nn_ssat8(nn_round_shift2(s00, sm1));
+            out0[1] = (int8_t)nn_ssat8(nn_round_shift2(s10, sm1));
+            out1[0] = (int8_t)nn_ssat8(nn_round_shift2(s01, sm1));
+            out1[1] = (int8_t)nn_ssat8(nn_round_shift2(s11, sm1));
+        } else if (mode == 2) {
+            out0[0] = (int8_t)nn_usat7(nn_round_shift2(s00, sm1));
+            out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
+            out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
+            out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
+        } else {
+            out0[0] = (int8_t)nn_requant(s00, s, lo, hi);
+            out0[1] = (int8_t)nn_requant(s10, s, lo, hi);
+            out1[0] = (int8_t)nn_requant(s01, s, lo, hi);
+            out1[1] = (int8_t)nn_requant(s11, s, lo, hi);
+        }
+    }
+}
+
+/* Output channels of one group for two pixels whose columns are interleaved at `cols` with
+ * tails t0, t1; one == 1: only the first pixel (out1 unused). */
+static void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
+                     const int16_t *cols, const int16_t *t0, const int16_t *t1, int one,
+                     int8_t *out0, int8_t *out1, int32_t s, int32_t lo, int32_t hi)
+{
+    const int32_t k4 = K & ~3, nt = K - k4;
+    int32_t o = 0, k, n;
+    if (!one) {
+        o = cout_g & ~1;
+        mat_mult_2px(wg, bg, cout_g >> 1, K, cols, t0, out0, out1, s, lo, hi);
+        if (o < cout_g) {
+            const int8_t *w0 = wg + o * K;
+            const int16_t *c = cols;
+            int32_t s00 = bg[o], s01 = s00;
+            for (n = k4 >> 2; n > 0; n--, w0 += 4, c += 8) {
+                const uint32_t x0 = nn_read32(w0);
+                uint32_t w = nn_sxtb16(x0);
+                s00 = nn_smlad(w, nn_read32_aligned(c), s00);
+                s01 = nn_smlad(w, nn_read32_aligned(c + 2), s01);
+                w = nn_sxtb16_ror8(x0);
+                s00 = nn_smlad(w, nn_read32_aligned(c + 4), s00);
+                s01 = nn_smlad(w, nn_read32_aligned(c + 6), s01);
+            }
+            for (k = 0; k < nt; k++) {
+                s00 += w0[k] * t0[k];
+                s01 += w0[k] * t1[k];
+            }
+            out0[o] = (int8_t)nn_requant(s00, s, lo, hi);
+            out1[o] = (int8_t)nn_requant(s01, s, lo, hi);
+        }
+        return;
+    }
+    for (; o < cout_g; o++) {
+        const int8_t *w0 = wg + o * K;
+        const int16_t *c = cols;
+        int32_t s00 = bg[o];
+        for (n = k4 >> 2; n > 0; n--, w0 += 4, c += 8) {
+            const uint32_t x0 = nn_read32(w0);
+            s00 = nn_smlad(nn_sxtb16(x0), nn_read32_aligned(c), s00);
+            s00 = nn_smlad(nn_sxtb16_ror8(x0), nn_read32_aligned(c + 4), s00);
+        }
+        for (k = 0; k < nt; k++)
+            s00 += w0[k] * t0[k];
+        out0[o] = (int8_t)nn_requant(s00, s, lo, hi);
+    }
+}
+
+static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                         const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
+    const int32_t K = p->k_h * p->k_w * cin_g, k4 = K & ~3, npix = p->out_h * p->out_w;
+    /* scratch (4-byte aligned): the two columns interleaved (2*k4 int16), then the two tails */
+    int16_t *const tail0 = scratch + 2 * k4, *const tail1 = tail0 + (K - k4);
+    int32_t g, q;
+
+    for (g = 0; g < G; g++) {
+        const int8_t *wg = weight + g * cout_g * K;
+        const int32_t *bg = bias + g * cout_g;
+        int8_t *og = out + g * cout_g;
+        int32_t oy = 0, ox = 0;
+        for (q = 0; q + 1 < npix; q += 2) {
+            int32_t oy1 = oy, ox1 = ox + 1;
+            if (ox1 == p->out_w) {
+                ox1 = 0;
+                oy1++;
+            }
+            im2col(p, in, oy, ox, g, cin_g, scratch, tail0);
+            im2col(p, in, oy1, ox1, g, cin_g, scratch + 2, tail1);
+            mat_mult(wg, bg, cout_g, K, scratch, tail0, tail1, 0, og + q * OC,
+                     og + (q + 1) * OC, p->out_shift, p->act_min, p->act_max);
+            ox = ox1 + 1;
+            oy = oy1;
+            if (ox == p->out_w) {
+                ox = 0;
+                oy++;
+            }
+        }
+        if (q < npix) {
+            im2col(p, in, oy, ox, g, cin_g, scratch, tail0);
+            mat_mult(wg, bg, cout_g, K, scratch, tail0, tail1, 1, og + q * OC, og + q * OC,
+                     p->out_shift, p->act_min, p->act_max);
+        }
+    }
+}
+
+#else
+
+/* acc[0..3] += (x0.a, x1.a, x0.b, x1.b) over n values: 4 loads feed 4 MACs. */
+static inline void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *a, const int8_t *b,
+                           int32_t n, int32_t *acc)
+{
+    int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], c;
+    for (c = 0; c < n; c++) {
+        const int32_t u = x0[c], v = x1[c], wa = a[c], wb = b[c];
+        s00 += u * wa;
+        s01 += v * wa;
+        s10 += u * wb;
+        s11 += v * wb;
+    }
+    acc[0] = s00;
+    acc[1] = s01;
+    acc[2] = s10;
+    acc[3] = s11;
+}
+
+/* All output channels of one or two output pixels that share the clipped window [ky0, ky1) x
+ * [kx0, kx1): the second pixel's input is dx bytes after the first's (two == 0: one pixel; its
+ * second lane is computed on the same data and dropped). Channels go in pairs of one group. */
+static NN_NOINLINE void conv_pixels(const nn_conv_params *p, const int8_t *in,
+                                    const int8_t *weight, const int32_t *bias, int32_t iy0,
+                                    int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0,
+                                    int32_t kx1, int two, int8_t *out0, int8_t *out1)
+{
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, OC = p->out_c;
+    const int32_t cin_g = C / p->groups, cout_g = OC / p->groups, K = p->k_h * KW * cin_g;
+    const int32_t dx = two ? p->stride_w * C : 0, s = p->out_shift, lo = p->act_min, hi = p->act_max;
+    /* a kernel row's valid taps are one contiguous run when channels and taps are dense */
+    const int32_t dense = p->dil_w == 1 && cin_g == C;
+    int32_t o, ky, kx;
+    for (o = 0; o < OC; o += 2) {
+        /* two output channels of the same group per pass share the input loads */
+        const int32_t pair = o + 1 < OC && (o + 1) % cout_g != 0;
+        const int32_t g = o / cout_g;
+        const int8_t *w0 = weight + o * K, *w1 = pair ? w0 + K : w0;
+        int32_t acc[4];
+        acc[0] = acc[1] = bias[o];
+        acc[2] = acc[3] = pair ? bias[o + 1] : 0;
+        for (ky = ky0; ky < ky1; ky++) {
+            const int8_t *xrow = in + (iy0 + ky * p->dil_h) * W * C + g * cin_g;
+            const int32_t wrow = ky * KW * cin_g;
+            if (dense) {
+                const int8_t *x = xrow + (ix0 + kx0) * C;
+                dot_2x2(x, x + dx, w0 + wrow + kx0 * C, w1 + wrow + kx0 * C, (kx1 - kx0) * C, acc);
+                continue;
+            }
+            for (kx = kx0; kx < kx1; kx++) {
+                const int8_t *x = xrow + (ix0 + kx * p->dil_w) * C;
+                dot_2x2(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, acc);
+            }
+        }
+        out0[o] = (int8_t)nn_requant(acc[0], s, lo, hi);
+        if (two)
+            out1[o] = (int8_t)nn_requant(acc[1], s, lo, hi);
+        if (pair) {
+            out0[o + 1] = (int8_t)nn_requant(acc[2], s, lo, hi);
+            if (two)
+                out1[o + 1] = (int8_t)nn_requant(acc[3], s, lo, hi);
+        } else {
+            o--;  /* odd channel at a group end: the next pass starts right after it */
+        }
+    }
+}
+
+/* Portable path: direct convolution (no scratch), 2 output channels x 2 neighbouring output
+ * pixels per pass wherever both pixels have the same clipped window (all but the borders). */
+static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                         const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    const int32_t OC = p->out_c;
+    int32_t oy, ox;
+    (void)scratch;
+    for (oy = 0; oy < p->out_h; oy++) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
+        int32_t ky0, ky1;
+        tap_range(iy0, p->k_h, p->dil_h, p->in_h, &ky0, &ky1);
+        for (ox = 0; ox < p->out_w;) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            int32_t kx0, kx1, nx0 = 0, nx1 = -1;
+            tap_range(ix0, p->k_w, p->dil_w, p->in_w, &kx0, &kx1);
+            if (ox + 1 < p->out_w)
+                tap_range(ix0 + p->stride_w, p->k_w, p->dil_w, p->in_w, &nx0, &nx1);
+            if (nx0 == kx0 && nx1 == kx1) {
+                conv_pixels(p, in, weight, bias, iy0, ix0, ky0, ky1, kx0, kx1, 1, out, out + OC);
+                out += 2 * OC;
+                ox += 2;
+            } else {
+                conv_pixels(p, in, weight, bias, iy0, ix0, ky0, ky1, kx0, kx1, 0, out, out);
+                out += OC;
+                ox++;
+            }
+        }
+    }
+}
+
+#endif
+
+void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                  const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    if (p->groups > 1 && p->in_c == p->groups)
+        conv_depthwise(p, in, weight, bias, out);
+    else
+        conv_general(p, in, weight, bias, out, scratch);
+}

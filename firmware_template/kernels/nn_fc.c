@@ -1,0 +1,73 @@
+/* Fully connected, q7 (docs/q7_contract.md: fully_connected).
+ * DSP path: the input is widened once into the int16 scratch (column layout of nn_internal.h),
+ * then two weight rows per pass share every column load (SMLAD). Portable: two rows per pass. */
+#include "nn_kernels.h"
+#include "nn_internal.h"
+
+void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
+              const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    const int32_t N = p->in_n, s = p->out_shift, lo = p->act_min, hi = p->act_max;
+    int32_t o = 0, k;
+#ifdef NN_USE_DSP
+    const int32_t k4 = N & ~3;
+    const int16_t *t = scratch + k4;  /* the N % 4 tail, natural order */
+    nn_widen(scratch, in, N);
+    for (; o + 1 < p->out_n; o += 2) {
+        const int8_t *w0 = weight + o * N, *w1 = w0 + N;
+        const int16_t *a = scratch;
+        int32_t acc0 = bias[o], acc1 = bias[o + 1], n = k4 >> 2;
+        while (n-- > 0) {
+            const uint32_t x0 = nn_read32(w0), x1 = nn_read32(w1);
+            const uint32_t a02 = nn_read32(a), a13 = nn_read32(a + 2);
+            acc0 = nn_smlad(nn_sxtb16(x0), a02, acc0);
+            acc1 = nn_smlad(nn_sxtb16(x1), a02, acc1);
+            acc0 = nn_smlad(nn_sxtb16_ror8(x0), a13, acc0);
+            acc1 = nn_smlad(nn_sxtb16_ror8(x1), a13, acc1);
+            w0 += 4;
+            w1 += 4;
+            a += 4;
+        }
+        for (k = 0; k < N - k4; k++) {
+            acc0 += w0[k] * t[k];
+            acc1 += w1[k] * t[k];
+        }
+        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+        out[o + 1] = (int8_t)nn_requant(acc1, s, lo, hi);
+    }
+    if (o < p->out_n) {
+        const int8_t *w0 = weight + o * N;
+        const int16_t *a = scratch;
+        int32_t acc0 = bias[o], n = k4 >> 2;
+        while (n-- > 0) {
+            const uint32_t x0 = nn_read32(w0);
+            acc0 = nn_smlad(nn_sxtb16(x0), nn_read32(a), acc0);
+            acc0 = nn_smlad(nn_sxtb16_ror8(x0), nn_read32(a + 2), acc0);
+            w0 += 4;
+            a += 4;
+        }
+        for (k = 0; k < N - k4; k++)
+            acc0 += w0[k] * t[k];
+        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+    }
+#else
+    (void)scratch;
+    for (; o + 1 < p->out_n; o += 2) {
+        const int8_t *w0 = weight + o * N, *w1 = w0 + N;
+        int32_t acc0 = bias[o], acc1 = bias[o + 1];
+        for (k = 0; k < N; k++) {
+            acc0 += in[k] * w0[k];
+            acc1 += in[k] * w1[k];
+        }
+        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+        out[o + 1] = (int8_t)nn_requant(acc1, s, lo, hi);
+    }
+    if (o < p->out_n) {
+        const int8_t *w0 = weight + o * N;
+        int32_t acc0 = bias[o];
+        for (k = 0; k < N; k++)
+            acc0 += in[k] * w0[k];
+        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+    }
+#endif
+}

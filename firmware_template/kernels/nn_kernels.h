@@ -1,0 +1,62 @@
+/* q7 neural-network kernels: the C side of docs/q7_contract.md.
+ *
+ * Plain C99, no malloc, no floating point, no VLAs. Every kernel has a portable path; cores with
+ * the DSP extension (__ARM_FEATURE_DSP) use dual 16-bit MACs, and NN_EMULATE_DSP compiles that
+ * path on any host with C emulations of the intrinsics. Both paths give identical bytes.
+ *
+ * Activations are HWC int8. Parameters are trusted: the code generator checks them at build time.
+ * Assumptions (not re-checked here):
+ *   - conv: groups divides in_c and out_c; weight is (out_c, k_h, k_w, in_c/groups);
+ *     out_h/out_w follow ir.conv_output_size; every |bias| + 2^14 * k_h*k_w*(in_c/groups) < 2^31;
+ *     in, out and scratch do not overlap; scratch holds 4*k_h*k_w*(in_c/groups) bytes and is
+ *     4-byte aligned (the DSP loop reads it with LDRD, which faults on unaligned addresses).
+ *     The DSP path also uses up to ~400 bytes of stack (a 256-byte staging buffer for small
+ *     columns).
+ *   - fc: weight is (out_n, in_n) in the HWC flatten order; |bias| + 2^14 * in_n < 2^31;
+ *     scratch holds 2*in_n bytes; in, out and scratch do not overlap.
+ *   - act_min <= act_max, both in [-128, 127]; shifts are any int16 (s <= 0 means a left shift
+ *     that saturates).
+ *   - pool: out_h/out_w follow ir.pool_output_size, so every window holds at least one input cell
+ *     (pad < kernel); in and out do not overlap.
+ *   - add: a_shift, b_shift in 0..23 (so q << shift fits in int32).
+ *   - input stage: |pixel*mul - off| < 2^31 for every pixel 0..255, shift 1..31.
+ *   - softmax: n < 32768; exp_table has 256 entries in 0..65536.
+ *   - target is little-endian (every Cortex-M build we support); GCC or Clang on ARM (inline asm).
+ * Design notes: nn_conv.c (paths), nn_internal.h (int16 column layout), nn_simd.h (intrinsics).
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stdint.h>
+
+typedef struct {
+    int16_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int16_t out_shift, act_min, act_max;
+} nn_conv_params;
+
+typedef struct { int32_t in_n, out_n; int16_t out_shift, act_min, act_max; } nn_fc_params;
+
+typedef struct {
+    int16_t in_h, in_w, c, out_h, out_w;
+    int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+} nn_pool_params;
+
+void nn_input_stage_q7(const uint8_t *pixels, int32_t n, int32_t mul, const int32_t *off,
+                       int32_t off_len, int16_t shift, int8_t *out);
+void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                  const int32_t *bias, int8_t *out, int16_t *scratch);
+void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
+              const int32_t *bias, int8_t *out, int16_t *scratch);
+void nn_maxpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
+void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
+void nn_relu_q7(int8_t *data, int32_t n);                                   /* in place */
+void nn_leaky_relu_q7(int8_t *data, int32_t n, int16_t slope_q15);          /* in place */
+void nn_add_q7(const int8_t *a, int16_t a_shift, const int8_t *b, int16_t b_shift,
+               int16_t out_shift, int8_t *out, int32_t n);                  /* out may be a or b */
+void nn_concat_q7(const int8_t *in, int32_t pixels, int16_t in_c, int16_t shift,
+                  int8_t *out, int16_t out_c, int16_t c_offset);            /* one input's slice */
+void nn_lut_q7(const int8_t *in, const int8_t *table, int8_t *out, int32_t n);
+void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t *out);
+
+#endif
