@@ -204,7 +204,8 @@ def test_missing_toolchain_names_the_install_command(repo, tmp_path):
 
 def test_help_documents_every_option(repo):
     out = scons(repo, "-h").stdout
-    for opt in ("target", "manifest", "model", "build_dir", "cache", "image", "samples", "topk", "verbose"):
+    for opt in ("target", "manifest", "model", "build_dir", "cache", "image", "samples", "topk", "frame_bytes",
+                "verbose"):
         assert re.search(rf"^{opt}:", out, re.M), opt
 
 

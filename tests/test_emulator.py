@@ -248,7 +248,7 @@ def test_preprocess_writes_the_model_input(app, tmp_path):
     (["frobnicate", "sum"], 1, "bad command line"),
     (["classify", "sum", "short.bin", "4", "4", "yuv"], 1, "unknown pixel format 'yuv'"),
     (["classify", "sum", "short.bin", "4", "4", "rgb888"], 3, "does not hold exactly 4x4 rgb888"),
-    (["classify", "sum", "short.bin", "4000", "4000", "rgb888"], 5, "-DNN_APP_POOL_BYTES="),
+    (["classify", "sum", "short.bin", "4000", "4000", "rgb888"], 5, "frame_bytes="),
 ])
 def test_errors_exit_non_zero_with_a_message(app, tmp_path, args, status, message):
     (tmp_path / "short.bin").write_bytes(bytes(48 + 10))

@@ -107,7 +107,7 @@ def test_preprocessing_in_qemu_equals_numpy(random_manifest, tmp_path):
     from nnbuild.targets import get_target
 
     build = random_manifest.parent / "build"
-    scons("target=m4", f"manifest={random_manifest}", f"build_dir={build}")
+    scons("target=m4", f"manifest={random_manifest}", f"build_dir={build}", "frame_bytes=12000")
     elf, target = build / "m4" / "firmware.elf", get_target("m4")
     models = json.loads(random_manifest.read_text())["models"]
     rng = np.random.default_rng(5)

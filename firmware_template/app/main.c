@@ -10,7 +10,7 @@
  * k = min(5, out_n). Paths are relative to QEMU's working directory and cannot contain spaces.
  * Each command ends with one JSON line on stdout. Exit status: 0 ok, 1 bad command or argument,
  * 2 unknown model, 3 file error, 4 model or preprocessing failure, 5 input too large for the
- * I/O buffer (rebuild with a larger -DNN_APP_POOL_BYTES).
+ * I/O buffer (nn_app_pool: rebuild with a larger `frame_bytes=`).
  */
 #include <stdint.h>
 #include <string.h>
@@ -19,18 +19,8 @@
 #include "nn_model.h"
 #include "platform.h"
 
-/* One static buffer for frames, model inputs and scores (the build may size it per firmware). */
-#ifndef NN_APP_POOL_BYTES
-#if defined(__ARM_ARCH_6M__)
-#define NN_APP_POOL_BYTES 4096
-#else
-#define NN_APP_POOL_BYTES 16384
-#endif
-#endif
-
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_MODEL = 2, EXIT_FILE = 3, EXIT_RUN = 4, EXIT_SPACE = 5 };
 
-static uint8_t pool[NN_APP_POOL_BYTES] __attribute__((aligned(8)));
 
 static const char *const USAGE =
     "usage: batch <model> <in.bin> <out.bin> | bench <model> | "
@@ -51,9 +41,9 @@ static long input_bytes(const nn_model *m) { return (long)m->in_h * m->in_w * m-
 
 static int need_pool(long bytes, const char *what)
 {
-    if (bytes <= (long)sizeof pool) return 0;
+    if (bytes <= (long)nn_app_pool_bytes) return 0;
     nn_eprintf("error: %s needs %ld bytes but the I/O buffer has %ld (build with "
-               "-DNN_APP_POOL_BYTES=%ld)\n", what, bytes, (long)sizeof pool, bytes);
+               "frame_bytes=%ld)\n", what, bytes, (long)nn_app_pool_bytes, bytes);
     return EXIT_SPACE;
 }
 
@@ -108,8 +98,8 @@ static int cmd_batch(const nn_model *m, const char *in_path, const char *out_pat
     long in_n = input_bytes(m);
     int rc = need_pool(in_n + m->out_n, "one input + scores");
     if (rc) return rc;
-    uint8_t *pixels = pool;
-    int8_t *scores = (int8_t *)(pool + in_n);
+    uint8_t *pixels = nn_app_pool;
+    int8_t *scores = (int8_t *)(nn_app_pool + in_n);
     int in = nn_file_open_read(in_path);
     if (in < 0) { nn_eprintf("error: cannot open input file '%s'\n", in_path); return EXIT_FILE; }
     int out = nn_file_open_write(out_path);
@@ -165,12 +155,12 @@ static int cmd_bench(const nn_model *m)
     uint32_t x = 12345u;   /* fixed LCG stream: the same input on every run and target */
     for (long i = 0; i < in_n; i++) {
         x = x * 1103515245u + 12345u;
-        pool[i] = (uint8_t)(x >> 23);
+        nn_app_pool[i] = (uint8_t)(x >> 23);
     }
     nn_instr_calibrate();
     nn_profile_reset();
     uint64_t t0 = nn_ticks();
-    int r = m->run(pool, (int8_t *)(pool + in_n));
+    int r = m->run(nn_app_pool, (int8_t *)(nn_app_pool + in_n));
     uint64_t total = nn_ticks() - t0;
     if (r != 0) { nn_eprintf("error: model %s failed (%d)\n", m->name, r); return EXIT_RUN; }
     nn_puts_raw("{\"model\":");
@@ -204,7 +194,7 @@ static int bytes_per_pixel(int format)
     return format <= NN_PIX_BGR888 ? 3 : format == NN_PIX_GRAY8 ? 1 : 2;
 }
 
-/* Shared by classify and preprocess: parse the frame arguments and read the frame into the pool. */
+/* Shared by classify and preprocess: parse the frame arguments and read the frame into nn_app_pool. */
 static int load_frame(const char *path, const char *ws, const char *hs, const char *fmt,
                       long reserve, nn_preprocess_opts *o, int *w, int *h)
 {
@@ -225,7 +215,7 @@ static int load_frame(const char *path, const char *ws, const char *hs, const ch
     if (rc) return rc;
     int fd = nn_file_open_read(path);
     if (fd < 0) { nn_eprintf("error: cannot open frame file '%s'\n", path); return EXIT_FILE; }
-    long got = nn_file_read(fd, pool, bytes);
+    long got = nn_file_read(fd, nn_app_pool, bytes);
     uint8_t extra;
     long more = nn_file_read(fd, &extra, 1);
     nn_file_close(fd);
@@ -275,12 +265,12 @@ static int cmd_classify(const nn_model *m, int argc, char **argv)
     o.resize = (nn_resize_mode)resize;
     o.fit = (nn_fit_mode)fit;
     long frame_bytes = (long)w * h * bytes_per_pixel(o.format);
-    uint8_t *pixels = pool + frame_bytes;
+    uint8_t *pixels = nn_app_pool + frame_bytes;
     int8_t *scores = (int8_t *)(pixels + in_n);
     nn_result top[16];
     nn_instr_calibrate();
     uint64_t t0 = nn_ticks();
-    int r = nn_classify(m, pool, w, h, &o, pixels, scores, (int)k, top);
+    int r = nn_classify(m, nn_app_pool, w, h, &o, pixels, scores, (int)k, top);
     uint64_t dt = nn_ticks() - t0;
     if (r != NN_OK) { nn_eprintf("error: nn_classify failed (%d)\n", r); return EXIT_RUN; }
     for (int i = 0; i < k; i++)
@@ -320,8 +310,8 @@ static int cmd_preprocess(const nn_model *m, char **argv)
     o.fit = (nn_fit_mode)fit;
     o.flip_h = (uint8_t)fh;
     o.flip_v = (uint8_t)fv;
-    uint8_t *out = pool + (long)w * h * bytes_per_pixel(o.format);
-    int r = nn_preprocess(pool, w, h, &o, m->in_h, m->in_w, m->in_c, m->channel_order, out);
+    uint8_t *out = nn_app_pool + (long)w * h * bytes_per_pixel(o.format);
+    int r = nn_preprocess(nn_app_pool, w, h, &o, m->in_h, m->in_w, m->in_c, m->channel_order, out);
     if (r != NN_OK) { nn_eprintf("error: nn_preprocess failed (%d)\n", r); return EXIT_RUN; }
     int fd = nn_file_open_write(argv[8]);
     if (fd < 0 || nn_file_write(fd, out, in_n) != 0) {

@@ -29,6 +29,11 @@ typedef struct {
 extern const nn_model *const nn_models[];
 extern const int nn_model_count;
 
+/* The application's I/O buffer (frames, model inputs, scores), defined next to nn_models[] and
+ * sized by the build: the largest model input + scores, plus the `frame_bytes` option. */
+extern uint8_t nn_app_pool[];
+extern const uint32_t nn_app_pool_bytes;
+
 /* Per-layer profiling: generated run functions call NN_PROFILE_MARK(i) before layer i and
  * NN_PROFILE_MARK(n_layers) after the last one. The platform defines nn_profile_mark(). */
 #ifdef NN_PROFILE

@@ -38,6 +38,7 @@ def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt
 
     budgets = budgets_for(manifest, target, entries)
     report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
+    report["elf"] = str(elf)  # what the report describes once the gate passes
     violations = memmap.check_budget(report)
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis

@@ -3,7 +3,8 @@
     env.NnModel(entry)          import -> quantize -> codegen for one manifest entry; returns the
                                 generated .c node. Artifacts go to <build_dir>/models/<name>/ (they do not
                                 depend on the target, so several targets share them).
-    env.NnRegistry(dir, names)  nn_models.c listing the models linked into one firmware.
+    env.NnRegistry(file, entries, frame_bytes)
+                                nn_models.c: the models linked into one firmware and its I/O buffer.
     env.NnGate(elf, map)        memory map + budget gate: writes firmware.elf/memory_map.{json,txt}
                                 only when the linked image fits.
 
@@ -87,11 +88,30 @@ def _codegen_action(target, source, env):
 
 
 def _registry_action(target, source, env):
-    from nnbuild import codegen
+    """nn_models.c: the linked models, and an I/O buffer for the largest input + scores plus
+    `frame_bytes` of camera frame (sizes read from each model's quantized graph)."""
+    from nnbuild import codegen, ir
 
-    names = json.loads(source[0].read())
-    return _run_step("writing the model registry",
-                     lambda: codegen.generate_registry(names, target[0].dir.abspath))
+    spec = json.loads(source[0].read())
+
+    def write():
+        need = 0
+        for q_json, q_npz in zip(source[1::2], source[2::2]):
+            g = ir.load_graph(q_json.abspath, q_npz.abspath)
+            need = max(need, g.tensors[g.input].size + sum(g.tensors[t].size for t in g.outputs))
+        codegen.generate_registry(spec["names"], target[0].dir.abspath, pool_bytes=need + spec["frame_bytes"])
+
+    return _run_step("writing the model registry", write)
+
+
+def _nn_registry(env, target, entries, frame_bytes):
+    """nn_models.c for the models `entries` linked into one firmware."""
+    spec = env.Value(json.dumps({"names": [e.name for e in entries], "frame_bytes": frame_bytes}))
+    quant = []
+    for e in entries:
+        d = env["NN_BUILD"].Dir(f"models/{e.name}")
+        quant += [d.File("quant.json"), d.File("quant.npz")]
+    return env.NnRegistryFile(target, [spec] + quant)
 
 
 # -- memory map + budget gate -----------------------------------------------------------------
@@ -134,7 +154,7 @@ def generate(env):
             action=SCons.Action.Action(_quantize_action, quiet("quantize")), emitter=_quantize_emitter),
         "NnCodegen": SCons.Builder.Builder(
             action=SCons.Action.Action(_codegen_action, quiet("codegen")), emitter=_codegen_emitter),
-        "NnRegistry": SCons.Builder.Builder(
+        "NnRegistryFile": SCons.Builder.Builder(
             action=SCons.Action.Action(_registry_action, "[nnbuild] registry $TARGET")),
         "NnGate": SCons.Builder.Builder(
             action=SCons.Action.Action(_gate_action, "[nnbuild] memory map + budget gate $TARGET"),
@@ -143,6 +163,7 @@ def generate(env):
     env["NN_ENTRY_NAME"] = lambda target, source, env, for_signature: \
         env["NN_ENTRY"].name if "NN_ENTRY" in env else ""
     env.AddMethod(_nn_model, "NnModel")
+    env.AddMethod(_nn_registry, "NnRegistry")
 
 
 def exists(env):

@@ -5,8 +5,11 @@ from ..errors import NnbuildError, atomic_write
 from .cformat import check_model_name
 
 
-def generate_registry(names, out_dir):
-    """Write <out_dir>/nn_models.c listing `names` (in the given order) and return its path."""
+def generate_registry(names, out_dir, pool_bytes=0):
+    """Write <out_dir>/nn_models.c listing `names` (in the given order) and return its path.
+
+    It also defines the application's I/O buffer (nn_app_pool, see nn_model.h) of `pool_bytes`
+    (rounded up to 8), so the firmware reserves exactly what its models and frames need."""
     names = list(names)
     for n in names:
         check_model_name(n)
@@ -24,6 +27,10 @@ def generate_registry(names, out_dir):
     else:   # C has no empty arrays: one NULL entry, count 0
         text.append("\nconst nn_model *const nn_models[1] = { 0 };\n")
     text.append(f"const int nn_model_count = {len(names)};\n")
+    pool = max(8, -(-int(pool_bytes) // 8) * 8)
+    text.append("\n/* The application's I/O buffer: frames, model inputs and scores (sized by the build). */\n")
+    text.append(f"uint8_t nn_app_pool[{pool}] __attribute__((aligned(8)));\n")
+    text.append(f"const uint32_t nn_app_pool_bytes = {pool};\n")
     path = os.path.join(os.fspath(out_dir), "nn_models.c")
     with atomic_write(path, "w") as f:
         f.write("".join(text))

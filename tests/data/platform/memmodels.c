@@ -34,3 +34,9 @@ const nn_model tiny_big_model = {"tiny_big", 2, 2, 1, "GRAY", 1, 0, tiny_big_run
                                  0, 0, 0, 0, 0, 0, 2048, 2048};
 const nn_model *const nn_models[] = {&tiny_model, &tiny_big_model};
 const int nn_model_count = 2;
+#if defined(__ARM_ARCH_6M__)  /* the micro:bit has 16 KiB of RAM in all */
+uint8_t nn_app_pool[4096] __attribute__((aligned(8)));
+#else
+uint8_t nn_app_pool[16384] __attribute__((aligned(8)));
+#endif
+const uint32_t nn_app_pool_bytes = sizeof nn_app_pool;
