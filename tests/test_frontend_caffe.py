@@ -431,6 +431,9 @@ CONV_BLOBS = {"c": [np.ones((2, 3, 3, 3), np.float32), np.zeros(2, np.float32)]}
     (INPUT_8x8x3 + 'layer { name: "f" type: "Flatten" bottom: "data" top: "f" }\n'
                    'layer { name: "r" type: "ReLU" bottom: "f" top: "r" }',
      r"line 5, layer 'r' \(ReLU\): bottom 'f' comes from Flatten/Reshape layer 'f'"),
+    (INPUT_8x8x3 + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" '
+                   'pooling_param { pool: MAX kernel_size: 1 stride: 3 } }',
+     r"layer 'p' \(Pooling\): with kernel \(1, 1\), stride \(3, 3\).*last pooling window lies entirely outside"),
     (INPUT_8x8x3 + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn" }',
      r"layer 'bn' \(BatchNorm\): BatchNorm does not follow a Convolution or InnerProduct"),
     ('layer { name: "d" type: "Data" top: "data" data_param { source: "x" } }\n'

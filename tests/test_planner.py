@@ -310,3 +310,19 @@ def test_random_branchy_graphs_never_overlap(seed):
         assert all(intact(t) for t in reads if t != s.alias), f"{s.name} overwrote its own input"
     out = b.g.outputs[0]
     assert (arena[p.tensor_offset(out):p.tensor_offset(out) + b.g.tensors[out].size] == tag[out]).all()
+
+
+def test_empty_pooling_windows_rule():
+    """Caffe's ceil mode can place a last window wholly past the input; that is detected."""
+    from nnbuild import ir
+
+    assert ir.pool_has_empty_window(8, 1, 3, 0)        # windows at 0, 3, 6, 9: the last is empty
+    assert not ir.pool_has_empty_window(32, 3, 2, 0)   # cifar pool1
+    assert not ir.pool_has_empty_window(5, 3, 2, 1)    # Caffe drops the window in the trailing pad
+    for size in range(1, 12):
+        for k in range(1, 4):
+            for s in range(1, 4):
+                for p in range(0, k):
+                    out = ir.pool_output_size(size, k, s, p)
+                    windows = [ir.pool_window(o, k, s, p, size)[:2] for o in range(out)]
+                    assert ir.pool_has_empty_window(size, k, s, p) == any(e <= b for b, e in windows)

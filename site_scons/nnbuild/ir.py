@@ -226,6 +226,15 @@ def pool_output_size(size, kernel, stride, pad):
     return out
 
 
+def pool_has_empty_window(size, kernel, stride, pad):
+    """True when Caffe's ceil-mode arithmetic puts the last window wholly outside the input
+    (e.g. kernel 1, stride 3, no pad on 11 cells): Caffe outputs -FLT_MAX there, which no q7
+    value represents, so such layers are rejected."""
+    out = pool_output_size(size, kernel, stride, pad)
+    start, end, _ = pool_window(out - 1, kernel, stride, pad, size)
+    return end <= start
+
+
 def pool_window(o, kernel, stride, pad, size):
     """Caffe's window for output index o along one axis.
 

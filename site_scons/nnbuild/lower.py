@@ -219,6 +219,9 @@ def _lower_op(g, op, relu):
             if k > size + 2 * p:
                 raise NnbuildError(f"pooling window {k} is larger than the padded input {axis} "
                                    f"{size}+2*{p}", where=_where(op), expected="a window that fits")
+            if ir.pool_has_empty_window(size, k, s, p):
+                raise NnbuildError(f"the last pooling window along the {axis} lies outside the input",
+                                   where=_where(op), expected="every window overlapping the input")
             if ir.pool_output_size(size, k, s, p) != o:
                 raise NnbuildError(f"output {axis} {o} does not match Caffe's pooling arithmetic",
                                    where=_where(op), expected=str(ir.pool_output_size(size, k, s, p)))

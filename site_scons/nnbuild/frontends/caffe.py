@@ -424,6 +424,10 @@ def _pooling(b, layer):
     out_w = ir.pool_output_size(in_w, kernel[1], stride[1], pad[1])
     if out_h <= 0 or out_w <= 0:
         raise b.error(layer, f"kernel {kernel} does not fit the {in_h}x{in_w} input")
+    if any(ir.pool_has_empty_window(n, k, s, pd) for n, k, s, pd in zip((in_h, in_w), kernel, stride, pad)):
+        raise b.error(layer, f"with kernel {kernel}, stride {stride}, pad {pad} on a {in_h}x{in_w} input the "
+                      "last pooling window lies entirely outside the input (Caffe outputs -FLT_MAX there)",
+                      expected="a stride no larger than kernel + pad, or an input size the windows cover")
     b.add_op(layer, "max_pool" if p.pool == 0 else "avg_pool", [x], (out_h, out_w, c),
              {"kernel": kernel, "stride": stride, "pad": pad})
 
