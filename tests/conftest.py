@@ -1,5 +1,4 @@
 """Shared test fixtures: paths, the optional ../shared data, compiler availability."""
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-SHARED = Path(os.environ.get("NNBUILD_SHARED", ROOT.parent / "shared")).resolve()
+SHARED = (ROOT.parent / "shared").resolve()   # CI clones the repo beside ../shared
 CIFAR_DIR = SHARED / "models" / "cifar10_m4"
 CIFAR_PROTOTXT = CIFAR_DIR / "cifar10_m4_train_test.prototxt"
 CIFAR_H5 = CIFAR_DIR / "cifar10_m4_iter_70000.caffemodel.h5"

@@ -4,21 +4,19 @@ RGB565 "camera frame" and brought back to the model's input through the C nn_pre
 (host build, via ctypes), with nearest and with bilinear resizing; the model classifies the
 original and both round trips.
 
-The model is any callable `classify(images uint8 N x H x W x C) -> predicted class indices`
-(float reference, golden q7, host build...), so the tool does not depend on how a model is run.
-From the command line: --runner module:function names such a callable (module importable with
-site_scons on sys.path), e.g. a function that wraps nnbuild's host runner.
+`agreement()` takes any callable `classify(images uint8 N x H x W x C) -> predicted class
+indices`; from the command line the model is a manifest entry run in one of `nnbuild eval`'s
+modes (float, q7, host, qemu).
 
 The last line of stdout is one JSON object: n, and per input variant (original, nearest,
 bilinear) top1 and agreement (fraction of predictions equal to those on the original), plus the
 mean absolute pixel difference of each round trip.
 
-    python tools/bench_preprocess_agreement.py --data ../shared/datasets/cifar10/test.npz \
-        --runner mymodule:classify [--limit 932]
+    python tools/bench_preprocess_agreement.py --manifest cifar.yaml --model cifar10_m4 \
+        --data ../shared/datasets/cifar10/test.npz [--mode q7] [--limit 932]
 """
 import argparse
 import ctypes
-import importlib
 import json
 import sys
 import tempfile
@@ -93,27 +91,28 @@ def agreement(images, labels, classify, lib=None, modes=("nearest", "bilinear"))
     return result
 
 
-def _import_callable(spec):
-    module, _, name = spec.partition(":")
-    if not name:
-        raise NnbuildError(f"--runner {spec!r} names no function", expected="module:function")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise NnbuildError(f"cannot load runner {spec!r}: {e}", expected="module:function") from None
-
-
 def main(argv=None, classify=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True, help=".npz with images N x H x W x C uint8 and labels")
-    ap.add_argument("--runner", help="module:function classifying a uint8 image batch")
+    ap.add_argument("--manifest", default=str(ROOT / "models.yaml"))
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--mode", default="q7", choices=("float", "q7", "host", "qemu"))
+    ap.add_argument("--target", default="m4", help="for --mode qemu")
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
     try:
-        classify = classify or _import_callable(args.runner or "")
+        if classify is None:
+            from nnbuild import cli, pipeline
+            from nnbuild.manifest import load_manifest
+
+            entry = load_manifest(args.manifest).model(args.model)
+            graph = pipeline.import_model(entry)
+            scores = cli.make_predictor(entry, graph, args.mode, args.target)
+            classify = lambda images: scores(images).argmax(1)  # noqa: E731
         with np.load(args.data) as z:
             images, labels = z["images"][:args.limit], z["labels"][:args.limit]
         result = agreement(images, labels, classify)
+        result.update(model=args.model, mode=args.mode)
     except (NnbuildError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -44,34 +44,36 @@ def load_eval_data(path, graph, limit=None):
     return images, labels
 
 
-def predict(entry, graph, images, mode, target="m4"):
-    """int/float scores (N, classes) for `images` under one execution mode."""
+def make_predictor(entry, graph, mode, target="m4"):
+    """A function images (N,H,W,C uint8) -> scores (N, classes) for one execution mode.
+
+    The model is quantized and built once, so the function can be called on many batches."""
+    if mode not in EVAL_MODES:
+        raise NnbuildError(f"unknown mode '{mode}'", expected=" | ".join(EVAL_MODES))
     if mode == "float":
         from . import reference
 
-        return reference.run(graph, images).reshape(len(images), -1)
+        return lambda images: reference.run(graph, images).reshape(len(images), -1)
+    if mode == "qemu":
+        from . import firmware
+
+        elf = firmware.scons_build(entry.manifest_path, target, entry.name)
+        return lambda images: firmware.run_batch(entry, target, images, elf=elf)
     qgraph, _ = pipeline.quantize_graph(entry, graph)
     if mode == "q7":
         from . import golden
 
-        return golden.run(qgraph, images).reshape(len(images), -1)
-    if mode == "host":
-        from .hostrun import generate_and_build
+        return lambda images: golden.run(qgraph, images).reshape(len(images), -1)
+    from .hostrun import generate_and_build
 
-        model = generate_and_build(qgraph, ROOT / "build" / "host" / entry.name, entry.name)
-        return model.run(images)
-    if mode == "qemu":
-        from . import firmware
-
-        return firmware.run_batch(entry, target, images)
-    raise NnbuildError(f"unknown mode '{mode}'", expected=" | ".join(EVAL_MODES))
+    return generate_and_build(qgraph, ROOT / "build" / "host" / entry.name, entry.name).run
 
 
 def cmd_eval(args):
     entry = _entry(args)
     graph = pipeline.import_model(entry)
     images, labels = load_eval_data(args.data, graph, args.limit)
-    scores = predict(entry, graph, images, args.mode, args.target)
+    scores = make_predictor(entry, graph, args.mode, args.target)(images)
     # top-1 is the first maximum (the firmware's rule, docs/q7_contract.md)
     correct = int(np.sum(np.argmax(scores, axis=1) == labels))
     result = {"model": entry.name, "mode": args.mode, "n": int(len(labels)), "correct": correct,
