@@ -1,7 +1,6 @@
 """The real third-party CIFAR-10 network from ../shared, end to end (skipped without ../shared)."""
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest

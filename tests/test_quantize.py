@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_shared
+from conftest import CIFAR_CALIB, CIFAR_TEST, needs_shared
 from nnbuild import calibration, golden, ir, reference
 from nnbuild.errors import NnbuildError
 from nnbuild.quantize import evaluate, format_report, q7, quantize, rewrite
@@ -351,14 +351,6 @@ def test_calibration_errors(tmp_path):
 
 
 # -- the real model -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cifar_graph():
-    caffe = pytest.importorskip("nnbuild.frontends.caffe", reason="Caffe frontend not available")
-    mean = caffe.load_mean(CIFAR_MEAN, (32, 32, 3))
-    return caffe.load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
-                            channel_order="RGB")
-
 
 @needs_shared
 def test_cifar_q7_top1(cifar_graph):

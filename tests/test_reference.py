@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_shared
+from conftest import CIFAR_TEST, needs_shared
 from nnbuild import ir, reference
 from nnbuild.errors import NnbuildError
 
@@ -154,14 +154,6 @@ def test_bad_pixels_are_rejected():
         reference.run(g, np.zeros((1, 3, 4, 2), np.uint8))
     with pytest.raises(NnbuildError, match="unknown tensor 'nope'"):
         reference.run(g, np.zeros((1, 3, 3, 2), np.uint8), outputs=["nope"])
-
-
-@pytest.fixture(scope="module")
-def cifar_graph():
-    caffe = pytest.importorskip("nnbuild.frontends.caffe", reason="Caffe frontend not available")
-    mean = caffe.load_mean(CIFAR_MEAN, (32, 32, 3))
-    return caffe.load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
-                            channel_order="RGB")
 
 
 @needs_shared

@@ -10,7 +10,6 @@ import numpy as np
 
 from . import reference
 from .errors import NnbuildError
-from .reference import pair
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 

@@ -7,7 +7,6 @@ at load time (some are build outputs); ModelEntry.check_files() reports missing 
 """
 import difflib
 import json
-import keyword
 import os
 import re
 from dataclasses import asdict, dataclass, field
