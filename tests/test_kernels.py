@@ -77,6 +77,12 @@ def _rand_act(rng):
 
 # -- conv2d ---------------------------------------------------------------------------------------
 
+def conv_scratch_bytes(kh, kw, cin_g):
+    """docs/q7_contract.md: two int16 columns of K = kh*kw*cin_g values, padded to whole blocks
+    of 4 (the kernel writes the padding, so a smaller buffer shows up as a broken sentinel)."""
+    return 4 * ((kh * kw * cin_g + 3) // 4 * 4)
+
+
 def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     h, wd, c = x.shape
     o, kh, kw, _ = w.shape
@@ -85,7 +91,7 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     p = ConvParams(h, wd, c, oh, ow, o, kh, kw, stride[0], stride[1], pad[0], pad[1],
                    dil[0], dil[1], groups, shift, act[0], act[1])
     out = _guarded(oh * ow * o)
-    scratch_n = 4 * kh * kw * (c // groups) // 2  # kernels.scratch_bytes, in int16 elements
+    scratch_n = conv_scratch_bytes(kh, kw, c // groups) // 2  # in int16 elements
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
@@ -137,6 +143,27 @@ def test_conv2d_cifar_layers_match_golden(lib):
         assert np.array_equal(run_conv(lib, x, w, b, (1, 1), (2, 2), (1, 1), 1, 9, (0, 127)), want)
 
 
+@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil", [
+    (9, 11, 3, 5, (3, 5), (1, 2), (1, 0), (2, 1)),  # RGB-like rows: pairs staged, K % 4 = 1
+    (8, 10, 8, 7, (3, 3), (1, 1), (1, 1), (1, 1)),  # whole blocks per kernel row, odd out_c
+    (7, 9, 5, 4, (1, 1), (1, 1), (0, 0), (1, 1)),   # K = 5: one row of 5, K % 4 = 1
+    (6, 7, 2, 6, (1, 1), (2, 1), (0, 0), (1, 1)),   # K = 2 < 4: every pair builds its words
+    (6, 6, 1, 3, (2, 3), (1, 1), (1, 1), (1, 1)),   # K = 6, rows of 3 < 4: per-pixel columns
+    (5, 12, 4, 9, (2, 2), (1, 3), (0, 1), (2, 1)),  # dilated rows, stride 3 between the pair
+])
+def test_conv2d_pair_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
+    """Shapes that send output pixel pairs through each column builder of the DSP path (both
+    pixels inside the input or not, K % 4 = 0..3, rows shorter than a block) and many weight
+    rows per group (the MAC loop reads a row's first block from before the row)."""
+    rng = np.random.default_rng(h * 1000 + c * 10 + o)
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-128, 128, (o, k[0], k[1], c)).astype(np.int8)
+    b = rng.integers(-(1 << 16), 1 << 16, o).astype(np.int32)
+    for shift, act in ((8, (0, 127)), (7, (-128, 127)), (5, (-20, 90))):
+        want = golden.conv2d(x[None], wt, b, stride, pad, dil, 1, shift, *act)[0]
+        assert np.array_equal(run_conv(lib, x, wt, b, stride, pad, dil, 1, shift, act), want)
+
+
 def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
     # every product is 127*127 -> acc = bias + 25*16129*3; with shift 0 everything clips to 127
     x = np.full((5, 5, 3), 127, np.int8)
@@ -155,7 +182,10 @@ def test_conv_scratch_matches_planner_table():
     class Op:
         type, inputs = "conv2d", ["x"]
         attrs = {"kernel": (3, 5), "group": 2}
-    assert kernels.scratch_bytes(Op, {"x": T((8, 8, 6))}) == 4 * 3 * 5 * 3
+    assert kernels.scratch_bytes(Op, {"x": T((8, 8, 6))}) == conv_scratch_bytes(3, 5, 3) == 4 * 48
+    Op.attrs = {"kernel": (5, 5), "group": 1}
+    assert kernels.scratch_bytes(Op, {"x": T((32, 32, 3))}) == conv_scratch_bytes(5, 5, 3) == 4 * 76
+    assert kernels.scratch_bytes(Op, {"x": T((16, 16, 32))}) == 4 * 800
 
 
 # -- fully connected ------------------------------------------------------------------------------
@@ -405,7 +435,7 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True):
         calls.append(f"nn_conv2d_q7(&cp{i}, cx{i}, cw{i}, cb{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
-        max_scratch = max(max_scratch, 4 * kh * kw * (c // groups))
+        max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
     for i in range(n_fc):
         n, o = int(rng.integers(1, 600)), int(rng.integers(1, 14))
         x, w = _rand_i8(rng, (1, 1, 1, n)), _rand_i8(rng, (o, n))

@@ -42,13 +42,14 @@ static inline int32_t nn_sext16_lane(uint32_t v, int lane)
 /* Column layout for the dual-MAC loops. A column of K int8 values is widened to int16 in blocks
  * of four: block (x0, x1, x2, x3) is stored as the word (x0, x2) and the word (x1, x3). One SXTB16
  * of a weight word then lines up with the first word and SXTB16-ROR8 with the second, so weights
- * need no reordering. The last K % 4 values (the tail) stay in natural order; the MAC loops take
- * them one by one.
+ * need no reordering.
  *
- * fc uses one column: nn_widen writes the block words back to back. conv uses two columns
- * interleaved word by word (col0 even, col1 even, col0 odd, col1 odd: 8 int16 per block) so the
- * 2x2 mat-mult reads all four words of a block through one pointer (two LDRDs) and keeps its
- * working set in registers; the two tails follow the 2*(K/4) blocks. */
+ * fc uses one column: nn_widen writes the block words back to back, then the last K % 4 values
+ * (the tail) in natural order. conv uses two columns interleaved word by word (col0 even, col1
+ * even, col0 odd, col1 odd: 8 int16 per block) so the 2x2 mat-mult reads all four words of a
+ * block through one pointer (two LDRDs) and keeps its working set in registers; a conv column
+ * has ceil(K / 4) blocks, the first one starting with (-K) & 3 zeros, so the MAC loops need no
+ * tail loop (they read each weight row from that many bytes before its start). */
 static inline void nn_widen(int16_t *col, const int8_t *src, int32_t n)
 {
     int32_t i;
@@ -64,23 +65,19 @@ static inline void nn_widen(int16_t *col, const int8_t *src, int32_t n)
 /* Writes one interleaved conv column as a byte stream (runs of input and of zero padding, any
  * length and alignment): up to three pending bytes wait in `acc` until a block is complete, and
  * whole source words are merged with them by shifts, so unaligned runs cost about as much as
- * aligned ones. */
+ * aligned ones. nn_colw_end writes a last, zero-padded partial block, if any. */
 typedef struct {
     int16_t *dst;    /* even word of the next block (col0: block start, col1: block start + 2) */
-    int16_t *tail;   /* next tail value */
-    int32_t blocks;  /* blocks still to be written */
-    uint32_t acc;    /* pending bytes, first in the low byte */
+    uint32_t acc;    /* pending bytes, first in the low byte, zeros above */
     int32_t nacc;    /* number of pending bytes, 0..3 */
 } nn_colw;
 
 #define NN_COLW_STEP 8  /* int16 per interleaved block */
 #define NN_COLW_ODD 4   /* int16 from a column's even word to its odd word */
 
-static inline void nn_colw_init(nn_colw *w, int16_t *dst, int16_t *tail, int32_t k)
+static inline void nn_colw_init(nn_colw *w, int16_t *dst)
 {
     w->dst = dst;
-    w->tail = tail;
-    w->blocks = k >> 2;
     w->acc = 0;
     w->nacc = 0;
 }
@@ -91,23 +88,14 @@ static inline void nn_colw_block(int16_t *dst, uint32_t x)
     nn_write32(dst + NN_COLW_ODD, nn_sxtb16_ror8(x));
 }
 
-static inline int16_t nn_colw_sext8(uint32_t b)
-{
-    return (int16_t)(((int32_t)(b & 0xffu) ^ 0x80) - 0x80);
-}
-
 /* Append src[0 .. n-1]. The state lives in locals: stores go through char-typed memcpy, which
  * may alias the struct, and would otherwise force a reload after every store. */
 static inline void nn_colw_put(nn_colw *w, const int8_t *src, int32_t n)
 {
     int16_t *dst = w->dst;
-    int32_t blocks = w->blocks, nacc = w->nacc;
+    int32_t nacc = w->nacc, m = n >> 2;
     uint32_t acc = w->acc;
-    int32_t m = n >> 2;
-    if (m > blocks)
-        m = blocks;
-    n -= 4 * m;
-    blocks -= m;
+    n &= 3;
     if (nacc == 0) {
         for (; m > 0; m--, src += 4, dst += NN_COLW_STEP)
             nn_colw_block(dst, nn_read32(src));
@@ -119,27 +107,16 @@ static inline void nn_colw_put(nn_colw *w, const int8_t *src, int32_t n)
             acc = x >> (32 - sh);
         }
     }
-    for (; n > 0 && blocks > 0; n--) {
+    for (; n > 0; n--) {
         acc |= (uint32_t)(uint8_t)*src++ << (8 * nacc);
         if (++nacc == 4) {
             nn_colw_block(dst, acc);
             dst += NN_COLW_STEP;
-            blocks--;
             acc = 0;
             nacc = 0;
         }
     }
-    if (blocks == 0) {
-        int16_t *tail = w->tail;
-        /* past the last block: pending bytes, then the rest of src, start the tail */
-        for (; nacc > 0; nacc--, acc >>= 8)
-            *tail++ = nn_colw_sext8(acc);
-        for (; n > 0; n--)
-            *tail++ = *src++;
-        w->tail = tail;
-    }
     w->dst = dst;
-    w->blocks = blocks;
     w->acc = acc;
     w->nacc = nacc;
 }
@@ -148,30 +125,28 @@ static inline void nn_colw_put(nn_colw *w, const int8_t *src, int32_t n)
 static inline void nn_colw_zero(nn_colw *w, int32_t n)
 {
     int16_t *dst = w->dst;
-    int32_t blocks = w->blocks, nacc = w->nacc;
+    int32_t nacc = w->nacc;
     if (nacc != 0 && nacc + n >= 4) {   /* complete the pending block */
         n -= 4 - nacc;
         nn_colw_block(dst, w->acc);
         dst += NN_COLW_STEP;
-        blocks--;
         w->acc = 0;
         nacc = 0;
     }
-    for (; n >= 4 && blocks > 0; n -= 4, dst += NN_COLW_STEP, blocks--) {
+    for (; n >= 4; n -= 4, dst += NN_COLW_STEP) {
         nn_write32(dst, 0);
         nn_write32(dst + NN_COLW_ODD, 0);
     }
-    if (blocks > 0) {
-        nacc += n;   /* fewer than 4 - nacc zeros: pending (acc already holds zero bytes) */
-    } else {
-        int16_t *tail = w->tail;
-        for (; n > 0; n--)
-            *tail++ = 0;
-        w->tail = tail;
-    }
+    nacc += n;   /* fewer than 4 - nacc zeros: pending (acc already holds zero bytes) */
     w->dst = dst;
-    w->blocks = blocks;
     w->nacc = nacc;
+}
+
+/* Write the pending bytes, if any, as a zero-padded last block. */
+static inline void nn_colw_end(nn_colw *w)
+{
+    if (w->nacc != 0)
+        nn_colw_block(w->dst, w->acc);
 }
 #endif
 

@@ -10,7 +10,8 @@ def scratch_bytes(op, tensors):
     if op.type == "conv2d":
         kh, kw = op.attrs["kernel"]
         in_c = tensors[op.inputs[0]].shape[2]
-        return 4 * kh * kw * (in_c // op.attrs["group"])
+        k = kh * kw * (in_c // op.attrs["group"])
+        return 4 * (-(-k // 4) * 4)  # two int16 columns, each padded to whole 4-value blocks
     if op.type == "fully_connected":
         return 2 * tensors[op.inputs[0]].size
     return 0
