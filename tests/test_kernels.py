@@ -7,7 +7,6 @@ padding, stride, dilation, groups, depthwise, shifts <= 0 and large, and saturat
 import ctypes
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
