@@ -229,3 +229,17 @@ def test_image_larger_than_the_board_fails_even_with_a_generous_budget(repo):
     assert re.search(r"target m0: RAM use \d+ bytes .*exceeds the board's RAM region of 16384 bytes", r.stderr), r.stderr
     assert "a_arena" in r.stderr and "b_arena" in r.stderr, r.stderr
     assert not list((repo / "build" / "m0").glob("*.elf"))
+
+
+def test_parallel_build_and_cache_dir(repo, tmp_path):
+    """-j2 builds two models at once; cache= lets a wiped tree get everything back from the cache."""
+    manifest = two_model_manifest(repo)
+    cache = tmp_path / "cache"
+    first = scons(repo, "-j2", "target=m4", f"manifest={manifest}", f"cache={cache}")
+    assert {"quantize a", "quantize b"} <= steps(first)
+    elf = (repo / "build" / "m4" / "firmware.elf").read_bytes()
+    shutil.rmtree(repo / "build")
+    again = scons(repo, "-j2", "target=m4", f"manifest={manifest}", f"cache={cache}")
+    assert not {"quantize a", "quantize b", "codegen a", "codegen b"} & steps(again), again.stdout
+    assert "Retrieved" in again.stdout
+    assert (repo / "build" / "m4" / "firmware.elf").read_bytes() == elf
