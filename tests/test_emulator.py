@@ -205,7 +205,7 @@ def test_classify_prints_top_k(app, tmp_path):
     order = sorted(range(4), key=lambda i: (-int(scores[i]), i))[:3]
     labels = ["red", "green", "blue", "first"]
     lines = r.stdout.splitlines()[:3]
-    assert lines == [f"{k + 1} {labels[i]} {i} {scores[i]} {min(100, max(0, int(scores[i])))}"
+    assert lines == [f"{k + 1}. {labels[i]} (class {i}): {min(100, max(0, int(scores[i])))}%, score {scores[i]}"
                      for k, i in enumerate(order)]
     d = emulator.parse_json_line(r.stdout)
     assert [t["index"] for t in d["top"]] == order and d["top"][0]["label"] == labels[order[0]]
@@ -218,7 +218,7 @@ def test_classify_gray_frame_without_labels_and_a_comma_in_the_path(app, tmp_pat
     (tmp_path / "a,b.raw").write_bytes(bytes([9, 1, 2, 3]))
     r = run_app(app, ["classify", "spin", "a,b.raw", 2, 2, "gray"], tmp_path)
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.splitlines()[:2] == ["1 - 0 10 10", "2 - 1 -1 0"]      # 9 ^ 3 = 10
+    assert r.stdout.splitlines()[:2] == ["1. class 0: 10%, score 10", "2. class 1: 0%, score -1"]  # 9 ^ 3 = 10
     assert emulator.parse_json_line(r.stdout)["top"][1] == {"rank": 2, "index": 1, "label": None,
                                                           "score": -1, "percent": 0}
 

@@ -151,5 +151,5 @@ def test_scons_run_prints_the_right_label(tmp_path):
     png = tmp_path / "digit.png"
     write_png(png, big)
     out = scons("target=m4", "run", f"image={png}", f"build_dir={ROOT / 'build'}")
-    first = re.search(r"^1 (\S+) (\d+) ", out, re.M)
+    first = re.search(r"^1\. (\S+) \(class (\d+)\)", out, re.M)
     assert first and first.group(1) == str(labels[i]), out

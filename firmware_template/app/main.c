@@ -273,9 +273,14 @@ static int cmd_classify(const nn_model *m, int argc, char **argv)
     int r = nn_classify(m, nn_app_pool, w, h, &o, pixels, scores, (int)k, top);
     uint64_t dt = nn_ticks() - t0;
     if (r != NN_OK) { nn_eprintf("error: nn_classify failed (%d)\n", r); return EXIT_RUN; }
-    for (int i = 0; i < k; i++)
-        nn_printf("%d %s %d %d %d\n", i + 1, top[i].label ? top[i].label : "-", top[i].index,
-                  top[i].score, top[i].percent);
+    /* "1. cat (class 3): 62%, score 18": the label when the manifest gives one, the percentage
+     * when the model has a softmax table */
+    for (int i = 0; i < k; i++) {
+        if (top[i].label) nn_printf("%d. %s (class %d): ", i + 1, top[i].label, top[i].index);
+        else nn_printf("%d. class %d: ", i + 1, top[i].index);
+        if (top[i].percent >= 0) nn_printf("%d%%, ", top[i].percent);
+        nn_printf("score %d\n", top[i].score);
+    }
     nn_puts_raw("{\"model\":");
     nn_json_string(m->name);
     nn_puts_raw(",\"top\":[");
