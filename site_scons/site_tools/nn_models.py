@@ -23,10 +23,6 @@ from nnbuild import pipeline
 from nnbuild.errors import NnbuildError
 
 
-# The manifest fields each step reads: editing any other field (a budget, say) rebuilds nothing here.
-IMPORT_FIELDS = ("name", "format", "prototxt", "weights", "input", "labels", "labels_file")
-
-
 def _run_step(what, func):
     """Turn NnbuildError into one clear paragraph and a failed build step (no traceback)."""
     try:
@@ -37,54 +33,53 @@ def _run_step(what, func):
     return 0
 
 
-# -- import -----------------------------------------------------------------------------------
-
-def _import_emitter(target, source, env):
-    entry = env["NN_ENTRY"]
-    out = env["NN_BUILD"].Dir(f"models/{entry.name}")
-    targets = [out.File("graph.json"), out.File("graph.npz")]
-    sources = [env.Value(entry.fingerprint(*IMPORT_FIELDS))] + [env.File(str(p)) for p in entry.import_files()]
-    return targets, sources + [env.File(str(p)) for p in pipeline.step_sources("import")]
-
-
-def _import_action(target, source, env):
-    entry = env["NN_ENTRY"]
-    return _run_step(f"importing model '{entry.name}'",
-                     lambda: pipeline.import_step(entry, target[0].abspath, target[1].abspath))
-
-
-# -- quantize ---------------------------------------------------------------------------------
-
-def _quantize_emitter(target, source, env):
-    entry = env["NN_ENTRY"]
-    out = env["NN_BUILD"].Dir(f"models/{entry.name}")
-    targets = [out.File("quant.json"), out.File("quant.npz"), out.File("quant_report.txt")]
-    extra = [env.File(str(entry.quantization.calibration))] if entry.quantization.calibration else []
-    return targets, list(source) + [env.Value(entry.fingerprint("quantization"))] + extra + \
-        [env.File(str(p)) for p in pipeline.step_sources("quantize")]
-
-
-def _quantize_action(target, source, env):
-    entry = env["NN_ENTRY"]
-    return _run_step(f"quantizing model '{entry.name}'", lambda: pipeline.quantize_step(
-        entry, source[0].abspath, source[1].abspath, *(t.abspath for t in target)))
+# -- the model chain: one table row per step -------------------------------------------------
+#   outputs: file names in build/models/<model>/
+#   fields:  the manifest fields the step reads (editing any other field, a budget say, reruns nothing)
+#   files:   input files besides the previous step's outputs (content signatures)
+#   run:     the pipeline function, given the entry, the previous outputs and its own outputs
+MODEL_STEPS = {
+    "import": dict(
+        verb="importing",
+        outputs=lambda e: ["graph.json", "graph.npz"],
+        fields=("name", "format", "prototxt", "weights", "input", "labels", "labels_file"),
+        files=lambda e: e.import_files(),
+        run=lambda e, prev, out: pipeline.import_step(e, *out)),
+    "quantize": dict(
+        verb="quantizing",
+        outputs=lambda e: ["quant.json", "quant.npz", "quant_report.txt"],
+        fields=("quantization",),
+        files=lambda e: [e.quantization.calibration] if e.quantization.calibration else [],
+        run=lambda e, prev, out: pipeline.quantize_step(e, *prev, *out)),
+    "codegen": dict(
+        verb="generating C for",
+        outputs=lambda e: [f"{e.name}.c", f"{e.name}.h", "plan.txt"],
+        fields=("name",),   # labels etc. reach the generator through the quantized graph
+        files=lambda e: [],
+        run=lambda e, prev, out: pipeline.codegen_step(e, *prev, *out)),
+}
+GLUE = __file__  # this file: a change to how steps are wired reruns them too
 
 
-# -- codegen ----------------------------------------------------------------------------------
+def _step_builder(step):
+    # The closures hold only the step's name: SCons signs an action by its code and closure, and
+    # the table's lambdas would be signed by their addresses (a rebuild on every run).
+    def emitter(target, source, env):
+        spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
+        out = env["NN_BUILD"].Dir(f"models/{entry.name}")
+        previous = list(source[:2])   # the previous step's .json + .npz (none for import)
+        inputs = [env.Value(entry.fingerprint(*spec["fields"]))] + \
+            [env.File(str(p)) for p in [*spec["files"](entry), *pipeline.step_sources(step), GLUE]]
+        return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
-def _codegen_emitter(target, source, env):
-    entry = env["NN_ENTRY"]
-    out = env["NN_BUILD"].Dir(f"models/{entry.name}")
-    targets = [out.File(f"{entry.name}.c"), out.File(f"{entry.name}.h"), out.File("plan.txt")]
-    # only the name matters here: labels etc. reach codegen through the quantized graph
-    return targets, list(source[:2]) + [env.Value(entry.name)] + \
-        [env.File(str(p)) for p in pipeline.step_sources("codegen")]
+    def action(target, source, env):
+        spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
+        prev = [s.abspath for s in source[:2]] if step != "import" else []
+        return _run_step(f"{spec['verb']} model '{entry.name}'",
+                         lambda: spec["run"](entry, prev, [t.abspath for t in target]))
 
-
-def _codegen_action(target, source, env):
-    entry = env["NN_ENTRY"]
-    return _run_step(f"generating C for model '{entry.name}'", lambda: pipeline.codegen_step(
-        entry, source[0].abspath, source[1].abspath, *(t.abspath for t in target)))
+    return SCons.Builder.Builder(action=SCons.Action.Action(action, f"[nnbuild] {step} $NN_ENTRY_NAME"),
+                                 emitter=emitter)
 
 
 def _registry_action(target, source, env):
@@ -146,14 +141,10 @@ def _nn_model(env, entry):
 
 
 def generate(env):
-    quiet = lambda verb: f"[nnbuild] {verb} $NN_ENTRY_NAME"  # noqa: E731
     env.Append(BUILDERS={
-        "NnImport": SCons.Builder.Builder(
-            action=SCons.Action.Action(_import_action, quiet("import")), emitter=_import_emitter),
-        "NnQuantize": SCons.Builder.Builder(
-            action=SCons.Action.Action(_quantize_action, quiet("quantize")), emitter=_quantize_emitter),
-        "NnCodegen": SCons.Builder.Builder(
-            action=SCons.Action.Action(_codegen_action, quiet("codegen")), emitter=_codegen_emitter),
+        "NnImport": _step_builder("import"),
+        "NnQuantize": _step_builder("quantize"),
+        "NnCodegen": _step_builder("codegen"),
         "NnRegistryFile": SCons.Builder.Builder(
             action=SCons.Action.Action(_registry_action, "[nnbuild] registry $TARGET")),
         "NnGate": SCons.Builder.Builder(
