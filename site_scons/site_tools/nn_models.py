@@ -9,9 +9,10 @@
                                 only when the linked image fits.
 
 Every builder's sources are what its output really depends on: the model's files (content
-signatures), a Value holding the model's manifest entry (so editing one entry rebuilds one model)
-and the Python modules of the step (a new quantizer rebuilds what it affects). The actions are thin:
-they call nnbuild.pipeline / nnbuild.memmap, which hold the logic.
+signatures), a Value holding only the manifest fields the step reads (so editing one entry
+rebuilds one model, and a budget edit re-runs only the gate) and the Python modules of the step
+(a new quantizer rebuilds what it affects). The actions are thin: they call nnbuild.pipeline /
+nnbuild.firmware, which hold the logic.
 """
 import json
 import sys
