@@ -270,3 +270,16 @@ def test_app_runs_on_the_smallest_target(tmp_path):
     np.testing.assert_array_equal(got, np.stack([sum_model(im) for im in images]))
     d = json.loads(r.stdout.splitlines()[-1])
     assert d["inferences"] == 2
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.parametrize("name", ARM)
+def test_ticks_move_forward_right_after_init(hello, name, tmp_path):
+    """SysTick loads its reload value on the first tick without a wrap interrupt; a reading taken
+    before that must not be a whole period ahead of the next one."""
+    r = emulator.run_firmware(hello[name], name, args=["ticks0"], timeout=30, cwd=tmp_path)
+    assert r.exit_code == 0, r.stderr
+    ticks = int(r.stdout.split("ticks0 forward ")[1].split()[0])
+    per_tick = 1e9 / targets.get_target(name).systick_hz
+    assert abs(ticks * per_tick - 40002) < 3 * per_tick + 40, r.stdout   # nn_spin(20000) = 40,002 instructions

@@ -272,6 +272,11 @@ void nn_plat_init(void)
     SYST_RVR = NN_PLAT_SYST_RELOAD;
     SYST_CVR = 0;
     SYST_CSR = 7u;   /* enable, interrupt on wrap, clock = processor clock */
+    /* The counter loads RVR on its first tick without a wrap interrupt: a reading taken before
+     * then (CVR still 0) would be a whole period ahead of the next one. Wait for the load,
+     * boundedly, so a board whose SysTick does not run still starts (it then reports null). */
+    for (uint32_t i = 0; i < 100000u && SYST_CVR == 0; i++) {
+    }
 }
 
 uint64_t nn_ticks(void)

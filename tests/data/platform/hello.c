@@ -33,6 +33,14 @@ int main(int argc, char **argv)
         nn_printf("%s\n", longs);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "ticks0") == 0) {   /* a reading right after (re)initialising */
+        nn_plat_init();
+        uint64_t t0 = nn_ticks();
+        nn_spin(20000);
+        uint64_t t1 = nn_ticks();
+        nn_printf("ticks0 %s %lu\n", t1 > t0 ? "forward" : "BACKWARD", (unsigned long)(t1 - t0));
+        return 0;
+    }
     if (argc > 1 && argv[1][0] == 'f') __asm__ volatile("udf #0");
     if (argc > 1 && argv[1][0] == 'h') for (;;) __asm__ volatile("nop");
     if (argc > 2 && argv[1][0] == 's') {   /* "spin N": print the measured instructions */
