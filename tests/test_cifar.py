@@ -18,7 +18,7 @@ def manifest():
 @pytest.fixture(scope="module")
 def models(manifest):
     from nnbuild import golden, pipeline
-    from nnbuild.cli import load_eval_data
+    from nnbuild.calibration import load_eval_data
     from nnbuild.manifest import load_manifest
 
     entry = load_manifest(manifest).model("cifar10_m4")

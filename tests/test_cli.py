@@ -93,3 +93,9 @@ models:
     r = nnbuild("import", "--manifest", manifest, "--model", "bad", "-o", out, check=False)
     assert r.returncode == 1 and "bad.prototxt" in r.stderr and "line" in r.stderr, r.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_quantize_report_with_an_eval_set(tmp_path):
+    out = nnbuild("quantize", "--model", "sample_digits", "-o", tmp_path, "--data", SAMPLE_TEST).stdout
+    assert "top-1 on 1000 images: float 975 (97.50 %), q7 975 (97.50 %)" in out
+    assert out == (tmp_path / "quant_report.txt").read_text()

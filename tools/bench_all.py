@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from nnbuild import cli, firmware, pipeline  # noqa: E402
+from nnbuild import calibration, cli, firmware, pipeline  # noqa: E402
 from nnbuild.errors import NnbuildError  # noqa: E402
 from nnbuild.manifest import load_manifest  # noqa: E402
 
@@ -29,7 +29,7 @@ MODELS = [
 
 def accuracy(entry, data):
     graph = pipeline.import_model(entry)
-    images, labels = cli.load_eval_data(data, graph)
+    images, labels = calibration.load_eval_data(data, graph)
     out = {"n": int(len(labels))}
     for mode in ("float", "q7"):
         t0 = time.perf_counter()

@@ -117,3 +117,17 @@ def _load_folder(path, samples):
 
 def _as_hwc(img):
     return img[..., None] if img.ndim == 2 else img
+
+
+def load_eval_data(path, graph, limit=None):
+    """Images in the model's channel order + labels from an .npz with `images` and `labels`."""
+    shape = graph.tensors[graph.input].shape
+    images = load_images(path, shape, samples=limit,
+                                     channel_order=graph.meta.get("channel_order", "RGB"))
+    try:
+        with np.load(path) as z:
+            labels = np.asarray(z["labels"][: len(images)]).astype(np.int64)
+    except KeyError:
+        raise NnbuildError("evaluation data has no 'labels' array", file=path,
+                           expected="an .npz with 'images' (N,H,W,C uint8) and 'labels' (N,)") from None
+    return images, labels

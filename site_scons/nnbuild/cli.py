@@ -1,7 +1,7 @@
 """`nnbuild` command line: the same step functions as the SCons builders.
 
     nnbuild import   --manifest F --model N -o DIR       float IR (graph.json/.npz)
-    nnbuild quantize --manifest F --model N -o DIR       quantized IR + report
+    nnbuild quantize --manifest F --model N -o DIR [--data NPZ]   quantized IR + report
     nnbuild eval     --manifest F --model N --data NPZ --mode float|q7|host|qemu [--limit N] [--target T]
     nnbuild bench    --manifest F --model N --target T
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import pipeline
+from . import calibration, pipeline
 from .errors import NnbuildError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,22 +26,6 @@ def _entry(args):
     from .manifest import load_manifest
 
     return load_manifest(args.manifest).model(args.model)
-
-
-def load_eval_data(path, graph, limit=None):
-    """Images in the model's channel order + labels from an .npz with `images` and `labels`."""
-    from . import calibration
-
-    shape = graph.tensors[graph.input].shape
-    images = calibration.load_images(path, shape, samples=limit,
-                                     channel_order=graph.meta.get("channel_order", "RGB"))
-    try:
-        with np.load(path) as z:
-            labels = np.asarray(z["labels"][: len(images)]).astype(np.int64)
-    except KeyError:
-        raise NnbuildError("evaluation data has no 'labels' array", file=path,
-                           expected="an .npz with 'images' (N,H,W,C uint8) and 'labels' (N,)") from None
-    return images, labels
 
 
 def make_predictor(entry, graph, mode, target="m4"):
@@ -72,7 +56,7 @@ def make_predictor(entry, graph, mode, target="m4"):
 def cmd_eval(args):
     entry = _entry(args)
     graph = pipeline.import_model(entry)
-    images, labels = load_eval_data(args.data, graph, args.limit)
+    images, labels = calibration.load_eval_data(args.data, graph, args.limit)
     scores = make_predictor(entry, graph, args.mode, args.target)(images)
     # top-1 is the first maximum (the firmware's rule, docs/q7_contract.md)
     correct = int(np.sum(np.argmax(scores, axis=1) == labels))
@@ -96,7 +80,7 @@ def cmd_quantize(args):
     graph = pipeline.import_model(entry)
     graph.save(out / "graph.json", out / "graph.npz")
     pipeline.quantize_step(entry, out / "graph.json", out / "graph.npz", out / "quant.json",
-                           out / "quant.npz", out / "quant_report.txt")
+                           out / "quant.npz", out / "quant_report.txt", eval_data=args.data)
     print((out / "quant_report.txt").read_text(), end="")
 
 
@@ -123,6 +107,7 @@ def build_parser():
     sp = sub.add_parser("quantize", help="quantize a model to q7 and print the report")
     model_args(sp)
     sp.add_argument("-o", "--output", required=True, help="output directory")
+    sp.add_argument("--data", help="evaluation .npz (images, labels): adds float vs q7 top-1 to the report")
     sp.set_defaults(func=cmd_quantize)
 
     sp = sub.add_parser("eval", help="top-1 accuracy of a model under one execution mode")

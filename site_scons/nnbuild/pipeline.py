@@ -67,12 +67,16 @@ def import_step(entry, graph_json, graph_npz):
         import_model(entry).save(graph_json, graph_npz)
 
 
-def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_txt):
-    from .quantize import format_report
+def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_txt, eval_data=None):
+    """`eval_data` (an .npz with images and labels) adds float vs q7 top-1 to the report."""
+    from . import calibration
+    from .quantize import evaluate, format_report
 
     with _cleanup_on_error([quant_json, quant_npz, report_txt]):
         graph = ir.load_graph(graph_json, graph_npz)
         qgraph, report = quantize_graph(entry, graph)
+        if eval_data:
+            evaluate(graph, qgraph, *calibration.load_eval_data(eval_data, graph), report=report)
         qgraph.save(quant_json, quant_npz)
         with atomic_write(report_txt, "w") as f:
             f.write(format_report(report))
