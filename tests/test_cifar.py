@@ -54,7 +54,8 @@ def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
     entry, *_ , images, labels, expected = models
     build = tmp_path / "build"
     elf = firmware.scons_build(manifest, "m4", build_dir=build)
-    got = firmware.run_batch(entry, "m4", images[:50], elf=elf)
+    got, info = firmware.run_batch(entry, "m4", images[:50], elf=elf)
+    assert info["inferences"] == 50 and info["instructions"] > 0
     assert np.array_equal(got, expected[:50])
     assert int((got.argmax(1) == labels[:50]).sum()) == int((expected[:50].argmax(1) == labels[:50]).sum())
     mem = json.loads((build / "m4" / "memory_map.json").read_text())

@@ -42,7 +42,7 @@ def make_predictor(entry, graph, mode, target="m4"):
         from . import firmware
 
         elf = firmware.scons_build(entry.manifest_path, target, entry.name)
-        return lambda images: firmware.run_batch(entry, target, images, elf=elf)
+        return lambda images: firmware.run_batch(entry, target, images, elf=elf)[0]
     qgraph, _ = pipeline.quantize_graph(entry, graph)
     if mode == "q7":
         from . import golden
@@ -77,8 +77,7 @@ def cmd_import(args):
 def cmd_quantize(args):
     entry = _entry(args)
     out = Path(args.output)
-    graph = pipeline.import_model(entry)
-    graph.save(out / "graph.json", out / "graph.npz")
+    pipeline.import_step(entry, out / "graph.json", out / "graph.npz")
     pipeline.quantize_step(entry, out / "graph.json", out / "graph.npz", out / "quant.json",
                            out / "quant.npz", out / "quant_report.txt", eval_data=args.data)
     print((out / "quant_report.txt").read_text(), end="")

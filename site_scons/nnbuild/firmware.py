@@ -1,4 +1,4 @@
-"""Working with a linked firmware image: the budget gate, and running it (QEMU or natively).
+"""Working with a linked firmware image: the budget gate, and running it in QEMU.
 
     gate()          memory map of the linked image; writes firmware.elf + memory_map.{json,txt}
                     only when every budget holds (a failing build leaves no firmware.elf behind)
@@ -56,19 +56,12 @@ def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt
 # -- running ----------------------------------------------------------------------------------
 
 def execute(elf, target, args, timeout=600):
-    """Run firmware with arguments; returns stdout. Non-zero exit -> NnbuildError with its output."""
-    if target.name == "host":
-        r = subprocess.run([str(elf), *map(str, args)], capture_output=True, text=True, timeout=timeout)
-        code, out, err = r.returncode, r.stdout, r.stderr
-    else:
-        from .emulator import run_firmware
+    """Run firmware in QEMU with arguments; returns stdout. Non-zero exit -> NnbuildError."""
+    from .emulator import check_result, run_firmware
 
-        res = run_firmware(elf, target, args=[str(a) for a in args], timeout=timeout)
-        code, out, err = res.exit_code, res.stdout, res.stderr
-    if code != 0:
-        raise NnbuildError(f"firmware exited with status {code}:\n{(out + err).strip()}",
-                           file=elf, where=" ".join(map(str, args)))
-    return out
+    args = [str(a) for a in args]
+    result = run_firmware(elf, target, args=args, timeout=timeout)
+    return check_result(result, what=f"{Path(elf).name} {' '.join(args)}").stdout
 
 
 def last_json(stdout, what):
@@ -92,7 +85,7 @@ def scons_build(manifest_path, target, model=None, build_dir=DEFAULT_BUILD_DIR):
 
 
 def run_batch(entry, target_name, images, elf=None):
-    """Scores (N, out_n) int8 computed by the firmware for uint8 images (N, H, W, C)."""
+    """(scores (N, out_n) int8, the firmware's JSON summary) for uint8 images (N, H, W, C)."""
     from .targets import get_target
 
     target = get_target(target_name)
@@ -103,17 +96,14 @@ def run_batch(entry, target_name, images, elf=None):
         stdout = execute(elf, target, ["batch", entry.name, inp, outp])
         info = last_json(stdout, "batch")
         scores = np.frombuffer(outp.read_bytes(), dtype=np.int8).reshape(len(images), -1)
-    run_batch.last_info = info
-    return scores
+    return scores, info
 
 
 def sample_inputs(entry, graph, count):
-    """`count` calibration images spread over the file (deterministic), in the model's order."""
-    from . import calibration
+    """`count` of the model's calibration images, spread evenly (deterministic)."""
+    from .pipeline import load_calibration
 
-    shape = graph.tensors[graph.input].shape
-    images = calibration.load_images(entry.quantization.calibration, shape,
-                                     channel_order=graph.meta.get("channel_order", "RGB"))
+    images = load_calibration(entry, graph)
     idx = np.linspace(0, len(images) - 1, num=min(count, len(images))).astype(int)
     return images[idx]
 
@@ -132,12 +122,12 @@ def check_action(env, samples):
         try:
             images = sample_inputs(e, qgraph, samples)
             expected = golden.run(qgraph, images).reshape(len(images), -1)
-            got = run_batch(e, target.name, images, elf=elf)
+            got, info = run_batch(e, target.name, images, elf=elf)
         except NnbuildError as err:
             sys.stderr.write(f"nnbuild: error: check of model '{e.name}' on {target.name}: {err}\n")
             return 1
         same = np.all(got == expected, axis=1)
-        ins = run_batch.last_info.get("instructions")
+        ins = info.get("instructions")
         print(f"[check] {target.name} {e.name}: {int(same.sum())}/{len(same)} outputs identical to the "
               f"golden model" + (f", {ins} instructions/inference" if ins else ""))
         if not same.all():
@@ -147,17 +137,12 @@ def check_action(env, samples):
     return 1 if failed else 0
 
 
-def run_action(env, image, topk):
-    """`scons run image=FILE`: preprocessing in C on the target, then the model, then top-k."""
-    from .imageio import read_image
-
-    if not image:
-        sys.stderr.write("nnbuild: error: `scons run` needs image=FILE (PNG, PPM/PGM or FILE.npz:INDEX)\n")
-        return 2
+def run_action(env, img, topk):
+    """`scons run image=FILE` (`img` decoded, HxWx3 or HxW uint8): preprocessing in C on the
+    target, then the model, then top-k."""
     target, entries = env["NN_TARGET"], env["NN_ENTRIES"]
     elf = Path(env["NN_BUILD"].abspath) / target.name / "firmware.elf"
     try:
-        img = read_image(image)
         fmt = "gray" if img.ndim == 2 else "rgb888"
         with tempfile.TemporaryDirectory(prefix="nnbuild-run-") as tmp:
             frame = Path(tmp) / "frame.raw"

@@ -1,6 +1,6 @@
 """The build steps as plain functions: each reads files and writes its artifacts atomically.
 
-SCons builders (site_scons/site_tools/nnbuild.py) and the CLI (cli.py) call exactly these, so the
+SCons builders (site_scons/site_tools/nn_models.py) and the CLI (cli.py) call exactly these, so the
 command line and the build can never disagree about what an artifact contains.
 
     import_step    prototxt + weights + mean      -> graph.json + graph.npz       (float IR)
@@ -31,13 +31,10 @@ def step_sources(step):
 
 
 def import_model(entry):
-    """The float IR graph for one manifest entry (with the entry's labels recorded)."""
+    """The float IR graph for one manifest entry (load_model records the entry's labels)."""
     from .frontends import load_model
 
-    graph = load_model(entry)
-    if entry.labels:
-        graph.meta["labels"] = list(entry.labels)
-    return graph.validate()
+    return load_model(entry).validate()
 
 
 def load_calibration(entry, graph):
