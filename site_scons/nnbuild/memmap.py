@@ -281,21 +281,21 @@ def check_budget(report):
     problems = []
     t = report["target"]
     for what, key in (("RAM", "ram"), ("flash", "flash")):
-        budget = report["budgets"].get(key)
         used = report[key]["total"]
+        # the smaller of the budget and the board's own region binds (the budget on a tie)
+        limits = []
+        budget = report["budgets"].get(key)
+        if budget is not None:
+            limits.append((budget, f"the budget of {budget} bytes ({human(budget)})"))
         region = report["regions"].get(key)
-        if region and used > region["length"] and (budget is None or budget > region["length"]):
-            # the board itself is smaller than the budget (or there is none): it is the limit
+        if region:
+            limits.append((region["length"], f"the board's {what} region of {region['length']} bytes "
+                                             f"({human(region['length'])}) at {region['origin']:#010x}"))
+        limit, text = min(limits, key=lambda lim: lim[0], default=(None, ""))
+        if limit is not None and used > limit:
             problems.append(
-                f"target {t}: {what} use {used} bytes ({human(used)}) exceeds the board's {what} region "
-                f"of {region['length']} bytes ({human(region['length'])}) at {region['origin']:#010x} by "
-                f"{used - region['length']} bytes ({human(used - region['length'])}); "
-                f"biggest consumers: {_consumers(report, key == 'ram')}")
-        if budget is not None and used > budget:
-            problems.append(
-                f"target {t}: {what} use {used} bytes ({human(used)}) exceeds the budget of "
-                f"{budget} bytes ({human(budget)}) by {used - budget} bytes ({human(used - budget)}); "
-                f"biggest consumers: {_consumers(report, key == 'ram')}")
+                f"target {t}: {what} use {used} bytes ({human(used)}) exceeds {text} by "
+                f"{used - limit} bytes ({human(used - limit)}); biggest consumers: {_consumers(report, key == 'ram')}")
     for name, d in report["models"].items():
         budget = d.get("ram_budget")
         if budget is not None and d["ram"] > budget:
