@@ -23,7 +23,7 @@ def _link(target, source, env):
     """Link; when the only errors are memory-region overflows, link again with --noinhibit-exec
     so the budget gate can measure the image and name what uses the memory (it then fails the
     build). Any other link error (an undefined symbol, say) fails here as usual."""
-    cmd = env.subst("$LINK -o $TARGET $LINKFLAGS $SOURCES $_LIBDIRFLAGS $_LIBFLAGS", target=target, source=source)
+    cmd = env.subst("$NN_GNU_LINKCOM", target=target, source=source)
     r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     if r.returncode == 0:
         sys.stdout.write(r.stdout)
@@ -66,8 +66,8 @@ def generate(env):
                          "-Werror", "-DNN_PROFILE"])
     env.Replace(LINKFLAGS=[*targets_mod.link_flags(t, board_dir), "-Wl,-Map=${TARGET.base}.map"])
     env.Append(PROGEMITTER=[_map_emitter])
-    env["LINKCOM"] = SCons.Action.Action(_link, "$LINKCOMSTR" if not env.get("verbose") else
-                                         "$LINK -o $TARGET $LINKFLAGS $SOURCES")
+    env["NN_GNU_LINKCOM"] = env["LINKCOM"]   # the gnulink command line, run by _link
+    env["LINKCOM"] = SCons.Action.Action(_link, "$LINKCOMSTR" if not env.get("verbose") else "$NN_GNU_LINKCOM")
     env.Append(BUILDERS={"NnImages": SCons.Builder.Builder(action=SCons.Action.Action(
         "$OBJCOPY -O binary $SOURCE ${TARGETS[0]} && $OBJCOPY -O ihex $SOURCE ${TARGETS[1]}",
         "[nnbuild] .bin/.hex from $SOURCE"),
