@@ -34,6 +34,12 @@ class NnbuildError(Exception):
         return text
 
 
+# Read once at import (single-threaded): os.umask can only be read by setting it, which would
+# race with files created by other threads of a parallel (-j) build.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Write to a temp file beside `path` and rename it into place only on success.
@@ -45,9 +51,7 @@ def atomic_write(path, mode="wb"):
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs should look like any other file
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should look like any other file
     try:
         with os.fdopen(fd, mode) as f:
             yield f
