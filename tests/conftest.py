@@ -29,11 +29,13 @@ def root():
 
 @pytest.fixture(scope="session")
 def cifar_graph():
-    """The real cifar10_m4 float graph (prototxt as published + .caffemodel.h5 + mean)."""
+    """The real cifar10_m4 float graph (prototxt as published + .caffemodel.h5 + mean), after the
+    pipeline's graph passes, as the build imports it."""
     if not CIFAR_H5.exists():
         pytest.skip("../shared (real CIFAR-10 model) not present")
+    from nnbuild import passes
     from nnbuild.frontends.caffe import load_caffe, load_mean
 
     mean = load_mean(CIFAR_MEAN, (32, 32, 3))
-    return load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
-                      channel_order="RGB")
+    return passes.run(load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
+                                 channel_order="RGB"))

@@ -11,7 +11,9 @@ import pytest
 from conftest import (CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_arm,
                       needs_shared)
 from nnbuild import golden, hostcc
-from nnbuild.codegen import generate, generate_model, generate_registry, softmax_exp_table
+from nnbuild.codegen import generate, generate_registry
+from nnbuild.pipeline import generate_model
+from nnbuild.quantize.tables import softmax_exp_table
 from nnbuild.errors import NnbuildError
 from nnbuild.hostrun import APP_DIR, KERNELS_DIR, HostModel, generate_and_build, kernel_sources
 from nnbuild.lower import lower
@@ -96,16 +98,16 @@ def test_descriptor_fields(build_dir):
     assert info["labels"] == b.g.meta["labels"]
     assert info["channel_order"] == "BGR" and info["input_shape"] == (32, 32, 3) and info["out_n"] == 10
     f = b.fb("ip1")
-    assert info["out_frac_bits"] == f
-    np.testing.assert_array_equal(info["softmax_exp_table"], softmax_exp_table(f))
+    assert info["out_scale"] == 2.0 ** -f and info["out_zero_point"] == 0
+    np.testing.assert_array_equal(info["softmax_exp_table"], softmax_exp_table(2.0 ** -f))
     assert info["softmax_exp_table"][0] == 65536
 
 
 def test_softmax_exp_table_values():
-    t = softmax_exp_table(4)
+    t = softmax_exp_table(2.0 ** -4)
     assert t.dtype == np.int32 and t.shape == (256,)
     assert [int(v) for v in t[:4]] == [65536, 61565, 57835, 54331]   # round(65536 * exp(-d/16))
-    assert int(softmax_exp_table(0)[12]) == 0 and int(softmax_exp_table(0)[11]) == 1
+    assert int(softmax_exp_table(1.0)[12]) == 0 and int(softmax_exp_table(1.0)[11]) == 1
 
 
 @needs_kernels

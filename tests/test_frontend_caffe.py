@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_QUANT_CAFFEMODEL, CIFAR_TEST, needs_shared
 
+from nnbuild import passes
 from nnbuild.errors import NnbuildError
 from nnbuild.frontends import caffe_proto, load_model
 from nnbuild.frontends.caffe import load_caffe, load_mean
@@ -53,7 +54,7 @@ def model(tmp_path, prototxt, blobs, fmt="h5", **kw):
         write_h5(weights, blobs)
     else:
         write_caffemodel(weights, blobs, legacy=(fmt == "legacy"))
-    return load_caffe(proto, weights, **kw), proto, weights
+    return passes.run(load_caffe(proto, weights, **kw)), proto, weights   # as the pipeline imports
 
 
 def rand(*shape):
@@ -124,7 +125,7 @@ def test_cifar_graph_shapes():
     assert [o.type for o in g.ops] == ["input_stage", "conv2d", "max_pool", "relu", "conv2d", "relu",
                                        "avg_pool", "conv2d", "relu", "avg_pool", "fully_connected"]
     assert g.outputs == ["ip1"]
-    assert g.meta == {"channel_order": "RGB", "output_softmax": False}
+    assert g.meta == {"channel_order": "RGB"}
     # the mean is RGB CHW 1x3x32x32 on disk: per-channel averages of the CIFAR-10 training set
     mean = g.op("input_stage").params["mean"]
     assert mean.shape == (32, 32, 3)
@@ -260,18 +261,20 @@ def test_batchnorm_and_scale_fold_into_the_layer_before(tmp_path):
     m2, v2 = rand(3), np.abs(rand(3)) + 0.5
     g, _, _ = model(tmp_path, proto, {"c": [wc, bc], "bn": [mean, var, [factor]], "sc": [gamma, beta],
                                       "ip": [wi, bi], "bn2": [m2, v2, [1.0]]})
-    assert [o.type for o in g.ops] == ["input_stage", "conv2d", "relu", "fully_connected"]
+    assert [(o.name, o.type) for o in g.ops] == [("input_stage", "input_stage"), ("c+r", "conv2d"),
+                                                 ("ip", "fully_connected")]
+    g.op("c+r").attrs["activation"] = "none"   # compare the folded conv before its fused ReLU
     x = rand(3, 8, 8)
     # unfolded Caffe math: conv, then BatchNorm (stats divided by the factor), then Scale
     y = caffe_conv_nchw(x, wc, bc, (0, 0), (2, 2)).transpose(1, 2, 0)
     y = (y - mean / factor) / np.sqrt(var / factor + 0.001) * gamma + beta
-    np.testing.assert_allclose(ir_conv_hwc(x.transpose(1, 2, 0), g.op("c")), y, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ir_conv_hwc(x.transpose(1, 2, 0), g.op("c+r")), y, rtol=1e-4, atol=1e-4)
     xi = rand(36)
     yi = (wi @ xi + bi - m2) / np.sqrt(v2 + 1e-5)   # eps defaults to 1e-5
     op = g.op("ip")
     perm = np.arange(36).reshape(4, 3, 3).transpose(1, 2, 0).ravel()  # HWC position -> CHW index
     np.testing.assert_allclose(op.params["weight"] @ xi[perm] + op.params["bias"], yi, rtol=1e-4, atol=1e-4)
-    assert g.outputs == ["ip"]
+    assert g.outputs == ["bn2"]     # the folded layer writes what the last layer wrote
 
 
 def test_in_place_layers_get_unique_tensor_names(tmp_path):
@@ -434,8 +437,6 @@ CONV_BLOBS = {"c": [np.ones((2, 3, 3, 3), np.float32), np.zeros(2, np.float32)]}
     (INPUT_8x8x3 + 'layer { name: "p" type: "Pooling" bottom: "data" top: "p" '
                    'pooling_param { pool: MAX kernel_size: 1 stride: 3 } }',
      r"layer 'p' \(Pooling\): with kernel \(1, 1\), stride \(3, 3\).*last pooling window lies entirely outside"),
-    (INPUT_8x8x3 + 'layer { name: "bn" type: "BatchNorm" bottom: "data" top: "bn" }',
-     r"layer 'bn' \(BatchNorm\): BatchNorm does not follow a Convolution or InnerProduct"),
     ('layer { name: "d" type: "Data" top: "data" data_param { source: "x" } }\n'
      + conv("c", "data", "c", "num_output: 2 kernel_size: 3"),
      r"net\.prototxt, line 1, layer 'd' \(Data\): the prototxt does not give the input shape .*"

@@ -4,7 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from nnbuild import golden, ir
+from nnbuild import golden as golden_model
+from nnbuild import ir
+from nnbuild.quantize.q7 import golden
 from nnbuild.errors import NnbuildError
 
 
@@ -265,11 +267,11 @@ def test_non_int8_activation_rejected():
 
 def test_run_executes_a_quantized_graph_like_the_slow_ops():
     rng = np.random.default_rng(11)
-    g = ir.Graph("q", "px", ["sm"])
+    g = ir.Graph("q", "px", ["sm"], meta={"quantization": {"scheme": "q7"}})
     shapes = {"px": (6, 6, 2), "x": (6, 6, 2), "c": (3, 3, 4), "m": (2, 2, 4), "l": (2, 2, 4),
               "r": (2, 2, 4), "k": (2, 2, 8), "a": (2, 2, 8), "f": (1, 1, 5), "sm": (1, 1, 5)}
     for n, s in shapes.items():
-        g.tensors[n] = ir.Tensor(n, s, "uint8" if n == "px" else "int8", None if n == "px" else 3)
+        g.tensors[n] = ir.Tensor(n, s, "uint8" if n == "px" else "int8", None if n == "px" else {"frac_bits": 3})
     w1, b1 = rand_i8(rng, (4, 3, 3, 1)), rng.integers(-300, 300, 4).astype(np.int32)
     wf, bf = rand_i8(rng, (5, 32)), rng.integers(-3000, 3000, 5).astype(np.int32)
     off = rng.integers(-4000, 4000, 2).astype(np.int32)
@@ -289,7 +291,7 @@ def test_run_executes_a_quantized_graph_like_the_slow_ops():
     ]
     g.validate()
     px = rng.integers(0, 256, size=(3, 6, 6, 2), dtype=np.uint8)
-    got = golden.run(g, px, outputs=["c", "k", "a", "f", "sm"], batch=2)
+    got = golden_model.run(g, px, outputs=["c", "k", "a", "f", "sm"], batch=2)
 
     vec = np.vectorize
     x = np.array([[s_requant(int(p) * 37 - int(off[i % 2]), 6) for i, p in enumerate(img.reshape(-1))]
@@ -305,17 +307,17 @@ def test_run_executes_a_quantized_graph_like_the_slow_ops():
     for name, want in (("c", c), ("k", k), ("a", a), ("f", f)):
         np.testing.assert_array_equal(got[name], want, err_msg=name)
     np.testing.assert_array_equal(got["sm"], golden.softmax(f.astype(np.int8), exp_table))
-    np.testing.assert_array_equal(golden.run(g, px), got["sm"])
+    np.testing.assert_array_equal(golden_model.run(g, px), got["sm"])
 
 
 def test_run_names_the_op_on_overflow():
-    g = ir.Graph("q", "px", ["f"])
+    g = ir.Graph("q", "px", ["f"], meta={"quantization": {"scheme": "q7"}})
     g.tensors["px"] = ir.Tensor("px", (1, 1, 4), "uint8")
-    g.tensors["x"] = ir.Tensor("x", (1, 1, 4), "int8", 0)
-    g.tensors["f"] = ir.Tensor("f", (1, 1, 1), "int8", 0)
+    g.tensors["x"] = ir.Tensor("x", (1, 1, 4), "int8", {"frac_bits": 0})
+    g.tensors["f"] = ir.Tensor("f", (1, 1, 1), "int8", {"frac_bits": 0})
     g.ops = [ir.Op("in", "input_stage", ["px"], ["x"], {"scale": 1.0, "mul": 1, "shift": 1},
                    {"off": np.array([256], np.int32)}),
              ir.Op("fc9", "fully_connected", ["x"], ["f"], dict(out_shift=0),
                    dict(weight=np.full((1, 4), -128, np.int8), bias=np.array([2 ** 31 - 1], np.int64)))]
     with pytest.raises(golden.AccumulatorOverflow, match=r"op 'fc9' \(fully_connected\): fully_connected accumulator"):
-        golden.run(g, np.zeros((1, 1, 1, 4), np.uint8))
+        golden_model.run(g, np.zeros((1, 1, 1, 4), np.uint8))

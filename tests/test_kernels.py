@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm
-from nnbuild import golden, hostcc, ir, kernels
+from nnbuild import hostcc, ir, kernels
+from nnbuild.quantize.q7 import golden
 
 KDIR = ROOT / "firmware_template" / "kernels"
 SOURCES = sorted(KDIR.glob("*.c"))
@@ -173,18 +174,11 @@ def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
 
 
 def test_conv_scratch_matches_planner_table():
-    """kernels.scratch_bytes (what the planner reserves) is the size run_conv hands the kernel."""
-    class T:
-        def __init__(self, shape):
-            self.shape, self.size = shape, int(np.prod(shape))
-
-    class Op:
-        type, inputs = "conv2d", ["x"]
-        attrs = {"kernel": (3, 5), "group": 2}
-    assert kernels.scratch_bytes(Op, {"x": T((8, 8, 6))}) == conv_scratch_bytes(3, 5, 3) == 4 * 48
-    Op.attrs = {"kernel": (5, 5), "group": 1}
-    assert kernels.scratch_bytes(Op, {"x": T((32, 32, 3))}) == conv_scratch_bytes(5, 5, 3) == 4 * 76
-    assert kernels.scratch_bytes(Op, {"x": T((16, 16, 32))}) == 4 * 800
+    """The conv kernel's registered scratch (what the planner reserves) is the size run_conv hands it."""
+    scratch = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7").scratch
+    assert scratch({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}) == conv_scratch_bytes(3, 5, 3) == 4 * 48
+    assert scratch({"k_h": 5, "k_w": 5, "in_c": 3, "groups": 1}) == conv_scratch_bytes(5, 5, 3) == 4 * 76
+    assert scratch({"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}) == 4 * 800
 
 
 # -- fully connected ------------------------------------------------------------------------------

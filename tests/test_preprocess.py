@@ -25,7 +25,7 @@ RUN_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.P
 class Model(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("in_h", ctypes.c_int16), ("in_w", ctypes.c_int16),
                 ("in_c", ctypes.c_int16), ("channel_order", ctypes.c_char_p), ("out_n", ctypes.c_int16),
-                ("out_frac_bits", ctypes.c_int16), ("run", RUN_FN),
+                ("out_scale", ctypes.c_float), ("out_zero_point", ctypes.c_int32), ("run", RUN_FN),
                 ("labels", ctypes.POINTER(ctypes.c_char_p)), ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
                 ("n_layers", ctypes.c_int16), ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
                 ("layer_ops", ctypes.POINTER(ctypes.c_char_p)), ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
@@ -245,7 +245,7 @@ def make_model(scores_fn, table, labels, in_shape=(4, 4, 3), order=b"RGB", rc=0)
     keep = {"run": RUN_FN(run), "labels": (ctypes.c_char_p * out_n)(*labels),
             "table": (ctypes.c_int32 * 256)(*table.tolist()) if table is not None else None}
     m = Model(name=b"t", in_h=in_shape[0], in_w=in_shape[1], in_c=in_shape[2], channel_order=order,
-              out_n=out_n, out_frac_bits=4, run=keep["run"], labels=keep["labels"],
+              out_n=out_n, out_scale=2.0 ** -4, out_zero_point=0, run=keep["run"], labels=keep["labels"],
               softmax_exp_table=keep["table"])
     return m, keep
 

@@ -9,7 +9,10 @@ import pytest
 from conftest import CIFAR_CALIB, CIFAR_TEST, needs_shared
 from nnbuild import calibration, golden, ir, reference
 from nnbuild.errors import NnbuildError
-from nnbuild.quantize import evaluate, format_report, q7, quantize, rewrite
+from nnbuild.passes import relu_before_max_pool
+from nnbuild.quantize import evaluate, format_report, quantize
+from nnbuild.quantize.q7 import golden as q7_golden
+from nnbuild.quantize.q7 import params as q7
 
 
 # -- small graphs ---------------------------------------------------------------------------------
@@ -79,7 +82,7 @@ def sqnr_db(ref, q):
 
 def test_relu_moved_before_max_pool_is_exact():
     g = conv_graph()
-    r = rewrite.relu_before_max_pool(g)
+    r = relu_before_max_pool.apply(g)
     assert [o.type for o in r.ops[:4]] == ["input_stage", "conv2d", "relu", "max_pool"]
     assert r.op("p1").outputs == ["r1"] and "p1" not in r.tensors
     assert r.tensors[r.op("r1").outputs[0]].shape == (8, 8, 8)
@@ -101,10 +104,10 @@ def test_quantized_params_follow_the_contract():
     g = conv_graph()
     px = pixels(40, (8, 8, 3))
     q = quantize(g, px, strategy="minmax")
-    f = {n: t.frac_bits for n, t in q.tensors.items()}
+    f = {n: t.quant["frac_bits"] for n, t in q.tensors.items() if t.quant}
     assert q.tensors["px"].dtype == "uint8" and all(t.dtype == "int8" for n, t in q.tensors.items() if n != "px")
     # relu/pool outputs share their input's frac bits
-    assert f["c1"] == f["c1_relu"] == f["r1"] and f["c2"] == f["r2"] == f["p2"]
+    assert f["c1"] == f["p1"] == f["r1"] and f["c2"] == f["r2"] == f["p2"]
     for name in ("c1", "c2", "fc"):
         qop, fop = q.op(name), g.op(name)
         fw, fin, fout = qop.attrs["weight_frac_bits"], f[qop.inputs[0]], f[qop.outputs[0]]
@@ -117,7 +120,7 @@ def test_quantized_params_follow_the_contract():
     # input stage: requant(p*mul - off, shift) ~ round((p - mean) * scale * 2^f)
     st = q.op("in")
     assert 1 <= st.attrs["shift"] <= 31 and st.params["off"].dtype == np.int32 and st.params["off"].size == 192
-    got = golden.input_stage(px, st.attrs["mul"], st.params["off"], st.attrs["shift"]).astype(np.int64)
+    got = q7_golden.input_stage(px, st.attrs["mul"], st.params["off"], st.attrs["shift"]).astype(np.int64)
     want = np.clip(np.round((px - g.op("in").params["mean"].astype(np.float64)) * 0.02 * 2.0 ** f["x"]), -128, 127)
     assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.99
 
@@ -128,7 +131,7 @@ def test_uniform_mean_gives_per_channel_offsets():
     q = quantize(g, pixels(20, (8, 8, 3)))
     st = q.op("in")
     assert st.params["off"].shape == (3,)
-    k = 2.0 ** (q.tensors["x"].frac_bits + st.attrs["shift"])
+    k = 2.0 ** (q.tensors["x"].quant["frac_bits"] + st.attrs["shift"])
     assert st.attrs["mul"] == round(0.02 * k)
     np.testing.assert_array_equal(st.params["off"], np.round(np.array([120.0, 110.5, 100.25]) * 0.02 * k))
 
@@ -137,7 +140,7 @@ def test_misc_ops_params_and_golden_close_to_float():
     g = misc_graph()
     px = pixels(60, (4, 4, 2))
     q = quantize(g, px, strategy="mse")
-    f = {n: t.frac_bits for n, t in q.tensors.items()}
+    f = {n: t.quant["frac_bits"] for n, t in q.tensors.items() if t.quant}
     assert f["s"] == f["t"] == f["sm"] == 7
     assert q.op("l").attrs["slope_q15"] == 3277
     fm = max(f["s"], f["l"])
@@ -151,8 +154,8 @@ def test_misc_ops_params_and_golden_close_to_float():
     fl = reference.run(g, px, outputs=["a", "k", "sm"])
     gq = golden.run(q, px, outputs=["a", "k", "sm"])
     for n in ("a", "k"):
-        assert sqnr_db(fl[n], golden.dequantize(gq[n], f[n])) > 25
-    assert np.abs(golden.dequantize(gq["sm"], 7) - fl["sm"]).max() < 0.05
+        assert sqnr_db(fl[n], gq[n] * 2.0 ** -f[n]) > 25
+    assert np.abs(gq["sm"] * 2.0 ** -7 - fl["sm"]).max() < 0.05
 
 
 def test_small_conv_graph_q7_matches_float():
@@ -160,7 +163,7 @@ def test_small_conv_graph_q7_matches_float():
     calib, test = pixels(50, (8, 8, 3), seed=4), pixels(50, (8, 8, 3), seed=5)
     for strategy in ("minmax", "mse"):
         q = quantize(g, calib, strategy=strategy)
-        out = golden.dequantize(golden.run(q, test), q.tensors["fc"].frac_bits)
+        out = golden.dequantize(q, "fc", golden.run(q, test))
         assert sqnr_db(reference.run(g, test), out) > 20
 
 
@@ -177,12 +180,12 @@ def test_strategies_minmax_never_saturates_and_mse_uses_more_bits():
             assert t["saturated"] == 0.0, t
     for n, t in q_mm.tensors.items():
         if n != "px":
-            assert q_mse.tensors[n].frac_bits >= t.frac_bits
+            assert q_mse.tensors[n].quant["frac_bits"] >= t.quant["frac_bits"]
     names = [t["name"] for t in rep_mse["tensors"]]
-    assert names == ["x", "c1", "c1_relu", "r1", "c2", "r2", "p2", "fc"]
+    assert names == ["x", "c1", "p1", "r1", "c2", "r2", "p2", "fc"]
     assert all(t["sqnr_db"] > 15 for t in rep_mse["tensors"])
     text = format_report(rep_mse)
-    assert "strategy mse, 50 calibration images" in text and "c1_relu" in text
+    assert "strategy mse, 50 calibration images" in text and "p1" in text
     assert [l["name"] for l in rep_mse["layers"]] == ["c1", "c2", "fc"]
 
 
@@ -243,7 +246,7 @@ def test_all_zero_tensor_falls_back_with_warning():
     g.op("c2").params["bias"][:] = -1      # relu output all zero
     rep = {}
     q = quantize(g, pixels(20, (8, 8, 3)), report=rep)
-    assert q.tensors["r2"].frac_bits == 7 and q.tensors["p2"].frac_bits == 7
+    assert q.tensors["r2"].quant["frac_bits"] == 7 and q.tensors["p2"].quant["frac_bits"] == 7
     assert any("all zeros" in w and "r2" in w for w in rep["warnings"])
     assert any("c2" in w and "weights are zero" in w for w in rep["warnings"])
     assert "warning:" in format_report(rep)
@@ -364,8 +367,9 @@ def test_cifar_q7_top1(cifar_graph):
     assert (res["float_correct"], res["n"]) == (743, 932)
     assert res["q7_correct"] >= 740                          # measured: 746/932 (80.04 %)
     assert f"q7 {res['q7_correct']} ({100 * res['q7_top1']:.2f} %)" in format_report(rep)
-    # the max_pool/relu swap gave conv1 a non-negative range
-    assert [o.type for o in q.ops[1:4]] == ["conv2d", "relu", "max_pool"]
+    # the max_pool/relu swap gave conv1 a non-negative range, and its ReLU fused into it
+    assert [o.type for o in q.ops[1:3]] == ["conv2d", "max_pool"]
+    assert q.ops[1].name == "conv1+relu1" and q.ops[1].attrs["act_min"] == 0
     assert min(t["sqnr_db"] for t in rep["tensors"]) > 18
     q_mm = quantize(cifar_graph, calib, strategy="minmax")
     res_mm = evaluate(cifar_graph, q_mm, z["images"], z["labels"], float_scores=float_scores)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnbuild import reference
+from nnbuild import passes
 from nnbuild.errors import NnbuildError
 from nnbuild.frontends import caffe_writer as cw
 from nnbuild.frontends.caffe import load_caffe
@@ -69,7 +70,9 @@ def test_written_net_imports_and_matches_numpy_forward(tmp_path, trainer):
     g = load_caffe(tmp_path / "t.prototxt", tmp_path / "t.h5", input_shape=(28, 28, 1), mean=[0],
                    scale=trainer.SCALE)
     assert [o.type for o in g.ops] == ["input_stage", "conv2d", "max_pool", "relu", "conv2d", "relu",
-                                       "max_pool", "fully_connected"]
+                                       "max_pool", "fully_connected", "softmax"]
+    g = passes.run(g)    # as the pipeline imports it: ReLUs moved before the max pools and fused
+    assert [o.name for o in g.ops] == ["input_stage", "conv1+relu1", "pool1", "conv2+relu2", "pool2", "ip1"]
     assert g.meta["output_softmax"] is True
     x = rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)
     got = reference.run(g, x[..., None]).reshape(8, 10)

@@ -14,10 +14,12 @@ typedef struct {
     int16_t in_h, in_w, in_c;          /* model input: uint8 pixels, HWC */
     const char *channel_order;         /* "RGB", "BGR" or "GRAY" */
     int16_t out_n;                     /* number of int8 scores (logits) */
-    int16_t out_frac_bits;             /* real logit = score * 2^-out_frac_bits */
+    float out_scale;                   /* real logit = (score - out_zero_point) * out_scale, */
+    int32_t out_zero_point;            /* whatever the quantization scheme */
     int (*run)(const uint8_t *pixels, int8_t *scores);  /* returns 0 on success */
     const char *const *labels;         /* out_n entries, or NULL when the manifest has none */
-    const int32_t *softmax_exp_table;  /* 256 entries for nn_softmax_q7 on the scores */
+    const int32_t *softmax_exp_table;  /* 256 entries for nn_softmax_q7 on the scores:
+                                          round(2^16 * exp(-d * out_scale)) */
     int16_t n_layers;
     const char *const *layer_names;
     const char *const *layer_ops;

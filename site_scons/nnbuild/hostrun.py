@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 
 from . import hostcc, ir
-from .codegen import generate_model
 from .codegen.cformat import check_model_name
 from .errors import NnbuildError
 
@@ -24,7 +23,8 @@ class NnModelStruct(ctypes.Structure):
         ("in_h", ctypes.c_int16), ("in_w", ctypes.c_int16), ("in_c", ctypes.c_int16),
         ("channel_order", ctypes.c_char_p),
         ("out_n", ctypes.c_int16),
-        ("out_frac_bits", ctypes.c_int16),
+        ("out_scale", ctypes.c_float),
+        ("out_zero_point", ctypes.c_int32),
         ("run", _RUN),
         ("labels", ctypes.POINTER(ctypes.c_char_p)),
         ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
@@ -58,6 +58,8 @@ class HostModel:
         self.steps = self.plan = None
         if isinstance(source, ir.Graph):
             gen_dir = build_dir / f"{name}_gen"
+            from .pipeline import generate_model
+
             self.steps, self.plan, _ = generate_model(source, gen_dir, name)
         else:
             gen_dir = Path(source)
@@ -100,7 +102,8 @@ class HostModel:
         n = m.n_layers
         return {
             "name": m.name.decode(), "input_shape": self.input_shape,
-            "channel_order": m.channel_order.decode(), "out_n": m.out_n, "out_frac_bits": m.out_frac_bits,
+            "channel_order": m.channel_order.decode(), "out_n": m.out_n, "out_scale": m.out_scale,
+            "out_zero_point": m.out_zero_point,
             "labels": [m.labels[i].decode() for i in range(m.out_n)] if m.labels else None,
             "softmax_exp_table": np.array(m.softmax_exp_table[:256], dtype=np.int32),
             "layer_names": [m.layer_names[i].decode() for i in range(n)],

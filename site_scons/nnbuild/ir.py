@@ -10,8 +10,10 @@ Conventions (one layout everywhere, so no stage ever transposes at run time):
     channel order) -> (pixels - mean) * scale. The mean is a (H, W, C) param.
   * ops are stored in a valid execution (topological) order.
 
-A quantized graph is the same structure: tensors get `frac_bits`, params become integer arrays
-and ops get integer attributes (shifts); see docs/q7_contract.md.
+A quantized graph is the same structure: each tensor carries its scheme's quantization record
+(`Tensor.quant`, e.g. {"frac_bits": 3} for q7), params become integer arrays and ops get the
+scheme's integer attributes; `meta["quantization"]["scheme"]` names the scheme
+(nnbuild.quantize). Which op types exist, and their attributes, is the op registry (nnbuild.ops).
 
 Serialisation is JSON (structure) + .npz (params) and is byte-for-byte deterministic, because
 the build skips downstream steps whose inputs did not change.
@@ -23,33 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import ops
 from .errors import NnbuildError, atomic_write
 
 IR_FORMAT = "nnbuild-ir"
-IR_VERSION = 1
-
-# op type -> (required attrs, param names). The single list of what the IR can express.
-OP_SCHEMA = {
-    "input_stage": ({"scale"}, ("mean",)),
-    "conv2d": ({"kernel", "stride", "pad", "dilation", "group"}, ("weight", "bias")),
-    "fully_connected": (set(), ("weight", "bias")),
-    "max_pool": ({"kernel", "stride", "pad"}, ()),
-    "avg_pool": ({"kernel", "stride", "pad"}, ()),
-    "relu": ({"negative_slope"}, ()),
-    "add": (set(), ()),
-    "concat": (set(), ()),
-    "sigmoid": (set(), ()),
-    "tanh": (set(), ()),
-    "softmax": (set(), ()),
-}
-
+IR_VERSION = 2
 
 @dataclass
 class Tensor:
     name: str
     shape: tuple            # (H, W, C)
     dtype: str = "float32"  # uint8 (raw pixels), float32 (float graph), int8 (quantized)
-    frac_bits: int = None   # quantized graphs only: real = q * 2**-frac_bits
+    quant: dict = None      # quantized graphs only: the scheme's record (q7: {"frac_bits": f})
 
     @property
     def size(self):
@@ -98,20 +85,17 @@ class Graph:
             raise NnbuildError(f"graph input '{self.input}' has no tensor", where=f"graph {self.name}")
         for o in self.ops:
             where = f"op '{o.name}' ({o.type})"
-            if o.type not in OP_SCHEMA:
-                raise NnbuildError(f"unknown op type '{o.type}'", where=where,
-                                   expected="one of " + ", ".join(sorted(OP_SCHEMA)))
-            req_attrs, param_names = OP_SCHEMA[o.type]
-            missing = req_attrs - set(o.attrs)
-            if missing:
-                raise NnbuildError(f"missing attributes {sorted(missing)}", where=where)
             for t in o.inputs:
                 if t not in known:
                     raise NnbuildError(f"input '{t}' is used before it is produced", where=where)
-            for t in o.outputs:
-                if t not in self.tensors:
-                    raise NnbuildError(f"output '{t}' has no tensor entry", where=where)
-                known.add(t)
+            if len(o.outputs) != 1 or o.outputs[0] not in self.tensors:
+                raise NnbuildError(f"outputs {o.outputs}", where=where,
+                                   expected="exactly one output with a tensor entry")
+            want = ops.check(o, [self.tensors[t].shape for t in o.inputs])
+            if tuple(self.tensors[o.outputs[0]].shape) != want:
+                raise NnbuildError(f"output shape {list(self.tensors[o.outputs[0]].shape)}", where=where,
+                                   expected=f"{list(want)} (the op's shape rule)")
+            known.add(o.outputs[0])
         for t in self.outputs:
             if t not in known:
                 raise NnbuildError(f"graph output '{t}' is never produced", where=f"graph {self.name}")
@@ -121,8 +105,8 @@ class Graph:
     def to_json_dict(self):
         def tensor_dict(t):
             d = {"name": t.name, "shape": [int(s) for s in t.shape], "dtype": t.dtype}
-            if t.frac_bits is not None:
-                d["frac_bits"] = int(t.frac_bits)
+            if t.quant is not None:
+                d["quant"] = _jsonable(t.quant)
             return d
 
         return {
@@ -168,7 +152,7 @@ def load_graph(json_path, npz_path):
         raise NnbuildError(f"cannot read IR params: {e}", file=npz_path) from None
     g = Graph(name=d["name"], input=d["input"], outputs=list(d["outputs"]), meta=d.get("meta", {}))
     for t in d["tensors"]:
-        g.tensors[t["name"]] = Tensor(t["name"], tuple(t["shape"]), t["dtype"], t.get("frac_bits"))
+        g.tensors[t["name"]] = Tensor(t["name"], tuple(t["shape"]), t["dtype"], t.get("quant"))
     for o in d["ops"]:
         op_params = {k: params[f"{o['name']}/{k}"] for k in o["params"]}
         g.ops.append(Op(o["name"], o["type"], list(o["inputs"]), list(o["outputs"]),

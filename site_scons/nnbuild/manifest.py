@@ -16,9 +16,10 @@ import yaml
 
 from .errors import NnbuildError
 from .frontends import FORMATS
+from .quantize import schemes as _schemes
 
 MANIFEST_VERSION = 1
-QUANT_SCHEMES = ("q7",)
+QUANT_SCHEMES = tuple(_schemes())
 QUANT_STRATEGIES = ("minmax", "mse")
 DEFAULT_STRATEGY = "mse"
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
@@ -109,9 +110,10 @@ class ModelEntry:
         return self.targets is None or target in self.targets
 
     def import_files(self):
-        """The files the imported (float) graph depends on."""
-        files = [self.prototxt, self.weights, self.input.mean_file, self.labels_file]
-        return [f for f in files if f is not None]
+        """The files the imported (float) graph depends on: the frontend's, and the labels."""
+        from .frontends import frontend
+
+        return frontend(self).files(self) + ([self.labels_file] if self.labels_file is not None else [])
 
     def source_files(self):
         """Every file the imported and quantized model depends on."""

@@ -1,11 +1,11 @@
-"""The build steps as plain functions: each reads files and writes its artifacts atomically.
+"""The one orchestrator: the only place that sequences import -> passes -> quantize -> lower ->
+plan -> emit. Each build step reads files and writes its artifacts atomically; SCons builders
+(site_scons/site_tools/nn_models.py), the CLI (cli.py) and the host runner call exactly these, so
+they can never disagree about what an artifact contains.
 
-SCons builders (site_scons/site_tools/nn_models.py) and the CLI (cli.py) call exactly these, so the
-command line and the build can never disagree about what an artifact contains.
-
-    import_step    prototxt + weights + mean      -> graph.json + graph.npz       (float IR)
-    quantize_step  float IR + calibration images  -> quant.json + quant.npz + quant_report.txt
-    codegen_step   quantized IR                   -> <name>.c + <name>.h + plan.txt
+    import_step    model files (frontend) + passes  -> graph.json + graph.npz       (float IR)
+    quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
+    codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt
 """
 from pathlib import Path
 
@@ -15,9 +15,12 @@ from .errors import NnbuildError, atomic_write, remove_outputs
 # Tool code each step depends on (relative to the nnbuild package): a change here rebuilds the
 # step's outputs. Kept next to the steps so that adding a module to a step is one edit.
 STEP_SOURCES = {
-    "import": ["frontends/*.py", "ir.py", "errors.py", "manifest.py", "pipeline.py"],
-    "quantize": ["quantize/*.py", "reference.py", "golden.py", "calibration.py", "ir.py"],
-    "codegen": ["lower.py", "planner.py", "codegen/*.py", "kernels.py", "ir.py"],
+    "import": ["frontends/*.py", "ir.py", "errors.py", "manifest.py", "pipeline.py", "ops/*.py",
+               "passes/*.py", "windows.py", "reference.py"],
+    "quantize": ["quantize/*.py", "quantize/*/*.py", "reference.py", "golden.py", "calibration.py", "ir.py",
+                 "ops/*.py", "windows.py"],
+    "codegen": ["lower.py", "planner.py", "codegen/*.py", "kernels/*.py", "ir.py", "quantize/*.py",
+                "quantize/*/*.py"],
 }
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -31,10 +34,17 @@ def step_sources(step):
 
 
 def import_model(entry):
-    """The float IR graph for one manifest entry (load_model records the entry's labels)."""
+    """The IR graph for one manifest entry: its frontend's graph (with the entry's labels) after
+    the graph passes (nnbuild.passes). A model that arrives quantized is taken as it is."""
+    from . import passes
     from .frontends import load_model
 
-    return load_model(entry).validate()
+    graph = load_model(entry)
+    return graph.validate() if _is_quantized(graph) else passes.run(graph)
+
+
+def _is_quantized(graph):
+    return "quantization" in graph.meta
 
 
 def load_calibration(entry, graph):
@@ -51,12 +61,28 @@ def load_calibration(entry, graph):
 
 
 def quantize_graph(entry, graph):
+    """(quantized graph, report): calibrated with the entry's scheme, or as imported when the
+    model arrived quantized (no calibration data needed, empty report)."""
     from .quantize import quantize
 
+    if _is_quantized(graph):
+        return graph, {}
     pixels = load_calibration(entry, graph)
     report = {}
-    qgraph = quantize(graph, pixels, strategy=entry.quantization.strategy, report=report)
+    q = entry.quantization
+    qgraph = quantize(graph, pixels, q.scheme, strategy=q.strategy, report=report)
     return qgraph, report
+
+
+def generate_model(qgraph, out_dir, name):
+    """lower -> plan -> emit for one quantized model; returns (steps, plan, [header, source])."""
+    from .codegen import generate
+    from .lower import lower
+    from .planner import plan as make_plan
+
+    steps = lower(qgraph)
+    p = make_plan(steps, qgraph)
+    return steps, p, generate(qgraph, p, steps, out_dir, name)
 
 
 def import_step(entry, graph_json, graph_npz):
@@ -81,8 +107,6 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
 
 def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt):
     with _cleanup_on_error([out_c, out_h, plan_txt]):
-        from .codegen import generate_model
-
         qgraph = ir.load_graph(quant_json, quant_npz)
         _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name)
         with atomic_write(plan_txt, "w") as f:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import NnbuildError, atomic_write
 from .cformat import c_array, c_ident, c_int, c_string, check_model_name
-from .tables import softmax_exp_table
+from ..quantize.tables import softmax_exp_table
 
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 
@@ -58,9 +58,12 @@ class _ModelText:
         if self.macs >= 2**32 or plan.arena_bytes >= 2**32:
             raise NnbuildError(f"{self.macs} MACs / {plan.arena_bytes} arena bytes do not fit uint32",
                                where=f"graph {g.name}")
+        from ..quantize import scheme_of
+
+        self.out_scale, self.out_zero_point = scheme_of(g).output_affine(self.out_tensor)
         for key, v in (("input height", self.in_shape[0]), ("input width", self.in_shape[1]),
                        ("input channels", self.in_shape[2]), ("outputs", self.out_tensor.size),
-                       ("layers", len(steps) ), ("output frac_bits", self.out_tensor.frac_bits)):
+                       ("layers", len(steps))):
             if not -32768 <= int(v) <= 32767:
                 raise NnbuildError(f"{key} = {v} does not fit nn_model's int16 field", where=f"graph {g.name}")
 
@@ -74,7 +77,8 @@ class _ModelText:
             "#include <stdint.h>\n#include \"nn_model.h\"\n\n"
             f"#define {N}_INPUT_H {h}\n#define {N}_INPUT_W {w}\n#define {N}_INPUT_C {c}\n"
             f"#define {N}_OUTPUT_N {self.out_tensor.size}\n"
-            f"#define {N}_OUTPUT_FRAC_BITS ({int(self.out_tensor.frac_bits)})\n"
+            f"#define {N}_OUTPUT_SCALE {self.out_scale!r}f  /* real logit = (score - zero point) * scale */\n"
+            f"#define {N}_OUTPUT_ZERO_POINT ({int(self.out_zero_point)})\n"
             f"#define {N}_ARENA_BYTES {self.plan.arena_bytes}\n"
             f"#define {N}_MACS {self.macs}u\n\n"
             f"/* pixels: {N}_INPUT_H*{N}_INPUT_W*{N}_INPUT_C uint8, HWC, channel order {self.channel_order};\n"
@@ -109,11 +113,9 @@ class _ModelText:
         for role, arr in s.arrays.items():
             out.append(f"/* {_comment(s.name)}: {role} {tuple(int(d) for d in np.shape(arr))} */\n")
             out.append(c_array(self._sym(s, role), arr))
-        struct = {"nn_conv2d_q7": "nn_conv_params", "nn_fc_q7": "nn_fc_params",
-                  "nn_maxpool_q7": "nn_pool_params", "nn_avgpool_q7": "nn_pool_params"}.get(s.kernel)
-        if struct:
+        if s.struct:
             fields = ", ".join(f".{k} = {c_int(v)}" for k, v in s.params.items())
-            out.append(f"static const {struct} {self._sym(s, 'params')} = {{ {fields} }};\n")
+            out.append(f"static const {s.struct} {self._sym(s, 'params')} = {{ {fields} }};\n")
         return "".join(out) + ("\n" if out else "")
 
     def _ptr(self, tensor):
@@ -137,37 +139,20 @@ class _ModelText:
         return (f"    /* [{s.index}] {_comment(s.name)}: {s.op}, {ins} -> {_shape(t[s.output].shape)}\n"
                 f"     * {', '.join(places)} -> {out}{extra} */\n")
 
-    def _call(self, s):
-        p, k = s.params, s.kernel
-        out = self._ptr(s.output)
-        src = [self._ptr(i) for i in s.inputs]
-        scratch = f"(int16_t *)(void *)(a + {self.plan.scratch_offset(s.index)})" if s.scratch else "NULL"
-        if k == "nn_input_stage_q7":
-            return [f"nn_input_stage_q7({src[0]}, {p['n']}, {c_int(p['mul'])}, {self._sym(s, 'off')}, "
-                    f"{p['off_len']}, {p['shift']}, {out});"]
-        if k in ("nn_conv2d_q7", "nn_fc_q7"):
-            return [f"{k}(&{self._sym(s, 'params')}, {src[0]}, {self._sym(s, 'weight')}, "
-                    f"{self._sym(s, 'bias')}, {out}, {scratch});"]
-        if k in ("nn_maxpool_q7", "nn_avgpool_q7"):
-            return [f"{k}(&{self._sym(s, 'params')}, {src[0]}, {out});"]
-        if k in ("nn_relu_q7", "nn_leaky_relu_q7"):
-            copy = [] if s.alias else [f"memcpy({out}, {src[0]}, {p['n']});  /* input still needed later */"]
-            slope = f", {p['slope_q15']}" if k == "nn_leaky_relu_q7" else ""
-            return copy + [f"{k}({out}, {p['n']}{slope});"]
-        if k == "nn_lut_q7":
-            return [f"nn_lut_q7({src[0]}, {self._sym(s, 'table')}, {out}, {p['n']});"]
-        if k == "nn_add_q7":
-            return [f"nn_add_q7({src[0]}, {p['a_shift']}, {src[1]}, {p['b_shift']}, {p['out_shift']}, "
-                    f"{out}, {p['n']});"]
-        if k == "nn_concat_q7":
-            calls, c_off = [], 0
-            for ptr, in_c, shift in zip(src, p["in_c"], p["shifts"]):
-                calls.append(f"nn_concat_q7({ptr}, {p['pixels']}, {in_c}, {shift}, {out}, {p['out_c']}, {c_off});")
-                c_off += in_c
-            return calls
-        if k == "nn_softmax_q7":
-            return [f"nn_softmax_q7({src[0]}, {p['n']}, {self._sym(s, 'exp_table')}, {out});"]
-        raise AssertionError(f"lowering produced an unknown kernel {k}")
+    # -- the context a kernel's emit() writes its call with (nnbuild.kernels) ----------------
+    def sym(self, step, role):
+        return self._sym(step, role)
+
+    def ptr(self, tensor):
+        return self._ptr(tensor)
+
+    def scratch(self, step):
+        off = self.plan.scratch_offset(step.index)
+        return f"(int16_t *)(void *)(a + {off})" if step.scratch else "NULL"
+
+    @staticmethod
+    def int(value):
+        return c_int(value)
 
     def _run(self):
         n = self.name
@@ -177,7 +162,7 @@ class _ModelText:
         for s in self.steps:
             lines.append("\n" + self._step_comment(s))
             lines.append(f"    NN_PROFILE_MARK({s.index});\n")
-            lines.extend(f"    {c}\n" for c in self._call(s))
+            lines.extend(f"    {c}\n" for c in s.emit(s, self))
         out = self.g.outputs[0]
         lines.append(f"\n    NN_PROFILE_MARK({len(self.steps)});\n")
         lines.append(f"    memcpy(scores, {self._ptr(out)}, {self.NAME}_OUTPUT_N);  /* logits out of the arena */\n")
@@ -190,8 +175,8 @@ class _ModelText:
         if self.labels is not None:
             out.append(f"static const char *const {n}_labels[{len(self.labels)}] = {{\n"
                        + "".join(f"    {c_string(l)},\n" for l in self.labels) + "};\n")
-        out.append(f"/* softmax exp table for logits with {int(self.out_tensor.frac_bits)} frac bits */\n")
-        out.append(c_array(f"{n}_softmax_exp", softmax_exp_table(int(self.out_tensor.frac_bits))))
+        out.append(f"/* softmax exp table for logits of scale {self.out_scale!r} */\n")
+        out.append(c_array(f"{n}_softmax_exp", softmax_exp_table(self.out_scale)))
         out.append(f"static const char *const {n}_layer_names[{len(self.steps)}] = {{\n"
                    + "".join(f"    {c_string(s.name)},\n" for s in self.steps) + "};\n")
         out.append(f"static const char *const {n}_layer_ops[{len(self.steps)}] = {{\n"
@@ -204,7 +189,8 @@ class _ModelText:
             f"    .in_h = {N}_INPUT_H, .in_w = {N}_INPUT_W, .in_c = {N}_INPUT_C,\n"
             f"    .channel_order = {c_string(self.channel_order)},\n"
             f"    .out_n = {N}_OUTPUT_N,\n"
-            f"    .out_frac_bits = {N}_OUTPUT_FRAC_BITS,\n"
+            f"    .out_scale = {N}_OUTPUT_SCALE,\n"
+            f"    .out_zero_point = {N}_OUTPUT_ZERO_POINT,\n"
             f"    .run = {n}_run,\n"
             f"    .labels = {f'{n}_labels' if self.labels is not None else 'NULL'},\n"
             f"    .softmax_exp_table = {n}_softmax_exp,\n"

@@ -1,26 +1,63 @@
-"""Model importers: each turns a framework's files into an ir.Graph.
+"""Model frontends: each turns a framework's files into a float (or already quantized) ir.Graph.
 
-load_model(entry) is what the rest of the project calls with a manifest ModelEntry.
+A frontend is a module of this package that defines FRONTEND = Frontend(format, files, load):
+  files(entry)  the files the import reads (the build's dependencies), from the manifest entry
+  load(entry)   -> Imported(graph, quantized): the graph in the IR's conventions (HWC, one
+                input_stage); `quantized` is true for models that arrive quantized (their graph
+                then carries meta["quantization"] and the pipeline skips calibration)
+Frontends are discovered: adding a format is adding a module. Graph rewrites are not a
+frontend's job (nnbuild.passes); load_model(entry) is what the pipeline calls.
 """
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
 from ..errors import NnbuildError
 
-FORMATS = ("caffe",)
+
+@dataclass(frozen=True)
+class Frontend:
+    format: str
+    files: object
+    load: object
+
+
+@dataclass
+class Imported:
+    graph: object
+    quantized: bool = False
+
+
+def _discover():
+    found = {}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"{__name__}.{m.name}")
+        fe = getattr(mod, "FRONTEND", None)
+        if fe is not None:
+            found[fe.format] = fe
+    return found
+
+
+FRONTENDS = _discover()
+FORMATS = tuple(sorted(FRONTENDS))
+
+
+def frontend(entry):
+    fe = FRONTENDS.get(entry.format)
+    if fe is None:
+        raise NnbuildError(f"unknown model format '{entry.format}'", file=entry.manifest,
+                           where=f"model '{entry.name}'", expected="one of " + ", ".join(FORMATS))
+    return fe
 
 
 def load_model(entry):
     """Import the model a manifest entry describes; the graph's name is the entry's name and
-    its meta carries the labels (if any)."""
+    its meta carries the labels (if any). A quantized import carries meta["quantization"]."""
     entry.check_files()
-    if entry.format == "caffe":
-        from .caffe import load_caffe
-
-        inp = entry.input
-        graph = load_caffe(entry.prototxt, entry.weights, input_shape=inp.shape,
-                           mean=inp.mean_file if inp.mean_file is not None else inp.mean,
-                           scale=inp.scale, channel_order=inp.channel_order, name=entry.name)
-    else:
-        raise NnbuildError(f"unknown model format '{entry.format}'", file=entry.manifest,
-                           where=f"model '{entry.name}'", expected="one of " + ", ".join(FORMATS))
+    imported = frontend(entry).load(entry)
+    graph = imported.graph
+    if imported.quantized and "quantization" not in graph.meta:
+        raise AssertionError(f"frontend {entry.format} returned a quantized graph without its scheme")
     if entry.labels is not None:
         out_n = graph.tensors[graph.outputs[0]].size
         if len(entry.labels) != out_n:

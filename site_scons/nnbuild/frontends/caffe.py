@@ -5,9 +5,9 @@ What happens to each Caffe layer type:
   * Data/Input/MemoryData/ImageData/HDF5Data (TEST phase) or `input:` -> the graph input;
     `input_stage` computes (pixel - mean) * scale.
   * Convolution, Pooling, ReLU, InnerProduct, Eltwise(SUM), Concat(channels), Sigmoid, TanH,
-    Softmax -> one IR op each. A Softmax producing the only output is recorded as
-    meta["output_softmax"] instead (the model outputs logits).
-  * BatchNorm and Scale are folded into the convolution / inner product before them.
+    Softmax -> one IR op each; BatchNorm and Scale -> channel_affine. Rewrites (folding
+    BatchNorm/Scale into the layer before, a trailing Softmax, ReLU fusion) are graph passes
+    (nnbuild.passes) that the pipeline runs after every frontend.
   * Dropout, Split -> removed; Flatten/Reshape -> removed when only InnerProduct layers read them.
   * Accuracy, Silence and *Loss layers -> ignored (and so is the label blob).
 Caffe blob names are reused as IR tensor names, except where a layer writes a blob that already
@@ -191,7 +191,6 @@ def load_mean(source, shape):
 class _Ref:
     """What a Caffe blob name currently means in the IR."""
     tensor: str
-    version: int          # the tensor's fold count when this name was bound
     flat_by: str = None   # Flatten/Reshape layer that made this name (only InnerProduct may read it)
 
 
@@ -200,7 +199,6 @@ class _Builder:
         self.prototxt, self.weights, self.blobs = prototxt, weights, blobs
         self.graph = None
         self.refs = {}
-        self.versions = {}    # tensor -> times BatchNorm/Scale were folded into its producer
         self.reserved = {n for l in layers for n in l.bottoms + l.tops}
 
     # names and lookup
@@ -215,8 +213,7 @@ class _Builder:
         else:
             name = blob
         self.graph.tensors[name] = ir.Tensor(name, tuple(int(s) for s in shape))
-        self.versions[name] = 0
-        self.refs[blob] = _Ref(name, 0)
+        self.refs[blob] = _Ref(name)
         return name
 
     def get(self, layer, blob, allow_flat=False):
@@ -225,10 +222,6 @@ class _Builder:
             raise NnbuildError(f"bottom '{blob}' is never produced by an earlier TEST-phase layer",
                                file=self.prototxt, where=layer.where,
                                expected="bottoms that are tops of layers above (or the data blob)")
-        if ref.version != self.versions[ref.tensor]:
-            raise NnbuildError(f"bottom '{blob}' is read after a BatchNorm/Scale was folded into the layer "
-                               f"producing it", file=self.prototxt, where=layer.where,
-                               expected="BatchNorm/Scale to be the only reader of a convolution's output")
         if ref.flat_by and not allow_flat:
             raise NnbuildError(f"bottom '{blob}' comes from Flatten/Reshape layer '{ref.flat_by}', which is "
                                f"only supported right before InnerProduct", file=self.prototxt,
@@ -247,7 +240,7 @@ class _Builder:
 
     def alias(self, layer, bottom_tensor, flat_by=None):
         for top in layer.tops:
-            self.refs[top] = _Ref(bottom_tensor, self.versions[bottom_tensor], flat_by)
+            self.refs[top] = _Ref(bottom_tensor, flat_by)
 
     def error(self, layer, message, expected=None):
         return NnbuildError(message, file=self.prototxt, where=layer.where, expected=expected)
@@ -291,10 +284,8 @@ class _Builder:
             pixels = f"pixels_{k}"
         self.graph.input = pixels
         self.graph.tensors[pixels] = ir.Tensor(pixels, tuple(shape), "uint8")
-        self.versions[pixels] = 0
         self.graph.tensors[blob] = ir.Tensor(blob, tuple(shape))
-        self.versions[blob] = 0
-        self.refs[blob] = _Ref(blob, 0)
+        self.refs[blob] = _Ref(blob)
         self.graph.ops.append(ir.Op("input_stage", "input_stage", [pixels], [blob], {"scale": scale},
                                     {"mean": mean}))
 
@@ -307,13 +298,6 @@ class _Builder:
                 raise NnbuildError(f"Flatten/Reshape '{ref.flat_by}' ends the net", file=self.prototxt,
                                    expected="Flatten/Reshape only feeding InnerProduct layers")
         g.meta["channel_order"] = channel_order
-        g.meta["output_softmax"] = False
-        if len(g.outputs) == 1 and g.producer(g.outputs[0]).type == "softmax" and len(g.ops) > 2:
-            soft = g.producer(g.outputs[0])
-            g.ops.remove(soft)
-            del g.tensors[soft.outputs[0]]
-            g.outputs = [soft.inputs[0]]
-            g.meta["output_softmax"] = True
         if not g.outputs or g.outputs == [g.ops[0].outputs[0]]:
             raise NnbuildError("the net computes nothing from its input", file=self.prototxt,
                                expected="at least one layer after the data layer")
@@ -503,43 +487,25 @@ def _flatten(b, layer):
     b.alias(layer, x, flat_by=layer.name)
 
 
-def _fold_target(b, layer):
-    """The conv2d / fully_connected op whose output `layer` (BatchNorm/Scale) rescales."""
+def _affine(b, layer, mul, add):
+    """A per-channel affine op; the fold_affine pass folds it into a conv / fc before it."""
     b.check_io(layer)
     x = b.get(layer, layer.bottoms[0])
-    op = b.graph.producer(x)
-    if op is None or op.type not in ("conv2d", "fully_connected"):
-        raise b.error(layer, f"{layer.type} does not follow a Convolution or InnerProduct",
-                      expected=f"{layer.type} right after a Convolution/InnerProduct (it is folded into it)")
-    if b.graph.consumers(x):
-        raise b.error(layer, f"'{layer.bottoms[0]}' is also read by "
-                             + ", ".join(f"'{o.name}'" for o in b.graph.consumers(x)),
-                      expected=f"{layer.type} to be the only reader of the layer it is folded into")
-    return x, op
-
-
-def _fold(b, layer, x, op, mul, add):
-    """out' = out * mul + add per channel, folded into the op's weight and bias (float64 math)."""
-    w = op.params["weight"].astype(np.float64)
-    op.params["weight"] = (w * mul.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
-    op.params["bias"] = (op.params["bias"].astype(np.float64) * mul + add).astype(np.float32)
-    b.versions[x] += 1
-    for top in layer.tops:
-        b.refs[top] = _Ref(x, b.versions[x])
+    b.add_op(layer, "channel_affine", [x], b.shape(x), {}, {"mul": mul, "add": add})
 
 
 def _batch_norm(b, layer):
-    x, op = _fold_target(b, layer)
     p = _param(layer, "batch_norm_param")
     if p.HasField("use_global_stats") and not p.use_global_stats:
         raise b.error(layer, "use_global_stats: false normalises with batch statistics at test time",
                       expected="use_global_stats true or unset")
-    c = b.shape(x)[2]
+    b.check_io(layer)
+    c = b.shape(b.get(layer, layer.bottoms[0]))[2]
     mean, var, factor = (a.astype(np.float64) for a in b.layer_blobs(layer, [(c,), (c,), (1,)]))
     # Caffe stores running sums; blobs[2] is the factor they are divided by (0 means unset).
     f = 0.0 if factor[0] == 0 else 1.0 / factor[0]
     inv = 1.0 / np.sqrt(var * f + float(p.eps))
-    _fold(b, layer, x, op, inv, -mean * f * inv)
+    _affine(b, layer, inv, -mean * f * inv)
 
 
 def _scale(b, layer):
@@ -547,15 +513,15 @@ def _scale(b, layer):
     if len(layer.bottoms) != 1:
         raise b.error(layer, "Scale with a second bottom (a computed scale) is not supported",
                       expected="a learned per-channel Scale")
-    x, op = _fold_target(b, layer)
+    b.check_io(layer)
     if p.axis not in (1, -3) or p.num_axes != 1:
         raise b.error(layer, f"scale over axis {p.axis} with num_axes {p.num_axes}",
                       expected="axis: 1, num_axes: 1 (per channel)")
-    c = b.shape(x)[2]
+    c = b.shape(b.get(layer, layer.bottoms[0]))[2]
     blobs = b.layer_blobs(layer, [(c,), (c,)] if p.bias_term else [(c,)])
     gamma = blobs[0].astype(np.float64)
     beta = blobs[1].astype(np.float64) if p.bias_term else np.zeros(c)
-    _fold(b, layer, x, op, gamma, beta)
+    _affine(b, layer, gamma, beta)
 
 
 def _eltwise(b, layer):
@@ -606,3 +572,27 @@ _HANDLERS = {
     "Sigmoid": _unary("sigmoid"),
     "TanH": _unary("tanh"),
 }
+
+
+# -- the frontend protocol (nnbuild.frontends) ----------------------------------------------------
+
+def _files(entry):
+    return [f for f in (entry.prototxt, entry.weights, entry.input.mean_file) if f is not None]
+
+
+def _load(entry):
+    from . import Imported
+
+    inp = entry.input
+    return Imported(load_caffe(entry.prototxt, entry.weights, input_shape=inp.shape,
+                               mean=inp.mean_file if inp.mean_file is not None else inp.mean,
+                               scale=inp.scale, channel_order=inp.channel_order, name=entry.name))
+
+
+def _frontend():
+    from . import Frontend
+
+    return Frontend("caffe", _files, _load)
+
+
+FRONTEND = _frontend()

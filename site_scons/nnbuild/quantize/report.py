@@ -23,12 +23,12 @@ def measure(fgraph, qgraph, pixels, strategy, warnings, batch=100):
         fv = reference.run_all(fgraph, chunk, batch=batch)
         qv = golden.run(qgraph, chunk, outputs=names, batch=batch)
         for n in names:
-            f = qgraph.tensors[n].frac_bits
+            f = qgraph.tensors[n].quant["frac_bits"]
             v = fv[n].astype(np.float64)
             scaled = np.round(v * 2.0 ** f)
             a = acc[n]
             a["sig"] += float(np.sum(v * v))
-            a["err"] += float(np.sum((golden.dequantize(qv[n], f) - v) ** 2))
+            a["err"] += float(np.sum((golden.dequantize(qgraph, n, qv[n]) - v) ** 2))
             a["sat"] += int(np.count_nonzero((scaled > 127) | (scaled < -128)))
             a["count"] += v.size
             a["lo"] = min(a["lo"], float(v.min()))
@@ -37,7 +37,7 @@ def measure(fgraph, qgraph, pixels, strategy, warnings, batch=100):
     for n in names:
         a = acc[n]
         tensors.append({
-            "name": n, "frac_bits": int(qgraph.tensors[n].frac_bits),
+            "name": n, "frac_bits": int(qgraph.tensors[n].quant["frac_bits"]),
             "min": round(a["lo"], 6), "max": round(a["hi"], 6),
             "saturated": a["sat"] / max(a["count"], 1),
             "sqnr_db": _sqnr(a["sig"], a["err"]),

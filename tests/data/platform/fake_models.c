@@ -31,7 +31,7 @@ static const char *const sum_layer_ops[] = {"sum"};
 static const uint32_t sum_layer_macs[] = {48};
 
 const nn_model sum_model = {
-    "sum", 4, 4, 3, "RGB", 4, 0, sum_run, sum_labels, 0,
+    "sum", 4, 4, 3, "RGB", 4, 1.0f, 0, sum_run, sum_labels, 0,
     1, sum_layer_names, sum_layer_ops, sum_layer_macs, 48, 64,
 };
 
@@ -52,7 +52,7 @@ static const char *const spin_layer_ops[] = {"loop", "loop"};
 static const uint32_t spin_layer_macs[] = {SPIN_A, SPIN_B};
 
 const nn_model spin_model = {
-    "spin", 2, 2, 1, "GRAY", 2, 0, spin_run, 0, 0,
+    "spin", 2, 2, 1, "GRAY", 2, 1.0f, 0, spin_run, 0, 0,
     2, spin_layer_names, spin_layer_ops, spin_layer_macs, SPIN_A + SPIN_B, 0,
 };
 

@@ -29,8 +29,8 @@ int tiny_big_run(const uint8_t *pixels, int8_t *scores)
     return 0;
 }
 
-const nn_model tiny_model = {"tiny", 2, 2, 1, "GRAY", 1, 0, tiny_run, 0, 0, 0, 0, 0, 0, 1024, 1024};
-const nn_model tiny_big_model = {"tiny_big", 2, 2, 1, "GRAY", 1, 0, tiny_big_run,
+const nn_model tiny_model = {"tiny", 2, 2, 1, "GRAY", 1, 1.0f, 0, tiny_run, 0, 0, 0, 0, 0, 0, 1024, 1024};
+const nn_model tiny_big_model = {"tiny_big", 2, 2, 1, "GRAY", 1, 1.0f, 0, tiny_big_run,
                                  0, 0, 0, 0, 0, 0, 2048, 2048};
 const nn_model *const nn_models[] = {&tiny_model, &tiny_big_model};
 const int nn_model_count = 2;

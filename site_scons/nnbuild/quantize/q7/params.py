@@ -1,20 +1,19 @@
-"""q7 (power-of-two) parameters for every op, per docs/q7_contract.md.
-
-Given the frac bits of every activation tensor, `lower(graph, bits)` returns the quantized graph:
-int8 tensors with frac_bits, int8 weights, int32 biases and the integer attributes the golden
-model and the C kernels read. Everything here is a pure function of its inputs (deterministic).
+"""q7 (power-of-two) parameters, per docs/q7_contract.md: the rules shared by several ops
+(weight formats, accumulator-safe MAC parameters, the input stage, lookup tables, which tensors
+share frac bits) and `lower(graph, bits)`, which applies each op's rule (q7/ops/) to give the
+quantized graph. Everything here is a pure function of its inputs (deterministic).
 """
 import copy
 
 import numpy as np
 
-from .. import ir
-from ..errors import NnbuildError
+from ... import ir
+from ...errors import NnbuildError
+from .ops import rule
 
 FW_MIN, FW_MAX = -16, 31       # weight frac bits: below -16 the weights are absurd for q7
 INT32_MAX = (1 << 31) - 1
 MAX_OUT_SHIFT = 31             # C: (acc + (1 << (s - 1))) >> s on int32
-FIXED_OUTPUT_BITS = {"sigmoid": 7, "tanh": 7, "softmax": 7}
 
 
 # -- which tensors share frac bits ----------------------------------------------------------------
@@ -31,7 +30,7 @@ def share_groups(graph):
         return n
 
     for op in graph.ops:
-        if op.type in ("relu", "max_pool", "avg_pool"):
+        if rule(op).same_bits:
             for t in op.inputs:
                 if t != graph.input:
                     parent[find(t)] = find(op.outputs[0])
@@ -99,7 +98,7 @@ def quantize_weights(w, f):
     return np.clip(np.round(np.asarray(w, np.float64) * 2.0 ** f), -128, 127).astype(np.int8)
 
 
-def _mac_params(op, f_in, f_out, where, warnings):
+def mac_params(op, f_in, f_out, where, warnings):
     """int8 weight, int32 bias, fw and out_shift for conv2d / fully_connected.
 
     fw starts at the weight_bits rule and is lowered while the kernel would be unsafe: the shift
@@ -157,15 +156,6 @@ def lut_table(func, f_in, f_out=7):
     return np.clip(np.round(func(q * 2.0 ** -f_in) * 2.0 ** f_out), -128, 127).astype(np.int8)
 
 
-def softmax_exp_table(f_in):
-    d = np.arange(256, dtype=np.float64)
-    return np.round(65536.0 * np.exp(-d * 2.0 ** -f_in)).astype(np.int32)
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 # -- lowering -------------------------------------------------------------------------------------
 
 def lower(graph, bits, warnings):
@@ -175,52 +165,9 @@ def lower(graph, bits, warnings):
         if name == graph.input:
             q.tensors[name] = ir.Tensor(name, tuple(t.shape), "uint8", None)
         else:
-            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "int8", int(bits[name]))
+            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "int8", {"frac_bits": int(bits[name])})
     for op in graph.ops:
-        q.ops.append(_lower_op(graph, op, bits, warnings))
+        attrs, params = rule(op).params(graph, op, [bits.get(t) for t in op.inputs], bits[op.outputs[0]],
+                                        warnings)
+        q.ops.append(ir.Op(op.name, op.type, list(op.inputs), list(op.outputs), {**op.attrs, **attrs}, params))
     return q.validate()
-
-
-def _lower_op(graph, op, bits, warnings):
-    where = f"layer '{op.name}' ({op.type})"
-    attrs = dict(op.attrs)
-    params = {}
-    f_out = bits[op.outputs[0]]
-    f_in = [bits.get(t) for t in op.inputs]
-    t = op.type
-    if t == "input_stage":
-        shape = graph.tensors[op.outputs[0]].shape
-        mul, shift, off = input_stage_params(op.params.get("mean", 0.0), float(attrs["scale"]), shape,
-                                             f_out, where)
-        attrs.update(mul=mul, shift=shift)
-        params["off"] = off
-    elif t in ("conv2d", "fully_connected"):
-        wq, bq, fw, s = _mac_params(op, f_in[0], f_out, where, warnings)
-        attrs.update(weight_frac_bits=fw, out_shift=s, act_min=-128, act_max=127)
-        params.update(weight=wq, bias=bq)
-    elif t in ("max_pool", "avg_pool"):
-        _same_bits(f_in[0], f_out, where)
-    elif t == "relu":
-        _same_bits(f_in[0], f_out, where)
-        slope = float(attrs.get("negative_slope", 0.0))
-        attrs["slope_q15"] = int(np.clip(np.round(slope * 32768.0), -32768, 32767))
-    elif t == "add":
-        f_m = max(f_in)
-        in_shifts = [f_m - f for f in f_in]
-        if 128 * sum(2 ** s for s in in_shifts) > INT32_MAX:
-            raise NnbuildError(f"inputs' frac bits {f_in} differ too much for an int32 sum", where=where)
-        attrs.update(in_shifts=in_shifts, out_shift=f_m - f_out)
-    elif t == "concat":
-        attrs["shifts"] = [f - f_out for f in f_in]
-    elif t in ("sigmoid", "tanh"):
-        params["table"] = lut_table(_sigmoid if t == "sigmoid" else np.tanh, f_in[0], f_out)
-    elif t == "softmax":
-        params["exp_table"] = softmax_exp_table(f_in[0])
-    else:
-        raise NnbuildError(f"cannot quantize op type '{t}'", where=where)
-    return ir.Op(op.name, t, list(op.inputs), list(op.outputs), attrs, params)
-
-
-def _same_bits(f_in, f_out, where):
-    if f_in != f_out:   # share_groups guarantees this; a violation is a bug, not user input
-        raise AssertionError(f"{where}: frac bits {f_in} -> {f_out} must be equal")

@@ -12,7 +12,7 @@ import copy
 from .. import ir
 
 
-def relu_before_max_pool(graph):
+def apply(graph):
     """A new graph with every max_pool -> relu pair swapped (see module doc)."""
     g = copy.deepcopy(graph)
     changed = True

@@ -1,0 +1,81 @@
+"""The kernel registry: which C function executes an op of a quantization scheme, and how.
+
+A `Kernel` is registered by (op type, scheme, ISA) with
+  symbol   the C function (kernels/nn_kernels.h). Its ISA variants (ref/, dsp/, later mve/) share
+           the name: the firmware's source list picks the variant at link time, as in TFLite
+           Micro, so one generated model serves every core; `isa="*"` registers for all of them.
+  struct   the C parameter struct the call takes by pointer (None: scalar arguments)
+  lower    lower(graph, op) -> Lowered: the constraint checks (a model that generates also compiles
+           and runs: everything the C kernel cannot do is refused here, naming the op), the struct
+           fields / scalar arguments, the constant arrays and the MAC count
+  scratch  scratch(params) -> bytes of arena scratch; the mirror of the C function
+           `<symbol>_scratch_bytes()` (tests/test_scratch.py checks that they agree). The plan is
+           target-independent, so a kernel's variants must agree on it.
+  emit     emit(step, ctx) -> [C statements] for one call (ctx: codegen.model's pointer/symbol helpers)
+  inplace  indices of the inputs the output may overwrite (element-wise kernels)
+
+Lowering (nnbuild.lower) and code generation (nnbuild.codegen) are loops over this table.
+Adding a kernel = adding a module here that calls `register(...)`: modules are discovered.
+"""
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+
+from ..errors import NnbuildError
+
+ANY_ISA = "*"
+
+
+@dataclass
+class Lowered:
+    params: dict = field(default_factory=dict)   # struct fields / scalar arguments
+    arrays: dict = field(default_factory=dict)   # role -> np.ndarray (weight, bias, off, table...)
+    macs: int = 0
+    symbol: str = None                           # overrides Kernel.symbol (a wrapper's choice)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    op: str
+    scheme: str
+    symbol: str
+    lower: object
+    emit: object
+    struct: str = None
+    scratch: object = None
+    inplace: tuple = ()
+    isa: str = ANY_ISA
+
+
+_REGISTRY = {}
+
+
+def register(kernel):
+    key = (kernel.op, kernel.scheme, kernel.isa)
+    if key in _REGISTRY:
+        raise AssertionError(f"kernel for {key} registered twice")
+    _REGISTRY[key] = kernel
+    return kernel
+
+
+def find(op, scheme, isa=ANY_ISA):
+    """The kernel for `op` (an ir.Op) in `scheme` on `isa` (an ISA-specific entry wins)."""
+    k = _REGISTRY.get((op.type, scheme, isa)) or _REGISTRY.get((op.type, scheme, ANY_ISA))
+    if k is None:
+        have = sorted({o for (o, s, _) in _REGISTRY if s == scheme})
+        raise NnbuildError(f"no C kernel for op type '{op.type}' in scheme {scheme}",
+                           where=f"op '{op.name}' ({op.type})", expected="one of " + ", ".join(have))
+    return k
+
+
+def registered():
+    return [(*key, k.symbol) for key, k in sorted(_REGISTRY.items())]
+
+
+def _discover():
+    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if not mod.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod}")
+
+
+_discover()

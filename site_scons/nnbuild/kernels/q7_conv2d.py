@@ -1,0 +1,48 @@
+"""nn_conv2d_q7: any kernel, stride, pad, dilation, group/depthwise (kernels/*/nn_conv2d_q7.c)."""
+import numpy as np
+
+from .. import ir
+from ..errors import NnbuildError
+from . import Kernel, Lowered, register
+from ._checks import act_range, array, attr, check_acc, check_range, check_shift, pair, shapes, where
+
+
+def lower(g, op):
+    (shape_in,), shape_out = shapes(g, op)
+    (h, w, c), (oh, ow, oc) = shape_in, shape_out
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad", "dilation"))
+    groups = int(op.attrs["group"])
+    if groups < 1 or c % groups or oc % groups:
+        raise NnbuildError(f"group = {groups} does not divide {c} input / {oc} output channels", where=where(op))
+    for axis, size, k, s, p, d, o in (("height", h, kh, sh, ph, dh, oh), ("width", w, kw, sw, pw, dw, ow)):
+        if d * (k - 1) + 1 > size + 2 * p:
+            raise NnbuildError(f"kernel {k} (dilation {d}) is larger than the padded input {axis} "
+                               f"{size}+2*{p}", where=where(op), expected="a kernel that fits")
+        if ir.conv_output_size(size, k, s, p, d) != o:
+            raise NnbuildError(f"output {axis} {o} does not match the convolution arithmetic",
+                               where=where(op), expected=str(ir.conv_output_size(size, k, s, p, d)))
+    weight = array(op, "weight", np.int8, (oc, kh, kw, c // groups))
+    bias = array(op, "bias", np.int32, (oc,))
+    s = int(attr(op, "out_shift"))
+    lo, hi = act_range(op)
+    fields = dict(in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                  stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, groups=groups,
+                  out_shift=s, act_min=lo, act_max=hi)
+    check_range(op, fields)
+    check_shift(op, "out_shift", s)
+    check_acc(op, bias, kh * kw * (c // groups))
+    return Lowered(fields, {"weight": weight, "bias": bias}, oh * ow * oc * kh * kw * (c // groups))
+
+
+def scratch(p):
+    """Two int16 im2col columns, each padded to whole 4-value blocks (nn_conv2d_q7_scratch_bytes)."""
+    k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+    return 4 * (-(-k // 4) * 4)
+
+
+def emit(s, ctx):
+    return [f"nn_conv2d_q7(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
+            f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+
+
+register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch))

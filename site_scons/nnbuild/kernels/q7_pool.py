@@ -1,0 +1,38 @@
+"""nn_maxpool_q7 / nn_avgpool_q7: Caffe pooling (ceil mode, clipped windows)."""
+from .. import ir
+from ..errors import NnbuildError
+from . import Kernel, Lowered, register
+from ._checks import check_range, pair, shapes, where
+
+
+def lower(g, op):
+    (shape_in,), shape_out = shapes(g, op)
+    (h, w, c), (oh, ow, oc) = shape_in, shape_out
+    (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
+    for axis, size, k, s, p, o in (("height", h, kh, sh, ph, oh), ("width", w, kw, sw, pw, ow)):
+        if k > size + 2 * p:
+            raise NnbuildError(f"pooling window {k} is larger than the padded input {axis} "
+                               f"{size}+2*{p}", where=where(op), expected="a window that fits")
+        if ir.pool_has_empty_window(size, k, s, p):
+            raise NnbuildError(f"the last pooling window along the {axis} lies outside the input",
+                               where=where(op), expected="every window overlapping the input")
+        if ir.pool_output_size(size, k, s, p) != o:
+            raise NnbuildError(f"output {axis} {o} does not match Caffe's pooling arithmetic",
+                               where=where(op), expected=str(ir.pool_output_size(size, k, s, p)))
+    if oc != c:
+        raise NnbuildError(f"pooling changes channels {c} -> {oc}", where=where(op))
+    if ph >= kh or pw >= kw:
+        raise NnbuildError(f"pad ({ph}, {pw}) is not smaller than the window ({kh}, {kw})",
+                           where=where(op), expected="pad < kernel (every window must see the input)")
+    fields = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw,
+                  stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw)
+    check_range(op, fields)
+    return Lowered(fields)
+
+
+def emit(s, ctx):
+    return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.ptr(s.output)});"]
+
+
+register(Kernel("max_pool", "q7", "nn_maxpool_q7", lower, emit, struct="nn_pool_params"))
+register(Kernel("avg_pool", "q7", "nn_avgpool_q7", lower, emit, struct="nn_pool_params"))

@@ -1,0 +1,28 @@
+"""max_pool / avg_pool with Caffe's semantics: ceil-mode output size, windows clipped to the
+input, the average divisor counting padding up to size + pad (ir.pool_window)."""
+import numpy as np
+
+from .. import ir
+from ..windows import pair, pool_offsets
+from . import OpDef, register
+
+
+def _shape(op, in_shapes):
+    h, w, c = in_shapes[0]
+    (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
+    return ir.pool_output_size(h, kh, sh, ph), ir.pool_output_size(w, kw, sw, pw), c
+
+
+def _max(op, args):
+    views, _ = pool_offsets(args[0], op.attrs["kernel"], op.attrs["stride"], op.attrs["pad"], -np.inf)
+    return np.maximum.reduce(views)
+
+
+def _avg(op, args):
+    views, counts = pool_offsets(args[0], op.attrs["kernel"], op.attrs["stride"], op.attrs["pad"], 0.0)
+    return (np.add.reduce(views) / counts[None, :, :, None]).astype(np.float32)
+
+
+ATTRS = frozenset({"kernel", "stride", "pad"})
+register(OpDef("max_pool", ATTRS, (), _shape, _max))
+register(OpDef("avg_pool", ATTRS, (), _shape, _avg))

@@ -1,0 +1,80 @@
+"""The q7 scheme: power-of-two formats. A tensor's record is {"frac_bits": f}: real = q * 2^-f,
+q an int8 (docs/q7_contract.md).
+
+    ops/           per-op rules: frac-bits relations, integer parameters, golden op (RULES)
+    params.py      rules shared by several ops, and lower(): the quantized graph from frac bits
+    golden.py      the bit-exact integer arithmetic of the q7 kernels
+    here           one frac-bits choice per group of tensors that must share it (stats.py ranges)
+"""
+import numpy as np
+
+from ...errors import NnbuildError
+from .. import stats
+from . import params
+from .ops import RULES
+
+GOLDEN = {op_type: r.golden for op_type, r in RULES.items()}   # read by nnbuild.golden
+NAME = "q7"
+STRATEGIES = stats.STRATEGIES
+DEFAULT_STRATEGY = "mse"
+
+
+def quantize(fgraph, pixels, strategy, warnings):
+    """The quantized graph of float graph `fgraph` calibrated on `pixels`; appends warnings."""
+    params.check_weights(fgraph)      # absurd weights: a clear error before any calibration work
+    bits = choose_frac_bits(fgraph, pixels, strategy, warnings)
+    return params.lower(fgraph, bits, warnings)
+
+
+def frac_bits(tensor):
+    return int(tensor.quant["frac_bits"])
+
+
+def dequantize(q, tensor):
+    """Real values of int8 `q` stored in `tensor`'s format."""
+    return np.asarray(q, np.float64) * 2.0 ** -frac_bits(tensor)
+
+
+def output_affine(tensor):
+    """(scale, zero_point) with real = (q - zero_point) * scale: the scheme-neutral description
+    of a tensor's format for the application ABI (nn_model.out_scale / out_zero_point)."""
+    return 2.0 ** -frac_bits(tensor), 0
+
+
+def choose_frac_bits(graph, pixels, strategy, warnings):
+    """{tensor name: frac bits} for every activation tensor (graph input excluded)."""
+    groups = params.share_groups(graph)
+    st = stats.collect(graph, pixels)
+    members = {}
+    for name in graph.tensors:
+        if name != graph.input:
+            members.setdefault(groups[name], []).append(name)
+    fixed = {}
+    for op in graph.ops:
+        if params.rule(op).fixed_bits is not None:
+            fixed[groups[op.outputs[0]]] = params.rule(op).fixed_bits
+    bits = {}
+    for rep, names in members.items():
+        if rep in fixed:
+            f = fixed[rep]
+        else:
+            # Tensors that only feed a plain ReLU are judged by the ReLU's output (same group).
+            used = [n for n in names if not params.feeds_only_relu(graph, n)] or names
+            lo = min(st[n].lo for n in used)
+            hi = max(st[n].hi for n in used)
+            sample = np.concatenate([st[n].sample for n in used])
+            try:
+                f, warn = stats.choose_bits(sample, lo, hi, strategy)
+            except NnbuildError as e:
+                if e.where:
+                    raise
+                op = graph.producer(rep)
+                raise NnbuildError(e.message, where=f"layer '{op.name}' output '{rep}'" if op else f"tensor '{rep}'",
+                                   expected=e.expected) from None
+            if warn:
+                warnings.append(f"tensor '{', '.join(names)}': {warn}")
+        for n in names:
+            bits[n] = f
+    params.align_concat_inputs(graph, groups, bits, fixed)
+    return bits
+
