@@ -1,7 +1,9 @@
 """What the C kernels need besides their input and output (docs/q7_contract.md, "Scratch").
 
 The planner reserves these bytes in the arena for the op's lifetime; the code generator passes
-the scratch pointer. Kept target-independent so that one memory plan serves every core.
+the scratch pointer. The C side owns the numbers (nn_conv2d_q7_scratch_bytes,
+nn_fc_q7_scratch_bytes, the same in every kernel variant so that one memory plan serves every
+core); this is their Python mirror, checked against them by tests/test_scratch.py.
 """
 
 
