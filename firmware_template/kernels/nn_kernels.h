@@ -27,8 +27,8 @@
  *   - target is little-endian (every Cortex-M build we support); GCC or Clang on ARM (inline asm).
  * Scratch sizes are the kernel's, not a variant's: every variant returns the same number (the
  * largest any of them needs), so one memory plan serves every target.
- * Design notes: ref/ and dsp/nn_conv2d_q7.c (loops), common/nn_dsp.h (int16 column layout),
- * common/nn_simd.h (intrinsics).
+ * Design notes: ref/ and dsp/nn_conv2d_q7.c (loops; dsp/nn_conv_im2col.h, nn_conv_mat_mult.h),
+ * common/nn_dsp.h (int16 column layout), common/nn_simd.h (intrinsics).
  */
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
