@@ -35,7 +35,8 @@ def _rel_paths(value, where, path, suffix):
 
 def parse(doc, path=LIST_FILE):
     """Validate the decoded sources.json `doc`; returns it normalised (pure: no file access)."""
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), dict) for k in ("kernels", "app", "board")):
+    groups = ("kernels", "app", "board")
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), dict) for k in groups):
         raise _bad("top level", 'an object with "kernels", "app" and "board" objects', path)
     k = doc["kernels"]
     isa = k.get("isa")
