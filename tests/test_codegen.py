@@ -10,19 +10,15 @@ import pytest
 
 from conftest import (CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_TEST, needs_arm,
                       needs_shared)
-from nnbuild import golden, hostcc
+from nnbuild import csources, golden, hostcc
 from nnbuild.codegen import generate, generate_registry
 from nnbuild.pipeline import generate_model
 from nnbuild.quantize.tables import softmax_exp_table
 from nnbuild.errors import NnbuildError
-from nnbuild.hostrun import APP_DIR, KERNELS_DIR, HostModel, generate_and_build, kernel_sources
+from nnbuild.hostrun import HostModel, generate_and_build, kernel_sources
 from nnbuild.lower import lower
 from nnbuild.planner import plan
 from test_planner import GraphBuilder, cifar_graph, random_graph
-
-needs_kernels = pytest.mark.skipif(not (KERNELS_DIR / "nn_kernels.h").exists() or not list(KERNELS_DIR.glob("*.c")),
-                                   reason="C kernels (firmware_template/kernels) not written yet")
-
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory):
@@ -59,7 +55,6 @@ def host_equals_golden(b, build_dir, name, n=6, dsp=False):
 
 # -- bit exactness -------------------------------------------------------------------------------
 
-@needs_kernels
 @pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
 def test_cifar_shaped_model_bit_exact(build_dir, dsp):
     b = cifar_graph()
@@ -71,7 +66,6 @@ def test_cifar_shaped_model_bit_exact(build_dir, dsp):
     assert info["macs"] == sum(info["layer_macs"]) == 2457600 + 3276800 + 819200 + 5120
 
 
-@needs_kernels
 @pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
 def test_mixed_ops_bit_exact(build_dir, dsp):
     b = mixed_graph()
@@ -82,14 +76,12 @@ def test_mixed_ops_bit_exact(build_dir, dsp):
     assert want.min() >= 0 and (want.sum(axis=1) > 100).all()    # softmax probabilities (q7)
 
 
-@needs_kernels
 @pytest.mark.parametrize("seed", range(4))
 def test_random_graphs_bit_exact(build_dir, seed):
     b = random_graph(seed, n_ops=9, fc=bool(seed % 2))
     host_equals_golden(b, build_dir, f"rnd{seed}", n=4, dsp=bool(seed >= 2))
 
 
-@needs_kernels
 def test_descriptor_fields(build_dir):
     b = cifar_graph()
     b.g.meta.update(labels=["plane", 'say "hi"', "b?", "c", "d", "e", "f", "g", "h", "\u00fc"],
@@ -110,7 +102,6 @@ def test_softmax_exp_table_values():
     assert int(softmax_exp_table(1.0)[12]) == 0 and int(softmax_exp_table(1.0)[11]) == 1
 
 
-@needs_kernels
 def test_profile_marks_bracket_every_layer(tmp_path):
     b = cifar_graph()
     gen = tmp_path / "gen"
@@ -120,7 +111,7 @@ def test_profile_marks_bracket_every_layer(tmp_path):
                    "void nn_profile_mark(int layer);\n"
                    "void nn_profile_mark(int layer) { marks[n_marks++] = layer; }\n")
     lib = hostcc.load(hostcc.build_shared([paths[1], rec, *kernel_sources()], tmp_path,
-                                          include_dirs=[KERNELS_DIR, APP_DIR, gen], defines=["NN_PROFILE"]))
+                                          include_dirs=[*csources.include_dirs(), gen], defines=["NN_PROFILE"]))
     scores = np.zeros(10, np.int8)
     px = b.pixels(1)[0]
     lib.prof_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
@@ -139,7 +130,7 @@ def test_weights_in_rodata_arena_in_bss(tmp_path, cpu):
     _, p, paths = generate_model(b.g, tmp_path, "placed")
     obj = tmp_path / "placed.o"
     subprocess.run(["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-Os", "-Wall", "-Wextra", "-Werror",
-                    "-std=c99", "-pedantic", "-fdata-sections", f"-I{KERNELS_DIR}", f"-I{APP_DIR}",
+                    "-std=c99", "-pedantic", "-fdata-sections", *(f"-I{d}" for d in csources.include_dirs()),
                     f"-I{tmp_path}", "-c", str(paths[1]), "-o", str(obj)], check=True)
     table = subprocess.run(["arm-none-eabi-objdump", "-t", str(obj)], check=True,
                            capture_output=True, text=True).stdout
@@ -217,7 +208,6 @@ def test_bad_inputs_fail_at_generation_and_write_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@needs_kernels
 def test_host_run_rejects_wrong_input(build_dir):
     model = generate_and_build(cifar_graph().g, build_dir, "cifar")
     with pytest.raises(NnbuildError, match="uint8"):
@@ -242,7 +232,6 @@ def real_cifar():
 
 
 @needs_shared
-@needs_kernels
 @pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
 def test_real_cifar10_host_build_bit_exact(real_cifar, build_dir, dsp):
     q, x, y, want = real_cifar

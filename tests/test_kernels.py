@@ -1,8 +1,9 @@
 """C kernels (firmware_template/kernels) == golden model, byte for byte.
 
-The kernels are built twice for the host with nnbuild.hostcc: the portable path, and the DSP path
-with NN_EMULATE_DSP (C emulations of SMLAD/SXTB16/...). Seeded random cases cover odd shapes,
-padding, stride, dilation, groups, depthwise, shifts <= 0 and large, and saturating extremes.
+The whole suite runs against every kernel ISA variant of firmware_template/sources.json, built for
+the host with nnbuild.hostcc: `ref` (portable C) and `dsp` with NN_EMULATE_DSP (C emulations of
+SMLAD/SXTB16/...). Seeded random cases cover odd shapes, padding, stride, dilation, groups,
+depthwise, shifts <= 0 and large, and saturating extremes.
 """
 import ctypes
 import shutil
@@ -12,11 +13,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm
-from nnbuild import hostcc, ir, kernels
+from nnbuild import csources, hostcc, ir, kernels, targets
 from nnbuild.quantize.q7 import golden
 
-KDIR = ROOT / "firmware_template" / "kernels"
-SOURCES = sorted(KDIR.glob("*.c"))
+KINC = csources.kernel_include_dirs()
 GUARD = 16  # sentinel bytes after every output and scratch buffer
 
 
@@ -40,12 +40,17 @@ def _ptr(a):
     return a.ctypes.data_as(ctypes.c_void_p)
 
 
-@pytest.fixture(scope="module", params=["portable", "dsp"])
-def lib(request):
-    defines = ["NN_EMULATE_DSP"] if request.param == "dsp" else []
-    path = hostcc.build_shared(SOURCES, ROOT / "build" / "test_kernels", include_dirs=[KDIR],
-                               defines=defines)
+def host_kernels(isa):
+    """The kernels of ISA variant `isa` as a host library (dsp and later ones emulated)."""
+    defines = [] if isa == "ref" else ["NN_EMULATE_DSP"]
+    path = hostcc.build_shared(csources.kernel_sources(isa), ROOT / "build" / "test_kernels",
+                               include_dirs=KINC, defines=defines)
     return hostcc.load(path)
+
+
+@pytest.fixture(scope="module", params=csources.isas())
+def lib(request):
+    return host_kernels(request.param)
 
 
 def _guarded(n, dtype=np.int8, fill=0x5A):
@@ -91,7 +96,8 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     p = ConvParams(h, wd, c, oh, ow, o, kh, kw, stride[0], stride[1], pad[0], pad[1],
                    dil[0], dil[1], groups, shift, act[0], act[1])
     out = _guarded(oh * ow * o)
-    scratch_n = conv_scratch_bytes(kh, kw, c // groups) // 2  # in int16 elements
+    # the size the kernel itself declares: the sentinels below prove that it is enough
+    scratch_n = lib.nn_conv2d_q7_scratch_bytes(ctypes.byref(p)) // 2  # in int16 elements
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
@@ -187,13 +193,14 @@ def run_fc(lib, x, w, b, shift, act):
     o, n = w.shape
     p = FcParams(n, o, shift, act[0], act[1])
     out = _guarded(o)
-    scratch = _guarded(n, np.int16, 0x5A5A)
+    scratch_n = lib.nn_fc_q7_scratch_bytes(ctypes.byref(p)) // 2
+    scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     x = np.ascontiguousarray(x.reshape(-1))
     w = np.ascontiguousarray(w)
     b = np.ascontiguousarray(b, dtype=np.int32)
     lib.nn_fc_q7(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out), _ptr(scratch))
     _intact(out, o)
-    _intact(scratch, n, 0x5A5A)
+    _intact(scratch, scratch_n, 0x5A5A)
     return out[:o]
 
 
@@ -378,21 +385,36 @@ ARM_CPUS = {
 }
 
 
+def _cross_compile(target, src, obj):
+    cmd = ["arm-none-eabi-gcc", *ARM_CPUS[target], "-std=c99", "-pedantic", "-Wall", "-Wextra",
+           "-Werror", "-O2", "-c", str(src), "-o", str(obj), *(f"-I{d}" for d in KINC)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 @needs_arm
 @pytest.mark.parametrize("target", sorted(ARM_CPUS))
 def test_kernels_cross_compile_warning_free(target, tmp_path):
-    """Every kernel file builds with -Wall -Wextra -Werror; DSP cores really get the SMLAD path."""
+    """The target's kernel variant, and ref (which every core can run), build with -Wall -Wextra
+    -Werror; DSP cores really get the SMLAD variant."""
+    isa = csources.isa_for(targets.get_target(target))
+    assert isa == ("ref" if target == "m0" else "dsp")
     objdump = shutil.which("arm-none-eabi-objdump")
-    for src in SOURCES:
-        obj = tmp_path / (src.stem + ".o")
-        cmd = ["arm-none-eabi-gcc", *ARM_CPUS[target], "-std=c99", "-pedantic", "-Wall", "-Wextra",
-               "-Werror", "-O2", "-c", str(src), "-o", str(obj), f"-I{KDIR}"]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+    for src in [*csources.kernel_sources("ref"), *csources.kernel_sources(isa)]:
+        r = _cross_compile(target, src, tmp_path / f"{src.parent.name}_{src.stem}.o")
         assert r.returncode == 0, r.stderr
     if objdump:
-        asm = subprocess.run([objdump, "-d", str(tmp_path / "nn_conv.o")], capture_output=True,
+        asm = subprocess.run([objdump, "-d", str(tmp_path / f"{isa}_nn_conv2d_q7.o")], capture_output=True,
                              text=True, check=True).stdout
-        assert ("smlad" in asm) == (target != "m0")
+        assert ("smlad" in asm) == (isa == "dsp")
+
+
+@needs_arm
+def test_dsp_variant_refuses_a_core_without_dsp(tmp_path):
+    """A dsp/ file built for a core without the extension stops the build with one clear line
+    instead of compiling something else."""
+    src = next(s for s in csources.kernel_sources("dsp") if s.parent.name == "dsp")
+    r = _cross_compile("m0", src, tmp_path / "x.o")
+    assert r.returncode != 0 and "needs the DSP extension" in r.stderr
 
 
 # -- on the real instruction set (QEMU) -----------------------------------------------------------
@@ -468,14 +490,15 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True):
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("target", ["m4", "m0", "m55"])
 def test_kernels_in_qemu_match_golden(target, tmp_path):
-    """The ARM builds (DSP intrinsics + asm MAC loop on m4/m55, portable C on m0) == golden."""
-    from nnbuild import targets
+    """The ARM builds (dsp variant: intrinsics + asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
-    template = ROOT / "firmware_template"
+    template = csources.TEMPLATE_DIR
     (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0"))
     elf = tmp_path / "kernels.elf"
-    sources = [*targets.firmware_sources(template)[:2], tmp_path / "cases.c", *SOURCES]
-    cmd = targets.firmware_command(t, template, sources, elf, include_dirs=[KDIR])
+    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
+    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",
+               *csources.kernel_sources(csources.isa_for(t))]
+    cmd = targets.firmware_command(t, template, sources, elf, include_dirs=KINC)
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=120)

@@ -1,19 +1,22 @@
 /* q7 neural-network kernels: the C side of docs/q7_contract.md.
  *
- * Plain C99, no malloc, no floating point, no VLAs. Every kernel has a portable path; cores with
- * the DSP extension (__ARM_FEATURE_DSP) use dual 16-bit MACs, and NN_EMULATE_DSP compiles that
- * path on any host with C emulations of the intrinsics. Both paths give identical bytes.
+ * Plain C99, no malloc, no floating point, no VLAs. Every function has a portable variant in
+ * ref/<function>.c; some have a variant with dual 16-bit MACs in dsp/<function>.c (same names)
+ * that the build compiles instead for cores with the DSP extension (firmware_template/
+ * sources.json, nnbuild.csources); NN_EMULATE_DSP compiles the dsp/ files on any host with C
+ * emulations of the intrinsics. Every variant gives identical bytes.
  *
  * Activations are HWC int8. Parameters are trusted: the code generator checks them at build time.
  * Assumptions (not re-checked here):
  *   - conv: groups divides in_c and out_c; weight is (out_c, k_h, k_w, in_c/groups);
  *     out_h/out_w follow ir.conv_output_size; every |bias| + 2^14 * k_h*k_w*(in_c/groups) < 2^31;
- *     in, out and scratch do not overlap; scratch holds 4*k_h*k_w*(in_c/groups) bytes and is
- *     4-byte aligned (the DSP loop reads it with LDRD, which faults on unaligned addresses).
+ *     in, out and scratch do not overlap; scratch holds nn_conv2d_q7_scratch_bytes(p) bytes
+ *     (4*ceil4(k_h*k_w*(in_c/groups))) and is 4-byte aligned (the DSP loop reads it with LDRD,
+ *     which faults on unaligned addresses).
  *     The DSP path also uses up to ~400 bytes of stack (a 256-byte staging buffer for small
  *     columns).
  *   - fc: weight is (out_n, in_n) in the HWC flatten order; |bias| + 2^14 * in_n < 2^31;
- *     scratch holds 2*in_n bytes; in, out and scratch do not overlap.
+ *     scratch holds nn_fc_q7_scratch_bytes(p) = 2*in_n bytes; in, out and scratch do not overlap.
  *   - act_min <= act_max, both in [-128, 127]; shifts are any int16 (s <= 0 means a left shift
  *     that saturates).
  *   - pool: out_h/out_w follow ir.pool_output_size, so every window holds at least one input cell
@@ -22,7 +25,10 @@
  *   - input stage: |pixel*mul - off| < 2^31 for every pixel 0..255, shift 1..31.
  *   - softmax: n < 32768; exp_table has 256 entries in 0..65536.
  *   - target is little-endian (every Cortex-M build we support); GCC or Clang on ARM (inline asm).
- * Design notes: nn_conv.c (paths), nn_internal.h (int16 column layout), nn_simd.h (intrinsics).
+ * Scratch sizes are the kernel's, not a variant's: every variant returns the same number (the
+ * largest any of them needs), so one memory plan serves every target.
+ * Design notes: ref/ and dsp/nn_conv2d_q7.c (loops; dsp/nn_conv_im2col.h, nn_conv_mat_mult.h),
+ * common/nn_dsp.h (int16 column layout), common/nn_simd.h (intrinsics).
  */
 #ifndef NN_KERNELS_H
 #define NN_KERNELS_H
@@ -48,6 +54,8 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
                   const int32_t *bias, int8_t *out, int16_t *scratch);
 void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *bias, int8_t *out, int16_t *scratch);
+int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p);               /* bytes of scratch */
+int32_t nn_fc_q7_scratch_bytes(const nn_fc_params *p);
 void nn_maxpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_relu_q7(int8_t *data, int32_t n);                                   /* in place */

@@ -5,13 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hostcc, ir
+from . import csources, hostcc, ir
 from .codegen.cformat import check_model_name
 from .errors import NnbuildError
 
-ROOT = Path(__file__).resolve().parents[2]
-KERNELS_DIR = ROOT / "firmware_template" / "kernels"
-APP_DIR = ROOT / "firmware_template" / "app"
 
 _RUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8))
 
@@ -37,20 +34,22 @@ class NnModelStruct(ctypes.Structure):
     ]
 
 
-def kernel_sources():
-    srcs = sorted(KERNELS_DIR.glob("*.c"))
-    if not srcs or not (KERNELS_DIR / "nn_kernels.h").exists():
-        raise NnbuildError("no C kernels found", file=KERNELS_DIR,
-                           expected="nn_kernels.h and the kernel .c files (docs/q7_contract.md)")
-    return srcs
+def kernel_sources(dsp=False):
+    """The kernel sources the host builds: the `dsp` variant (compiled with NN_EMULATE_DSP) or
+    the portable `ref` one, from firmware_template/sources.json."""
+    return csources.kernel_sources("dsp" if dsp else "ref")
+
+
+def host_defines(dsp=False):
+    return ["NN_EMULATE_DSP"] if dsp else []
 
 
 class HostModel:
     """A generated model compiled into a host shared library.
 
     `source` is a quantized ir.Graph (generated into <build_dir>/<name>_gen first) or a directory
-    that already holds <name>.h/<name>.c. `dsp=True` compiles the kernels' DSP path with the C
-    emulation of the intrinsics (-DNN_EMULATE_DSP)."""
+    that already holds <name>.h/<name>.c. `dsp=True` compiles the kernels' `dsp` variant with the
+    C emulation of the intrinsics (-DNN_EMULATE_DSP), otherwise the portable `ref` one."""
 
     def __init__(self, source, name, build_dir, dsp=False):
         check_model_name(name)
@@ -68,9 +67,9 @@ class HostModel:
             raise NnbuildError(f"generated model source {name}.c not found", file=gen_dir,
                                expected="the output of nnbuild.codegen.generate")
         self.generated_dir = gen_dir
-        lib_path = hostcc.build_shared([model_c, *kernel_sources()], build_dir,
-                                       include_dirs=[KERNELS_DIR, APP_DIR, gen_dir],
-                                       defines=["NN_EMULATE_DSP"] if dsp else ())
+        lib_path = hostcc.build_shared([model_c, *kernel_sources(dsp)], build_dir,
+                                       include_dirs=[*csources.include_dirs(), gen_dir],
+                                       defines=host_defines(dsp))
         self._lib = hostcc.load(lib_path)
         self._run = getattr(self._lib, f"{name}_run")
         self._run.restype = ctypes.c_int

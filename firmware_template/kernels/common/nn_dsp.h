@@ -1,44 +1,16 @@
-/* Internal helpers shared by the kernel files: the contract's requantisation and, for the DSP
- * path, the int8 -> int16 column expansion used by conv (im2col) and fc. */
-#ifndef NN_INTERNAL_H
-#define NN_INTERNAL_H
+/* Internal, DSP variants only (kernels/dsp/): the int8 -> int16 column expansion used by conv
+ * (im2col) and fc. Compiled only where the intrinsics exist (or are emulated): a dsp/ file built
+ * for a core without the DSP extension is a build-system error, not a silent fallback. */
+#ifndef NN_DSP_H
+#define NN_DSP_H
 
-#include <stdint.h>
-#include "nn_simd.h"
+#include "nn_internal.h"
 
-/* requant(acc, s, lo, hi) of docs/q7_contract.md, without int32 overflow:
- * (acc + 2^(s-1)) >> s == (acc >> s) + bit s-1 of acc. Needs arithmetic >> on signed values. */
-static inline int32_t nn_requant(int32_t acc, int32_t s, int32_t lo, int32_t hi)
-{
-    int32_t r;
-    if (s > 0) {
-        r = s > 31 ? 0 : (acc >> s) + ((acc >> (s - 1)) & 1);
-    } else if (s == 0) {
-        r = acc;
-    } else {
-        /* the result saturates to 8 bits anyway: clamp first so the left shift cannot overflow */
-        int32_t x = acc < -256 ? -256 : (acc > 255 ? 255 : acc);
-        r = x * ((int32_t)1 << (s < -9 ? 9 : -s));
-    }
-    return r < lo ? lo : (r > hi ? hi : r);
-}
+#ifndef NN_USE_DSP
+/* the build picks dsp/ from targets.Target.dsp (nnbuild.csources.isa_for) */
+#error "kernels/dsp/ needs the DSP extension (__ARM_FEATURE_DSP) or -DNN_EMULATE_DSP"
+#endif
 
-/* round_shift(acc, s) for 2 <= s <= 31, given sm1 = s - 1: ((acc >> (s-1)) + 1) >> 1 rounds the
- * same way (the floor of (x + 1) / 2 only depends on the floor of x) and cannot overflow since
- * |acc >> (s-1)| <= 2^30. Three instructions: for the per-output epilogue of the MAC loops. */
-static inline int32_t nn_round_shift2(int32_t acc, int32_t sm1)
-{
-    return ((acc >> sm1) + 1) >> 1;
-}
-
-/* halfword lane 0 or 1 of v, sign-extended */
-static inline int32_t nn_sext16_lane(uint32_t v, int lane)
-{
-    const uint32_t x = lane ? v >> 16 : v & 0xffffu;
-    return (int32_t)x - (int32_t)((x & 0x8000u) << 1);
-}
-
-#ifdef NN_USE_DSP
 /* Column layout for the dual-MAC loops. A column of K int8 values is widened to int16 in blocks
  * of four: block (x0, x1, x2, x3) is stored as the word (x0, x2) and the word (x1, x3). One SXTB16
  * of a weight word then lines up with the first word and SXTB16-ROR8 with the second, so weights
@@ -148,6 +120,4 @@ static inline void nn_colw_end(nn_colw *w)
     if (w->nacc != 0)
         nn_colw_block(w->dst, w->acc);
 }
-#endif
-
 #endif

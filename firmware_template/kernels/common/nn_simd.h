@@ -1,8 +1,9 @@
 /* Internal: the few DSP-extension intrinsics the kernels use, behind one name each.
  *
- * NN_USE_DSP is defined when the DSP path is compiled: on cores with __ARM_FEATURE_DSP (ACLE
- * intrinsics from <arm_acle.h>) or on any host with NN_EMULATE_DSP (plain C with the same
- * semantics, so the DSP path is tested bit for bit without an emulator).
+ * NN_USE_DSP is defined where the dsp/ variants can be compiled: on cores with __ARM_FEATURE_DSP
+ * (ACLE intrinsics from <arm_acle.h>) or on any host with NN_EMULATE_DSP (plain C with the same
+ * semantics, so the dsp/ variants are tested bit for bit without an emulator). It selects how
+ * an intrinsic is spelled, never which algorithm runs: that is which file the build compiles.
  * 32-bit loads and stores go through memcpy: no strict-aliasing or alignment trouble, and GCC
  * turns them into single LDR/STR on ARMv7E-M (which allows unaligned word access).
  */

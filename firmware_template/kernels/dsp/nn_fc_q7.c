@@ -1,15 +1,14 @@
-/* Fully connected, q7 (docs/q7_contract.md: fully_connected).
- * DSP path: the input is widened once into the int16 scratch (column layout of nn_internal.h),
- * then two weight rows per pass share every column load (SMLAD). Portable: two rows per pass. */
+/* Fully connected, q7, DSP variant (docs/q7_contract.md: fully_connected). The input is widened
+ * once into the int16 scratch (column layout of common/nn_dsp.h), then two weight rows per pass
+ * share every column load (SMLAD). */
 #include "nn_kernels.h"
-#include "nn_internal.h"
+#include "nn_dsp.h"
 
 void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *bias, int8_t *out, int16_t *scratch)
 {
     const int32_t N = p->in_n, s = p->out_shift, lo = p->act_min, hi = p->act_max;
     int32_t o = 0, k;
-#ifdef NN_USE_DSP
     const int32_t k4 = N & ~3;
     const int16_t *t = scratch + k4;  /* the N % 4 tail, natural order */
     nn_widen(scratch, in, N);
@@ -50,24 +49,9 @@ void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
             acc0 += w0[k] * t[k];
         out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
     }
-#else
-    (void)scratch;
-    for (; o + 1 < p->out_n; o += 2) {
-        const int8_t *w0 = weight + o * N, *w1 = w0 + N;
-        int32_t acc0 = bias[o], acc1 = bias[o + 1];
-        for (k = 0; k < N; k++) {
-            acc0 += in[k] * w0[k];
-            acc1 += in[k] * w1[k];
-        }
-        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
-        out[o + 1] = (int8_t)nn_requant(acc1, s, lo, hi);
-    }
-    if (o < p->out_n) {
-        const int8_t *w0 = weight + o * N;
-        int32_t acc0 = bias[o];
-        for (k = 0; k < N; k++)
-            acc0 += in[k] * w0[k];
-        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
-    }
-#endif
+}
+
+int32_t nn_fc_q7_scratch_bytes(const nn_fc_params *p)
+{
+    return nn_fc_scratch_contract(p);
 }

@@ -1,0 +1,57 @@
+/* Internal helpers shared by every kernel variant (ref/, dsp/): the contract's requantisation
+ * and the scratch sizes. The DSP variants' column layout is in nn_dsp.h. */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stdint.h>
+#include "nn_kernels.h"
+#include "nn_simd.h"
+
+/* requant(acc, s, lo, hi) of docs/q7_contract.md, without int32 overflow:
+ * (acc + 2^(s-1)) >> s == (acc >> s) + bit s-1 of acc. Needs arithmetic >> on signed values. */
+static inline int32_t nn_requant(int32_t acc, int32_t s, int32_t lo, int32_t hi)
+{
+    int32_t r;
+    if (s > 0) {
+        r = s > 31 ? 0 : (acc >> s) + ((acc >> (s - 1)) & 1);
+    } else if (s == 0) {
+        r = acc;
+    } else {
+        /* the result saturates to 8 bits anyway: clamp first so the left shift cannot overflow */
+        int32_t x = acc < -256 ? -256 : (acc > 255 ? 255 : acc);
+        r = x * ((int32_t)1 << (s < -9 ? 9 : -s));
+    }
+    return r < lo ? lo : (r > hi ? hi : r);
+}
+
+/* round_shift(acc, s) for 2 <= s <= 31, given sm1 = s - 1: ((acc >> (s-1)) + 1) >> 1 rounds the
+ * same way (the floor of (x + 1) / 2 only depends on the floor of x) and cannot overflow since
+ * |acc >> (s-1)| <= 2^30. Three instructions: for the per-output epilogue of the MAC loops. */
+static inline int32_t nn_round_shift2(int32_t acc, int32_t sm1)
+{
+    return ((acc >> sm1) + 1) >> 1;
+}
+
+/* The scratch sizes of docs/q7_contract.md. They belong to the kernel, not to a variant: every
+ * variant's nn_*_scratch_bytes returns these (the largest any variant needs, today the DSP one),
+ * so one memory plan serves every target. Mirrored by site_scons/nnbuild/kernels.py. The
+ * contract's accumulator bounds (K, in_n < 2^17) keep them far from int32 overflow. */
+static inline int32_t nn_conv_scratch_contract(const nn_conv_params *p)
+{
+    const int32_t k = (int32_t)p->k_h * p->k_w * (p->in_c / p->groups);
+    return 4 * ((k + 3) / 4 * 4);   /* two int16 columns, each padded to whole 4-value blocks */
+}
+
+static inline int32_t nn_fc_scratch_contract(const nn_fc_params *p)
+{
+    return 2 * p->in_n;             /* the input widened to int16 */
+}
+
+/* halfword lane 0 or 1 of v, sign-extended */
+static inline int32_t nn_sext16_lane(uint32_t v, int lane)
+{
+    const uint32_t x = lane ? v >> 16 : v & 0xffffu;
+    return (int32_t)x - (int32_t)((x & 0x8000u) << 1);
+}
+
+#endif
