@@ -27,7 +27,10 @@ def copy_repo(dest):
                            capture_output=True, text=True, check=True).stdout.split()
     for f in files:
         src = ROOT / f
-        if src.is_file():
+        if src.is_symlink():     # site_scons/nnbuild/firmware_template -> ../../firmware_template
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.readlink(src), dest / f)
+        elif src.is_file():
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
     return dest

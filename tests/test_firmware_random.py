@@ -1,7 +1,8 @@
 """Random Caffe networks through the whole product: writer -> SCons build -> QEMU -> golden bytes.
 
 Seeded random nets (strides, paddings, dilation, depthwise groups, max/avg pooling with Caffe's
-ceil mode, a branch with Eltwise SUM and Concat, RGB/BGR/GRAY inputs) are written as Caffe files,
+ceil mode, a branch with Eltwise SUM and Concat, LRN in both regions, PReLU and a Scale that
+cannot fold, RGB/BGR/GRAY inputs) are written as Caffe files,
 built into one firmware per target and run in QEMU on the DSP (m4, m55) and plain ARMv6-M (m0)
 kernel paths; every output byte must equal the golden model. The same firmware then checks the C
 preprocessing against its numpy twin inside QEMU.
@@ -16,7 +17,7 @@ import pytest
 
 from conftest import ROOT, needs_arm, needs_qemu
 from nnbuild import ir
-from nnbuild.frontends.caffe_writer import Layer, conv, inner_product, pool, relu, write_caffe
+from nnbuild.frontends.caffe_writer import Enum, Layer, conv, inner_product, pool, relu, write_caffe
 
 pytestmark = [needs_arm, needs_qemu]
 SCONS = str(ROOT / ".venv" / "bin" / "scons")
@@ -64,6 +65,15 @@ def random_net(seed, d):
         layers.append(Layer("sum", "Eltwise", ["br_a", "br_b"], ["sum"]))
         layers.append(Layer("cat", "Concat", [blob, "sum"], ["cat"]))
         blob, c = "cat", c + 4
+    if seed == SEEDS[1]:  # the layers that have no conv to fold into: LRN (both regions), PReLU, Scale
+        layers.append(Layer("lrn_w", "LRN", [blob], ["lrn_w"], {"lrn_param": {
+            "local_size": 3, "alpha": 2.0, "beta": 0.75, "norm_region": Enum("WITHIN_CHANNEL")}}))
+        layers.append(Layer("prelu", "PReLU", ["lrn_w"], ["lrn_w"], blobs=[rng.uniform(-0.5, 1.5, c)]))
+        layers.append(Layer("scale", "Scale", ["lrn_w"], ["scale"], {"scale_param": {"bias_term": True}},
+                            [rng.uniform(-2, 2, c), rng.normal(0, 0.3, c)]))
+        layers.append(Layer("lrn_a", "LRN", ["scale"], ["lrn_a"], {"lrn_param": {
+            "local_size": 5, "alpha": 1.0, "beta": 0.75, "k": 2.0}}))
+        blob = "lrn_a"
     n = int(rng.integers(3, 11))
     layers.append(inner_product("ip", blob, "ip", rng.normal(0, math.sqrt(1 / (c * h * w)), (n, c * h * w)),
                                 rng.normal(0, 0.1, n)))

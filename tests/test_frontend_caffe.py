@@ -418,8 +418,8 @@ CONV_BLOBS = {"c": [np.ones((2, 3, 3, 3), np.float32), np.zeros(2, np.float32)]}
     (INPUT_8x8x3 + 'layer { name: "c" type: "Convolution" bottom: "data" top: "c"\n'
                    '  convolution_param { num_output: two } }',
      r"net\.prototxt, line 5, column \d+: malformed prototxt: .*num_output"),
-    (INPUT_8x8x3 + 'layer { name: "n" type: "LRN" bottom: "data" top: "n" }',
-     r"net\.prototxt, line 4, layer 'n' \(LRN\): unsupported layer type 'LRN' \(expected one of .*Convolution"),
+    (INPUT_8x8x3 + 'layer { name: "n" type: "Deconvolution" bottom: "data" top: "n" }',
+     r"net\.prototxt, line 4, layer 'n' \(Deconvolution\): unsupported layer type 'Deconvolution' \(expected one of .*Convolution.*LRN"),
     (INPUT_8x8x3 + 'layer { name: "r" type: "ReLU" bottom: "nothing" top: "r" }',
      r"line 4, layer 'r' \(ReLU\): bottom 'nothing' is never produced"),
     (INPUT_8x8x3 + 'layer { name: "e" type: "Eltwise" bottom: "data" bottom: "data" top: "e" '

@@ -66,8 +66,8 @@ def test_values_defaults_and_paths(good):
     assert m.budget("m0") == {"ram": 49152}
     assert m.budget("m7") == {}
     a = m.model("cifar10_m4")
-    assert a.prototxt == os.path.join(base, "nets", "cifar.prototxt")
-    assert a.weights == os.path.normpath(os.path.join(base, "..", "w", "cifar.caffemodel.h5"))
+    assert a.source == {"prototxt": os.path.join(base, "nets", "cifar.prototxt"),
+                        "weights": os.path.normpath(os.path.join(base, "..", "w", "cifar.caffemodel.h5"))}
     assert (a.input.shape, a.input.channel_order, a.input.scale) == ((32, 32, 3), "BGR", 0.5)
     assert a.input.mean_file == os.path.join(base, "nets", "mean.binaryproto") and a.input.mean is None
     assert a.labels == ("airplane", "no", "yes", "7")   # raw YAML text, not booleans/ints
@@ -82,8 +82,8 @@ def test_values_defaults_and_paths(good):
     assert d.quantization.strategy == "mse" and d.quantization.calibration is None and d.targets is None
     assert d.source_files() == [os.path.join(base, "d.prototxt"), os.path.join(base, "d.caffemodel"),
                                 os.path.join(base, "labels.txt")]
-    assert a.source_files() == [a.prototxt, a.weights, a.input.mean_file, q.calibration]
-    assert a.import_files() == [a.prototxt, a.weights, a.input.mean_file]
+    files = [a.source["prototxt"], a.source["weights"], a.input.mean_file]
+    assert a.source_files() == files + [q.calibration] and a.import_files() == files
     assert a.manifest_path == str(good) and d.index == 1
     assert "mse" in QUANT_STRATEGIES and "minmax" in QUANT_STRATEGIES
 
@@ -99,7 +99,7 @@ def test_fingerprint_changes_only_for_the_edited_model(good, tmp_path):
     assert after.model("digits").fingerprint() == before.model("digits").fingerprint()
     a0, a1 = before.model("cifar10_m4"), after.model("cifar10_m4")
     assert a1.fingerprint() != a0.fingerprint()
-    assert a1.fingerprint("input", "prototxt") == a0.fingerprint("input", "prototxt")
+    assert a1.fingerprint("input", "source") == a0.fingerprint("input", "source")
     assert '"samples":400' in a1.fingerprint("quantization")
 
 
@@ -136,6 +136,10 @@ def test_parse_size_rejects_garbage(text):
     (("  m0: {ram: \"48 KB\"}", "  m0: {rom: 1}"), r"line 6, budgets\.m0\.rom: unknown key 'rom'"),
     (("version: 1", "version: 2"), r"line 1, version: unsupported manifest version 2"),
     (("    weights: d.caffemodel\n", ""), r"line 25, models\[1\]: missing key 'weights'"),
+    (("    weights: d.caffemodel\n", "    caffe: {weights: d.caffemodel}\n"),
+     r"line 27, models\[1\]\.caffe: the model's files are given twice"),
+    (("    prototxt: d.prototxt\n    weights: d.caffemodel\n", "    caffe: {prototxt: d.prototxt, wieghts: x}\n"),
+     r"line 26, models\[1\]\.caffe\.wieghts: unknown key 'wieghts' \(did you mean 'weights'\?\)"),
     (("samples: 500", "samples: 0"), r"line 21, models\[0\]\.quantization\.samples: 0 is too small"),
     (("scheme: q7", "scheme: int4"), r"line 19, models\[0\]\.quantization\.scheme: 'int4' is not allowed"),
     (("    labels: labels.txt", "    labels: nolabels.txt"), r"line 29, models\[1\]\.labels: labels file not found"),

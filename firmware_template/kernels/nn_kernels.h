@@ -48,6 +48,11 @@ typedef struct {
     int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
 } nn_pool_params;
 
+typedef struct {
+    int16_t h, w, c, size, region;     /* region 0: across channels, 1: within channel */
+    int16_t shift, table_len;
+} nn_lrn_params;
+
 void nn_input_stage_q7(const uint8_t *pixels, int32_t n, int32_t mul, const int32_t *off,
                        int32_t off_len, int16_t shift, int8_t *out);
 void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
@@ -65,6 +70,11 @@ void nn_add_q7(const int8_t *a, int16_t a_shift, const int8_t *b, int16_t b_shif
 void nn_concat_q7(const int8_t *in, int32_t pixels, int16_t in_c, int16_t shift,
                   int8_t *out, int16_t out_c, int16_t c_offset);            /* one input's slice */
 void nn_lut_q7(const int8_t *in, const int8_t *table, int8_t *out, int32_t n);
+void nn_prelu_q7(int8_t *data, int32_t pixels, int16_t channels, const int16_t *slope,
+                 int16_t shift);                                            /* in place */
+void nn_channel_affine_q7(const int8_t *in, int32_t pixels, int16_t channels, const int16_t *mul,
+                          const int32_t *bias, int16_t shift, int8_t *out);  /* out may be in */
+void nn_lrn_q7(const nn_lrn_params *p, const int8_t *in, const int16_t *table, int8_t *out);
 void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t *out);
 
 #endif

@@ -11,8 +11,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from .errors import NnbuildError
+from .paths import TEMPLATE_DIR
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "firmware_template"
 LIST_FILE = TEMPLATE_DIR / "sources.json"
 ISA_PREFERENCE = ("mve", "dsp", "ref")   # best first; isa_for picks the first a target can run
 

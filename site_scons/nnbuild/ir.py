@@ -91,7 +91,8 @@ class Graph:
             if len(o.outputs) != 1 or o.outputs[0] not in self.tensors:
                 raise NnbuildError(f"outputs {o.outputs}", where=where,
                                    expected="exactly one output with a tensor entry")
-            want = ops.check(o, [self.tensors[t].shape for t in o.inputs])
+            want = ops.check(o, [self.tensors[t].shape for t in o.inputs],
+                             float_params="quantization" not in self.meta)
             if tuple(self.tensors[o.outputs[0]].shape) != want:
                 raise NnbuildError(f"output shape {list(self.tensors[o.outputs[0]].shape)}", where=where,
                                    expected=f"{list(want)} (the op's shape rule)")

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 import yaml
 
 from .errors import NnbuildError
-from .frontends import FORMATS
+from .frontends import FORMATS, FRONTENDS
 from .quantize import schemes as _schemes
 
 MANIFEST_VERSION = 1
@@ -78,8 +78,7 @@ class QuantSpec:
 class ModelEntry:
     name: str
     format: str
-    prototxt: str
-    weights: str
+    source: dict                  # the frontend's files, e.g. {"prototxt": path, "weights": path}
     input: InputSpec
     labels: tuple = None
     labels_file: str = None
@@ -122,6 +121,10 @@ class ModelEntry:
             files.insert(3, self.quantization.calibration)
         return files
 
+    def source_key(self, key):
+        """Where a source file was given: `<format>.<key>`, or the short form `<key>`."""
+        return f"{self.format}.{key}" if f"{self.format}.{key}" in self.lines else key
+
     def where(self, key):
         """'line N, models[i].<key>' for errors found after loading (e.g. by the frontend)."""
         full = f"{self.key}.{key}" if self.key else key
@@ -130,7 +133,7 @@ class ModelEntry:
 
     def check_files(self):
         """Raise, naming the manifest line, for the first declared file that does not exist."""
-        for key, path in (("prototxt", self.prototxt), ("weights", self.weights),
+        for key, path in (*((self.source_key(k), v) for k, v in self.source.items()),
                           ("input.mean_file", self.input.mean_file),
                           ("quantization.calibration", self.quantization.calibration),
                           ("labels", self.labels_file)):
@@ -314,8 +317,9 @@ class _Reader:
 
     # -- one model entry
     def model(self, node, key):
-        d = self.mapping(node, key, ("name", "format", "prototxt", "weights", "input", "labels",
-                                     "quantization", "budget", "targets"), required=("name", "weights"))
+        short = sorted({k for f in FRONTENDS.values() for k in f.source_files})
+        d = self.mapping(node, key, ("name", "format", *FORMATS, *short, "input", "labels",
+                                     "quantization", "budget", "targets"), required=("name",))
         lines = {}
         for k, v in d.items():
             lines[k] = v.start_mark.line + 1
@@ -324,11 +328,7 @@ class _Reader:
             raise self.error(d["name"], f"{key}.name", f"'{name}' is not a C identifier",
                              expected="letters, digits and _, not starting with a digit, not a C keyword")
         fmt = self.string(d["format"], f"{key}.format", FORMATS) if "format" in d else "caffe"
-        if fmt == "caffe" and "prototxt" not in d:
-            raise self.error(node, key, "missing key 'prototxt'", expected="a Caffe model's prototxt")
-        entry = ModelEntry(name=name, format=fmt,
-                           prototxt=self.file(d["prototxt"], f"{key}.prototxt") if "prototxt" in d else None,
-                           weights=self.file(d["weights"], f"{key}.weights"),
+        entry = ModelEntry(name=name, format=fmt, source=self.source(node, d, key, FRONTENDS[fmt], lines),
                            input=self.input(d["input"], f"{key}.input", lines) if "input" in d else InputSpec(),
                            manifest=self.path, key=key, lines=lines,
                            index=int(key[key.index("[") + 1:-1]))
@@ -342,6 +342,36 @@ class _Reader:
             items = self.sequence(d["targets"], f"{key}.targets")
             entry.targets = tuple(self.target(n, f"{key}.targets[{i}]") for i, n in enumerate(items))
         return entry
+
+    def source(self, node, d, key, fe, lines):
+        """The frontend's files: from its section `<format>: {...}` or, the short form, from keys
+        of the model entry itself (`prototxt:`, `weights:` as manifests have always had them)."""
+        others = [k for k in d if k in FORMATS and k != fe.format] + \
+            [k for k in d if k not in fe.source_files and k in {s for f in FRONTENDS.values() for s in f.source_files}]
+        if others:
+            raise self.error(d[others[0]], f"{key}.{others[0]}", f"'{others[0]}' does not belong to a "
+                             f"{fe.format} model", expected=f"the {fe.format} keys " + ", ".join(fe.source_files))
+        if fe.format in d:
+            if any(k in d for k in fe.source_files):
+                raise self.error(d[fe.format], f"{key}.{fe.format}", "the model's files are given twice",
+                                 expected=f"either a '{fe.format}:' section or the keys "
+                                          + ", ".join(fe.source_files) + ", not both")
+            sub = self.mapping(d[fe.format], f"{key}.{fe.format}", fe.source_files, required=fe.required)
+            prefix = f"{fe.format}."
+        else:
+            missing = [k for k in fe.required if k not in d]
+            if missing:
+                raise self.error(node, key, f"missing key '{missing[0]}'",
+                                 expected=f"a '{fe.format}:' section with " + ", ".join(fe.required))
+            sub, prefix = {k: d[k] for k in fe.source_files if k in d}, ""
+        out = {}
+        for k in fe.source_files:
+            if k in sub:
+                lines[prefix + k] = sub[k].start_mark.line + 1
+                out[k] = self.file(sub[k], f"{key}.{prefix}{k}")
+            else:
+                out[k] = None
+        return out
 
     def input(self, node, key, lines):
         d = self.mapping(node, key, ("shape", "channel_order", "mean_file", "mean", "scale"))

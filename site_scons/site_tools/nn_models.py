@@ -43,7 +43,7 @@ MODEL_STEPS = {
     "import": dict(
         verb="importing",
         outputs=lambda e: ["graph.json", "graph.npz"],
-        fields=("name", "format", "prototxt", "weights", "input", "labels", "labels_file"),
+        fields=("name", "format", "source", "input", "labels", "labels_file"),
         files=lambda e: e.import_files(),
         run=lambda e, prev, out: pipeline.import_step(e, *out)),
     "quantize": dict(

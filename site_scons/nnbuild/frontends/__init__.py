@@ -1,6 +1,9 @@
 """Model frontends: each turns a framework's files into a float (or already quantized) ir.Graph.
 
-A frontend is a module of this package that defines FRONTEND = Frontend(format, files, load):
+A frontend is a module of this package that defines FRONTEND = Frontend(format, files, load,
+source_files, required):
+  source_files  the keys of its manifest section `<format>: {...}` that name files (resolved
+                relative to the manifest into entry.source); `required` of them must be given
   files(entry)  the files the import reads (the build's dependencies), from the manifest entry
   load(entry)   -> Imported(graph, quantized): the graph in the IR's conventions (HWC, one
                 input_stage); `quantized` is true for models that arrive quantized (their graph
@@ -20,6 +23,8 @@ class Frontend:
     format: str
     files: object
     load: object
+    source_files: tuple = ()
+    required: tuple = ()
 
 
 @dataclass

@@ -5,7 +5,7 @@ What happens to each Caffe layer type:
   * Data/Input/MemoryData/ImageData/HDF5Data (TEST phase) or `input:` -> the graph input;
     `input_stage` computes (pixel - mean) * scale.
   * Convolution, Pooling, ReLU, InnerProduct, Eltwise(SUM), Concat(channels), Sigmoid, TanH,
-    Softmax -> one IR op each; BatchNorm and Scale -> channel_affine. Rewrites (folding
+    Softmax, PReLU, LRN -> one IR op each; BatchNorm, Scale and Bias -> channel_affine. Rewrites (folding
     BatchNorm/Scale into the layer before, a trailing Softmax, ReLU fusion) are graph passes
     (nnbuild.passes) that the pipeline runs after every frontend.
   * Dropout, Split -> removed; Flatten/Reshape -> removed when only InnerProduct layers read them.
@@ -28,7 +28,7 @@ DATA_LAYERS = ("Data", "Input", "MemoryData", "ImageData", "HDF5Data")
 IGNORED_LAYERS = ("Accuracy", "Silence")
 SUPPORTED_LAYERS = DATA_LAYERS + IGNORED_LAYERS + (
     "Convolution", "Pooling", "ReLU", "InnerProduct", "Softmax", "Dropout", "Flatten", "Reshape",
-    "BatchNorm", "Scale", "Eltwise", "Concat", "Sigmoid", "TanH", "Split", "*Loss")
+    "BatchNorm", "Scale", "Bias", "PReLU", "LRN", "Eltwise", "Concat", "Sigmoid", "TanH", "Split", "*Loss")
 
 
 def load_caffe(prototxt, weights, input_shape=None, mean=None, scale=None, channel_order="RGB",
@@ -524,6 +524,45 @@ def _scale(b, layer):
     _affine(b, layer, gamma, beta)
 
 
+def _bias(b, layer):
+    p = _param(layer, "bias_param")
+    if len(layer.bottoms) != 1:
+        raise b.error(layer, "Bias with a second bottom (a computed bias) is not supported",
+                      expected="a learned per-channel Bias")
+    b.check_io(layer)
+    if p.axis not in (1, -3) or p.num_axes != 1:
+        raise b.error(layer, f"bias over axis {p.axis} with num_axes {p.num_axes}",
+                      expected="axis: 1, num_axes: 1 (per channel)")
+    c = b.shape(b.get(layer, layer.bottoms[0]))[2]
+    (beta,) = b.layer_blobs(layer, [(c,)])
+    _affine(b, layer, np.ones(c), beta.astype(np.float64))
+
+
+def _prelu(b, layer):
+    b.check_io(layer)
+    x = b.get(layer, layer.bottoms[0])
+    c = b.shape(x)[2]
+    shared = _param(layer, "prelu_param").channel_shared
+    (slope,) = b.layer_blobs(layer, [(1,) if shared else (c,)])
+    b.add_op(layer, "prelu", [x], b.shape(x), {}, {"slope": np.broadcast_to(slope.reshape(-1), (c,))})
+
+
+def _lrn(b, layer):
+    b.check_io(layer)
+    p = _param(layer, "lrn_param")
+    x = b.get(layer, layer.bottoms[0])
+    n = int(p.local_size)
+    if n < 1 or n % 2 == 0 or n > 15:
+        raise b.error(layer, f"local_size {n}", expected="an odd local_size from 1 to 15 (Caffe requires odd)")
+    region = ("across", "within")[p.norm_region]
+    if region == "across" and not p.k > 0:
+        raise b.error(layer, f"k = {p.k}", expected="k > 0 (the normaliser must stay positive)")
+    if not (p.alpha >= 0 and np.isfinite(p.alpha) and np.isfinite(p.beta)):
+        raise b.error(layer, f"alpha {p.alpha}, beta {p.beta}", expected="finite values, alpha >= 0")
+    b.add_op(layer, "lrn", [x], b.shape(x), {"local_size": n, "alpha": float(p.alpha), "beta": float(p.beta),
+                                              "k": float(p.k), "region": region})
+
+
 def _eltwise(b, layer):
     b.check_io(layer, n_bottoms=None)
     p = _param(layer, "eltwise_param")
@@ -567,6 +606,9 @@ _HANDLERS = {
     "Reshape": _flatten,
     "BatchNorm": _batch_norm,
     "Scale": _scale,
+    "Bias": _bias,
+    "PReLU": _prelu,
+    "LRN": _lrn,
     "Eltwise": _eltwise,
     "Concat": _concat,
     "Sigmoid": _unary("sigmoid"),
@@ -577,14 +619,14 @@ _HANDLERS = {
 # -- the frontend protocol (nnbuild.frontends) ----------------------------------------------------
 
 def _files(entry):
-    return [f for f in (entry.prototxt, entry.weights, entry.input.mean_file) if f is not None]
+    return [f for f in (entry.source["prototxt"], entry.source["weights"], entry.input.mean_file) if f is not None]
 
 
 def _load(entry):
     from . import Imported
 
     inp = entry.input
-    return Imported(load_caffe(entry.prototxt, entry.weights, input_shape=inp.shape,
+    return Imported(load_caffe(entry.source["prototxt"], entry.source["weights"], input_shape=inp.shape,
                                mean=inp.mean_file if inp.mean_file is not None else inp.mean,
                                scale=inp.scale, channel_order=inp.channel_order, name=entry.name))
 
@@ -592,7 +634,7 @@ def _load(entry):
 def _frontend():
     from . import Frontend
 
-    return Frontend("caffe", _files, _load)
+    return Frontend("caffe", _files, _load, source_files=("prototxt", "weights"), required=("prototxt", "weights"))
 
 
 FRONTEND = _frontend()

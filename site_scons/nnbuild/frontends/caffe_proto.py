@@ -185,6 +185,22 @@ message ReshapeParameter {
   optional int32 num_axes = 3 [default = -1];
 }
 
+message LRNParameter {
+  optional uint32 local_size = 1 [default = 5];
+  optional float alpha = 2 [default = 1.];
+  optional float beta = 3 [default = 0.75];
+  enum NormRegion { ACROSS_CHANNELS = 0; WITHIN_CHANNEL = 1; }
+  optional NormRegion norm_region = 4 [default = ACROSS_CHANNELS];
+  optional float k = 5 [default = 1.];
+}
+
+message PReLUParameter { optional bool channel_shared = 2 [default = false]; }
+
+message BiasParameter {
+  optional int32 axis = 1 [default = 1];
+  optional int32 num_axes = 2 [default = 1];
+}
+
 message ScaleParameter {
   optional int32 axis = 1 [default = 1];
   optional int32 num_axes = 2 [default = 1];
@@ -221,6 +237,9 @@ message LayerParameter {
   optional ReshapeParameter reshape_param = 133;
   optional ScaleParameter scale_param = 142;
   optional SoftmaxParameter softmax_param = 125;
+  optional LRNParameter lrn_param = 118;
+  optional PReLUParameter prelu_param = 131;
+  optional BiasParameter bias_param = 141;
 }
 
 message V1LayerParameter {
@@ -249,6 +268,7 @@ message V1LayerParameter {
   optional HDF5DataParameter hdf5_data_param = 13;
   optional ImageDataParameter image_data_param = 15;
   optional InnerProductParameter inner_product_param = 17;
+  optional LRNParameter lrn_param = 18;
   optional MemoryDataParameter memory_data_param = 22;
   optional PoolingParameter pooling_param = 19;
   optional ReLUParameter relu_param = 30;

@@ -25,6 +25,7 @@ class OpDef:
     n_inputs: object = 1        # an int, or None for "one or more"
     elementwise: bool = False   # the output may overwrite its (first) input in place
     optional_attrs: dict = field(default_factory=dict)   # name -> default
+    optional_params: tuple = ()  # params the reference can do without
 
 
 _REGISTRY = {}
@@ -68,9 +69,10 @@ def infer_shape(op, in_shapes):
     return tuple(int(s) for s in d.shape(op, [tuple(s) for s in in_shapes]))
 
 
-def check(op, in_shapes):
-    """Check one op against its declaration: attributes, params, input count, and that its
-    output shape is what the shape rule gives for `in_shapes`. Returns the output shape."""
+def check(op, in_shapes, float_params=True):
+    """Check one op against its declaration: attributes, params (of a float graph: a quantized
+    one carries its scheme's), input count, and that its output shape is what the shape rule
+    gives for `in_shapes`. Returns the output shape."""
     where = f"op '{op.name}' ({op.type})"
     d = get(op.type, where=where)
     missing = d.attrs - set(op.attrs)
@@ -80,8 +82,8 @@ def check(op, in_shapes):
         raise NnbuildError(f"{len(op.inputs)} inputs", where=where, expected=f"{d.n_inputs}")
     if not op.inputs:
         raise NnbuildError("no inputs", where=where, expected="at least one input")
-    absent = [p for p in d.params if p not in op.params and p != "mean"]
-    if absent:
+    absent = [p for p in d.params if p not in op.params and p not in d.optional_params]
+    if float_params and absent:
         raise NnbuildError(f"missing params {absent}", where=where)
     return tuple(int(s) for s in d.shape(op, [tuple(s) for s in in_shapes]))
 

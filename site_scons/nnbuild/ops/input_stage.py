@@ -11,4 +11,4 @@ def _reference(op, args):
     return ((args[0].astype(np.float32) - mean) * np.float32(op.attrs["scale"])).astype(np.float32)
 
 
-register(OpDef("input_stage", frozenset({"scale"}), ("mean",), same_shape, _reference))
+register(OpDef("input_stage", frozenset({"scale"}), ("mean",), same_shape, _reference, optional_params=("mean",)))

@@ -66,7 +66,7 @@ def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, rep
     fgraph = graph.validate()
     warnings = []
     qgraph = s.quantize(fgraph, pixels, strategy, warnings)
-    qgraph.meta["quantization"] = {"scheme": s.NAME, "strategy": strategy, "samples": int(len(pixels))}
+    qgraph.meta["quantization"].update(strategy=strategy, samples=int(len(pixels)))
     if report is not None:
         report.clear()
         report.update(measure(fgraph, qgraph, pixels, strategy, warnings))

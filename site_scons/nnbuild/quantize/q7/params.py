@@ -161,6 +161,7 @@ def lut_table(func, f_in, f_out=7):
 def lower(graph, bits, warnings):
     """The quantized graph for frac bits `bits` ({tensor name: f}); appends warnings."""
     q = ir.Graph(graph.name, graph.input, list(graph.outputs), meta=copy.deepcopy(graph.meta))
+    q.meta["quantization"] = {"scheme": "q7"}
     for name, t in graph.tensors.items():
         if name == graph.input:
             q.tensors[name] = ir.Tensor(name, tuple(t.shape), "uint8", None)
