@@ -3,6 +3,7 @@ out as loops here) and against numerical gradients, the Caffe writer's LRN/PReLU
 (checked against BVLC caffe.proto field names, numbers and types), and the committed
 models/lrn_digits files."""
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -256,4 +257,5 @@ def test_lrn_manifest_declares_the_model_with_the_sample_data(root):
     entry = m.model("lrn_digits")
     entry.check_files()
     assert entry.input.shape == (28, 28, 1) and entry.input.channel_order == "GRAY"
-    assert entry.quantization.calibration == (root / "models" / "sample" / "calib.npz").resolve()
+    assert Path(entry.quantization.calibration).resolve() == (root / "models" / "sample" / "calib.npz").resolve()
+    assert Path(entry.weights).resolve() == (root / "models" / "lrn_digits" / "lrn_digits.caffemodel.h5").resolve()
