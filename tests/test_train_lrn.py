@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from google.protobuf import descriptor_pool, message_factory, text_format
 
+from nnbuild import passes, reference
 from nnbuild.errors import NnbuildError
 from nnbuild.frontends import caffe_net, caffe_proto
 from nnbuild.frontends import caffe_writer as cw
+from nnbuild.frontends.caffe import load_caffe
 from nnbuild.manifest import load_manifest
 
 
@@ -233,16 +235,22 @@ def test_writer_helpers_refuse_what_caffe_refuses():
 
 # -- the committed model -----------------------------------------------------------------------
 
-def test_committed_lrn_model_accuracy_and_size(root, tr):
-    """The trainer's own forward on the published weights (read back from the .h5) keeps its
-    reported top-1 on the 1,000 held-out digits of models/sample/test.npz."""
-    d = root / "models" / "lrn_digits"
-    with h5py.File(d / "lrn_digits.caffemodel.h5", "r") as f:
+def params_from_h5(path):
+    """The trainer's parameter dict from a written .caffemodel.h5 (every blob accounted for)."""
+    with h5py.File(path, "r") as f:
         blob = {(layer, int(i)): f["data"][layer][i][()] for layer in f["data"] for i in f["data"][layer]}
     p = {"w1": blob["conv1", 0], "b1": blob["conv1", 1], "w2": blob["conv2", 0], "b2": blob["conv2", 1],
          "slope": blob["prelu1", 0], "gamma": blob["scale1", 0], "beta": blob["scale1", 1],
          "w3": blob["ip1", 0], "b3": blob["ip1", 1]}
     assert len(blob) == len(p)
+    return p
+
+
+def test_committed_lrn_model_accuracy_and_size(root, tr):
+    """The trainer's own forward on the published weights (read back from the .h5) keeps its
+    reported top-1 on the 1,000 held-out digits of models/sample/test.npz."""
+    d = root / "models" / "lrn_digits"
+    p = params_from_h5(d / "lrn_digits.caffemodel.h5")
     assert sum(v.size for v in p.values()) == 8 * 25 + 8 + 16 * 72 + 16 + 8 + 2 * 16 + 10 * 576 + 10
     with np.load(root / "models" / "sample" / "test.npz") as z:
         images, labels = z["images"][..., 0], z["labels"]
@@ -252,10 +260,33 @@ def test_committed_lrn_model_accuracy_and_size(root, tr):
     assert text == cw.prototxt_text("lrn_digits", "data", (1, 1, 28, 28), tr.caffe_layers(p))
 
 
+def test_nnbuild_float_reference_matches_the_trainer(root, tr):
+    """Once the Caffe frontend imports LRN/PReLU/standalone Scale, its float graph (after the
+    pipeline's passes) must compute what the trainer computed. Skipped only while it refuses them."""
+    d = root / "models" / "lrn_digits"
+    try:
+        g = load_caffe(d / "lrn_digits.prototxt", d / "lrn_digits.caffemodel.h5", input_shape=(28, 28, 1),
+                       mean=[0], scale=tr.ts.SCALE)
+    except NnbuildError as e:
+        if "unsupported layer type" not in str(e):
+            raise
+        pytest.skip(f"the Caffe frontend does not import this net yet: {e.message[:60]}")
+    g = passes.run(g)
+    with np.load(root / "models" / "sample" / "test.npz") as z:
+        images, labels = z["images"], z["labels"]
+    got = reference.run(g, images).reshape(len(images), -1)
+    p = params_from_h5(d / "lrn_digits.caffemodel.h5")
+    want = np.concatenate([tr.forward(p, tr.ts.to_input(images[i:i + 500, ..., 0])) for i in (0, 500)])
+    if not g.meta.get("output_softmax"):
+        want = np.exp(want - want.max(1, keepdims=True))
+        want /= want.sum(1, keepdims=True)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert (got.argmax(1) == labels).mean() >= 0.97
+
+
 def test_lrn_manifest_declares_the_model_with_the_sample_data(root):
     m = load_manifest(root / "manifests" / "lrn_digits.yaml")
     entry = m.model("lrn_digits")
     entry.check_files()
     assert entry.input.shape == (28, 28, 1) and entry.input.channel_order == "GRAY"
     assert Path(entry.quantization.calibration).resolve() == (root / "models" / "sample" / "calib.npz").resolve()
-    assert Path(entry.weights).resolve() == (root / "models" / "lrn_digits" / "lrn_digits.caffemodel.h5").resolve()
