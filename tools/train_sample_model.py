@@ -178,10 +178,12 @@ def shift_images(images, rng, max_shift=2):
     return out
 
 
-def train(images, labels, epochs, seed, lr=2e-3, batch=32, augment=True):
-    """Adam with a cosine learning-rate decay; deterministic for a given seed."""
+def train(images, labels, epochs, seed, lr=2e-3, batch=32, augment=True, init=None, grad_fn=None):
+    """Adam with a cosine learning-rate decay; deterministic for a given seed. `init`/`grad_fn`
+    replace this net's init_params/grads (tools/train_lrn_model.py trains its own net with it)."""
+    init, grad_fn = init or init_params, grad_fn or grads
     rng = np.random.default_rng(seed)
-    p = init_params(rng)
+    p = init(rng)
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(v) for k, v in p.items()}
     b1, b2, step = 0.9, 0.999, 0
@@ -192,7 +194,7 @@ def train(images, labels, epochs, seed, lr=2e-3, batch=32, augment=True):
         for i in range(0, len(order) - batch + 1, batch):
             idx = order[i:i + batch]
             batch_x = shift_images(images[idx], rng) if augment else images[idx]
-            loss, g = grads(p, to_input(batch_x), labels[idx].astype(np.int64))
+            loss, g = grad_fn(p, to_input(batch_x), labels[idx].astype(np.int64))
             losses.append(loss)
             step += 1
             rate = lr * 0.5 * (1 + np.cos(np.pi * step / steps_total))

@@ -6,7 +6,8 @@ same bytes) because the build hashes its inputs.
 
 HDF5 layout (what Caffe's Net::ToHDF5 writes): group `data`, one subgroup per layer (also for
 layers without parameters), datasets `0`, `1`, ... holding the layer's blobs as float32
-(convolution weights OIHW, inner-product weights (O, C*H*W) in Caffe's CHW flatten order).
+(convolution weights OIHW, inner-product weights (O, C*H*W) in Caffe's CHW flatten order,
+PReLU slopes (C,), Scale gamma (C,) then beta (C,)).
 """
 import io
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ class Enum(str):
 @dataclass
 class Layer:
     name: str
-    type: str                 # Caffe layer type: Convolution, Pooling, ReLU, InnerProduct, Softmax...
+    type: str                 # Caffe layer type: Convolution, Pooling, ReLU, InnerProduct, LRN, ...
     bottom: list
     top: list
     params: dict = field(default_factory=dict)   # e.g. {"convolution_param": {"num_output": 8}}
@@ -67,6 +68,44 @@ def inner_product(name, bottom, top, weight, bias):
 
 def softmax(name, bottom, top):
     return Layer(name, "Softmax", [bottom], [top])
+
+
+LRN_REGIONS = ("ACROSS_CHANNELS", "WITHIN_CHANNEL")
+
+
+def lrn(name, bottom, top, local_size, alpha, beta, k=1.0, region="ACROSS_CHANNELS"):
+    """LRN layer (Caffe's lrn_param). k is written for both regions; WITHIN_CHANNEL ignores it."""
+    if region not in LRN_REGIONS:
+        raise NnbuildError(f"unknown LRN region {region!r}", where=f"layer {name}",
+                           expected=" or ".join(LRN_REGIONS))
+    if int(local_size) != local_size or local_size < 1 or local_size % 2 == 0:
+        raise NnbuildError(f"LRN local_size {local_size} is not a positive odd integer",
+                           where=f"layer {name}", expected="1, 3, 5, ... (Caffe refuses even sizes)")
+    p = {"local_size": int(local_size), "alpha": float(alpha), "beta": float(beta),
+         "norm_region": Enum(region), "k": float(k)}
+    return Layer(name, "LRN", [bottom], [top], {"lrn_param": p})
+
+
+def prelu(name, blob, slope):
+    """In-place PReLU: slope (C,) per channel, or a scalar for Caffe's channel_shared (0-d blob)."""
+    slope = np.asarray(slope, np.float32)
+    if slope.ndim > 1:
+        raise NnbuildError(f"PReLU slope has shape {slope.shape}", where=f"layer {name}",
+                           expected="(C,) per channel or a scalar (channel_shared)")
+    return Layer(name, "PReLU", [blob], [blob], {"prelu_param": {"channel_shared": slope.ndim == 0}},
+                 [slope])
+
+
+def scale(name, bottom, top, gamma, beta=None):
+    """Per-channel affine y = x * gamma_c (+ beta_c): Caffe's Scale layer on axis 1, one bottom."""
+    gamma = np.asarray(gamma, np.float32)
+    blobs = [gamma]
+    if beta is not None:
+        blobs.append(np.asarray(beta, np.float32))
+    if gamma.ndim != 1 or any(b.shape != gamma.shape for b in blobs):
+        raise NnbuildError(f"Scale blobs have shapes {[b.shape for b in blobs]}", where=f"layer {name}",
+                           expected="gamma (C,) and beta (C,)")
+    return Layer(name, "Scale", [bottom], [top], {"scale_param": {"bias_term": beta is not None}}, blobs)
 
 
 def prototxt_text(net_name, input_name, input_shape, layers):
