@@ -154,3 +154,24 @@ def test_new_layer_golden_equals_c_on_random_shapes(tmp_path, seed):
     want = golden.run(q, x)
     got = HostModel(q, "rnd", tmp_path / "host").run(x)
     np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def test_trained_lrn_digits_net_q7_accuracy_and_host_bit_exact(root, tmp_path):
+    """The real trained net with LRN (both regions), PReLU and Scale (models/lrn_digits, trained by
+    tools/train_lrn_model.py): float 978/1000, q7 977/1000 when measured; the generated C equals
+    the golden model on every test digit."""
+    from nnbuild import pipeline
+    from nnbuild.hostrun import HostModel
+    from nnbuild.manifest import load_manifest
+
+    entry = load_manifest(root / "manifests" / "lrn_digits.yaml").model("lrn_digits")
+    g = pipeline.import_model(entry)
+    assert {"lrn", "prelu", "channel_affine"} <= {o.type for o in g.ops}
+    q, _ = pipeline.quantize_graph(entry, g)
+    z = np.load(root / "models" / "sample" / "test.npz")
+    images, labels = z["images"].reshape(-1, 28, 28, 1), z["labels"]
+    want = golden.run(q, images).reshape(len(images), -1)
+    assert (reference.run(g, images).reshape(len(images), -1).argmax(1) == labels).sum() >= 975
+    assert (want.argmax(1) == labels).sum() >= 970
+    got = HostModel(q, "lrn_digits", tmp_path).run(images)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
