@@ -367,6 +367,7 @@ def parse_prototxt(path):
     """Read a text NetParameter. Fields outside our subset are skipped (they belong to layers or
     options we do not use, or to Caffe forks); a syntax error names line:column."""
     text = read_text(path, "Caffe prototxt")
+    check_nesting(text, path)
     net = NetParameter()
     try:
         text_format.Parse(text, net, allow_unknown_field=True, allow_unknown_extension=True)
@@ -395,6 +396,27 @@ def parse_binary(path, message_class, what):
         raise NnbuildError(f"corrupt or truncated {what}: {e}", file=path,
                            expected=f"a binary {message_class.DESCRIPTOR.name} protobuf") from None
     return msg
+
+
+# Deeper than any Caffe net needs (layer > param > filler is 3); text_format recurses per level.
+MAX_NESTING = 64
+_STRUCTURE = re.compile(r"#[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|[{}<>\n]")
+
+
+def check_nesting(text, path):
+    """Refuse blocks nested deeper than MAX_NESTING before the recursive parser sees them."""
+    depth, line = 0, 1
+    for m in _STRUCTURE.finditer(text):
+        c = m.group()
+        if c == "\n":
+            line += 1
+        elif c in "{<":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise NnbuildError(f"blocks nested more than {MAX_NESTING} deep", file=path,
+                                   where=f"line {line}", expected="a Caffe net definition")
+        elif c in "}>":
+            depth -= 1
 
 
 def read_text(path, what):

@@ -1,0 +1,215 @@
+"""Hostile and malformed input files: every one ends in one NnbuildError naming the file, after
+bounded work (declared sizes are checked before anything is allocated for them). Each file is
+made by the test; the large ones only *declare* large sizes."""
+import shutil
+import struct
+import textwrap
+import time
+import zipfile
+import zlib
+
+import h5py
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from nnbuild.errors import NnbuildError
+from nnbuild.frontends import caffe_proto
+from nnbuild.frontends.caffe import load_caffe, load_mean
+from nnbuild.frontends.caffe_weights import MAX_VALUES, load_weights
+
+SAMPLE = ROOT / "models" / "sample"
+SAMPLE_SHAPE = (28, 28, 1)
+
+
+def sample(tmp_path):
+    proto, h5 = tmp_path / "s.prototxt", tmp_path / "s.caffemodel.h5"
+    shutil.copy(SAMPLE / "sample.prototxt", proto)
+    shutil.copy(SAMPLE / "sample.caffemodel.h5", h5)
+    return proto, h5
+
+
+def blob_file(path, dims, values, legacy=False):
+    blob = caffe_proto.BlobProto()
+    if legacy:
+        blob.num, blob.channels, blob.height, blob.width = dims
+    else:
+        blob.shape.dim.extend(dims)
+    blob.data.extend(values)
+    path.write_bytes(blob.SerializeToString())
+    return path
+
+
+# -- binary protobuf: caffemodel and mean.binaryproto -------------------------------------------
+
+@pytest.mark.parametrize("dims, values, legacy, pattern", [
+    ([-1, -1], [1.0], False, r"negative dimensions \[-1, -1\]"),
+    ([1, -3, 2, 2], [], False, r"negative dimensions"),
+    ([2 ** 32, 2 ** 32], [], False, r"= 18446744073709551616 values \(expected at most 16777216"),  # int64: 0
+    ([1, 2 ** 32, 2 ** 32, 1], [], True, r"= 18446744073709551616 values"),                          # legacy dims
+    ([2 ** 31 - 1, 2 ** 31 - 1, 4], [], False, r"values \(expected at most"),
+    ([1, 1, 28, 28], [0.5] * 10, False, r"blob has 10 values but its shape \[1, 1, 28, 28\] needs 784"),
+])
+def test_mean_binaryproto_declared_sizes(tmp_path, dims, values, legacy, pattern):
+    from nnbuild.frontends.caffe_weights import blob_array
+
+    path = blob_file(tmp_path / "mean.binaryproto", dims, values, legacy)
+    with pytest.raises(NnbuildError, match=pattern) as e:
+        blob_array(caffe_proto.parse_binary(path, caffe_proto.BlobProto, "mean"), path, "mean blob")
+    assert str(e.value).startswith(f"{path}, mean blob: ")
+    with pytest.raises(NnbuildError) as e:   # load_mean: the same, or the shape check before it
+        load_mean(path, (28, 28, 1))
+    assert str(e.value).startswith(str(path))
+
+
+def caffemodel(path, layers):
+    net = caffe_proto.NetParameter(name="t")
+    for name, blobs in layers.items():
+        lp = net.layer.add(name=name)
+        for dims, values in blobs:
+            b = lp.blobs.add()
+            b.shape.dim.extend(dims)
+            b.data.extend(values)
+    path.write_bytes(net.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("dims, values, pattern", [
+    ([-2, -4], [0.0] * 8, r"layer 'x', blob 0: blob declares negative dimensions \[-2, -4\]"),
+    ([2 ** 62, 4], [], r"layer 'x', blob 0: blob declares shape .* values"),
+    ([3, 3], [1.0] * 4, r"blob has 4 values but its shape \[3, 3\] needs 9"),
+])
+def test_caffemodel_blob_headers(tmp_path, dims, values, pattern):
+    path = caffemodel(tmp_path / "w.caffemodel", {"x": [(dims, values)]})
+    with pytest.raises(NnbuildError, match=pattern) as e:
+        load_weights(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_caffemodel_values_are_read_on_use(tmp_path):
+    path = caffemodel(tmp_path / "w.caffemodel", {"a": [([2, 3], list(range(6)))], "b": [([1], [7.0])]})
+    blobs = load_weights(path)
+    assert blobs["a"][0].shape == (2, 3) and blobs["a"][0]._array is None
+    np.testing.assert_array_equal(np.asarray(blobs["a"][0]), np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert blobs["a"][0].dtype == np.float32 and blobs["b"][0]._array is None
+
+
+def test_prototxt_nested_thousands_deep(tmp_path):
+    for block in ("param { ", "unknown_field { ", "convolution_param < "):
+        path = tmp_path / "deep.prototxt"
+        close = "} " if "{" in block else "> "
+        path.write_text('name: "n"\nlayer { name: "a"\n' + block * 5000 + close * 5000 + "}\n")
+        with pytest.raises(NnbuildError, match=r"deep\.prototxt, line 3: blocks nested more than 64 deep"):
+            caffe_proto.parse_prototxt(path)
+    # braces in strings and comments do not count
+    ok = tmp_path / "ok.prototxt"
+    ok.write_text('name: "' + "{" * 100 + '"\n# ' + "{" * 100 + "\nlayer { name: 'a' type: 'ReLU' }\n")
+    assert caffe_proto.parse_prototxt(ok).name == "{" * 100
+
+
+# -- prototxt input sizes -----------------------------------------------------------------------
+
+def test_absurd_input_shape_is_refused_before_allocating(tmp_path):
+    proto, h5 = sample(tmp_path)
+    text = (SAMPLE / "sample.prototxt").read_text().replace("dim: 1\n      dim: 1\n", "dim: 1\n      dim: 1000000000\n", 1)
+    assert "1000000000" in text
+    text = text.replace('top: "data"\n', 'top: "data"\n  transform_param { mean_value: 3 }\n', 1)
+    proto.write_text(text)
+    t0 = time.perf_counter()
+    with pytest.raises(NnbuildError, match=r"input shape \[28, 28, 1000000000\] \(H, W, C\) has 784000000000 values "
+                                           r"\(expected at most 16777216 values"):
+        load_caffe(proto, h5)
+    shutil.copy(SAMPLE / "sample.prototxt", proto)
+    with pytest.raises(NnbuildError, match=r"input\.shape: input shape \[100000, 100000, 3\]"):
+        load_caffe(proto, h5, input_shape=(100000, 100000, 3))
+    with pytest.raises(NnbuildError, match=r"input\.shape: input shape \[1, 1, 1000000000\]"):
+        load_mean([1.0], (1, 1, 10 ** 9))
+    assert time.perf_counter() - t0 < 5
+
+
+# -- HDF5 weights -------------------------------------------------------------------------------
+
+def test_h5_unused_huge_dataset_is_never_read(tmp_path):
+    proto, h5 = sample(tmp_path)
+    with h5py.File(h5, "a") as f:
+        # 10^10 float32 zeros, gzip: a few KB on disk, 37 GiB in memory (allocated lazily by HDF5)
+        f["data"].create_group("unused").create_dataset(
+            "0", shape=(10 ** 10,), dtype="f4", chunks=(2 ** 20,), compression="gzip", fillvalue=0)
+    assert h5.stat().st_size < 1_000_000
+    t0 = time.perf_counter()
+    g = load_caffe(proto, h5, input_shape=SAMPLE_SHAPE)
+    assert time.perf_counter() - t0 < 10 and g.ops
+
+
+def test_h5_used_dataset_shape_checked_before_reading(tmp_path):
+    proto, h5 = sample(tmp_path)
+    with h5py.File(h5, "a") as f:
+        del f["data/conv1/0"]
+        f["data/conv1"].create_dataset("0", shape=(10 ** 5, 10 ** 5), dtype="f4", chunks=(1000, 1000),
+                                       compression="gzip", fillvalue=0)
+    t0 = time.perf_counter()
+    with pytest.raises(NnbuildError, match=r"layer 'conv1'.*blob 0 has shape \[100000, 100000\]"):
+        load_caffe(proto, h5, input_shape=SAMPLE_SHAPE)
+    assert time.perf_counter() - t0 < 10
+    blobs = load_weights(h5)
+    with pytest.raises(NnbuildError, match=r"data/conv1/0: blob declares shape \[100000, 100000\]"):
+        np.asarray(blobs["conv1"][0])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "superblock", "garbage_middle", "text_dataset",
+                                    "external_link", "dataset_group"])
+def test_h5_corrupt_files_name_the_file(tmp_path, damage):
+    proto, h5 = sample(tmp_path)
+    data = bytearray(h5.read_bytes())
+    if damage == "truncate":
+        h5.write_bytes(bytes(data[:3000]))
+    elif damage == "superblock":
+        data[8:40] = b"\xff" * 32
+        h5.write_bytes(bytes(data))
+    elif damage == "garbage_middle":
+        data[600:5000] = bytes(range(256)) * 17 + bytes(4400 - 256 * 17)
+        h5.write_bytes(bytes(data))
+    else:
+        with h5py.File(h5, "a") as f:
+            del f["data/conv1/0"]
+            if damage == "text_dataset":
+                f["data/conv1"].create_dataset("0", data=np.array([b"abc", b"def"]))
+            elif damage == "external_link":
+                f["data/conv1"]["0"] = h5py.ExternalLink("/etc/passwd", "/x")
+            else:
+                f["data/conv1"].create_group("0")
+    with pytest.raises(NnbuildError) as e:
+        load_caffe(proto, h5, input_shape=SAMPLE_SHAPE)
+    assert str(e.value).startswith(str(h5)), str(e.value)
+
+
+# -- the generated C comment --------------------------------------------------------------------
+
+def test_layer_named_with_comment_markers_keeps_the_c_valid(tmp_path):
+    """A layer called `conv1/*x*/ */` goes through import, quantize and codegen; the C compiles."""
+    import subprocess
+
+    from nnbuild.codegen import generate_model
+    from nnbuild.quantize import quantize
+
+    evil = "conv1/*x*/ */ /*"
+    proto, h5 = sample(tmp_path)
+    proto.write_text((SAMPLE / "sample.prototxt").read_text().replace('"conv1"', f'"{evil}"'))
+    weights = {}
+    with h5py.File(h5, "r") as f:   # as a binary caffemodel: HDF5 names cannot hold '/'
+        for name, group in f["data"].items():
+            weights[evil if name == "conv1" else name] = [(d.shape, d[()].ravel().tolist())
+                                                          for _, d in sorted(group.items())]
+    g = load_caffe(proto, caffemodel(tmp_path / "evil.caffemodel", weights), input_shape=SAMPLE_SHAPE)
+    assert any(op.name == evil for op in g.ops)
+    pixels = np.load(SAMPLE / "calib.npz")["images"][:20]
+    _, _, files = generate_model(quantize(g, pixels), tmp_path / "c", "evil")
+    source = [f for f in files if str(f).endswith(".c")][0]
+    text = open(source).read()
+    assert "conv1/_*x*_/ *_/ /_*" in text
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc:
+        inc = [f"-I{ROOT / 'firmware_template' / d}" for d in ("kernels", "app")]
+        run = subprocess.run([cc, "-fsyntax-only", "-std=c99", "-Werror=comment", *inc, str(source)],
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
