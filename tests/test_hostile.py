@@ -213,3 +213,76 @@ def test_layer_named_with_comment_markers_keeps_the_c_valid(tmp_path):
         run = subprocess.run([cc, "-fsyntax-only", "-std=c99", "-Werror=comment", *inc, str(source)],
                              capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
+
+
+# -- .npz data sets -----------------------------------------------------------------------------
+
+def npy_header(descr, shape, fortran=False):
+    d = repr({"descr": descr, "fortran_order": fortran, "shape": tuple(shape)}).encode()
+    pad = 64 - (10 + len(d) + 1) % 64
+    d += b" " * pad + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d
+
+
+def npz(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def load(path):
+    from nnbuild import calibration
+
+    return calibration.load_images(path, (4, 5, 3))
+
+
+def test_npz_declaring_279_gb_is_refused_from_its_header(tmp_path):
+    path = npz(tmp_path / "bomb.npz", {"images.npy": npy_header("|u1", (300_000, 1000, 310, 3))})
+    assert path.stat().st_size < 400
+    with pytest.raises(NnbuildError, match=r"bomb\.npz, images: 'images' declares shape \(300000, 1000, 310, 3\) "
+                                           r"of uint8 = 279000000000 bytes \(expected at most 1073741824"):
+        load(path)
+    with pytest.raises(NnbuildError, match=r"bomb\.npz, images: 'images' declares shape"):
+        from nnbuild.imageio import read_image
+        read_image(f"{path}:0")
+
+
+@pytest.mark.parametrize("members, compression, pattern", [
+    ({"images.npy": npy_header("|u1", (2, 4, 5, 3)) + bytes(10)}, zipfile.ZIP_STORED,
+     r"images: 'images' declares shape \(2, 4, 5, 3\) of uint8 \(120 bytes\) but the member holds 10"),
+    ({"images.npy": npy_header("|u1", (1, 4, 5, 3)) + bytes(60)}, zipfile.ZIP_LZMA,
+     r"images: zip compression method 14 is not supported"),
+    ({}, zipfile.ZIP_STORED, r"the \.npz holds no arrays"),
+    ({"labels.npy": npy_header("<i8", (1,)) + bytes(8)}, zipfile.ZIP_STORED, r"no 'images' array \(found: labels\)"),
+    ({"images.npy": npy_header("|O", (1,)) + bytes(8)}, zipfile.ZIP_STORED,
+     r"'images' has dtype object \(expected uint8 \(object, text and structured arrays are refused\)"),
+    ({"images.npy": npy_header("<U5", (1, 4, 5, 3)) + bytes(1200)}, zipfile.ZIP_STORED, r"'images' has dtype <U5"),
+    ({"images.npy": npy_header("<f4", (1, 4, 5, 3)) + bytes(240)}, zipfile.ZIP_DEFLATED, r"'images' has dtype float32"),
+    ({"images.npy": npy_header("|u1", (-1, 4, 5, 3))}, zipfile.ZIP_STORED, r"declares shape \(-1, 4, 5, 3\)"),
+    ({"images.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': (((("}, zipfile.ZIP_STORED, r"cannot read \.npz"),
+    ({"images.npy": b"\x93NUMPY\x03\x00" + bytes(20)}, zipfile.ZIP_STORED, r"format version \(3, 0\)"),
+    ({"images.npy": b"not numpy at all"}, zipfile.ZIP_STORED, r"cannot read \.npz"),
+])
+def test_malformed_npz_members(tmp_path, members, compression, pattern):
+    path = npz(tmp_path / "d.npz", members, compression)
+    with pytest.raises(NnbuildError, match=pattern) as e:
+        load(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_corrupt_npz_files(tmp_path):
+    images = np.arange(2 * 4 * 5 * 3, dtype=np.uint8).reshape(2, 4, 5, 3)
+    np.savez(tmp_path / "good.npz", images=images)
+    data = (tmp_path / "good.npz").read_bytes()
+    at = data.index(b"NUMPY") + 128 + 5     # a pixel byte inside the stored member
+    for name, damaged in (("crc.npz", data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]),
+                          ("cut.npz", data[: len(data) // 2]), ("junk.npz", b"PK\x03\x04" + bytes(100)),
+                          ("empty.npz", b"")):
+        (tmp_path / name).write_bytes(damaged)
+        with pytest.raises(NnbuildError, match=r"cannot read \.npz") as e:
+            load(tmp_path / name)
+        assert str(e.value).startswith(str(tmp_path / name))
+    np.savez_compressed(tmp_path / "f.npz", images=np.asfortranarray(images), labels=np.array([1, 2]))
+    np.testing.assert_array_equal(load(tmp_path / "f.npz"), images)
+    np.testing.assert_array_equal(load(tmp_path / "good.npz"), images)
