@@ -49,6 +49,7 @@ def blob_file(path, dims, values, legacy=False):
     ([1, 2 ** 32, 2 ** 32, 1], [], True, r"= 18446744073709551616 values"),                          # legacy dims
     ([2 ** 31 - 1, 2 ** 31 - 1, 4], [], False, r"values \(expected at most"),
     ([1, 1, 28, 28], [0.5] * 10, False, r"blob has 10 values but its shape \[1, 1, 28, 28\] needs 784"),
+    ([0, 2 ** 63 - 1], [], False, r"= 0 values \(expected at most"),       # empty, yet numpy cannot shape it
 ])
 def test_mean_binaryproto_declared_sizes(tmp_path, dims, values, legacy, pattern):
     from nnbuild.frontends.caffe_weights import blob_array

@@ -88,9 +88,9 @@ def check_shape(shape, path, where):
         raise NnbuildError(f"blob declares negative dimensions {dims}", file=path, where=where,
                            expected="dimensions >= 0 (the file is corrupt)")
     count = math.prod(dims)
-    if count > MAX_VALUES:
+    if count > MAX_VALUES or any(d > MAX_VALUES for d in dims):   # [0, 2^62] is empty, but no array
         raise NnbuildError(f"blob declares shape {dims} = {count} values", file=path, where=where,
-                           expected=f"at most {MAX_VALUES} values per blob (2^24)")
+                           expected=f"at most {MAX_VALUES} values (2^24) per blob and per dimension")
     return count
 
 
