@@ -1,7 +1,7 @@
 """Load calibration/evaluation images as uint8 (N, H, W, C) in the model's channel order.
 
 Sources: an .npz with `images` (N×H×W×C uint8 RGB, or N×H×W grayscale), or a folder of PNG/PPM/PGM
-files (read in sorted file-name order, decoded by nnbuild.imageio: no imaging dependency). Images
+files (read in sorted file-name order, decoded by nnbuild.imageio). Images
 must already have the model's size: resizing is the application's preprocessing, not calibration.
 """
 import os
