@@ -287,3 +287,10 @@ def test_corrupt_npz_files(tmp_path):
     np.savez_compressed(tmp_path / "f.npz", images=np.asfortranarray(images), labels=np.array([1, 2]))
     np.testing.assert_array_equal(load(tmp_path / "f.npz"), images)
     np.testing.assert_array_equal(load(tmp_path / "good.npz"), images)
+
+
+def test_binary_prototxt_names_the_line(tmp_path):
+    path = tmp_path / "bin.prototxt"
+    path.write_bytes(b'name: "n"\nlayer {\n  name: "\xbb"\n}\n')
+    with pytest.raises(NnbuildError, match=r"bin\.prototxt, line 3: Caffe prototxt is not UTF-8 text \(byte 0xbb\)"):
+        caffe_proto.parse_prototxt(path)

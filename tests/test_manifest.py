@@ -220,3 +220,10 @@ def test_nul_byte_deep_nesting_and_size(tmp_path):
     big = write(tmp_path, "version: 1\n" + "#" * (1 << 20) + "\n", "big.yaml")
     with pytest.raises(NnbuildError, match=r"big\.yaml: manifest is 1048588 bytes \(expected at most 1048576"):
         load_manifest(big)
+
+
+def test_binary_junk_names_the_line(tmp_path):
+    path = write(tmp_path, "", "bin.yaml")
+    path.write_bytes(b"version: 1\nmodels:\n  - name: \xff\xfe\n")
+    with pytest.raises(NnbuildError, match=r"bin\.yaml, line 3: manifest is not UTF-8 text \(byte 0xff\)"):
+        load_manifest(path)

@@ -174,12 +174,17 @@ def load_manifest(path, targets=None):
         if os.path.getsize(path) > MAX_BYTES:
             raise NnbuildError(f"manifest is {os.path.getsize(path)} bytes", file=path,
                                expected=f"at most {MAX_BYTES} bytes (put long label lists in a labels file)")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise NnbuildError("manifest not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise NnbuildError(f"cannot read manifest: {e}", file=path) from None
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise NnbuildError(f"manifest is not UTF-8 text (byte 0x{data[e.start]:02x})", file=path,
+                           where=f"line {line}", expected="a YAML text file") from None
     loader, root = _compose(text, path)
     r = _Reader(path, loader, targets)
     if root is None:

@@ -35,7 +35,10 @@ def read_array(path, name, dtypes=None, expected="a NumPy .npz file"):
     except FileNotFoundError:
         raise NnbuildError("file not found", file=path, expected=expected) from None
     except _ERRORS as e:
-        raise NnbuildError(f"cannot read .npz: {type(e).__name__}: {e}", file=path, expected=expected) from None
+        detail = f"{type(e).__name__}: {e}"
+        detail = detail if len(detail) < 200 else detail[:200] + "..."
+        raise NnbuildError(f"cannot read .npz (corrupt, truncated or not a zip file): {detail}", file=path,
+                           expected=expected) from None
 
 
 def _member(z, path, name, expected):

@@ -421,12 +421,18 @@ def check_nesting(text, path):
 
 def read_text(path, what):
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise NnbuildError(f"{what} not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise NnbuildError(f"cannot read {what}: {e}", file=path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise NnbuildError(f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x})", file=path,
+                           where=f"line {line}", expected="a text file") from None
 
 
 def layer_lines(text):
