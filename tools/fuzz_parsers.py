@@ -395,7 +395,28 @@ def _npz_strategy(st):
                      st.sampled_from(["images", "labels"]), st.sampled_from([1, 2]))
 
 
-_STRUCTURED = {"caffemodel": lambda st: _blobs_strategy(st, True), "mean": lambda st: _blobs_strategy(st, False),
+def _prototxt_strategy(st):
+    """The sample net with its numbers replaced by hostile ones: keeps the syntax valid, so the
+    frontend's shape and weight checks are reached."""
+    import re
+
+    text = (SAMPLE / "sample.prototxt").read_text()
+    numbers = [m.span() for m in re.finditer(r"(?<=: )-?\d+(\.\d+)?", text)]
+    hostile = st.one_of(st.integers(-3, 70), st.sampled_from([2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 63 - 1, -2 ** 31,
+                                                               10 ** 9, 4096, 65536]))
+
+    def make(changes):
+        out = text
+        for index, value in sorted(changes, key=lambda c: -numbers[c[0] % len(numbers)][0]):
+            a, b = numbers[index % len(numbers)]
+            out = out[:a] + str(value) + out[b:]
+        return out.encode()
+
+    return st.builds(make, st.lists(st.tuples(st.integers(0, 10 ** 6), hostile), min_size=1, max_size=4,
+                                    unique_by=lambda c: c[0] % len(numbers)))
+
+
+_STRUCTURED = {"prototxt": _prototxt_strategy, "caffemodel": lambda st: _blobs_strategy(st, True), "mean": lambda st: _blobs_strategy(st, False),
                "image": _png_strategy, "npz": _npz_strategy}
 TARGETS = tuple(t for t in WORKER_TARGETS if t != "selftest")
 _NAMES = {"npz": "data.npz", "manifest": "models.yaml", "prototxt": "net.prototxt", "h5": "w.caffemodel.h5",
