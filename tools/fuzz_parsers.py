@@ -416,7 +416,46 @@ def _prototxt_strategy(st):
                                     unique_by=lambda c: c[0] % len(numbers)))
 
 
-_STRUCTURED = {"prototxt": _prototxt_strategy, "caffemodel": lambda st: _blobs_strategy(st, True), "mean": lambda st: _blobs_strategy(st, False),
+def _h5_strategy(st):
+    """The sample's data/<layer>/<i> datasets with some replaced by datasets of arbitrary declared
+    shape (chunked fill values: tiny files declaring up to 10^12 values), dtype or kind."""
+    import numpy as np
+
+    def make(changes):
+        import h5py
+
+        buf = io.BytesIO()
+        weights = _sample_weights()
+        with h5py.File(buf, "w") as f:
+            data = f.create_group("data")
+            for name, arrays in weights.items():
+                g = data.create_group(name)
+                for i, a in enumerate(arrays):
+                    g.create_dataset(str(i), data=a)
+            for layer, index, shape, dtype, kind in changes:
+                g = data.require_group(layer)
+                key = str(index) if index >= 0 else "w"
+                if key in g:
+                    del g[key]
+                if kind == "group":
+                    g.create_group(key)
+                elif kind == "scalar":
+                    g.create_dataset(key, data=np.float32(1.5))
+                else:
+                    size = max(1, int(np.prod(shape, dtype=object)))
+                    chunks = tuple(max(1, min(d, 64)) for d in shape) if shape and size > 1 else None
+                    g.create_dataset(key, shape=tuple(shape), dtype=dtype, chunks=chunks,
+                                     compression="gzip" if chunks else None)
+        return buf.getvalue()
+
+    dims = st.lists(st.one_of(st.integers(0, 30), st.sampled_from([10 ** 6, 2 ** 24 + 1, 10 ** 12])), max_size=4)
+    change = st.tuples(st.sampled_from(["conv1", "conv2", "ip1", "ip2", "extra"]), st.integers(-1, 2), dims,
+                       st.sampled_from(["f4", "f8", "i8", "u1", "S3", "c8", "f2"]),
+                       st.sampled_from(["dataset", "dataset", "group", "scalar"]))
+    return st.builds(make, st.lists(change, min_size=1, max_size=3))
+
+
+_STRUCTURED = {"prototxt": _prototxt_strategy, "h5": _h5_strategy, "caffemodel": lambda st: _blobs_strategy(st, True), "mean": lambda st: _blobs_strategy(st, False),
                "image": _png_strategy, "npz": _npz_strategy}
 TARGETS = tuple(t for t in WORKER_TARGETS if t != "selftest")
 _NAMES = {"npz": "data.npz", "manifest": "models.yaml", "prototxt": "net.prototxt", "h5": "w.caffemodel.h5",
