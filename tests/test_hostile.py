@@ -294,3 +294,14 @@ def test_binary_prototxt_names_the_line(tmp_path):
     path.write_bytes(b'name: "n"\nlayer {\n  name: "\xbb"\n}\n')
     with pytest.raises(NnbuildError, match=r"bin\.prototxt, line 3: Caffe prototxt is not UTF-8 text \(byte 0xbb\)"):
         caffe_proto.parse_prototxt(path)
+
+
+def test_devices_are_refused_unread(tmp_path):
+    """/dev/zero never ends: every reader refuses it before reading (a FIFO would block)."""
+    from nnbuild.imageio import read_image
+
+    for call, what in ((lambda p: load_weights(p), "caffemodel"), (lambda p: caffe_proto.parse_prototxt(p), "prototxt"),
+                       (lambda p: load_mean(p, SAMPLE_SHAPE), "mean.binaryproto"), (read_image, "image")):
+        with pytest.raises(NnbuildError, match=r"^/dev/zero: .*is not a regular file") as e:
+            call("/dev/zero")
+        assert what in str(e.value)

@@ -115,7 +115,7 @@ def test_bad_files_name_the_file(tmp_path):
         with pytest.raises(NnbuildError, match=pattern) as e:
             read_image(path)
         assert str(e.value).startswith(str(path))
-    with pytest.raises(NnbuildError, match="cannot read image") as e:
+    with pytest.raises(NnbuildError, match="image not found") as e:
         read_image(tmp_path / "missing.png")
     good = png_bytes(np.zeros((2, 2), np.uint8))
     corrupt = tmp_path / "corrupt.png"

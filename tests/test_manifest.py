@@ -218,7 +218,7 @@ def test_nul_byte_deep_nesting_and_size(tmp_path):
         with pytest.raises(NnbuildError, match=r"deep\.yaml, line \d+: values nested more than 32 deep"):
             load_manifest(path)
     big = write(tmp_path, "version: 1\n" + "#" * (1 << 20) + "\n", "big.yaml")
-    with pytest.raises(NnbuildError, match=r"big\.yaml: manifest is 1048588 bytes \(expected at most 1048576"):
+    with pytest.raises(NnbuildError, match=r"big\.yaml: manifest is larger than 1048576 bytes"):
         load_manifest(big)
 
 
@@ -227,3 +227,11 @@ def test_binary_junk_names_the_line(tmp_path):
     path.write_bytes(b"version: 1\nmodels:\n  - name: \xff\xfe\n")
     with pytest.raises(NnbuildError, match=r"bin\.yaml, line 3: manifest is not UTF-8 text \(byte 0xff\)"):
         load_manifest(path)
+
+
+def test_devices_and_endless_files_are_refused_unread(good):
+    good.write_text(GOOD.replace("labels: labels.txt", "labels: /dev/zero"))
+    with pytest.raises(NnbuildError, match=r"line 29, models\[1\]\.labels: labels file is not a regular file: /dev/zero"):
+        load_manifest(good)
+    with pytest.raises(NnbuildError, match=r"^/dev/zero: manifest is not a regular file"):
+        load_manifest("/dev/zero")

@@ -14,7 +14,6 @@ read_image returns uint8 (H, W, 3) RGB or (H, W) grayscale. Every bad file raise
 naming the file and what was wrong.
 """
 import io
-import os
 import re
 import struct
 import zlib
@@ -22,7 +21,7 @@ import zlib
 import numpy as np
 
 from . import npzfile
-from .errors import NnbuildError, atomic_write
+from .errors import NnbuildError, atomic_write, read_user_file
 from .preprocess import MAX_DIM
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -38,15 +37,7 @@ def read_image(path):
     m = _NPZ_REF.match(path)
     if m:
         return _read_npz(m.group("path"), int(m.group("index")))
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise NnbuildError(f"image file is {size} bytes", file=path,
-                               expected=f"at most {MAX_FILE_BYTES} bytes ({MAX_DIM}x{MAX_DIM} pixels at most)")
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise NnbuildError(f"cannot read image: {e.strerror}", file=path) from None
+    data = read_user_file(path, MAX_FILE_BYTES, "image")
     if data.startswith(PNG_SIGNATURE):
         return _decode_png(data, path)
     if data[:2] in (b"P5", b"P6"):

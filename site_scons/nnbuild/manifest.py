@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 import yaml
 
-from .errors import NnbuildError
+from .errors import NnbuildError, read_user_file
 from .frontends import FORMATS
 
 MANIFEST_VERSION = 1
@@ -170,17 +170,9 @@ def load_manifest(path, targets=None):
     if targets is None:
         from .targets import TARGETS   # the firmware targets; `host` has no budget or board
         targets = [name for name, t in TARGETS.items() if not t.is_host]
+    data = read_user_file(path, MAX_BYTES, "manifest")
     try:
-        if os.path.getsize(path) > MAX_BYTES:
-            raise NnbuildError(f"manifest is {os.path.getsize(path)} bytes", file=path,
-                               expected=f"at most {MAX_BYTES} bytes (put long label lists in a labels file)")
-        with open(path, "rb") as f:
-            data = f.read()
         text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise NnbuildError("manifest not found", file=path) from None
-    except OSError as e:
-        raise NnbuildError(f"cannot read manifest: {e}", file=path) from None
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise NnbuildError(f"manifest is not UTF-8 text (byte 0x{data[e.start]:02x})", file=path,
@@ -457,12 +449,12 @@ class _Reader:
             return tuple(out), None
         path = self.file(node, key)
         try:
-            with open(path, encoding="utf-8") as f:
-                out = tuple(line.strip() for line in f if line.strip())
-        except FileNotFoundError:
-            raise self.error(node, key, f"labels file not found: {path}",
-                             expected="a list of labels or a text file, one label per line") from None
-        except (OSError, UnicodeDecodeError) as e:
+            data = read_user_file(path, MAX_BYTES, "labels file")
+            out = tuple(line.strip() for line in data.decode("utf-8").splitlines() if line.strip())
+        except NnbuildError as e:
+            raise self.error(node, key, f"{e.message}: {path}",
+                             expected=e.expected or "a list of labels or a text file, one label per line") from None
+        except UnicodeDecodeError as e:
             raise self.error(node, key, f"cannot read labels file {path}: {e}") from None
         if not out:
             raise self.error(node, key, f"labels file {path} is empty", expected="one label per line")

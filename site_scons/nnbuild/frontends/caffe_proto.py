@@ -11,7 +11,7 @@ import re
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import DecodeError
 
-from ..errors import NnbuildError
+from ..errors import NnbuildError, read_user_file
 
 SCHEMA = """
 enum Phase { TRAIN = 0; TEST = 1; }
@@ -382,13 +382,15 @@ def parse_prototxt(path):
     return net
 
 
+# Reads stop here: /dev/zero or a runaway file is refused instead of filling memory. Protobuf
+# itself refuses messages over 2 GiB; no Caffe prototxt comes near 64 MiB.
+MAX_BINARY_BYTES = 2 << 30
+MAX_TEXT_BYTES = 64 << 20
+
+
 def parse_binary(path, message_class, what):
     """Read a binary protobuf file (caffemodel, mean.binaryproto)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise NnbuildError(f"cannot read {what}: {e.strerror}", file=path) from None
+    data = read_user_file(path, MAX_BINARY_BYTES, what)
     msg = message_class()
     try:
         msg.ParseFromString(data)
@@ -420,13 +422,7 @@ def check_nesting(text, path):
 
 
 def read_text(path, what):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise NnbuildError(f"{what} not found", file=path) from None
-    except OSError as e:
-        raise NnbuildError(f"cannot read {what}: {e}", file=path) from None
+    data = read_user_file(path, MAX_TEXT_BYTES, what)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
