@@ -3,10 +3,8 @@ bounded work (declared sizes are checked before anything is allocated for them).
 made by the test; the large ones only *declare* large sizes."""
 import shutil
 import struct
-import textwrap
 import time
 import zipfile
-import zlib
 
 import h5py
 import numpy as np
@@ -16,7 +14,7 @@ from conftest import ROOT
 from nnbuild.errors import NnbuildError
 from nnbuild.frontends import caffe_proto
 from nnbuild.frontends.caffe import load_caffe, load_mean
-from nnbuild.frontends.caffe_weights import MAX_VALUES, load_weights
+from nnbuild.frontends.caffe_weights import load_weights
 
 SAMPLE = ROOT / "models" / "sample"
 SAMPLE_SHAPE = (28, 28, 1)

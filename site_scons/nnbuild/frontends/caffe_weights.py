@@ -52,7 +52,9 @@ class Blob:
 
     def __array__(self, dtype=None, copy=None):
         arr = self.array()
-        return arr if dtype is None else arr.astype(dtype, copy=False)
+        if dtype is not None:
+            arr = arr.astype(dtype, copy=bool(copy))
+        return arr.copy() if copy and dtype is None else arr
 
     def __len__(self):
         return len(self.array())
