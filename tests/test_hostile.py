@@ -303,3 +303,20 @@ def test_devices_are_refused_unread(tmp_path):
         with pytest.raises(NnbuildError, match=r"^/dev/zero: .*is not a regular file") as e:
             call("/dev/zero")
         assert what in str(e.value)
+
+
+def test_h5_layer_names_with_a_slash(tmp_path):
+    """Caffe stores layer 'conv1/dw' as group conv1, subgroup dw (MobileNet names its layers so)."""
+    proto, h5 = sample(tmp_path)
+    proto.write_text((SAMPLE / "sample.prototxt").read_text().replace('name: "conv2"', 'name: "conv1/dw"'))
+    with h5py.File(h5, "a") as f:
+        f.move("data/conv2", "data/conv1/dw")
+    assert "conv1/dw" in load_weights(h5) and len(load_weights(h5)["conv1"]) == 2
+    g = load_caffe(proto, h5, input_shape=SAMPLE_SHAPE)
+    assert any(op.name.startswith("conv1/dw") for op in g.ops)
+    with h5py.File(h5, "a") as f:
+        grp = f["data/conv1/dw"]
+        for _ in range(10):
+            grp = grp.create_group("x")
+    with pytest.raises(NnbuildError, match=r"data/conv1/dw/x/x/x/x/x/x/: groups nested more than 8 deep"):
+        load_weights(h5)

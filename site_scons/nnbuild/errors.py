@@ -76,10 +76,11 @@ def read_user_file(path, limit, what):
     past the limit. Failures are NnbuildErrors naming the file."""
     path = os.fspath(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
             raise NnbuildError(f"{what} is not a regular file", file=path, expected=f"a {what} file")
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        with open(path, "rb") as f:   # read(n) allocates n bytes at once: ask for what is there
+            data = f.read(min(st.st_size, limit) + 1)
     except FileNotFoundError:
         raise NnbuildError(f"{what} not found", file=path) from None
     except OSError as e:

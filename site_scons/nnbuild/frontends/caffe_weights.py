@@ -117,20 +117,41 @@ def _load_h5(path):
             if not isinstance(data, h5py.HardLink) or not isinstance(f["data"], h5py.Group):
                 raise NnbuildError("HDF5 file has no 'data' group", file=path,
                                    expected="a Caffe .caffemodel.h5 (groups data/<layer>/0, 1, ...)")
-            for layer_name in f["data"]:
-                group = _h5_member(f["data"], layer_name, path, f"data/{layer_name}")
-                if not isinstance(group, h5py.Group):
-                    continue
-                keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
-                if any(not k.isdigit() for k in keys) or [int(k) for k in keys] != list(range(len(keys))):
-                    raise NnbuildError(f"blobs named {keys}", file=path, where=f"data/{layer_name}",
-                                       expected="datasets named 0, 1, ...")
-                out[layer_name] = [_h5_blob(group, k, path, f"data/{layer_name}/{k}") for k in keys]
+            _h5_layers(f["data"], "", path, out)
     except NnbuildError:
         raise
     except _H5_ERRORS as e:
         raise _h5_error(path, e) from None
     return out
+
+
+MAX_H5_NESTING = 8   # layer names with this many '/' (Caffe's MobileNet uses one: conv2_1/dw)
+
+
+def _h5_layers(group, prefix, path, out):
+    """Fill `out` with the layers under `group`. Caffe writes layer 'a/b' as HDF5 group a, subgroup
+    b, beside a's own blobs: datasets named 0, 1, ... are blobs, other groups are deeper names."""
+    import h5py
+
+    if prefix.count("/") >= MAX_H5_NESTING:
+        raise NnbuildError(f"groups nested more than {MAX_H5_NESTING} deep", file=path, where=f"data/{prefix}",
+                           expected="groups data/<layer>/0, 1, ...")
+    for layer_name in group:
+        layer = prefix + layer_name
+        member = _h5_member(group, layer_name, path, f"data/{layer}")
+        if not isinstance(member, h5py.Group):
+            continue
+        keys = []
+        for k in member:
+            if k.isdigit() or not isinstance(_h5_member(member, k, path, f"data/{layer}/{k}"), h5py.Group):
+                keys.append(k)
+        keys.sort(key=lambda k: int(k) if k.isdigit() else -1)
+        if any(not k.isdigit() for k in keys) or [int(k) for k in keys] != list(range(len(keys))):
+            raise NnbuildError(f"blobs named {keys}", file=path, where=f"data/{layer}",
+                               expected="datasets named 0, 1, ...")
+        out[layer] = [_h5_blob(member, k, path, f"data/{layer}/{k}") for k in keys]
+        if len(keys) < len(member):
+            _h5_layers(member, layer + "/", path, out)
 
 
 def _h5_member(group, name, path, where):
