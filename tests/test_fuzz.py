@@ -42,3 +42,21 @@ def test_worker_reports_what_is_not_acceptable():
         assert w.run("selftest", b"fine", "t")["outcome"] == "ok"
     finally:
         w.close()
+
+
+def test_tool_prints_json_and_saves_failing_inputs(tmp_path, capsys, monkeypatch):
+    import json
+
+    assert fuzz_parsers.main(["--examples", "5", "--targets", "mean", "--seed", "--out", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["targets"]["mean"]["examples"] == 5 and report["targets"]["mean"]["failures"] == []
+
+    def crash_on_long_inputs(self, target, data, name):   # a pretend parser bug
+        bad = len(data) > 3
+        return {"outcome": "crash" if bad else "ok", "detail": "Traceback", "seconds": 0.0, "rss": 0}
+
+    monkeypatch.setattr(fuzz_parsers.Worker, "run", crash_on_long_inputs)
+    assert fuzz_parsers.main(["--examples", "20", "--targets", "npz", "--seed", "--out", str(tmp_path)]) == 1
+    failure = json.loads(capsys.readouterr().out)["targets"]["npz"]["failures"][0]
+    saved = open(failure["input"], "rb").read()
+    assert failure["outcome"] == "crash" and len(saved) == 4   # shrunk to the smallest crashing input

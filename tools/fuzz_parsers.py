@@ -464,11 +464,17 @@ _NAMES = {"npz": "data.npz", "manifest": "models.yaml", "prototxt": "net.prototx
 
 # -- one fuzz campaign ------------------------------------------------------------------------------
 
+ACCEPTABLE = ("ok", "error")
+
+
 class Stats:
     def __init__(self):
         self.examples, self.outcomes, self.slowest, self.peak_rss, self.failures = 0, {}, 0.0, 0, []
+        self.bad = []   # (input, result) of every unacceptable outcome, the shrunk one last
 
-    def add(self, result):
+    def add(self, data, result):
+        if result["outcome"] not in ACCEPTABLE:
+            self.bad.append((data, result))
         self.examples += 1
         self.outcomes[result["outcome"]] = self.outcomes.get(result["outcome"], 0) + 1
         self.slowest = max(self.slowest, result["seconds"])
@@ -493,8 +499,8 @@ def fuzz(target, worker, examples, seconds=None, derandomize=True, stats=None):
         if end is not None and time.monotonic() > end:
             return      # time is up: let hypothesis finish its remaining examples without work
         result = worker.run(target, data, _NAMES[target])
-        stats.add(result)
-        assert result["outcome"] in ("ok", "error"), \
+        stats.add(data, result)
+        assert result["outcome"] in ACCEPTABLE, \
             f"{target}: {result['outcome']} on {len(data)} bytes {data[:64]!r}...: {result['detail']}"
 
     check()
@@ -517,28 +523,16 @@ def main(argv=None):
     try:
         for target in args.targets:
             stats = Stats()
-            failing = []
-            orig_run = worker.run
-
-            def recording_run(t, data, name, _orig=orig_run, _failing=failing):
-                result = _orig(t, data, name)
-                if result["outcome"] not in ("ok", "error"):
-                    _failing.append((data, result))
-                return result
-
-            worker.run = recording_run
             try:
                 fuzz(target, worker, args.examples, args.seconds, args.seed, stats)
             except AssertionError:
-                data, result = failing[-1]   # the last failure seen is hypothesis' shrunk one
+                data, result = stats.bad[-1]   # hypothesis replays its shrunk example last
                 os.makedirs(args.out, exist_ok=True)
                 saved = os.path.join(args.out, f"{target}-{zlib.crc32(data):08x}.bin")
                 with open(saved, "wb") as f:
                     f.write(data)
                 stats.failures.append({"outcome": result["outcome"], "input": saved,
                                        "detail": result["detail"][-600:]})
-            finally:
-                worker.run = orig_run
             report[target] = stats.summary()
     finally:
         worker.close()
