@@ -9,7 +9,7 @@ worker subprocess under an address-space limit (RLIMIT_AS) and a time limit; the
 outcomes are success or NnbuildError. A worker that dies, overruns or raises anything else is a
 failure (hypothesis then shrinks the input).
 
-    tools/fuzz_parsers.py --examples 2000 --seconds 300 [--targets png npz ...] [--out DIR]
+    .venv/bin/python tools/fuzz_parsers.py --examples 2000 --seconds 300 [--targets image npz ...] [--out DIR]
 
 prints one JSON line: per target the examples run, outcomes, slowest input, worker peak memory,
 and the failures (the shrunk input is saved in --out). tests/test_fuzz.py runs the same targets
