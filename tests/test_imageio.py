@@ -169,6 +169,14 @@ def test_jpeg(tmp_path):
     assert got.shape == (16, 24, 3) and np.abs(got.astype(int) - img).mean() < 3
     Image.fromarray(img[..., 0]).save(tmp_path / "g.jpg")
     assert read_image(tmp_path / "g.jpg").shape == (16, 24)
+    Image.fromarray(img).save(tmp_path / "p.jpg", progressive=True)
+    np.testing.assert_array_equal(read_image(tmp_path / "p.jpg"), np.asarray(Image.open(tmp_path / "p.jpg")))
+    # a progressive JPEG whose last scan is repeated 1000 times: every scan is a full pass
+    prog = (tmp_path / "p.jpg").read_bytes()
+    last = prog.rindex(b"\xff\xda")
+    (tmp_path / "scans.jpg").write_bytes(prog[:last] + prog[last:-2] * 1000 + b"\xff\xd9")
+    with pytest.raises(NnbuildError, match=r"scans\.jpg: JPEG file has 10\d\d scans \(expected at most 64"):
+        read_image(tmp_path / "scans.jpg")
     (tmp_path / "cut.jpg").write_bytes((tmp_path / "a.jpg").read_bytes()[:200])
     with pytest.raises(NnbuildError, match=r"cut\.jpg: JPEG image data is corrupt or truncated"):
         read_image(tmp_path / "cut.jpg")

@@ -264,8 +264,9 @@ def seeds(target):
         from PIL import Image
 
         img = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
-        jpeg = io.BytesIO()
+        jpeg, progressive = io.BytesIO(), io.BytesIO()
         Image.fromarray(img).save(jpeg, "JPEG")
+        Image.fromarray(img).save(progressive, "JPEG", progressive=True)
         plte = struct.pack(">I", 6) + b"PLTE" + bytes(range(6))
         plte += struct.pack(">I", zlib.crc32(plte[4:]))
         return [png_bytes(img, (0, 1, 2, 3, 4)), png_bytes(img[..., 0], (4,)),
@@ -273,7 +274,7 @@ def seeds(target):
                 _png(3, 2, 1, 3, bytes([0, 0b01000000, 4, 0b10000000])[:4], extra=plte),
                 _png(2, 2, 16, 0, bytes([0, 1, 2, 3, 4, 2, 5, 6, 7, 8])),
                 b"P6 5 6 255\n" + img.tobytes(), b"P5\n# c\n5 6\n15\n" + (img[..., 0] % 16).tobytes(),
-                jpeg.getvalue()]
+                jpeg.getvalue(), progressive.getvalue()]
     if target == "npz":
         images = rng.integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
         out = []

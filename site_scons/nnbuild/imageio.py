@@ -201,11 +201,47 @@ def _pillow_decode(data, path, fmt):
                            expected=f"a valid {fmt} file") from None
 
 
+MAX_JPEG_SCANS = 64   # libjpeg's progressive scripts use about 10; each scan is a full decode pass
+
+
 def _decode_jpeg(data, path):
-    if len(data) >= 4:
-        pix = _pillow_decode(data, path, "JPEG")
-        return np.ascontiguousarray(pix if pix.ndim == 2 else pix[..., :3])
-    raise NnbuildError("JPEG file is truncated", file=path)
+    scans = _jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:   # a small progressive file with thousands of scans is a CPU bomb
+        raise NnbuildError(f"JPEG file has {scans} scans", file=path,
+                           expected=f"at most {MAX_JPEG_SCANS} (re-save it as a baseline JPEG or PNG)")
+    pix = _pillow_decode(data, path, "JPEG")
+    return np.ascontiguousarray(pix if pix.ndim == 2 else pix[..., :3])
+
+
+def _jpeg_scans(data):
+    """Start-of-scan markers, counted from the segment structure (stops early at anything odd:
+    Pillow then reports the corruption)."""
+    pos, scans = 2, 0
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:                       # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:                       # end of image
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker != 0xDA:
+            continue
+        scans += 1
+        while True:                              # entropy-coded data ends at a real marker
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= len(data):
+                return scans
+            if data[pos + 1] not in _JPEG_IN_SCAN:
+                break
+            pos += 1
+    return scans
+
+
+_JPEG_IN_SCAN = frozenset([0x00, 0xFF, *range(0xD0, 0xD8)])   # stuffed 0xFF, fill, restart markers
 
 
 def _filter_row(ftype, row, prev, bpp):
