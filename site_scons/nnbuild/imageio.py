@@ -7,8 +7,9 @@ their high byte (as Pillow does for 16-bit colour).
 
 Images come from outside, so the work is bounded: the size in the header is checked (at most
 MAX_DIM = 4096 pixels a side, as the C preprocessing) before anything is decoded, the PNG data
-stream is inflated at most to the size the header implies, and files over MAX_FILE_BYTES are
-refused unread. A 40000 x 40000 PNG is refused from its 33 first bytes.
+stream is inflated at most to the size the header implies, a JPEG may have at most 64 scans, and
+files over MAX_FILE_BYTES are refused unread. A 40000 x 40000 PNG is refused from its 33 first
+bytes.
 
 read_image returns uint8 (H, W, 3) RGB or (H, W) grayscale. Every bad file raises NnbuildError
 naming the file and what was wrong.
