@@ -183,3 +183,59 @@ def test_check_files_names_the_manifest_line(good):
     (nets / "cifar.prototxt").write_text("")
     with pytest.raises(NnbuildError, match=r"line 11, models\[0\]\.weights: file not found"):
         entry.check_files()
+
+
+# -- hostile manifests: one clear error each, no traceback ---------------------------------------
+
+@pytest.mark.parametrize("change, pattern", [
+    (("version: 1", "version: !!int abc"), r"line 1, version: YAML tag '!!int' is not allowed"),
+    (("  target: m4", "  target: !!timestamp abc"), r"line 3, defaults\.target: YAML tag '!!timestamp' is not allowed"),
+    (("    samples: 500", "    samples: !!python/name:os.system"),
+     r"line 21, models\[0\]\.quantization\.samples: YAML tag '!!python/name:os.system' is not allowed"),
+    (("    weights: d.caffemodel", "    weights: !!binary xyz"), r"line 27, models\[1\]\.weights: YAML tag '!!binary'"),
+    (("  m0: {ram: \"48 KB\"}", "  m0: !!set {ram: 1}"), r"line 6, budgets\.m0: YAML tag '!!set' is not allowed"),
+    (("models:\n", "models: !!omap\n"), r"line 7, models: YAML tag '!!omap' is not allowed"),
+    (("    samples: 500", "    samples: 2001-02-30"), r"line 21, models\[0\]\.quantization\.samples: '2001-02-30' is "
+                                                       r"not a valid value \(day is out of range"),
+    (("  target: m4", "  target: m9"), r"line 3, defaults\.target: unknown target 'm9' \(expected one of m0, m3, m4, "
+                                       r"m7, m33, m55\)"),
+    (("  target: m4", "  target: host"), r"line 3, defaults\.target: unknown target 'host'"),
+    (("  m4: {ram", "  m44: {ram"), r"line 5, budgets\.m44: unknown target 'm44' \(did you mean 'm4'\?\)"),
+    (("targets: [m4, m0]", "targets: [m4, m5]"), r"line \d+, models\[0\]\.targets\[1\]: unknown target 'm5'"),
+])
+def test_hostile_values_are_refused_with_file_line_and_key(good, change, pattern):
+    assert change[0] in GOOD
+    good.write_text(GOOD.replace(*change, 1))
+    with pytest.raises(NnbuildError, match=r"models\.yaml, " + pattern):
+        load_manifest(good)
+
+
+def test_nul_byte_deep_nesting_and_size(tmp_path):
+    nul = write(tmp_path, GOOD.replace("  - name: digits", "  - name: dig\0its"), "nul.yaml")
+    with pytest.raises(NnbuildError, match=r"nul\.yaml, line 25, column 14: malformed YAML: character U\+0000 "
+                                           r"is not allowed"):
+        load_manifest(nul)
+    for deep in ("version: 1\nmodels: " + "[" * 5000 + "]" * 5000 + "\n",
+                 "version: 1\nmodels: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+                 "version: 1\nx:\n" + "".join(" " * i + "- \n" for i in range(0, 400, 2))):
+        path = write(tmp_path, deep, "deep.yaml")
+        with pytest.raises(NnbuildError, match=r"deep\.yaml, line \d+: values nested more than 32 deep"):
+            load_manifest(path)
+    big = write(tmp_path, "version: 1\n" + "#" * (1 << 20) + "\n", "big.yaml")
+    with pytest.raises(NnbuildError, match=r"big\.yaml: manifest is larger than 1048576 bytes"):
+        load_manifest(big)
+
+
+def test_binary_junk_names_the_line(tmp_path):
+    path = write(tmp_path, "", "bin.yaml")
+    path.write_bytes(b"version: 1\nmodels:\n  - name: \xff\xfe\n")
+    with pytest.raises(NnbuildError, match=r"bin\.yaml, line 3: manifest is not UTF-8 text \(byte 0xff\)"):
+        load_manifest(path)
+
+
+def test_devices_and_endless_files_are_refused_unread(good):
+    good.write_text(GOOD.replace("labels: labels.txt", "labels: /dev/zero"))
+    with pytest.raises(NnbuildError, match=r"line 29, models\[1\]\.labels: labels file is not a regular file: /dev/zero"):
+        load_manifest(good)
+    with pytest.raises(NnbuildError, match=r"^/dev/zero: manifest is not a regular file"):
+        load_manifest("/dev/zero")

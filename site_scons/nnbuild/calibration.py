@@ -1,15 +1,14 @@
 """Load calibration/evaluation images as uint8 (N, H, W, C) in the model's channel order.
 
 Sources: an .npz with `images` (N×H×W×C uint8 RGB, or N×H×W grayscale), or a folder of PNG/PPM/PGM
-files (read in sorted file-name order, decoded by nnbuild.imageio: no imaging dependency). Images
+files (read in sorted file-name order, decoded by nnbuild.imageio). Images
 must already have the model's size: resizing is the application's preprocessing, not calibration.
 """
 import os
-import zipfile
 
 import numpy as np
 
-from . import imageio
+from . import imageio, npzfile
 from .errors import NnbuildError
 
 ORDERS = ("RGB", "BGR", "GRAY")
@@ -67,17 +66,9 @@ def rgb_to_gray(rgb):
 # -- .npz -----------------------------------------------------------------------------------------
 
 def _load_npz(path, samples):
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "images" not in z.files:
-                raise NnbuildError(f"no 'images' array (found: {', '.join(z.files) or 'none'})", file=path,
-                                   expected="an .npz with 'images' N×H×W×C uint8")
-            arr = z["images"]
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise NnbuildError(f"cannot read .npz: {e}", file=path, expected="a NumPy .npz file") from None
-    if arr.dtype != np.uint8:
-        raise NnbuildError(f"'images' has dtype {arr.dtype}", file=path, where="images",
-                           expected="uint8 pixels 0..255")
+    # npzfile checks the declared shape/dtype before reading (a tiny file can declare terabytes)
+    arr = npzfile.read_array(path, "images", dtypes=(np.uint8,),
+                             expected="an .npz with 'images' N×H×W×C uint8")
     if arr.ndim == 3:
         arr = arr[..., None]
     if arr.ndim != 4 or arr.shape[3] not in (1, 3):

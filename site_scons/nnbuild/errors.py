@@ -6,6 +6,7 @@ non-zero; they never show a traceback for these.
 """
 import contextlib
 import os
+import stat
 import tempfile
 
 
@@ -67,3 +68,24 @@ def remove_outputs(paths):
     for p in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.fspath(p))
+
+
+def read_user_file(path, limit, what):
+    """The bytes of a user's input file, with bounded work: a device or FIFO (/dev/zero, a pipe
+    that never ends) is refused before it is opened, a file over `limit` bytes without reading
+    past the limit. Failures are NnbuildErrors naming the file."""
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise NnbuildError(f"{what} is not a regular file", file=path, expected=f"a {what} file")
+        with open(path, "rb") as f:   # read(n) allocates n bytes at once: ask for what is there
+            data = f.read(min(st.st_size, limit) + 1)
+    except FileNotFoundError:
+        raise NnbuildError(f"{what} not found", file=path) from None
+    except OSError as e:
+        raise NnbuildError(f"cannot read {what}: {e.strerror}", file=path) from None
+    if len(data) > limit:
+        raise NnbuildError(f"{what} is larger than {limit} bytes", file=path,
+                           expected=f"a {what} of at most {limit} bytes")
+    return data

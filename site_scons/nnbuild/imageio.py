@@ -1,25 +1,34 @@
-"""Read the images a user hands to `scons run image=...` and `nnbuild` without extra packages.
+"""Read the images a user hands to `scons run image=...` and `nnbuild`.
 
-Supported: PNG (own decoder over zlib: 8-bit gray, gray+alpha, RGB, RGBA and palette,
-non-interlaced; alpha is dropped), binary PPM/PGM (P6/P5, maxval up to 255) and
-"file.npz:index" (the `images` array of a data set, N x H x W x C uint8).
-JPEG needs a real decoder (a dependency); it is refused with advice to convert to PNG.
+Supported: PNG (every colour type: gray, gray+alpha, RGB, RGBA, palette; 1..16-bit; interlaced;
+decoded by Pillow), JPEG (Pillow), binary PPM/PGM (P6/P5, maxval up to 255) and "file.npz:index"
+(the `images` array of a data set, N x H x W x C uint8). Alpha is dropped; 16-bit samples keep
+their high byte (as Pillow does for 16-bit colour).
+
+Images come from outside, so the work is bounded: the size in the header is checked (at most
+MAX_DIM = 4096 pixels a side, as the C preprocessing) before anything is decoded, the PNG data
+stream is inflated at most to the size the header implies, a JPEG may have at most 64 scans, and
+files over MAX_FILE_BYTES are refused unread. A 40000 x 40000 PNG is refused from its 33 first
+bytes.
 
 read_image returns uint8 (H, W, 3) RGB or (H, W) grayscale. Every bad file raises NnbuildError
 naming the file and what was wrong.
 """
+import io
 import re
 import struct
-import zipfile
 import zlib
-from pathlib import Path
 
 import numpy as np
 
-from .errors import NnbuildError, atomic_write
+from . import npzfile
+from .errors import NnbuildError, atomic_write, read_user_file
+from .preprocess import MAX_DIM
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}   # colour type -> samples per pixel
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+MAX_FILE_BYTES = 256 << 20      # a 4096 x 4096 image needs less, even uncompressed at 16 bits
 _NPZ_REF = re.compile(r"^(?P<path>.+\.npz):(?P<index>-?\d+)$", re.IGNORECASE)
 
 
@@ -29,19 +38,24 @@ def read_image(path):
     m = _NPZ_REF.match(path)
     if m:
         return _read_npz(m.group("path"), int(m.group("index")))
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise NnbuildError(f"cannot read image: {e.strerror}", file=path) from None
+    data = read_user_file(path, MAX_FILE_BYTES, "image")
     if data.startswith(PNG_SIGNATURE):
         return _decode_png(data, path)
     if data[:2] in (b"P5", b"P6"):
         return _decode_pnm(data, path)
     if data[:3] == b"\xff\xd8\xff":
-        raise NnbuildError("JPEG images are not supported (no JPEG decoder without an extra dependency)",
-                           file=path, expected="a PNG, PPM/PGM or .npz:index -- convert it to PNG first")
+        return _decode_jpeg(data, path)
     raise NnbuildError("not a supported image file", file=path,
-                       expected="PNG, binary PPM/PGM (P6/P5) or data.npz:index")
+                       expected="PNG, JPEG, binary PPM/PGM (P6/P5) or data.npz:index")
+
+
+def _check_size(w, h, path, what):
+    if w < 1 or h < 1:
+        raise NnbuildError(f"{what} size {w}x{h} is empty", file=path)
+    if w > MAX_DIM or h > MAX_DIM:
+        raise NnbuildError(f"{what} declares {w}x{h} pixels", file=path,
+                           expected=f"at most {MAX_DIM}x{MAX_DIM} (the C preprocessing's limit); "
+                                    f"scale the image down first")
 
 
 def write_png(path, img, filters=(0,)):
@@ -106,84 +120,133 @@ def _decode_png(data, path):
             if len(payload) != 13:
                 raise NnbuildError("PNG IHDR chunk has a wrong length", file=path, expected="13 bytes")
             header = struct.unpack(">IIBBBBB", payload)
+            _check_header(header, path)
         elif kind == b"PLTE":
+            if len(payload) % 3 or not 3 <= len(payload) <= 768:
+                raise NnbuildError(f"PNG palette has {len(payload)} bytes", file=path,
+                                   expected="1..256 RGB entries (a multiple of 3 bytes)")
             palette = np.frombuffer(payload, np.uint8).reshape(-1, 3)
         elif kind == b"IDAT":
             idat.append(payload)
     if header is None:
         raise NnbuildError("PNG file has no IHDR chunk", file=path)
     w, h, depth, ctype, _compression, _filter, interlace = header
-    if ctype not in _PNG_CHANNELS:
-        raise NnbuildError(f"PNG colour type {ctype} is invalid", file=path, expected="0, 2, 3, 4 or 6")
-    if depth != 8:
-        raise NnbuildError(f"PNG bit depth {depth} is not supported", file=path,
-                           expected="8-bit PNG (convert 16-bit or 1/2/4-bit images to 8 bits)")
-    if interlace:
-        raise NnbuildError("interlaced (Adam7) PNG is not supported", file=path,
-                           expected="a non-interlaced PNG (re-save it without interlacing)")
-    if w < 1 or h < 1:
-        raise NnbuildError(f"PNG size {w}x{h} is empty", file=path)
     if ctype == 3 and palette is None:
         raise NnbuildError("palette PNG has no PLTE chunk", file=path)
-    try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as e:
-        raise NnbuildError(f"PNG image data cannot be decompressed: {e}", file=path) from None
-    bpp = _PNG_CHANNELS[ctype]
-    stride = w * bpp
-    if len(raw) < h * (stride + 1):
-        raise NnbuildError(f"PNG image data has {len(raw)} bytes", file=path,
-                           expected=f"{h * (stride + 1)} bytes for {w}x{h}")
-    rows = np.frombuffer(raw, np.uint8)[:h * (stride + 1)].reshape(h, stride + 1)
-    out = np.zeros((h, stride), np.uint8)
-    prev = np.zeros(stride, np.int32)
-    for y in range(h):
-        ftype = int(rows[y, 0])
-        if ftype > 4:
-            raise NnbuildError(f"PNG row filter type {ftype} is invalid", file=path, where=f"row {y}",
-                               expected="0..4")
-        prev = _unfilter_row(ftype, rows[y, 1:].astype(np.int32), prev, bpp)
-        out[y] = prev
-    pix = out.reshape(h, w, bpp)
+    if not interlace:
+        _check_rows(b"".join(idat), w, h, depth * _PNG_CHANNELS[ctype], path)
+    pix = _pillow_decode(data, path, "PNG")
     if ctype == 3:
-        if pix.max() >= len(palette):
+        if pix.max() >= len(palette):   # Pillow would show such pixels black
             raise NnbuildError("palette PNG uses an index beyond its palette", file=path)
-        return palette[pix[..., 0]]
+        return palette[pix]
+    if pix.dtype != np.uint8:           # 16-bit gray: keep the high byte, like Pillow's 16-bit RGB
+        pix = (pix.astype(np.uint32) >> 8).astype(np.uint8)
     if ctype in (0, 4):
-        return np.ascontiguousarray(pix[..., 0])
+        return np.ascontiguousarray(pix if pix.ndim == 2 else pix[..., 0])
     return np.ascontiguousarray(pix[..., :3])
 
 
-def _paeth(a, b, c):
-    p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+def _check_header(header, path):
+    w, h, depth, ctype, compression, filter_method, interlace = header
+    if ctype not in _PNG_CHANNELS:
+        raise NnbuildError(f"PNG colour type {ctype} is invalid", file=path, expected="0, 2, 3, 4 or 6")
+    if depth not in _PNG_DEPTHS[ctype]:
+        raise NnbuildError(f"PNG bit depth {depth} is invalid for colour type {ctype}", file=path,
+                           expected="one of " + ", ".join(map(str, _PNG_DEPTHS[ctype])))
+    if compression or filter_method or interlace > 1:
+        raise NnbuildError(f"PNG header has compression {compression}, filter method {filter_method}, "
+                           f"interlace {interlace}", file=path, expected="0, 0 and 0 or 1")
+    _check_size(w, h, path, "PNG")
 
 
-def _unfilter_row(ftype, row, prev, bpp):
-    """Undo a PNG row filter (None, Sub, Up, Average, Paeth) -> int32 values 0..255."""
-    if ftype == 0:
-        return row
-    if ftype == 2:
-        return (row + prev) & 0xFF
-    if ftype == 1:  # running sum per channel
-        return (np.cumsum(row.reshape(-1, bpp), axis=0) & 0xFF).reshape(-1).astype(np.int32)
-    out = row.copy()
-    n = len(row)
-    if ftype == 3:
-        for i in range(n):
-            left = out[i - bpp] if i >= bpp else 0
-            out[i] = (out[i] + ((left + prev[i]) >> 1)) & 0xFF
-    else:
-        for i in range(n):
-            left = out[i - bpp] if i >= bpp else 0
-            upleft = prev[i - bpp] if i >= bpp else 0
-            out[i] = (out[i] + _paeth(int(left), int(prev[i]), int(upleft))) & 0xFF
-    return out
+def _check_rows(stream, w, h, bits_per_pixel, path):
+    """Inflate at most what the header implies and check every row's filter byte, so that a
+    short stream or a bad filter gets a precise message (Pillow calls both 'truncated')."""
+    stride = (w * bits_per_pixel + 7) // 8
+    need = h * (stride + 1)
+    try:
+        raw = zlib.decompressobj().decompress(stream, need)
+    except zlib.error as e:
+        raise NnbuildError(f"PNG image data cannot be decompressed: {e}", file=path) from None
+    if len(raw) < need:
+        raise NnbuildError(f"PNG image data has {len(raw)} bytes", file=path,
+                           expected=f"{need} bytes for {w}x{h}")
+    filters = np.frombuffer(raw, np.uint8).reshape(h, stride + 1)[:, 0]
+    bad = np.flatnonzero(filters > 4)
+    if bad.size:
+        raise NnbuildError(f"PNG row filter type {filters[bad[0]]} is invalid", file=path,
+                           where=f"row {bad[0]}", expected="0..4")
+
+
+def _pillow_decode(data, path, fmt):
+    """Decode with Pillow after our own header checks; its exception types are not a stable
+    contract, so any failure becomes one NnbuildError (except running out of memory)."""
+    from PIL import Image, UnidentifiedImageError  # only needed for PNG/JPEG
+
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+            _check_size(im.width, im.height, path, fmt)
+            if im.mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "P", "RGB", "RGBA"):
+                im = im.convert("RGB")
+            if im.mode == "1":
+                im = im.convert("L")
+            return np.asarray(im)
+    except (NnbuildError, MemoryError):
+        raise
+    except UnidentifiedImageError:
+        raise NnbuildError(f"{fmt} file has an unreadable header", file=path,
+                           expected=f"a valid {fmt} file") from None
+    except Exception as e:  # noqa: BLE001 -- see docstring
+        raise NnbuildError(f"{fmt} image data is corrupt or truncated: {e}", file=path,
+                           expected=f"a valid {fmt} file") from None
+
+
+MAX_JPEG_SCANS = 64   # libjpeg's progressive scripts use about 10; each scan is a full decode pass
+
+
+def _decode_jpeg(data, path):
+    scans = _jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS:   # a small progressive file with thousands of scans is a CPU bomb
+        raise NnbuildError(f"JPEG file has {scans} scans", file=path,
+                           expected=f"at most {MAX_JPEG_SCANS} (re-save it as a baseline JPEG or PNG)")
+    pix = _pillow_decode(data, path, "JPEG")
+    return np.ascontiguousarray(pix if pix.ndim == 2 else pix[..., :3])
+
+
+def _jpeg_scans(data):
+    """Start-of-scan markers, counted from the segment structure (stops early at anything odd:
+    Pillow then reports the corruption)."""
+    pos, scans = 2, 0
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:                       # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:                       # end of image
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker != 0xDA:
+            continue
+        scans += 1
+        while True:                              # entropy-coded data ends at a real marker
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= len(data):
+                return scans
+            if data[pos + 1] not in _JPEG_IN_SCAN:
+                break
+            pos += 1
+    return scans
+
+
+_JPEG_IN_SCAN = frozenset([0x00, 0xFF, *range(0xD0, 0xD8)])   # stuffed 0xFF, fill, restart markers
 
 
 def _filter_row(ftype, row, prev, bpp):
-    """Apply a PNG row filter (the encoder side of _unfilter_row)."""
+    """Apply a PNG row filter (0 None, 1 Sub, 2 Up, 3 Average, 4 Paeth) to one row."""
     left = np.concatenate([np.zeros(bpp, np.int32), row[:-bpp]])
     upleft = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
     if ftype == 0:
@@ -195,7 +258,9 @@ def _filter_row(ftype, row, prev, bpp):
     elif ftype == 3:
         pred = (left + prev) >> 1
     elif ftype == 4:
-        pred = np.array([_paeth(int(a), int(b), int(c)) for a, b, c in zip(left, prev, upleft)], np.int32)
+        p = left + prev - upleft   # Paeth: the neighbour closest to p, ties to left, then up
+        pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - upleft)
+        pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, upleft))
     else:
         raise ValueError(f"PNG filter type must be 0..4, got {ftype}")
     return (row - pred) & 0xFF
@@ -216,14 +281,13 @@ def _decode_pnm(data, path):
         start = pos
         while pos < len(data) and data[pos:pos + 1].isdigit():
             pos += 1
-        if start == pos:
+        if start == pos or pos - start > 9:
             raise NnbuildError("PPM/PGM header is malformed", file=path, where=f"byte {pos}",
-                               expected="width, height and maxval as decimal numbers")
+                               expected="width, height and maxval as decimal numbers (at most 9 digits)")
         tokens.append(int(data[start:pos]))
     pos += 1  # the single whitespace byte after maxval
     w, h, maxval = tokens
-    if w < 1 or h < 1:
-        raise NnbuildError(f"PPM/PGM size {w}x{h} is empty", file=path)
+    _check_size(w, h, path, "PPM/PGM")
     if not 1 <= maxval <= 255:
         raise NnbuildError(f"PPM/PGM maxval {maxval} is not supported", file=path,
                            expected="maxval 1..255 (8-bit samples)")
@@ -241,14 +305,8 @@ def _decode_pnm(data, path):
 # -- data set entries ----------------------------------------------------------------------------
 
 def _read_npz(path, index):
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "images" not in z.files:
-                raise NnbuildError("data set has no 'images' array", file=path,
-                                   expected="an .npz with images N x H x W x C uint8")
-            images = z["images"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise NnbuildError(f"cannot read data set: {e}", file=path) from None
+    images = npzfile.read_array(path, "images", dtypes=(np.uint8,),
+                                expected="an .npz with images N x H x W x C uint8")
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise NnbuildError(f"'images' is {images.dtype} {images.shape}", file=path,
                            expected="uint8 N x H x W x C (or N x H x W)")

@@ -1,9 +1,11 @@
-"""models.yaml: load and validate the manifest (see docs and DESIGN.md for the format).
+"""models.yaml: load and validate the manifest (the format is in docs/manifest.md).
 
 Every error names the manifest file, the line and the key path (e.g. models[0].input.shape):
 the YAML is composed into a node tree (which keeps line marks) and checked node by node.
 Relative paths are resolved against the manifest's directory. Files are not required to exist
 at load time (some are build outputs); ModelEntry.check_files() reports missing ones.
+The file is bounded before YAML sees it (size, nesting depth), and YAML tags that change a value's
+type (`!!int abc`, `!!timestamp`, `!!python/...`) are refused: a manifest is plain data.
 """
 import difflib
 import json
@@ -14,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 import yaml
 
-from .errors import NnbuildError
+from .errors import NnbuildError, read_user_file
 from .frontends import FORMATS, FRONTENDS
 from .quantize import schemes as _schemes
 
@@ -24,6 +26,9 @@ QUANT_STRATEGIES = ("minmax", "mse")
 DEFAULT_STRATEGY = "mse"
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
 BUDGET_KEYS = ("ram", "flash")
+MAX_BYTES = 1 << 20     # a manifest is a few KB; long label lists belong in a labels file
+MAX_NESTING = 32        # the format itself is 4 levels deep; PyYAML's composer recurses per level
+_STD_TAG = "tag:yaml.org,2002:"
 
 _C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
@@ -167,23 +172,17 @@ class Manifest:
 def load_manifest(path, targets=None):
     """Read and validate a manifest. `targets`: the known target names, to check target keys."""
     path = os.fspath(path)
+    if targets is None:
+        from .targets import TARGETS   # the firmware targets; `host` has no budget or board
+        targets = [name for name, t in TARGETS.items() if not t.is_host]
+    data = read_user_file(path, MAX_BYTES, "manifest")
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise NnbuildError("manifest not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NnbuildError(f"cannot read manifest: {e}", file=path) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(e, "problem", None) or str(e)
-        raise NnbuildError(f"malformed YAML: {problem}", file=path, where=where) from None
-    finally:
-        loader.dispose()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise NnbuildError(f"manifest is not UTF-8 text (byte 0x{data[e.start]:02x})", file=path,
+                           where=f"line {line}", expected="a YAML text file") from None
+    loader, root = _compose(text, path)
     r = _Reader(path, loader, targets)
     if root is None:
         raise NnbuildError("manifest is empty", file=path, expected="version, models, ...")
@@ -216,6 +215,48 @@ def load_manifest(path, targets=None):
     return m
 
 
+def _compose(text, path):
+    """(loader, root node) of the YAML text, or one NnbuildError naming the line."""
+    loader = None
+    try:
+        _check_nesting(text, path)
+        loader = yaml.SafeLoader(text)   # refuses control characters (a NUL byte) right here
+        return loader, loader.get_single_node()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        if isinstance(e, yaml.reader.ReaderError):
+            line = text.count("\n", 0, e.position) + 1
+            where = f"line {line}, column {e.position - (text.rfind(chr(10), 0, e.position) + 1) + 1}"
+            char = e.character if isinstance(e.character, int) else ord(e.character[:1] or "\0")
+            problem = f"character U+{char:04X} is not allowed in YAML (control characters, e.g. a NUL byte)"
+        else:
+            problem = getattr(e, "problem", None) or str(e)
+        raise NnbuildError(f"malformed YAML: {problem}", file=path, where=where) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+
+
+def _check_nesting(text, path):
+    """Refuse deep nesting from the token stream (not recursive) before the composer recurses."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise NnbuildError(f"values nested more than {MAX_NESTING} deep", file=path,
+                                   where=f"line {token.start_mark.line + 1}",
+                                   expected="the manifest format (docs/manifest.md)")
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+
+
 def _did_you_mean(word, choices):
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -233,14 +274,27 @@ class _Reader:
         return NnbuildError(message, file=self.path, where=f"line {node.start_mark.line + 1}, {key}",
                             expected=expected)
 
+    def plain(self, node, key):
+        """Refuse a YAML tag that changes what the text means (`!!int abc`, `!!python/name:...`)."""
+        if isinstance(node, yaml.ScalarNode):
+            quoted = bool(node.style)
+            implicit = self.loader.resolve(yaml.ScalarNode, node.value, (not quoted, quoted))
+        else:
+            implicit = _STD_TAG + ("map" if isinstance(node, yaml.MappingNode) else "seq")
+        if node.tag != implicit:
+            raise self.error(node, key or "top level", f"YAML tag '{node.tag.replace(_STD_TAG, '!!')}' is not allowed",
+                             expected="plain values without tags")
+        return node
+
     def mapping(self, node, key, allowed, required=()):
         label = key or "top level"
-        if not isinstance(node, yaml.MappingNode):
+        if not isinstance(self.plain(node, key), yaml.MappingNode):
             raise self.error(node, label, "not a mapping", expected="key: value pairs")
         out = {}
         for k_node, v_node in node.value:
             if not isinstance(k_node, yaml.ScalarNode):
                 raise self.error(k_node, label, "a key must be a plain name")
+            self.plain(k_node, label)
             k = k_node.value
             sub = f"{key}.{k}" if key else k
             if allowed is not None and k not in allowed:
@@ -255,20 +309,24 @@ class _Reader:
         return out
 
     def sequence(self, node, key):
-        if not isinstance(node, yaml.SequenceNode):
+        if not isinstance(self.plain(node, key), yaml.SequenceNode):
             raise self.error(node, key, "not a list", expected="a YAML list")
         return list(node.value)
 
     def scalar(self, node, key):
-        if not isinstance(node, yaml.ScalarNode):
+        if not isinstance(self.plain(node, key), yaml.ScalarNode):
             raise self.error(node, key, "not a single value")
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as e:
+            # e.g. `2001-02-30` is an implicit timestamp that datetime refuses
+            raise self.error(node, key, f"{node.value!r} is not a valid value ({e})") from None
 
     def string(self, node, key, choices=None):
-        value = self.scalar(node, key)
-        if not isinstance(value, str) or not value:
-            value = node.value if isinstance(node, yaml.ScalarNode) else value
-        if not isinstance(value, str) or not value:
+        if not isinstance(self.plain(node, key), yaml.ScalarNode):
+            raise self.error(node, key, "not a single value", expected="a non-empty string")
+        value = node.value   # the text as written: `yes`, `2001-02-03` or `1e3` are names too
+        if not value:
             raise self.error(node, key, f"{value!r} is not a string", expected="a non-empty string")
         if choices is not None and value not in choices:
             raise self.error(node, key, f"'{value}' is not allowed" + _did_you_mean(value, choices),
@@ -423,12 +481,12 @@ class _Reader:
             return tuple(out), None
         path = self.file(node, key)
         try:
-            with open(path, encoding="utf-8") as f:
-                out = tuple(line.strip() for line in f if line.strip())
-        except FileNotFoundError:
-            raise self.error(node, key, f"labels file not found: {path}",
-                             expected="a list of labels or a text file, one label per line") from None
-        except (OSError, UnicodeDecodeError) as e:
+            data = read_user_file(path, MAX_BYTES, "labels file")
+            out = tuple(line.strip() for line in data.decode("utf-8").splitlines() if line.strip())
+        except NnbuildError as e:
+            raise self.error(node, key, f"{e.message}: {path}",
+                             expected=e.expected or "a list of labels or a text file, one label per line") from None
+        except UnicodeDecodeError as e:
             raise self.error(node, key, f"cannot read labels file {path}: {e}") from None
         if not out:
             raise self.error(node, key, f"labels file {path} is empty", expected="one label per line")

@@ -29,7 +29,8 @@ def generate(qgraph, plan, steps, out_dir, name):
 
 def _comment(text):
     """Keep user-controlled names from closing a C comment or breaking a line."""
-    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text)).replace("*/", "*_/")
+    text = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in str(text))
+    return text.replace("*/", "*_/").replace("/*", "/_*")   # '/*' in a comment: gcc -Werror=comment
 
 
 def _shape(shape):

@@ -22,7 +22,7 @@ from .. import ir
 from ..errors import NnbuildError
 from . import caffe_proto
 from .caffe_net import read_net
-from .caffe_weights import blob_array, blob_shape, load_weights
+from .caffe_weights import MAX_VALUES, blob_array, blob_shape, load_weights
 
 DATA_LAYERS = ("Data", "Input", "MemoryData", "ImageData", "HDF5Data")
 IGNORED_LAYERS = ("Accuracy", "Silence")
@@ -119,7 +119,15 @@ def _nchw_to_hwc(dims, path, where):
     if len(dims) != 4 or any(int(d) <= 0 for d in dims[1:]):
         raise NnbuildError(f"input shape {list(dims)} is not usable", file=path, where=where,
                            expected="4 positive dims N, C, H, W")
-    return (int(dims[2]), int(dims[3]), int(dims[1]))
+    return _bounded((int(dims[2]), int(dims[3]), int(dims[1])), path, where)
+
+
+def _bounded(hwc, path, where):
+    """Refuse an input too large to allocate, before anything (mean, graph) is sized by it."""
+    if hwc[0] * hwc[1] * hwc[2] > MAX_VALUES:
+        raise NnbuildError(f"input shape {list(hwc)} (H, W, C) has {hwc[0] * hwc[1] * hwc[2]} values",
+                           file=path, where=where, expected=f"at most {MAX_VALUES} values (2^24) per tensor")
+    return hwc
 
 
 def _input_shape(data, given, path):
@@ -128,6 +136,7 @@ def _input_shape(data, given, path):
         if len(given) != 3 or min(given) <= 0:
             raise NnbuildError(f"input shape {list(given)} is not usable", where="input.shape",
                                expected="[H, W, C] positive integers")
+        _bounded(given, None, "input.shape")
         if data.shape is not None and data.shape != given:
             raise NnbuildError(f"the prototxt declares input {list(data.shape)} (H, W, C) but the manifest "
                                f"says {list(given)}", file=path, where=data.where,
@@ -157,18 +166,18 @@ def load_mean(source, shape):
 
     source: a mean.binaryproto path (BlobProto, 1xCxHxW in CHW order, must match `shape`),
     one value or per-channel values (broadcast), or an array already (H, W, C)."""
-    h, w, c = shape
+    h, w, c = _bounded(tuple(int(v) for v in shape), None, "input.shape")
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.exists(path):
             raise NnbuildError("mean file not found", file=path, expected="a Caffe mean.binaryproto")
         blob = caffe_proto.parse_binary(path, caffe_proto.BlobProto, "mean.binaryproto")
-        arr = blob_array(blob, path, "mean blob")
         dims = blob_shape(blob)
         squeezed = dims[1:] if len(dims) == 4 and dims[0] == 1 else dims
         if tuple(squeezed) != (c, h, w):
             raise NnbuildError(f"mean blob has shape {list(dims)}", file=path,
                                expected=f"1x{c}x{h}x{w} (N, C, H, W) to match the input {h}x{w}x{c}")
+        arr = blob_array(blob, path, "mean blob")
         out = arr.reshape(c, h, w).transpose(1, 2, 0)
     else:
         values = np.asarray(source, dtype=np.float64)

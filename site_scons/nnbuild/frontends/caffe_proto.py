@@ -11,7 +11,7 @@ import re
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import DecodeError
 
-from ..errors import NnbuildError
+from ..errors import NnbuildError, read_user_file
 
 SCHEMA = """
 enum Phase { TRAIN = 0; TEST = 1; }
@@ -387,6 +387,7 @@ def parse_prototxt(path):
     """Read a text NetParameter. Fields outside our subset are skipped (they belong to layers or
     options we do not use, or to Caffe forks); a syntax error names line:column."""
     text = read_text(path, "Caffe prototxt")
+    check_nesting(text, path)
     net = NetParameter()
     try:
         text_format.Parse(text, net, allow_unknown_field=True, allow_unknown_extension=True)
@@ -401,13 +402,15 @@ def parse_prototxt(path):
     return net
 
 
+# Reads stop here: /dev/zero or a runaway file is refused instead of filling memory. Protobuf
+# itself refuses messages over 2 GiB; no Caffe prototxt comes near 64 MiB.
+MAX_BINARY_BYTES = 2 << 30
+MAX_TEXT_BYTES = 64 << 20
+
+
 def parse_binary(path, message_class, what):
     """Read a binary protobuf file (caffemodel, mean.binaryproto)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise NnbuildError(f"cannot read {what}: {e.strerror}", file=path) from None
+    data = read_user_file(path, MAX_BINARY_BYTES, what)
     msg = message_class()
     try:
         msg.ParseFromString(data)
@@ -417,14 +420,35 @@ def parse_binary(path, message_class, what):
     return msg
 
 
+# Deeper than any Caffe net needs (layer > param > filler is 3); text_format recurses per level.
+MAX_NESTING = 64
+_STRUCTURE = re.compile(r"#[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|[{}<>\n]")
+
+
+def check_nesting(text, path):
+    """Refuse blocks nested deeper than MAX_NESTING before the recursive parser sees them."""
+    depth, line = 0, 1
+    for m in _STRUCTURE.finditer(text):
+        c = m.group()
+        if c == "\n":
+            line += 1
+        elif c in "{<":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise NnbuildError(f"blocks nested more than {MAX_NESTING} deep", file=path,
+                                   where=f"line {line}", expected="a Caffe net definition")
+        elif c in "}>":
+            depth -= 1
+
+
 def read_text(path, what):
+    data = read_user_file(path, MAX_TEXT_BYTES, what)
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise NnbuildError(f"{what} not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise NnbuildError(f"cannot read {what}: {e}", file=path) from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise NnbuildError(f"{what} is not UTF-8 text (byte 0x{data[e.start]:02x})", file=path,
+                           where=f"line {line}", expected="a text file") from None
 
 
 def layer_lines(text):
