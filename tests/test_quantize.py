@@ -445,6 +445,37 @@ def test_calibration_errors(tmp_path):
         calibration.load_images(d, (4, 5, 3))
 
 
+def test_eval_data_labels_must_match_the_images(tmp_path):
+    g = conv_graph()                                  # 8x8x3 input, 5 classes
+    imgs = pixels(20, (8, 8, 3))
+    good = tmp_path / "good.npz"
+    np.savez(good, images=imgs, labels=np.arange(20, dtype=np.uint8) % 5)
+    got, labels = calibration.load_eval_data(good, g, limit=7)
+    np.testing.assert_array_equal(got, imgs[:7])
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 1, 2, 3, 4, 0, 1]
+    cases = {
+        "one.npz": (dict(labels=np.array([3])), r"npz, labels: 1 labels for 20 images"),
+        "two_d.npz": (dict(labels=np.zeros((20, 1), np.int64)), r"'labels' has shape \(20, 1\).*1-D"),
+        "float.npz": (dict(labels=np.zeros(20, np.float32)), r"'labels' has dtype float32.*integer"),
+        "text.npz": (dict(labels=np.array(["cat"] * 20)), r"'labels' has dtype <U3.*integer"),
+        "object.npz": (dict(labels=np.array([1, "a"] * 10, dtype=object)), r"cannot read 'labels'.*object"),
+        "range.npz": (dict(labels=np.full(20, 5)), r"label 5 of image 0 is not a class index.*0\.\.4"),
+        "negative.npz": (dict(labels=np.r_[np.zeros(19, int), -1]), r"label -1 of image 19"),
+        "none.npz": ({}, r"no 'labels' array \(found: images\)"),
+    }
+    for name, (extra, msg) in cases.items():
+        np.savez(tmp_path / name, images=imgs, **extra)
+        with pytest.raises(NnbuildError, match=msg) as e:
+            calibration.load_eval_data(tmp_path / name, g)
+        assert str(tmp_path / name) in str(e.value)
+    for path, limit, msg in [(tmp_path / "missing.npz", None, "evaluation data not found"),
+                             (tmp_path, None, "evaluation data is a folder"),
+                             (good, 0, "limit = 0"), (good, 21, "only 20 images, 21 requested")]:
+        with pytest.raises(NnbuildError, match=msg) as e:
+            calibration.load_eval_data(path, g, limit)
+        assert "calibration" not in str(e.value)
+
+
 # -- the real model -------------------------------------------------------------------------------
 
 @needs_shared

@@ -100,9 +100,8 @@ def quality_warnings(graph, tensors):
         t = members[0]
         also = "".join(f"; '{m['name']}': {m['warning']}" for m in members[1:])
         out.append(f"tensor '{t['name']}' (frac bits {t['frac_bits']}, calibration range "
-                   f"[{t['min']:g}, {t['max']:g}]): {t['warning']}{also}. q7 loses much of this "
-                   f"tensor's signal: check that the calibration images are representative, or try "
-                   f"strategy minmax")
+                   f"[{t['min']:g}, {t['max']:g}]): {t['warning']}{also}; check that the calibration "
+                   f"images represent the data, or try strategy minmax")
     return out
 
 
