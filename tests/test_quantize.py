@@ -493,6 +493,7 @@ def test_cifar_q7_top1(cifar_graph):
     # the max_pool/relu swap gave conv1 a non-negative range
     assert [o.type for o in q.ops[1:4]] == ["conv2d", "relu", "max_pool"]
     assert min(t["sqnr_db"] for t in rep["tensors"]) > 18
+    assert rep["warnings"] == [] and "WARNING" not in format_report(rep)
     q_mm = quantize(cifar_graph, calib, strategy="minmax")
     res_mm = evaluate(cifar_graph, q_mm, z["images"], z["labels"], float_scores=float_scores)
     assert res_mm["q7_correct"] >= 735                       # measured: 741/932 (79.51 %)
