@@ -100,7 +100,9 @@ def _conv2d(op, x):
     y = grouped_conv(x, np.asarray(op.params["weight"], np.float32), a["stride"], a["pad"],
                      a.get("dilation", 1), a.get("group", 1), np.float32)
     b = op.params.get("bias")
-    return y + np.asarray(b, np.float32) if b is not None else y
+    if b is not None:
+        y += np.asarray(b, np.float32)      # y is a fresh array: in place, same float32 sums
+    return y
 
 
 def _fully_connected(op, x):
