@@ -37,12 +37,12 @@ def measure(fgraph, qgraph, pixels, strategy, warnings, batch=100):
             f = qgraph.tensors[n].frac_bits
             v, a = fv[n], acc[n]
             # in units of the q7 step (exact: a power-of-two scale); sums are scaled back below
-            u = v * np.float32(2.0 ** f)
+            u = (v * np.float32(2.0 ** f)).reshape(-1)
             # saturated: the error exceeds rounding's half step (u = 127.5 rounds to 127 or 128)
             a["sat"] += int(np.count_nonzero(u > 127.5)) + int(np.count_nonzero(u < -128.5))
-            a["sig"] += float(np.square(u).sum(dtype=np.float64)) * 4.0 ** -f
-            np.subtract(qv[n], u, out=u)
-            a["err"] += float(np.square(u, out=u).sum(dtype=np.float64)) * 4.0 ** -f
+            a["sig"] += float(np.einsum("i,i->", u, u, dtype=np.float64)) * 4.0 ** -f    # float64 squares
+            np.subtract(qv[n].reshape(-1), u, out=u)
+            a["err"] += float(np.einsum("i,i->", u, u, dtype=np.float64)) * 4.0 ** -f
             a["count"] += v.size
             a["lo"] = min(a["lo"], float(v.min()))
             a["hi"] = max(a["hi"], float(v.max()))
