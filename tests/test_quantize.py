@@ -1,6 +1,8 @@
 """q7 quantizer: contract parameters, exact rewrites, strategies, report, determinism, errors,
 calibration loading; and the real CIFAR-10 model's accuracy."""
+import io
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -468,6 +470,17 @@ def test_eval_data_labels_must_match_the_images(tmp_path):
         with pytest.raises(NnbuildError, match=msg) as e:
             calibration.load_eval_data(tmp_path / name, g)
         assert str(tmp_path / name) in str(e.value)
+    header = io.BytesIO()       # 'labels' declaring 2^40 int64 values in a few bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (1 << 40,)})
+    member = io.BytesIO()
+    np.lib.format.write_array(member, imgs)
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
+        zf.writestr("images.npy", member.getvalue())
+        zf.writestr("labels.npy", header.getvalue() + bytes(16))
+    # numpy refuses the allocation (MemoryError) or, with memory overcommit, finds the data missing
+    with pytest.raises(NnbuildError, match=r"huge\.npz, labels: ('labels' declares more data than fits|"
+                                           r"cannot read 'labels': EOF)"):
+        calibration.load_eval_data(tmp_path / "huge.npz", g)
     for path, limit, msg in [(tmp_path / "missing.npz", None, "evaluation data not found"),
                              (tmp_path, None, "evaluation data is a folder"),
                              (good, 0, "limit = 0"), (good, 21, "only 20 images, 21 requested")]:

@@ -159,6 +159,9 @@ def _load_labels(path):
                 raise NnbuildError(f"evaluation data has no 'labels' array (found: {', '.join(z.files)})",
                                    file=path, expected=EVAL_EXPECTED)
             labels = z["labels"]
+    except MemoryError:     # a header can declare any size; numpy refuses before touching memory
+        raise NnbuildError("'labels' declares more data than fits in memory", file=path, where="labels",
+                           expected="one integer label per image") from None
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise NnbuildError(f"cannot read 'labels': {e}", file=path, where="labels",
                            expected="a 1-D integer array (object arrays are refused)") from None
