@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm, needs_qemu
@@ -56,16 +57,17 @@ def test_bench_reports_instructions_and_memory():
 
 def test_quantize_writes_report_and_deterministic_files(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    out = nnbuild("quantize", "--model", "sample_digits", "-o", a).stdout
+    r = nnbuild("quantize", "--model", "sample_digits", "-o", a)
     nnbuild("quantize", "--model", "sample_digits", "-o", b)
-    assert "conv1" in out
+    assert "conv1" in r.stdout
+    assert "warning" not in r.stderr.lower() and "WARNING" not in r.stdout     # nothing to warn about
     for name in ("quant.json", "quant.npz", "graph.json", "graph.npz"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("args, pattern", [
     (["eval", "--model", "nope", "--data", SAMPLE_TEST], r"nope.*sample_digits"),
-    (["eval", "--model", "sample_digits", "--data", "missing.npz"], r"missing\.npz"),
+    (["eval", "--model", "sample_digits", "--data", "missing.npz"], r"missing\.npz.*evaluation data not found"),
     (["eval", "--manifest", "nowhere.yaml", "--model", "x", "--data", SAMPLE_TEST], r"nowhere\.yaml"),
 ])
 def test_bad_input_is_one_clear_message(args, pattern):
@@ -99,3 +101,70 @@ def test_quantize_report_with_an_eval_set(tmp_path):
     out = nnbuild("quantize", "--model", "sample_digits", "-o", tmp_path, "--data", SAMPLE_TEST).stdout
     assert "top-1 on 1000 images: float 975 (97.50 %), q7 975 (97.50 %)" in out
     assert out == (tmp_path / "quant_report.txt").read_text()
+
+
+def test_eval_refuses_labels_that_do_not_match_the_images(tmp_path):
+    """20 images and 1 label gave {"n": 1, "correct": 2, "top1": 2.0}."""
+    data = tmp_path / "mismatch.npz"
+    with np.load(SAMPLE_TEST) as z:
+        np.savez(data, images=z["images"][:20], labels=z["labels"][:1])
+    r = nnbuild("eval", "--model", "sample_digits", "--data", data, check=False)
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"{data}, labels: 1 labels for 20 images" in r.stderr and "Traceback" not in r.stderr
+
+
+def edge_model(d):
+    """A 1x1 conv net whose calibration data make mse saturate 2.3 % of the input tensor's values
+    (x = p * 1.02/255 on uniform pixels: frac bits 7 clips everything above 0.996)."""
+    from nnbuild.frontends.caffe_writer import conv, write_caffe
+
+    write_caffe("edge", "data", (1, 1, 8, 8), [conv("c", "data", "c", np.ones((1, 1, 1, 1)), np.zeros(1))],
+                d / "edge.prototxt", d / "edge.caffemodel.h5")
+    np.savez(d / "calib.npz", images=np.random.default_rng(0).integers(0, 256, (50, 8, 8), dtype=np.uint8))
+    manifest = {"version": 1, "models": [{
+        "name": "edge", "format": "caffe", "prototxt": str(d / "edge.prototxt"),
+        "weights": str(d / "edge.caffemodel.h5"), "input": {"shape": [8, 8, 1], "mean": [0], "scale": 1.02 / 255},
+        "quantization": {"calibration": str(d / "calib.npz")}}]}
+    (d / "edge.yaml").write_text(json.dumps(manifest))
+    return d / "edge.yaml"
+
+
+def test_quantize_prints_warnings_on_stderr_and_still_succeeds(tmp_path):
+    manifest = edge_model(tmp_path)
+    r = nnbuild("quantize", "--manifest", manifest, "--model", "edge", "-o", tmp_path / "out")
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("nnbuild: warning: model 'edge': ")]
+    assert len(warnings) == 2 and "tensor 'data' (frac bits 7" in warnings[0], r.stderr
+    assert "2.3 % of its values saturate" in warnings[0] and "tensor 'c'" in warnings[1]
+    assert r.stdout.startswith("q7 quantization of 'edge'") and "WARNING: tensor 'data'" in r.stdout
+    assert (tmp_path / "out" / "quant.json").exists()
+
+
+def test_eval_reuses_the_builds_quantized_model_only_when_up_to_date(tmp_path):
+    build = tmp_path / "build"
+    model_dir = build / "models" / "sample_digits"
+    nnbuild("quantize", "--model", "sample_digits", "-o", model_dir)
+
+    def evaluate(mode="q7", manifest=ROOT / "models.yaml"):
+        r = nnbuild("eval", "--manifest", manifest, "--model", "sample_digits", "--data", SAMPLE_TEST,
+                    "--mode", mode, "--build-dir", build)
+        assert last_json(r)["n"] == 1000 and (manifest != ROOT / "models.yaml" or last_json(r)["correct"] == 975)
+        return r.stderr
+
+    for mode in ("q7", "host"):
+        assert "using the quantized model of the build" in evaluate(mode)
+    # the files no longer match their record: never trusted
+    npz = model_dir / "quant.npz"
+    good = npz.read_bytes()
+    npz.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    assert "quantizing 'sample_digits' (quant.json/.npz differ from what quant.record.json records)" in evaluate()
+    npz.write_bytes(good)
+    assert "using the quantized model of the build" in evaluate()
+    # other settings than the build's: the record's fingerprint no longer matches
+    text = (ROOT / "models.yaml").read_text()
+    assert "samples: 300" in text
+    other = tmp_path / "models.yaml"
+    other.write_text(text.replace("samples: 300", "samples: 299").replace("models/sample/", f"{ROOT}/models/sample/"))
+    assert "quantizing 'sample_digits' (the model, calibration data, settings or quantizer changed" in \
+        evaluate(manifest=other)
+    (model_dir / "quant.record.json").unlink()
+    assert "quantizing 'sample_digits' (no quantized model with a record" in evaluate()

@@ -1,6 +1,8 @@
 """q7 quantizer: contract parameters, exact rewrites, strategies, report, determinism, errors,
 calibration loading; and the real CIFAR-10 model's accuracy."""
+import io
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -10,7 +12,8 @@ from conftest import CIFAR_CALIB, CIFAR_TEST, needs_shared
 from nnbuild import calibration, golden, ir, reference
 from nnbuild.errors import NnbuildError
 from nnbuild.passes import relu_before_max_pool
-from nnbuild.quantize import evaluate, format_report, quantize
+from nnbuild.quantize import evaluate, format_report, quantize, report, stats
+from nnbuild.quantize.q7 import choose_frac_bits
 from nnbuild.quantize.q7 import golden as q7_golden
 from nnbuild.quantize.q7 import params as q7
 
@@ -249,7 +252,7 @@ def test_all_zero_tensor_falls_back_with_warning():
     assert q.tensors["r2"].quant["frac_bits"] == 7 and q.tensors["p2"].quant["frac_bits"] == 7
     assert any("all zeros" in w and "r2" in w for w in rep["warnings"])
     assert any("c2" in w and "weights are zero" in w for w in rep["warnings"])
-    assert "warning:" in format_report(rep)
+    assert "WARNING: tensor" in format_report(rep)
 
 
 def test_accumulator_bound_lowers_weight_bits():
@@ -260,6 +263,101 @@ def test_accumulator_bound_lowers_weight_bits():
     op = q.op("fc")
     worst = np.abs(op.params["bias"].astype(np.int64)) + 128 * np.abs(op.params["weight"].astype(np.int64)).sum(1)
     assert worst.max() <= 2 ** 31 - 1
+
+
+# -- calibration sample and report warnings --------------------------------------------------------
+
+def wide_graph(channel_gain, seed=0):
+    """input (8,8,3) -> 1x1 conv whose output channel c is gain[c] times a mix of the input."""
+    c = len(channel_gain)
+    rng = np.random.default_rng(seed)
+    g = ir.Graph("wide", "px", ["y"])
+    for n, s in {"px": (8, 8, 3), "x": (8, 8, 3), "y": (8, 8, c)}.items():
+        g.tensors[n] = ir.Tensor(n, s, "uint8" if n == "px" else "float32")
+    w = rng.uniform(0.5, 1.0, (c, 1, 1, 3)) * np.asarray(channel_gain, np.float64)[:, None, None, None] / 3
+    g.ops = [ir.Op("in", "input_stage", ["px"], ["x"], {"scale": 1 / 128}, {"mean": np.float32(128.0)}),
+             ir.Op("y", "conv2d", ["x"], ["y"], dict(kernel=(1, 1), stride=(1, 1), pad=(0, 0), dilation=(1, 1),
+                                                    group=1),
+                   dict(weight=w.astype(np.float32), bias=np.zeros(c, np.float32)))]
+    return g.validate()
+
+
+@pytest.mark.parametrize("channels, stride", [(32, 8), (16, 4), (24, 6), (10, 5), (12, 16), (3, 3), (64, 2)])
+def test_calibration_sample_holds_every_channel(monkeypatch, channels, stride):
+    """A cap that made the old flat stride alias with the channel count (it kept channels
+    0, gcd, 2*gcd, ...): whole pixels are sampled now, so every channel is there, equally often."""
+    g = wide_graph(np.ones(channels))
+    g.op("y").params["weight"][:] = 0
+    g.op("y").params["bias"][:] = np.arange(1, channels + 1)        # channel c holds the value c + 1
+    n = 20
+    monkeypatch.setattr(stats, "SAMPLE_CAP", n * 64 * channels // stride)
+    st = stats.collect(g, pixels(n, (8, 8, 3)), batch=7)["y"]
+    assert st.pixels.shape == (n * 64 // stride, channels)
+    np.testing.assert_array_equal(st.pixels, np.tile(np.arange(1, channels + 1, dtype=np.float32),
+                                                     (len(st.pixels), 1)))
+    assert st.sample.size <= stats.SAMPLE_CAP
+    again = stats.collect(g, pixels(n, (8, 8, 3)), batch=7)["y"]
+    np.testing.assert_array_equal(again.pixels, st.pixels)          # seeded: the same every run
+
+
+def test_channels_of_wildly_different_range_get_the_frac_bits_of_all_values(monkeypatch):
+    """Channels 0, 8, 16, 24 small, the other 28 large (MobileNet conv2_1/dw): the frac bits must be
+    those that the full data gives, not those of the 4 small channels."""
+    gain = np.where(np.arange(32) % 8 == 0, 0.02, 6.0)
+    g, n = wide_graph(gain), 40
+    px = pixels(n, (8, 8, 3))
+    monkeypatch.setattr(stats, "SAMPLE_CAP", n * 64 * 32 // 8)     # the old stride would have been 8
+    rep = {}
+    q = quantize(g, px, strategy="mse", report=rep)
+    full = reference.run(g, px).astype(np.float32).reshape(-1)
+    want, _ = stats.choose_bits(full, float(full.min()), float(full.max()), "mse")
+    assert q.tensors["y"].quant["frac_bits"] == want == 4
+    y = next(t for t in rep["tensors"] if t["name"] == "y")
+    assert y["saturated"] < 0.001 and y["sqnr_db"] > 30 and rep["warnings"] == []
+
+
+def _measure_with_bits(g, px, shift=None):
+    """The report of `g` quantized with its chosen frac bits, optionally shifted for some tensors."""
+    fg = relu_before_max_pool.apply(g)
+    warnings = []
+    bits = choose_frac_bits(fg, px, "mse", warnings)
+    for name, d in (shift or {}).items():
+        bits[name] += d
+    return report.measure(fg, q7.lower(fg, bits, warnings), px, "mse", warnings)
+
+
+def test_report_warns_when_a_tensor_saturates_or_loses_its_signal():
+    g, px = conv_graph(), pixels(30, (8, 8, 3))
+    quiet = _measure_with_bits(g, px)
+    assert quiet["warnings"] == [] and all(t["warning"] is None for t in quiet["tensors"])
+    assert "WARNING" not in format_report(quiet)
+    # 3 bits too many for the r2 group (c2 -> r2 -> p2): most of its values saturate
+    loud = _measure_with_bits(g, px, {"c2": 3, "r2": 3, "p2": 3})
+    (w,) = [w for w in loud["warnings"] if "'r2'" in w]
+    assert "% of its values saturate" in w and "frac bits" in w and "'p2'" in w      # one message per group
+    flagged = {t["name"]: t["warning"] for t in loud["tensors"] if t["warning"]}
+    assert {"r2", "p2"} <= set(flagged) and "c2" not in flagged      # c2 only feeds a ReLU: not judged
+    text = format_report(loud)
+    assert text.index("WARNING: tensor 'r2'") < text.index("tensor ")  # before the tables
+    assert "<-- " in text.splitlines()[[l.split()[0] if l else "" for l in text.splitlines()].index("r2")]
+    # 6 bits too few for fc: values round to a few steps, the SQNR collapses without saturating
+    low = _measure_with_bits(g, px, {"fc": -6})
+    fc = next(t for t in low["tensors"] if t["name"] == "fc")
+    assert fc["saturated"] == 0 and fc["sqnr_db"] < report.SQNR_WARN_DB
+    assert any("'fc'" in w and "SQNR" in w for w in low["warnings"])
+
+
+def test_saturation_at_a_half_step_is_not_counted():
+    """x = p / 256 reaches 255/256 = 127.5 steps at frac bits 7: rounding, not saturation."""
+    g = wide_graph(np.ones(2))
+    g.op("in").params["mean"] = np.float32(0.0)
+    g.op("in").attrs["scale"] = 1 / 256
+    px = np.full((12, 8, 8, 3), 255, np.uint8)
+    px[:6] = 0
+    rep = {}
+    q = quantize(g, px, strategy="minmax", report=rep)
+    x = next(t for t in rep["tensors"] if t["name"] == "x")
+    assert q.tensors["x"].quant["frac_bits"] == 7 and x["saturated"] == 0.0
 
 
 # -- calibration loading --------------------------------------------------------------------------
@@ -353,6 +451,48 @@ def test_calibration_errors(tmp_path):
         calibration.load_images(d, (4, 5, 3))
 
 
+def test_eval_data_labels_must_match_the_images(tmp_path):
+    g = conv_graph()                                  # 8x8x3 input, 5 classes
+    imgs = pixels(20, (8, 8, 3))
+    good = tmp_path / "good.npz"
+    np.savez(good, images=imgs, labels=np.arange(20, dtype=np.uint8) % 5)
+    got, labels = calibration.load_eval_data(good, g, limit=7)
+    np.testing.assert_array_equal(got, imgs[:7])
+    assert labels.dtype == np.int64 and labels.tolist() == [0, 1, 2, 3, 4, 0, 1]
+    cases = {
+        "one.npz": (dict(labels=np.array([3])), r"npz, labels: 1 labels for 20 images"),
+        "two_d.npz": (dict(labels=np.zeros((20, 1), np.int64)), r"'labels' has shape \(20, 1\).*1-D"),
+        "float.npz": (dict(labels=np.zeros(20, np.float32)), r"'labels' has dtype float32.*integer"),
+        "text.npz": (dict(labels=np.array(["cat"] * 20)), r"'labels' has dtype <U3.*integer"),
+        "object.npz": (dict(labels=np.array([1, "a"] * 10, dtype=object)), r"cannot read 'labels'.*object"),
+        "range.npz": (dict(labels=np.full(20, 5)), r"label 5 of image 0 is not a class index.*0\.\.4"),
+        "negative.npz": (dict(labels=np.r_[np.zeros(19, int), -1]), r"label -1 of image 19"),
+        "none.npz": ({}, r"no 'labels' array \(found: images\)"),
+    }
+    for name, (extra, msg) in cases.items():
+        np.savez(tmp_path / name, images=imgs, **extra)
+        with pytest.raises(NnbuildError, match=msg) as e:
+            calibration.load_eval_data(tmp_path / name, g)
+        assert str(tmp_path / name) in str(e.value)
+    header = io.BytesIO()       # 'labels' declaring 2^40 int64 values in a few bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (1 << 40,)})
+    member = io.BytesIO()
+    np.lib.format.write_array(member, imgs)
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as zf:
+        zf.writestr("images.npy", member.getvalue())
+        zf.writestr("labels.npy", header.getvalue() + bytes(16))
+    # numpy refuses the allocation (MemoryError) or, with memory overcommit, finds the data missing
+    with pytest.raises(NnbuildError, match=r"huge\.npz, labels: ('labels' declares more data than fits|"
+                                           r"cannot read 'labels': EOF)"):
+        calibration.load_eval_data(tmp_path / "huge.npz", g)
+    for path, limit, msg in [(tmp_path / "missing.npz", None, "evaluation data not found"),
+                             (tmp_path, None, "evaluation data is a folder"),
+                             (good, 0, "limit = 0"), (good, 21, "only 20 images, 21 requested")]:
+        with pytest.raises(NnbuildError, match=msg) as e:
+            calibration.load_eval_data(path, g, limit)
+        assert "calibration" not in str(e.value)
+
+
 # -- the real model -------------------------------------------------------------------------------
 
 @needs_shared
@@ -371,6 +511,7 @@ def test_cifar_q7_top1(cifar_graph):
     assert [o.type for o in q.ops[1:3]] == ["conv2d", "max_pool"]
     assert q.ops[1].name == "conv1+relu1" and q.ops[1].attrs["act_min"] == 0
     assert min(t["sqnr_db"] for t in rep["tensors"]) > 18
+    assert rep["warnings"] == [] and "WARNING" not in format_report(rep)
     q_mm = quantize(cifar_graph, calib, strategy="minmax")
     res_mm = evaluate(cifar_graph, q_mm, z["images"], z["labels"], float_scores=float_scores)
     assert res_mm["q7_correct"] >= 735                       # measured: 741/932 (79.51 %)

@@ -110,15 +110,56 @@ def _as_hwc(img):
     return img[..., None] if img.ndim == 2 else img
 
 
+EVAL_EXPECTED = "an .npz with 'images' (N×H×W×C uint8) and 'labels' (N integer class indices)"
+
+
 def load_eval_data(path, graph, limit=None):
-    """Images in the model's channel order + labels from an .npz with `images` and `labels`."""
-    shape = graph.tensors[graph.input].shape
-    images = load_images(path, shape, samples=limit,
-                                     channel_order=graph.meta.get("channel_order", "RGB"))
-    try:
-        with np.load(path) as z:
-            labels = np.asarray(z["labels"][: len(images)]).astype(np.int64)
-    except KeyError:
-        raise NnbuildError("evaluation data has no 'labels' array", file=path,
-                           expected="an .npz with 'images' (N,H,W,C uint8) and 'labels' (N,)") from None
+    """Images in the model's channel order + int64 labels from an .npz with `images` and `labels`.
+
+    `labels` must be a 1-D integer array with one class index (0 .. outputs-1) per image of the
+    file; `limit` keeps the first images."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise NnbuildError("evaluation data not found" if not os.path.exists(path) else
+                           "evaluation data is a folder", file=path, expected=EVAL_EXPECTED)
+    if limit is not None and (int(limit) != limit or limit < 1):
+        raise NnbuildError(f"limit = {limit}", file=path, expected="a positive number of images")
+    images = load_images(path, graph.tensors[graph.input].shape,
+                         channel_order=graph.meta.get("channel_order", "RGB"))
+    labels = _load_labels(path)
+    if len(labels) != len(images):
+        raise NnbuildError(f"{len(labels)} labels for {len(images)} images", file=path, where="labels",
+                           expected="one label per image")
+    classes = graph.tensors[graph.outputs[0]].size
+    bad = np.flatnonzero((labels < 0) | (labels >= classes))
+    if bad.size:
+        raise NnbuildError(f"label {labels[bad[0]]} of image {bad[0]} is not a class index", file=path,
+                           where="labels", expected=f"0..{classes - 1} (the model has {classes} outputs)")
+    if limit is not None:
+        if limit > len(images):
+            raise NnbuildError(f"only {len(images)} images, {limit} requested", file=path, where="images",
+                               expected=f"at least {limit} images")
+        images, labels = images[:limit], labels[:limit]
     return images, labels
+
+
+def _load_labels(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "labels" not in z.files:
+                raise NnbuildError(f"evaluation data has no 'labels' array (found: {', '.join(z.files)})",
+                                   file=path, expected=EVAL_EXPECTED)
+            labels = z["labels"]
+    except MemoryError:     # a header can declare any size; numpy refuses before touching memory
+        raise NnbuildError("'labels' declares more data than fits in memory", file=path, where="labels",
+                           expected="one integer label per image") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise NnbuildError(f"cannot read 'labels': {e}", file=path, where="labels",
+                           expected="a 1-D integer array (object arrays are refused)") from None
+    if labels.dtype.kind not in "iu":
+        raise NnbuildError(f"'labels' has dtype {labels.dtype}", file=path, where="labels",
+                           expected="integer class indices")
+    if labels.ndim != 1:
+        raise NnbuildError(f"'labels' has shape {labels.shape}", file=path, where="labels",
+                           expected="a 1-D array (N,): one label per image")
+    return labels.astype(np.int64)

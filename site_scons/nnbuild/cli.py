@@ -3,6 +3,7 @@
     nnbuild import   --manifest F --model N -o DIR       float IR (graph.json/.npz)
     nnbuild quantize --manifest F --model N -o DIR [--data NPZ]   quantized IR + report
     nnbuild eval     --manifest F --model N --data NPZ --mode float|q7|host|qemu [--limit N] [--target T]
+                     [--build-dir DIR]   (q7/host reuse DIR/models/N/quant.json/.npz when up to date)
     nnbuild bench    --manifest F --model N --target T
 
 `eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
@@ -28,10 +29,11 @@ def _entry(args):
     return load_manifest(args.manifest).model(args.model)
 
 
-def make_predictor(entry, graph, mode, target="m4"):
+def make_predictor(entry, graph, mode, target="m4", build_dir=None):
     """A function images (N,H,W,C uint8) -> scores (N, classes) for one execution mode.
 
-    The model is quantized and built once, so the function can be called on many batches."""
+    The model is quantized and built once, so the function can be called on many batches. With
+    `build_dir`, q7/host use the build's quantized model when its record shows it up to date."""
     if mode not in EVAL_MODES:
         raise NnbuildError(f"unknown mode '{mode}'", expected=" | ".join(EVAL_MODES))
     if mode == "float":
@@ -43,7 +45,7 @@ def make_predictor(entry, graph, mode, target="m4"):
 
         elf = firmware.scons_build(entry.manifest_path, target, entry.name)
         return lambda images: firmware.run_batch(entry, target, images, elf=elf)[0]
-    qgraph, _ = pipeline.quantize_graph(entry, graph)
+    qgraph = quantized_model(entry, graph, build_dir)
     if mode == "q7":
         from . import golden
 
@@ -53,11 +55,31 @@ def make_predictor(entry, graph, mode, target="m4"):
     return generate_and_build(qgraph, ROOT / "build" / "host" / entry.name, entry.name).run
 
 
+def quantized_model(entry, graph, build_dir=None):
+    """The build's quantized model when it is up to date (quantrecord), else a fresh quantization;
+    says on stderr which one it is."""
+    from . import quantrecord
+
+    why = "no build directory given"
+    if build_dir is not None:
+        d = Path(build_dir) / "models" / entry.name
+        qgraph, why = quantrecord.load_fresh(d / "quant.json", d / "quant.npz", entry, graph)
+        if qgraph is not None:
+            print(f"nnbuild: using the quantized model of the build ({d / 'quant.json'}, up to date)",
+                  file=sys.stderr)
+            return qgraph
+    print(f"nnbuild: quantizing '{entry.name}' ({why})", file=sys.stderr)
+    qgraph, report = pipeline.quantize_graph(entry, graph)
+    for w in report["warnings"]:
+        print(f"nnbuild: warning: model '{entry.name}': {w}", file=sys.stderr)
+    return qgraph
+
+
 def cmd_eval(args):
     entry = _entry(args)
     graph = pipeline.import_model(entry)
     images, labels = calibration.load_eval_data(args.data, graph, args.limit)
-    scores = make_predictor(entry, graph, args.mode, args.target)(images)
+    scores = make_predictor(entry, graph, args.mode, args.target, args.build_dir)(images)
     # top-1 is the first maximum (the firmware's rule, docs/q7_contract.md)
     correct = int(np.sum(np.argmax(scores, axis=1) == labels))
     result = {"model": entry.name, "mode": args.mode, "n": int(len(labels)), "correct": correct,
@@ -115,6 +137,8 @@ def build_parser():
     sp.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     sp.add_argument("--mode", choices=EVAL_MODES, default="float")
     sp.add_argument("--target", default="m4", help="firmware target for --mode qemu (default m4)")
+    sp.add_argument("--build-dir", default=str(ROOT / "build"),
+                    help="the build whose up-to-date quantized model q7/host reuse (default: %(default)s)")
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("bench", help="instructions, MACs and memory of a model's firmware in QEMU")

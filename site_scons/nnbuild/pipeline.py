@@ -7,6 +7,7 @@ they can never disagree about what an artifact contains.
     quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
     codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt
 """
+import sys
 from pathlib import Path
 
 from . import ir
@@ -17,10 +18,10 @@ from .errors import NnbuildError, atomic_write, remove_outputs
 STEP_SOURCES = {
     "import": ["frontends/*.py", "ir.py", "errors.py", "manifest.py", "pipeline.py", "ops/*.py",
                "passes/*.py", "windows.py", "reference.py"],
-    "quantize": ["quantize/*.py", "quantize/*/*.py", "reference.py", "golden.py", "calibration.py", "ir.py",
-                 "ops/*.py", "windows.py"],
+    "quantize": ["quantize/*.py", "quantize/*/*.py", "quantize/*/*/*.py", "reference.py", "golden.py",
+                 "calibration.py", "ir.py", "ops/*.py", "windows.py", "quantrecord.py"],
     "codegen": ["lower.py", "planner.py", "codegen/*.py", "kernels/*.py", "ir.py", "quantize/*.py",
-                "quantize/*/*.py"],
+                "quantize/*/*.py", "quantize/*/*/*.py"],
 }
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -92,10 +93,12 @@ def import_step(entry, graph_json, graph_npz):
 
 def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_txt, eval_data=None):
     """`eval_data` (an .npz with images and labels) adds float vs q7 top-1 to the report."""
-    from . import calibration
+    from . import calibration, quantrecord
     from .quantize import evaluate, format_report
 
-    with _cleanup_on_error([quant_json, quant_npz, report_txt]):
+    record = quantrecord.record_path(quant_json)
+    with _cleanup_on_error([quant_json, quant_npz, report_txt, record]):
+        record.unlink(missing_ok=True)      # rewritten last: until then nothing vouches for the files
         graph = ir.load_graph(graph_json, graph_npz)
         qgraph, report = quantize_graph(entry, graph)
         if eval_data:
@@ -103,6 +106,9 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
         qgraph.save(quant_json, quant_npz)
         with atomic_write(report_txt, "w") as f:
             f.write(format_report(report))
+        quantrecord.write_record(quant_json, quant_npz, entry, graph)
+        for w in report["warnings"]:        # a warning, not an error: the build goes on
+            sys.stderr.write(f"nnbuild: warning: model '{entry.name}': {w}\n")
 
 
 def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt):

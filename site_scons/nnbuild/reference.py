@@ -48,7 +48,7 @@ def run_batched(graph, pixels, outputs, batch, run_op_fn):
         vals = execute(graph, pixels[i:i + batch], run_op_fn, names)
         for n in names:
             parts[n].append(vals[n])
-    out = {n: np.concatenate(parts[n]) for n in names}
+    out = {n: parts[n][0] if len(parts[n]) == 1 else np.concatenate(parts[n]) for n in names}
     return out[names[0]] if outputs is None else out
 
 

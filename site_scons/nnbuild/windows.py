@@ -1,5 +1,7 @@
 """Window arithmetic shared by the float reference ops and the integer golden models: which
-input samples every output position of a convolution or Caffe pooling window sees. The helpers
+input samples every output position of a convolution or Caffe pooling window sees. Convolution
+is im2col (one strided copy of every window, in chunks of images so the buffer stays bounded)
+and one matmul per group. The helpers
 are dtype-agnostic, so float and integer executors walk windows the same way."""
 import numpy as np
 
@@ -14,26 +16,6 @@ def pair(v):
             return int(v[0]), int(v[0])
         return int(v[0]), int(v[1])
     return int(v), int(v)
-
-
-def conv_offsets(x, kernel, stride, pad, dilation, pad_value=0):
-    """Yield (ky, kx, view) where view (N, OH, OW, C) holds the input sample that kernel offset
-    (ky, kx) sees for every output position. Padding positions hold `pad_value`."""
-    kh, kw = pair(kernel)
-    sh, sw = pair(stride)
-    ph, pw = pair(pad)
-    dh, dw = pair(dilation)
-    n, h, w, c = x.shape
-    oh = ir.conv_output_size(h, kh, sh, ph, dh)
-    ow = ir.conv_output_size(w, kw, sw, pw, dw)
-    if oh <= 0 or ow <= 0:
-        raise NnbuildError(f"convolution output would be empty ({oh}x{ow})",
-                           expected="kernel extent <= padded input")
-    xp = pad_hw(x, ph, ph, pw, pw, pad_value)
-    for ky in range(kh):
-        for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            yield ky, kx, xp[:, y0:y0 + sh * (oh - 1) + 1:sh, x0:x0 + sw * (ow - 1) + 1:sw, :]
 
 
 def pad_hw(x, top, bottom, left, right, value):
@@ -84,14 +66,21 @@ def grouped_conv(x, weight, stride, pad, dilation, group, acc_dtype, max_elems=1
     n, h, w = x.shape[:3]
     (sh, sw), (ph, pw), (dh, dw) = pair(stride), pair(pad), pair(dilation)
     oh, ow = ir.conv_output_size(h, kh, sh, ph, dh), ir.conv_output_size(w, kw, sw, pw, dw)
+    if oh <= 0 or ow <= 0:
+        raise NnbuildError(f"convolution output would be empty ({oh}x{ow})",
+                           expected="kernel extent <= padded input")
     step = max(1, max_elems // max(1, oh * ow * kk * ig * g))
     outs = []
     for start in range(0, max(n, 1), step):
         xs = x[start:start + step]
         b = xs.shape[0]
+        # One strided copy of all windows (as fast as BLAS itself; a loop over kernel offsets
+        # was most of the conv time): windows (b, oh, ow, C, KH, KW) -> cols (b, oh, ow, KH, KW, C).
+        xp = pad_hw(xs, ph, ph, pw, pw, 0)
+        win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(1, 2))
+        win = win[:, :sh * (oh - 1) + 1:sh, :sw * (ow - 1) + 1:sw, :, ::dh, ::dw]
         cols = np.empty((b, oh, ow, kh, kw, g, ig), dtype=acc_dtype)
-        for ky, kx, view in conv_offsets(xs, (kh, kw), stride, pad, dilation):
-            cols[:, :, :, ky, kx] = view.reshape(b, oh, ow, g, ig)
+        np.copyto(cols.reshape(b, oh, ow, kh, kw, g * ig), win.transpose(0, 1, 2, 4, 5, 3))
         m = b * oh * ow
         # (M, KK, G, Ig) -> (G, M, KK*Ig): one matmul per group (a no-op transpose when G == 1)
         a = cols.reshape(m, kk, g, ig).transpose(2, 0, 1, 3).reshape(g, m, kk * ig)

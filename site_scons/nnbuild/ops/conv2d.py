@@ -20,7 +20,7 @@ def _reference(op, args):
     a = op.attrs
     y = grouped_conv(args[0], np.asarray(op.params["weight"], np.float32), a["stride"], a["pad"],
                      a.get("dilation", 1), a.get("group", 1), np.float32)
-    y = y + np.asarray(op.params["bias"], np.float32)
+    y += np.asarray(op.params["bias"], np.float32)      # y is a fresh array: same float32 sums
     return apply_activation(op, y)
 
 

@@ -49,6 +49,17 @@ def requant(x, s, lo=-128, hi=127):
     return np.clip(round_shift(x, s), lo, hi).astype(np.int8)
 
 
+def _requant_acc(acc, s, lo=-128, hi=127):
+    """requant() of a private int64 accumulator, computed in place (the hot path of conv/fc/add)."""
+    s = int(s)
+    if s < 0:
+        return requant(acc, s, lo, hi)
+    if s > 0:
+        acc += 1 << (s - 1)
+        acc >>= s
+    return np.clip(acc, lo, hi, out=acc).astype(np.int8)
+
+
 def input_stage(pixels_u8, mul, off, shift):
     """q[i] = requant(p[i] * mul - off[i mod len(off)], shift) over each sample's HWC order."""
     p = np.asarray(pixels_u8)
@@ -87,7 +98,7 @@ def conv2d(x, weight_i8, bias_i32, stride, pad, dilation, group, out_shift, act_
     acc = windows.grouped_conv(x, w, stride, pad, dilation, group, _exact_float(w)).astype(np.int64)
     acc += np.asarray(bias_i32, dtype=np.int64)
     _check_int32(acc, "conv2d")
-    return requant(acc, out_shift, act_min, act_max)
+    return _requant_acc(acc, out_shift, act_min, act_max)
 
 
 def fully_connected(x, weight_i8, bias_i32, out_shift, act_min=-128, act_max=127):
@@ -99,7 +110,7 @@ def fully_connected(x, weight_i8, bias_i32, out_shift, act_min=-128, act_max=127
     acc = (x.reshape(n, -1).astype(dt) @ w.astype(dt).T).astype(np.int64)
     acc += np.asarray(bias_i32, dtype=np.int64)
     _check_int32(acc, "fully_connected")
-    return requant(acc, out_shift, act_min, act_max).reshape(n, 1, 1, -1)
+    return _requant_acc(acc, out_shift, act_min, act_max).reshape(n, 1, 1, -1)
 
 
 def max_pool(x, kernel, stride, pad):
@@ -132,9 +143,12 @@ def add(inputs, in_shifts, out_shift):
     """acc = sum(q_i << in_shifts[i]); out = requant(acc, out_shift)."""
     if len(inputs) != len(in_shifts):
         raise NnbuildError(f"add has {len(inputs)} inputs and {len(in_shifts)} shifts", expected="one shift per input")
-    acc = sum(_as_i8(q).astype(np.int64) << int(s) for q, s in zip(inputs, in_shifts))
+    acc = None
+    for q, s in zip(inputs, in_shifts):
+        term = np.left_shift(_as_i8(q), int(s), dtype=np.int64)
+        acc = term if acc is None else np.add(acc, term, out=acc)
     _check_int32(acc, "add")
-    return requant(acc, out_shift)
+    return _requant_acc(acc, out_shift)
 
 
 def concat(inputs, shifts):
