@@ -5,6 +5,7 @@ files (read in sorted file-name order, decoded by nnbuild.imageio). Images
 must already have the model's size: resizing is the application's preprocessing, not calibration.
 """
 import os
+import zipfile
 
 import numpy as np
 
