@@ -62,6 +62,32 @@ def atomic_write(path, mode="wb"):
         raise
 
 
+@contextlib.contextmanager
+def staged_outputs(paths):
+    """Yield a temp path beside each of `paths`; rename them all into place only on success.
+
+    For a step whose outputs must stay one consistent set (an ELF and the .bin/.hex made from
+    it): until every output is complete, none of them replaces anything; on failure the temps
+    are removed.
+    """
+    paths = [os.fspath(p) for p in paths]
+    temps = []
+    try:
+        for path in paths:
+            directory = os.path.dirname(path) or "."
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            temps.append(tmp)
+        yield list(temps)
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        remove_outputs(temps)
+        raise
+
+
 def remove_outputs(paths):
     """Delete outputs of a failed step so that nothing stale looks successful."""
     for p in paths:

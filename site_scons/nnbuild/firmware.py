@@ -1,7 +1,7 @@
 """Working with a linked firmware image: the budget gate, and running it in QEMU.
 
-    gate()          memory map of the linked image; writes firmware.elf + memory_map.{json,txt}
-                    only when every budget holds (a failing build leaves no firmware.elf behind)
+    gate()          memory map of the linked image; writes firmware.elf/.bin/.hex + memory_map.{json,txt}
+                    as one set, only when every budget holds (a failing build leaves none behind)
     run_batch()     model outputs for many inputs, computed on the target
     check_action()  `scons check`: target outputs == golden model bytes
     run_action()    `scons run image=...`: C preprocessing + model + top-k on the target
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .errors import NnbuildError, atomic_write
+from .errors import NnbuildError, staged_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,24 +33,32 @@ def budgets_for(manifest, target, entries):
     return {"target": total, "models": {e.name: dict(e.budget or {}) for e in entries}}
 
 
-def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt_path):
+def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="arm-none-eabi-objcopy"):
+    """Check the linked image against the budgets; only then write `outputs` (keys elf, bin, hex,
+    json, txt -> paths) as one set: staged under temporary names, renamed together at the end."""
     from . import memmap
 
     budgets = budgets_for(manifest, target, entries)
     report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
-    report["elf"] = str(elf)  # what the report describes once the gate passes
+    report["elf"] = str(outputs["elf"])  # what the report describes once the gate passes
     violations = memmap.check_budget(report)
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
         raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations))
-    with atomic_write(json_path, "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
-        f.write("\n")
-    with atomic_write(txt_path, "w") as f:
-        f.write(memmap.format_report(report))
-    with atomic_write(elf, "wb") as f, open(unchecked_elf, "rb") as src:
-        shutil.copyfileobj(src, f)
-    os.chmod(elf, 0o755)
+    keys = ("elf", "bin", "hex", "json", "txt")
+    with staged_outputs([outputs[k] for k in keys]) as staged:
+        tmp = dict(zip(keys, staged))
+        with open(tmp["json"], "w") as f:
+            json.dump(report, f, indent=1, sort_keys=True)
+            f.write("\n")
+        with open(tmp["txt"], "w") as f:
+            f.write(memmap.format_report(report))
+        shutil.copyfile(unchecked_elf, tmp["elf"])
+        os.chmod(tmp["elf"], 0o755)
+        for fmt, key in (("binary", "bin"), ("ihex", "hex")):
+            r = subprocess.run([objcopy, "-O", fmt, tmp["elf"], tmp[key]], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise NnbuildError(f"{objcopy} -O {fmt} failed: {r.stderr.strip()}", file=unchecked_elf)
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""The package files a build step runs, found by scanning imports (never a hand-kept list).
+
+    module_files(entries, package_dir)   sorted paths of the package's modules the entries import
+
+An entry is "pkg.module" (the whole module) or "pkg.module:name": the module's import-time code
+plus the function or class `name` and the module-level functions and classes it refers to, so
+that one module holding several steps (pipeline.py) gives each step only its own imports.
+Every module reached from an entry is scanned whole, including imports inside functions (the
+package imports lazily), and transitively; importing a module also runs its parent packages'
+__init__.py, so those are included. Only imports within the package are followed (absolute
+"pkg." and relative ones); dynamic imports (importlib) are not seen. Pure: reads files only.
+"""
+import ast
+from pathlib import Path
+
+from .errors import NnbuildError
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def module_files(entries, package_dir, package="nnbuild"):
+    """Sorted, de-duplicated files of `package` (rooted at `package_dir`) that `entries` import."""
+    scanner = _Scanner(Path(package_dir), package)
+    for entry in entries:
+        module, _, name = entry.partition(":")
+        scanner.visit(module, name or None)
+    return sorted(scanner.files)
+
+
+class _Scanner:
+    def __init__(self, package_dir, package):
+        self.package_dir, self.package = package_dir, package
+        self.files = set()
+        self.whole = set()          # modules scanned whole
+        self.parsed = {}
+
+    def path(self, module):
+        """The file of `module` (a dotted name inside the package), or None if it is not one."""
+        parts = module.split(".")
+        if parts[0] != self.package:
+            return None
+        base = self.package_dir.joinpath(*parts[1:])
+        for candidate in (base / "__init__.py", base.with_suffix(".py") if parts[1:] else None):
+            if candidate is not None and candidate.is_file():
+                return candidate
+        return None
+
+    def tree(self, path):
+        if path not in self.parsed:
+            try:
+                self.parsed[path] = ast.parse(path.read_bytes(), filename=str(path))
+            except SyntaxError as e:
+                raise NnbuildError(f"cannot scan the imports of tool code: {e.msg}", file=path,
+                                   where=f"line {e.lineno}", expected="valid Python") from None
+        return self.parsed[path]
+
+    def visit(self, module, name=None):
+        path = self.path(module)
+        if path is None:
+            raise NnbuildError(f"build step entry module {module!r} not found", file=self.package_dir,
+                               expected=f"a module of the {self.package} package")
+        if module in self.whole:
+            return
+        tree = self.tree(path)
+        self._add(module)
+        if name is None:
+            self.whole.add(module)
+            nodes = [tree]
+        else:
+            nodes = _import_time(tree) + _reachable(tree, name, path)
+        for node in nodes:
+            for imported in self._imports(node, module, path):
+                self.visit(imported)
+
+    def _add(self, module):
+        """`module` and its parent packages' __init__.py (importing it runs them)."""
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):
+            path = self.path(".".join(parts[:i]))
+            if path is not None:
+                self.files.add(path)
+
+    def _imports(self, node, module, path):
+        """Package modules imported anywhere under `node` of `module` (whose file is `path`)."""
+        found = []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Import):
+                found += [a.name for a in n.names]
+            elif isinstance(n, ast.ImportFrom):
+                if n.level:
+                    here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+                    up = here[:len(here) - (n.level - 1)] if n.level > 1 else here
+                    base = ".".join(up + ([n.module] if n.module else []))
+                else:
+                    base = n.module or ""
+                found.append(base)
+                # `from pkg import sub`: sub may be a submodule rather than a name in pkg/__init__.py
+                found += [f"{base}.{a.name}" for a in n.names if a.name != "*"]
+        return [m for m in found if self.path(m) is not None]
+
+
+def _import_time(tree):
+    """The statements of a module that run when it is imported (function bodies excluded)."""
+    out = []
+    for stmt in tree.body:
+        if isinstance(stmt, _FUNCTIONS):
+            out += stmt.decorator_list + [a for a in stmt.args.defaults + stmt.args.kw_defaults if a]
+        elif isinstance(stmt, ast.ClassDef):
+            out += [s for s in stmt.body if not isinstance(s, _FUNCTIONS)] + stmt.decorator_list + stmt.bases
+        else:
+            out.append(stmt)
+    return out
+
+
+def _reachable(tree, name, path):
+    """The module-level definition `name` and those it refers to by name, transitively."""
+    defs = {d.name: d for d in tree.body if isinstance(d, _DEFINITIONS)}
+    if name not in defs:
+        raise NnbuildError(f"build step entry {name!r} is not a function or class of this module",
+                           file=path, expected="a module-level def or class")
+    seen, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for n in ast.walk(defs[current]):
+            if isinstance(n, ast.Name) and n.id in defs:
+                todo.append(n.id)
+    return [defs[n] for n in sorted(seen)]
