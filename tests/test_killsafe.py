@@ -1,0 +1,125 @@
+"""Builds killed at every step never leave an artifact that the next build trusts wrongly.
+
+The scenario of issue 10: the sample model is built with weights W0; W1 replaces them and a
+build is killed (SIGKILL of its process group, as a CI machine dies; or Ctrl-C) when it reaches
+a step; W0 is put back and the next build must produce exactly the bytes of a clean W0 build,
+and a build after that must have nothing to do.
+"""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import h5py
+import pytest
+
+from conftest import needs_arm
+from test_build import SCONS, copy_repo, scons, steps
+
+pytestmark = [needs_arm]
+
+WEIGHTS = "models/sample/sample.caffemodel.h5"
+
+
+def outputs(repo):
+    """sha256 of every artifact a user or a later step reads (hidden temp files excluded)."""
+    found = {}
+    for d in ("build/models/sample_digits", "build/m4"):
+        for p in sorted((repo / d).glob("*")):
+            if p.is_file() and not p.name.startswith("."):
+                found[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return found
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A repository copy with a clean W0 build, the W0 bytes, W1 bytes and the clean outputs."""
+    repo = copy_repo(tmp_path_factory.mktemp("kill") / "repo")
+    scons(repo, "target=m4")
+    w0 = (repo / WEIGHTS).read_bytes()
+    with h5py.File(repo / WEIGHTS, "r+") as f:   # W1: another model (new q7 weights, new image)
+        f["data/conv1/0"][...] = f["data/conv1/0"][...] * 0.5
+    w1 = (repo / WEIGHTS).read_bytes()
+    (repo / WEIGHTS).write_bytes(w0)
+    return repo, w0, w1, outputs(repo)
+
+
+def interrupted_build(repo, pattern, sig, delay):
+    """Run scons, send `sig` to its process group `delay` s after a line matching `pattern`."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([SCONS, "-Q", "target=m4"], cwd=repo, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    seen = None
+    try:
+        for line in p.stdout:
+            if re.search(pattern, line):
+                seen = line.strip()
+                time.sleep(delay)
+                os.killpg(p.pid, sig)
+                break
+        p.stdout.read()
+    finally:
+        if p.poll() is None and seen is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=60)
+    assert seen, f"the build never reached {pattern!r}"
+    return p.returncode
+
+
+# every step of the chain, at its start (the previous step complete but not yet recorded) or,
+# with a delay, while it runs; the gate step also makes .bin/.hex
+KILLS = [(r"\] import ", 0.3), (r"\] quantize ", 0), (r"\] quantize ", 0.5), (r"\] codegen ", 0),
+         (r"\] CC .*sample_digits\.c", 0), (r"\] LINK ", 0), (r"\] LINK ", 0.1), (r"budget gate", 0.15)]
+CTRL_C = [(r"\] LINK ", 0.1), (r"budget gate", 0.15)]   # SCons records the steps it finished
+
+
+def _ids(points):
+    return [f"{re.sub(r'[^a-zA-Z]+', ' ', p).strip().split()[0]}+{d}" for p, d in points]
+
+
+@pytest.mark.parametrize("sig, pattern, delay",
+                         [(signal.SIGKILL, *p) for p in KILLS] + [(signal.SIGINT, *p) for p in CTRL_C],
+                         ids=[f"kill-{i}" for i in _ids(KILLS)] + [f"ctrl-c-{i}" for i in _ids(CTRL_C)])
+def test_interrupted_build_then_reverted_inputs_rebuild_exactly(built, sig, pattern, delay):
+    repo, w0, w1, clean = built
+    (repo / WEIGHTS).write_bytes(w1)
+    code = interrupted_build(repo, pattern, sig, delay)
+    assert code != 0
+    (repo / WEIGHTS).write_bytes(w0)
+    scons(repo, "target=m4")
+    assert outputs(repo) == clean
+    # and the result is settled: a further build changes nothing. (It may recompile the model's
+    # .o once: SCons forgets a generated .c's #includes when a step before it was rebuilt
+    # with identical output; the object comes out identical.)
+    again = scons(repo, "target=m4")
+    assert not {s.split()[0] for s in steps(again)} - {"CC"}, again.stdout
+    assert outputs(repo) == clean
+
+
+def test_hand_edited_output_is_rebuilt(built):
+    """Not only kills: any output whose bytes differ from the record is rebuilt."""
+    repo, _, _, clean = built
+    graph = repo / "build/models/sample_digits/graph.json"
+    graph.write_text(graph.read_text().replace('"name"', '"name" ', 1))
+    ran = steps(scons(repo, "target=m4"))
+    assert "import sample_digits" in ran
+    assert outputs(repo) == clean
+
+
+def test_failed_rebuild_removes_the_previous_firmware(built):
+    """Corrupt new weights: the build fails and leaves no firmware/memory map of the old model."""
+    repo, w0, _, clean = built
+    firmware = [repo / "build/m4" / n for n in ("firmware.elf", "firmware.bin", "firmware.hex",
+                                                "memory_map.json", "memory_map.txt")]
+    assert all(p.exists() for p in firmware)
+    (repo / WEIGHTS).write_bytes(w0[: len(w0) // 2])
+    r = scons(repo, "target=m4", check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "removed the previous" in r.stderr, r.stderr
+    assert not [p.name for p in firmware if p.exists()]
+    (repo / WEIGHTS).write_bytes(w0)
+    scons(repo, "target=m4")
+    assert outputs(repo) == clean
