@@ -3,12 +3,11 @@
 The scenario of issue 10: the sample model is built with weights W0; W1 replaces them and a
 build is killed (SIGKILL of its process group, as a CI machine dies; or Ctrl-C) when it reaches
 a step; W0 is put back and the next build must produce exactly the bytes of a clean W0 build,
-and a build after that must have nothing to do.
+and a build after that must change nothing.
 """
 import hashlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 
