@@ -77,6 +77,19 @@ def test_scanner_follows_every_kind_of_package_import(tmp_path):
     assert "other.py" in whole and "never.py" in whole and "unused.py" not in whole
 
 
+def test_cache_of_scanned_modules_gives_the_same_answer_without_parsing(monkeypatch):
+    from nnbuild import depscan
+
+    known = {}
+    first = pipeline.step_sources("quantize", known=known)
+    assert known and all(":" in k for k in known)
+    parsed = []
+    real = depscan._parse
+    monkeypatch.setattr(depscan, "_parse", lambda path: parsed.append(path.name) or real(path))
+    assert pipeline.step_sources("quantize", known=known) == first
+    assert parsed == ["pipeline.py"], parsed      # only the entry module, for its entry function
+
+
 @pytest.mark.parametrize("entries, files, match", [
     (["nnbuild.nope"], {"__init__.py": ""}, "entry module 'nnbuild.nope' not found"),
     (["nnbuild.m:missing"], {"__init__.py": "", "m.py": "def f(): pass\n"}, "'missing' is not a function"),

@@ -11,6 +11,7 @@ __init__.py, so those are included. Only imports within the package are followed
 "pkg." and relative ones); dynamic imports (importlib) are not seen. Pure: reads files only.
 """
 import ast
+import hashlib
 from pathlib import Path
 
 from .errors import NnbuildError
@@ -19,9 +20,12 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def module_files(entries, package_dir, package="nnbuild"):
-    """Sorted, de-duplicated files of `package` (rooted at `package_dir`) that `entries` import."""
-    scanner = _Scanner(Path(package_dir), package)
+def module_files(entries, package_dir, package="nnbuild", known=None):
+    """Sorted, de-duplicated files of `package` (rooted at `package_dir`) that `entries` import.
+
+    `known` (optional dict, read and extended) maps "module:sha256 of its bytes" to what the
+    whole module imports, so a caller that keeps it between runs parses only changed files."""
+    scanner = _Scanner(Path(package_dir), package, {} if known is None else known)
     for entry in entries:
         module, _, name = entry.partition(":")
         scanner.visit(module, name or None)
@@ -29,31 +33,25 @@ def module_files(entries, package_dir, package="nnbuild"):
 
 
 class _Scanner:
-    def __init__(self, package_dir, package):
-        self.package_dir, self.package = package_dir, package
+    def __init__(self, package_dir, package, known):
+        self.package_dir, self.package, self.known = package_dir, package, known
         self.files = set()
         self.whole = set()          # modules scanned whole
-        self.parsed = {}
+        self.paths = {}
 
     def path(self, module):
         """The file of `module` (a dotted name inside the package), or None if it is not one."""
-        parts = module.split(".")
-        if parts[0] != self.package:
-            return None
-        base = self.package_dir.joinpath(*parts[1:])
-        for candidate in (base / "__init__.py", base.with_suffix(".py") if parts[1:] else None):
-            if candidate is not None and candidate.is_file():
-                return candidate
-        return None
+        if module not in self.paths:
+            parts, found = module.split("."), None
+            if parts[0] == self.package:
+                base = self.package_dir.joinpath(*parts[1:])
+                for candidate in (base / "__init__.py", base.with_suffix(".py") if parts[1:] else None):
+                    if candidate is not None and candidate.is_file():
+                        found = candidate
+                        break
+            self.paths[module] = found
+        return self.paths[module]
 
-    def tree(self, path):
-        if path not in self.parsed:
-            try:
-                self.parsed[path] = ast.parse(path.read_bytes(), filename=str(path))
-            except SyntaxError as e:
-                raise NnbuildError(f"cannot scan the imports of tool code: {e.msg}", file=path,
-                                   where=f"line {e.lineno}", expected="valid Python") from None
-        return self.parsed[path]
 
     def visit(self, module, name=None):
         path = self.path(module)
@@ -62,15 +60,19 @@ class _Scanner:
                                expected=f"a module of the {self.package} package")
         if module in self.whole:
             return
-        tree = self.tree(path)
         self._add(module)
         if name is None:
             self.whole.add(module)
-            nodes = [tree]
+            key = f"{module}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+            if key not in self.known:   # same bytes, same imports: parse only what changed
+                self.known[key] = _imports(_parse(path), module, path)
+            found = self.known[key]
         else:
-            nodes = _import_time(tree) + _reachable(tree, name, path)
-        for node in nodes:
-            for imported in self._imports(node, module, path):
+            tree = _parse(path)
+            found = [m for node in _import_time(tree) + _reachable(tree, name, path)
+                     for m in _imports(node, module, path)]
+        for imported in found:
+            if self.path(imported) is not None:
                 self.visit(imported)
 
     def _add(self, module):
@@ -81,23 +83,46 @@ class _Scanner:
             if path is not None:
                 self.files.add(path)
 
-    def _imports(self, node, module, path):
-        """Package modules imported anywhere under `node` of `module` (whose file is `path`)."""
-        found = []
-        for n in ast.walk(node):
-            if isinstance(n, ast.Import):
-                found += [a.name for a in n.names]
-            elif isinstance(n, ast.ImportFrom):
-                if n.level:
-                    here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-                    up = here[:len(here) - (n.level - 1)] if n.level > 1 else here
-                    base = ".".join(up + ([n.module] if n.module else []))
-                else:
-                    base = n.module or ""
-                found.append(base)
-                # `from pkg import sub`: sub may be a submodule rather than a name in pkg/__init__.py
-                found += [f"{base}.{a.name}" for a in n.names if a.name != "*"]
-        return [m for m in found if self.path(m) is not None]
+
+
+def _parse(path):
+    try:
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as e:
+        raise NnbuildError(f"cannot scan the imports of tool code: {e.msg}", file=path,
+                           where=f"line {e.lineno}", expected="valid Python") from None
+
+
+def _imports(node, module, path):
+    """Dotted names imported anywhere under `node` of `module` (whose file is `path`); the
+    caller keeps those that are modules of the package."""
+    found = []
+    for n in _statements(node):
+        if isinstance(n, ast.Import):
+            found += [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom):
+            if n.level:
+                here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+                up = here[:len(here) - (n.level - 1)] if n.level > 1 else here
+                base = ".".join(up + ([n.module] if n.module else []))
+            else:
+                base = n.module or ""
+            found.append(base)
+            # `from pkg import sub`: sub may be a submodule rather than a name in pkg/__init__.py
+            found += [f"{base}.{a.name}" for a in n.names if a.name != "*"]
+    return found
+
+
+def _statements(node):
+    """`node` and every statement nested in it: imports are statements, so the expressions
+    (most of a module's nodes) need not be visited."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        for _, value in ast.iter_fields(n):
+            if isinstance(value, list):
+                todo.extend(v for v in value if isinstance(v, (ast.stmt, ast.excepthandler, ast.match_case)))
 
 
 def _import_time(tree):

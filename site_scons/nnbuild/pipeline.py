@@ -25,10 +25,11 @@ STEP_ENTRIES = {
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def step_sources(step):
+def step_sources(step, known=None):
+    """The package files `step` runs (`known`: depscan's optional cache of scanned modules)."""
     from .depscan import module_files
 
-    return module_files(STEP_ENTRIES[step], PACKAGE_DIR)
+    return module_files(STEP_ENTRIES[step], PACKAGE_DIR, known=known)
 
 
 def import_model(entry):

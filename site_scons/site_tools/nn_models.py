@@ -65,6 +65,56 @@ MODEL_STEPS = {
 GLUE = __file__  # this file: a change to how steps are wired reruns them too
 
 
+class _ScanCache(dict):
+    """depscan's "module:sha256" -> imports, kept in <build_dir>/.depscan.json between runs so a
+    no-op build parses no unchanged module. Valid only for the same depscan.py (its hash is
+    stored); only the entries used by this run are written back."""
+
+    def __init__(self, path):
+        import hashlib
+
+        from nnbuild import depscan
+
+        self.path, self.used = path, set()
+        self.scanner = hashlib.sha256(open(depscan.__file__, "rb").read()).hexdigest()
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            modules = data["modules"] if data.get("scanner") == self.scanner else {}
+            ok = isinstance(modules, dict) and all(isinstance(v, list) for v in modules.values())
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            ok = False
+        super().__init__(modules if ok else {})
+        self.loaded = dict(self)
+
+    def __contains__(self, key):
+        self.used.add(key)
+        return super().__contains__(key)
+
+    def save(self):
+        keep = {k: self[k] for k in sorted(self.used) if k in self}
+        if keep != self.loaded:
+            from nnbuild.errors import atomic_write
+
+            with atomic_write(self.path, "w") as f:
+                json.dump({"scanner": self.scanner, "modules": keep}, f)
+
+
+_SCAN_CACHE = {}   # build dir -> _ScanCache
+
+
+def _step_sources(env, step):
+    """The tool code of `step`, found by depscan (cached per build dir)."""
+    import atexit
+    import os
+
+    d = env["NN_BUILD"].abspath
+    if d not in _SCAN_CACHE:
+        _SCAN_CACHE[d] = _ScanCache(os.path.join(d, ".depscan.json"))
+        atexit.register(_SCAN_CACHE[d].save)
+    return pipeline.step_sources(step, known=_SCAN_CACHE[d])
+
+
 def _step_builder(step):
     # The closures hold only the step's name: SCons signs an action by its code and closure, and
     # the table's lambdas would be signed by their addresses (a rebuild on every run).
@@ -73,7 +123,7 @@ def _step_builder(step):
         out = env["NN_BUILD"].Dir(f"models/{entry.name}")
         previous = list(source[:2])   # the previous step's .json + .npz (none for import)
         inputs = [env.Value(entry.fingerprint(*spec["fields"]))] + \
-            [env.fs.File(str(p)) for p in [*spec["files"](entry), *pipeline.step_sources(step), GLUE]]
+            [env.fs.File(str(p)) for p in [*spec["files"](entry), *_step_sources(env, step), GLUE]]
         return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
     def action(target, source, env):
@@ -135,7 +185,7 @@ def _gate_emitter(target, source, env):
 
     d = target[0].dir
     budgets = firmware.budgets_for(env["NN_MANIFEST"], env["NN_TARGET"], env["NN_ENTRIES"])
-    tool_code = [env.fs.File(str(p)) for p in pipeline.step_sources("gate")]
+    tool_code = [env.fs.File(str(p)) for p in _step_sources(env, "gate")]
     # the target's whole table row (regions, stack reserve, ...): the report and the check use it
     table = env.Value(repr(env["NN_TARGET"]))
     return [d.File(n) for n in GATE_OUTPUTS], \
