@@ -59,7 +59,8 @@ def run_firmware(elf, target, args=(), timeout=60.0, cwd=None):
                                expected="the firmware to exit through semihosting; "
                                         "a hang or an endless loop in the model?") from None
         if interrupted:
-            raise NnbuildError(f"QEMU run interrupted by signal {interrupted[0]}", file=elf)
+            raise NnbuildError(f"QEMU run stopped: this process got {signal.Signals(interrupted[0]).name}",
+                               file=elf)
     return Result(p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
 
@@ -118,6 +119,8 @@ def _qemu(cmd, cwd):
     finally:
         kill()
         p.wait()
+        for pipe in (p.stdout, p.stderr):
+            pipe.close()
         for sig, previous in installed.items():
             signal.signal(sig, previous)
 

@@ -14,10 +14,11 @@ Every builder's sources are what its output really depends on: the model's files
 signatures), a Value holding only the manifest fields the step reads (so editing one entry
 rebuilds one model, and a budget edit re-runs only the gate) and the Python modules of the step,
 found by scanning its imports (nnbuild.depscan: a new quantizer rebuilds what it affects).
-Paths become nodes through env.fs, never env.File: a "$" in a path is not an SCons variable. The actions are thin: they call nnbuild.pipeline /
-nnbuild.firmware, which hold the logic.
+Paths become nodes through env.fs, never env.File: a "$" in a path is not an SCons variable.
+The actions are thin: they call nnbuild.pipeline / nnbuild.firmware, which hold the logic.
 """
 import json
+import os
 import sys
 
 import SCons.Action
@@ -76,7 +77,8 @@ class _ScanCache(dict):
         from nnbuild import depscan
 
         self.path, self.used = path, set()
-        self.scanner = hashlib.sha256(open(depscan.__file__, "rb").read()).hexdigest()
+        with open(depscan.__file__, "rb") as f:
+            self.scanner = hashlib.sha256(f.read()).hexdigest()
         try:
             with open(path) as f:
                 data = json.load(f)
@@ -106,7 +108,6 @@ _SCAN_CACHE = {}   # build dir -> _ScanCache
 def _step_sources(env, step):
     """The tool code of `step`, found by depscan (cached per build dir)."""
     import atexit
-    import os
 
     d = env["NN_BUILD"].abspath
     if d not in _SCAN_CACHE:
@@ -203,7 +204,7 @@ def _remove_on_failure(env, outputs, keep_for=()):
 
     def at_exit():
         failed = [f for f in GetBuildFailures() if str(f.node) not in keep_for]
-        present = [n.abspath for n in outputs if n.exists()]
+        present = [n.abspath for n in outputs if os.path.exists(n.abspath)]   # not the cached n.exists()
         if failed and present:
             remove_outputs(present)
             sys.stderr.write("nnbuild: removed the previous " + ", ".join(n.name for n in outputs)
