@@ -85,6 +85,7 @@ def test_interrupted_build_then_reverted_inputs_rebuild_exactly(built, sig, step
     (repo / WEIGHTS).write_bytes(w0)
     scons(repo, "target=m4")
     assert outputs(repo) == clean
+    assert not list(repo.glob("build/**/.tmp-*")), "a killed writer's temp file was left behind"
     # and the result is settled: a further build changes nothing. (It may recompile the model's
     # .o once: SCons forgets a generated .c's #includes when a step before it was rebuilt
     # with identical output; the object comes out identical.)
@@ -117,3 +118,22 @@ def test_failed_rebuild_removes_the_previous_firmware(built):
     (repo / WEIGHTS).write_bytes(w0)
     scons(repo, "target=m4")
     assert outputs(repo) == clean
+
+
+def test_writers_remove_the_temps_a_killed_writer_left(tmp_path):
+    from nnbuild.errors import atomic_write, staged_outputs
+
+    stale = tmp_path / ".tmp-abcd1234-graph.json"        # as mkstemp names them
+    other = tmp_path / ".tmp-abcd1234-x-graph.json"      # another output's temp: not touched
+    stale.write_text("half")
+    other.write_text("half")
+    with atomic_write(tmp_path / "graph.json", "w") as f:
+        f.write("{}")
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "graph.json").read_text() == "{}"
+    stale2 = tmp_path / ".tmp-zz99zz99-firmware.bin"
+    stale2.write_text("half")
+    with staged_outputs([tmp_path / "firmware.bin"]) as (tmp,):
+        open(tmp, "w").write("new")
+    assert not stale2.exists() and (tmp_path / "firmware.bin").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-abcd1234-x-graph.json", "firmware.bin", "graph.json"]

@@ -5,6 +5,7 @@ and what was expected. The CLI and the SCons glue print str(error) as one paragr
 non-zero; they never show a traceback for these.
 """
 import contextlib
+import glob
 import os
 import tempfile
 
@@ -40,6 +41,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _temp_beside(path):
+    """A new temp file beside `path`, after removing the temps a killed writer of `path` left
+    (mkstemp's 8 random characters: the pattern matches this output's temps only)."""
+    directory, name = os.path.split(path)
+    directory = directory or "."
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(glob.escape(directory), ".tmp-" + "?" * 8 + "-" + glob.escape(name))):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=directory)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should look like any other file
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Write to a temp file beside `path` and rename it into place only on success.
@@ -48,10 +63,7 @@ def atomic_write(path, mode="wb"):
     build step would trust.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should look like any other file
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -74,11 +86,8 @@ def staged_outputs(paths):
     temps = []
     try:
         for path in paths:
-            directory = os.path.dirname(path) or "."
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+            fd, tmp = _temp_beside(path)
             os.close(fd)
-            os.chmod(tmp, 0o666 & ~_UMASK)
             temps.append(tmp)
         yield list(temps)
         for tmp, path in zip(temps, paths):
