@@ -23,6 +23,7 @@ import sys
 
 import SCons.Action
 import SCons.Builder
+from SCons.Script import Exit
 
 from nnbuild import pipeline
 from nnbuild.errors import NnbuildError
@@ -113,7 +114,11 @@ def _step_sources(env, step):
     if d not in _SCAN_CACHE:
         _SCAN_CACHE[d] = _ScanCache(os.path.join(d, ".depscan.json"))
         atexit.register(_SCAN_CACHE[d].save)
-    return pipeline.step_sources(step, known=_SCAN_CACHE[d])
+    try:
+        return pipeline.step_sources(step, known=_SCAN_CACHE[d])
+    except NnbuildError as e:   # tool code that cannot be scanned: one paragraph, no traceback
+        sys.stderr.write(f"scons: error: finding the tool code of the {step} step: {e}\n")
+        Exit(2)
 
 
 def _step_builder(step):
