@@ -8,7 +8,10 @@ that one module holding several steps (pipeline.py) gives each step only its own
 Every module reached from an entry is scanned whole, including imports inside functions (the
 package imports lazily), and transitively; importing a module also runs its parent packages'
 __init__.py, so those are included. Only imports within the package are followed (absolute
-"pkg." and relative ones); dynamic imports (importlib) are not seen. Pure: reads files only.
+"pkg." and relative ones). A module that imports by computed name (a registry loading its
+plug-ins with pkgutil.iter_modules + importlib.import_module) is taken to import every module
+and subpackage of its package, listed from the disk, so a new plug-in is found by itself.
+Pure: reads files only.
 """
 import ast
 import hashlib
@@ -72,8 +75,18 @@ class _Scanner:
             found = [m for node in _import_time(tree) + _reachable(tree, name, path)
                      for m in _imports(node, module, path)]
         for imported in found:
-            if self.path(imported) is not None:
-                self.visit(imported)
+            for m in (self.children(module, path) if imported == DYNAMIC else [imported]):
+                if self.path(m) is not None:
+                    self.visit(m)
+
+    def children(self, module, path):
+        """Every module and subpackage of the package `module` belongs to (what a registry that
+        loads its plug-ins with pkgutil.iter_modules + importlib finds), read from the disk now,
+        so a new plug-in file is a new dependency."""
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        names = [p.stem for p in path.parent.glob("*.py") if p.name != "__init__.py"]
+        names += [d.name for d in path.parent.iterdir() if (d / "__init__.py").is_file()]
+        return [f"{package}.{n}" for n in sorted(names)]
 
     def _add(self, module):
         """`module` and its parent packages' __init__.py (importing it runs them)."""
@@ -93,11 +106,17 @@ def _parse(path):
                            where=f"line {e.lineno}", expected="valid Python") from None
 
 
+DYNAMIC = "*"   # in an import list: "every module of this package" (see _Scanner.children)
+_DYNAMIC_CALLS = {"import_module", "iter_modules", "walk_packages", "__import__"}
+
+
 def _imports(node, module, path):
-    """Dotted names imported anywhere under `node` of `module` (whose file is `path`); the
-    caller keeps those that are modules of the package."""
+    """Dotted names imported anywhere under `node` of `module` (whose file is `path`), plus
+    DYNAMIC if it imports by computed name (importlib.import_module, pkgutil.iter_modules,
+    __import__); the caller keeps the names that are modules of the package. (A full walk: the
+    result is cached by content, so each module version is walked once.)"""
     found = []
-    for n in _statements(node):
+    for n in ast.walk(node):
         if isinstance(n, ast.Import):
             found += [a.name for a in n.names]
         elif isinstance(n, ast.ImportFrom):
@@ -110,19 +129,18 @@ def _imports(node, module, path):
             found.append(base)
             # `from pkg import sub`: sub may be a submodule rather than a name in pkg/__init__.py
             found += [f"{base}.{a.name}" for a in n.names if a.name != "*"]
+        elif isinstance(n, ast.Call) and _called_name(n.func) in _DYNAMIC_CALLS:
+            arg = n.args[0] if n.args else None
+            if (_called_name(n.func) == "import_module" and isinstance(arg, ast.Constant)
+                    and isinstance(arg.value, str) and not arg.value.startswith(".")):
+                found.append(arg.value)   # a literal absolute name is an ordinary import
+            else:
+                found.append(DYNAMIC)
     return found
 
 
-def _statements(node):
-    """`node` and every statement nested in it: imports are statements, so the expressions
-    (most of a module's nodes) need not be visited."""
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        yield n
-        for _, value in ast.iter_fields(n):
-            if isinstance(value, list):
-                todo.extend(v for v in value if isinstance(v, (ast.stmt, ast.excepthandler, ast.match_case)))
+def _called_name(func):
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def _import_time(tree):
