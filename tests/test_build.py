@@ -5,11 +5,13 @@ model), so it may edit weights, manifests and even tool sources without touching
 Which steps ran is read from the build's own step lines ("[nnbuild] quantize a", "[m4] CC ...").
 """
 import copy
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 
 import h5py
 import pytest
@@ -166,12 +168,20 @@ def test_target_over_ram_budget_fails(repo):
     (["target=m4", "model=nope"], r"nope.*sample_digits"),
     (["target=m4", "colour=blue"], r"unknown option\(s\) colour"),
     (["target=m4", "manifest=missing.yaml"], r"missing\.yaml"),
+    (["target=m9"], r"unknown target 'm9'.*one of m0, m3, m4, m7, m33, m55\)$"),
+    (["target=host"], r"target 'host' has no firmware image.*one of m0, m3, m4, m7, m33, m55\)$"),
+    (["frame_bytes=-100000"], r"frame_bytes='-100000' is not accepted.*from 0 to"),
+    (["frame_bytes=lots"], r"frame_bytes='lots' is not accepted"),
+    (["check", "samples=0"], r"samples='0' is not accepted.*from 1 to"),
+    (["check", "samples=-1"], r"samples='-1' is not accepted"),
+    (["run", "image=x.png", "topk=3.5"], r"topk='3\.5' is not accepted"),
 ])
 def test_bad_command_line(repo, args, expected):
     r = scons(repo, *args, check=False)
     assert r.returncode != 0
-    assert re.search(expected, r.stderr, re.S), r.stderr
+    assert re.search(expected, r.stderr.strip(), re.S), r.stderr
     assert "Traceback" not in r.stderr
+    assert "host" not in r.stderr or "target=host" in args, r.stderr   # not offered as a choice
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -246,3 +256,79 @@ def test_parallel_build_and_cache_dir(repo, tmp_path):
     assert not {"quantize a", "quantize b", "codegen a", "codegen b"} & steps(again), again.stdout
     assert "Retrieved" in again.stdout
     assert (repo / "build" / "m4" / "firmware.elf").read_bytes() == elf
+
+
+def test_link_flag_change_relinks_and_regates(repo):
+    """The stack reserve lives in the target table and reaches only the link command line."""
+    scons(repo, "target=m4")
+    t = repo / "site_scons" / "nnbuild" / "targets.py"
+    text = t.read_text()
+    m4 = text.index('_arm("m4"')
+    end = text.index("4 * KiB,", m4)
+    t.write_text(text[:end] + "8 * KiB," + text[end + len("4 * KiB,"):])
+    ran = steps(scons(repo, "target=m4"))
+    assert any(s.startswith("LINK") for s in ran) and any("budget gate" in s for s in ran), ran
+    assert not any(s.startswith("CC") for s in ran), ran
+    report = json.loads((repo / "build" / "m4" / "memory_map.json").read_text())
+    assert report["stack_reserve"] == 8192, report["stack_reserve"]
+
+
+def test_dollar_in_manifest_paths_and_spaces_in_checkout_and_build_dir(tmp_path):
+    """"$" is a character of a path, never an SCons variable; spaces reach the tools quoted."""
+    repo = copy_repo(tmp_path / "check out")
+    weights = repo / "models" / "sample" / "w$(x).caffemodel.h5"
+    shutil.copy(repo / "models" / "sample" / "sample.caffemodel.h5", weights)
+    text = yaml.safe_load((repo / "models.yaml").read_text())
+    text["models"][0]["weights"] = "models/sample/w$(x).caffemodel.h5"
+    (repo / "dollar.yaml").write_text(yaml.safe_dump(text, sort_keys=False))
+    r = scons(repo, "target=m4", "manifest=dollar.yaml", "build_dir=out dir")
+    fw = repo / "out dir" / "m4"
+    assert all((fw / n).stat().st_size > 0 for n in ("firmware.elf", "firmware.bin", "firmware.hex")), r.stdout
+    weights.write_bytes(weights.read_bytes())   # same bytes: nothing to do, the file is tracked
+    assert steps(scons(repo, "target=m4", "manifest=dollar.yaml", "build_dir=out dir")) == set()
+    nudge_weight(weights, "conv1", factor=0.5)  # the "$" file itself is the dependency
+    assert "import sample_digits" in steps(scons(repo, "target=m4", "manifest=dollar.yaml", "build_dir=out dir"))
+
+
+FAKE_QEMU = "#!/bin/sh\n# a firmware that never exits\nexec sleep 1000\n"
+
+
+def fake_qemu_env(tmp_path):
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    (bindir / "qemu-system-arm").write_text(FAKE_QEMU)
+    (bindir / "qemu-system-arm").chmod(0o755)
+    return dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+def children_named(pid, name):
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+    return [int(p) for p, pp, c in (ln.split(None, 2) for ln in out.splitlines()) if int(pp) == pid and c == name]
+
+
+def test_hung_firmware_times_out_after_a_budget_from_the_model(repo, tmp_path):
+    scons(repo, "target=m4")
+    start = time.time()
+    r = scons(repo, "target=m4", "run", "image=models/sample/test.npz:0", env=fake_qemu_env(tmp_path), check=False)
+    took = time.time() - start
+    assert r.returncode != 0 and re.search(r"did not finish within \d+(\.\d+)? s", r.stderr), r.stderr
+    limit = float(re.search(r"within (\d+(?:\.\d+)?) s", r.stderr).group(1))
+    assert limit < 30 and took < limit + 20, (limit, took)   # the sample model: ~10.7 s, not 600 s
+
+
+def test_killed_scons_run_leaves_no_emulator(repo, tmp_path):
+    scons(repo, "target=m4")
+    p = subprocess.Popen([SCONS, "-Q", "target=m4", "run", "image=models/sample/test.npz:0"], cwd=repo,
+                         env=fake_qemu_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, emu = time.time() + 60, []
+    while not emu and time.time() < deadline:
+        time.sleep(0.2)
+        emu = children_named(p.pid, "sleep")
+    assert emu, "the emulator never started"
+    p.kill()                                  # SIGKILL to scons only, as an OOM killer or CI would
+    p.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and subprocess.run(["kill", "-0", str(emu[0])], capture_output=True).returncode == 0:
+        time.sleep(0.2)
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(emu[0])], capture_output=True, text=True).stdout.strip()
+    assert state in ("", "Z"), f"emulator {emu[0]} still running ({state})"

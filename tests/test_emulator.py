@@ -1,6 +1,10 @@
 """QEMU runner, instruction counting and the generic firmware application (main.c) on fake models."""
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -79,6 +83,89 @@ def test_timeout_is_a_clear_error(hello):
     with pytest.raises(NnbuildError) as e:
         emulator.run_firmware(hello["m3"], "m3", args=["hang"], timeout=1.5)
     assert "did not finish within 1.5 s" in str(e.value) and "hang" in str(e.value)
+
+
+def qemu_children(pid):
+    """pids of qemu-system-arm processes whose parent is `pid` (from /proc)."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if comm.startswith("qemu-system") and int(rest[1]) == pid:
+                found.append(int(d))
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+RUNNER = """
+import sys
+sys.path.insert(0, {site!r})
+from nnbuild import emulator
+try:
+    emulator.run_firmware({elf!r}, "m3", args=["hang"], timeout=300)
+except BaseException as e:
+    print(type(e).__name__, e, flush=True)
+    raise SystemExit(3)
+"""
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killed_runner_never_leaves_qemu_behind(hello, sig):
+    """The process running QEMU is killed (as a killed `scons run` is): QEMU goes with it."""
+    code = RUNNER.format(site=str(ROOT / "site_scons"), elf=str(hello["m3"]))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while not qemu_children(p.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    qemu = qemu_children(p.pid)
+    assert qemu, "QEMU did not start"
+    os.kill(p.pid, sig)                   # the runner only, not its process group
+    p.wait(timeout=30)
+    deadline = time.time() + 10
+    while any(alive(q) for q in qemu) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(q) for q in qemu), "qemu-system-arm outlived its runner"
+    if sig != signal.SIGKILL:
+        assert p.returncode != 0
+
+
+def test_run_budget_follows_the_model():
+    from nnbuild.firmware import run_budget
+
+    sample, cifar = 328_448, 6_558_720           # MACs per inference (README)
+    assert run_budget(sample) < run_budget(sample, inferences=20) < run_budget(cifar, inferences=20)
+    assert run_budget(sample, inferences=20) < 60          # `scons check` of the sample model
+    assert run_budget(sample, pixels=160 * 120 * 3) > run_budget(sample)
+    # at least 8x what the slowest target (m0, 9.7 instructions/MAC) needs at QEMU's measured 80M/s
+    assert run_budget(cifar, inferences=20) > 8 * 20 * cifar * 9.7 / 80e6
+
+
+def test_model_macs_read_from_the_generated_header(tmp_path):
+    from nnbuild.firmware import model_macs
+
+    d = tmp_path / "models" / "net"
+    d.mkdir(parents=True)
+    (d / "net.h").write_text("#define NET_ARENA_BYTES 7840\n#define NET_MACS 328448u\n")
+    assert model_macs(tmp_path, "net") == 328448
+    (d / "net.h").write_text("#define NET_ARENA_BYTES 7840\n")
+    with pytest.raises(NnbuildError, match="no NET_MACS"):
+        model_macs(tmp_path, "net")
+    with pytest.raises(NnbuildError, match="cannot read the generated header"):
+        model_macs(tmp_path, "other")
 
 
 def test_parse_json_line_takes_the_last_object():

@@ -5,6 +5,7 @@ and what was expected. The CLI and the SCons glue print str(error) as one paragr
 non-zero; they never show a traceback for these.
 """
 import contextlib
+import glob
 import os
 import stat
 import tempfile
@@ -41,6 +42,20 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _temp_beside(path):
+    """A new temp file beside `path`, after removing the temps a killed writer of `path` left
+    (mkstemp's 8 random characters: the pattern matches this output's temps only)."""
+    directory, name = os.path.split(path)
+    directory = directory or "."
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(glob.escape(directory), ".tmp-" + "?" * 8 + "-" + glob.escape(name))):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stale)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + name, dir=directory)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should look like any other file
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
     """Write to a temp file beside `path` and rename it into place only on success.
@@ -49,10 +64,7 @@ def atomic_write(path, mode="wb"):
     build step would trust.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should look like any other file
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -60,6 +72,29 @@ def atomic_write(path, mode="wb"):
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def staged_outputs(paths):
+    """Yield a temp path beside each of `paths`; rename them all into place only on success.
+
+    For a step whose outputs must stay one consistent set (an ELF and the .bin/.hex made from
+    it): until every output is complete, none of them replaces anything; on failure the temps
+    are removed.
+    """
+    paths = [os.fspath(p) for p in paths]
+    temps = []
+    try:
+        for path in paths:
+            fd, tmp = _temp_beside(path)
+            os.close(fd)
+            temps.append(tmp)
+        yield list(temps)
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        remove_outputs(temps)
         raise
 
 

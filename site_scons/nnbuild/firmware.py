@@ -1,7 +1,7 @@
 """Working with a linked firmware image: the budget gate, and running it in QEMU.
 
-    gate()          memory map of the linked image; writes firmware.elf + memory_map.{json,txt}
-                    only when every budget holds (a failing build leaves no firmware.elf behind)
+    gate()          memory map of the linked image; writes firmware.elf/.bin/.hex + memory_map.{json,txt}
+                    as one set, only when every budget holds (a failing build leaves none behind)
     run_batch()     model outputs for many inputs, computed on the target
     check_action()  `scons check`: target outputs == golden model bytes
     run_action()    `scons run image=...`: C preprocessing + model + top-k on the target
@@ -9,6 +9,7 @@
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ir
-from .errors import NnbuildError, atomic_write
+from .errors import NnbuildError, staged_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,27 +34,66 @@ def budgets_for(manifest, target, entries):
     return {"target": total, "models": {e.name: dict(e.budget or {}) for e in entries}}
 
 
-def gate(unchecked_elf, map_file, target, manifest, entries, elf, json_path, txt_path):
+def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="arm-none-eabi-objcopy"):
+    """Check the linked image against the budgets; only then write `outputs` (keys elf, bin, hex,
+    json, txt -> paths) as one set: staged under temporary names, renamed together at the end."""
     from . import memmap
 
     budgets = budgets_for(manifest, target, entries)
     report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
-    report["elf"] = str(elf)  # what the report describes once the gate passes
+    report["elf"] = str(outputs["elf"])  # what the report describes once the gate passes
     violations = memmap.check_budget(report)
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
         raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations))
-    with atomic_write(json_path, "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
-        f.write("\n")
-    with atomic_write(txt_path, "w") as f:
-        f.write(memmap.format_report(report))
-    with atomic_write(elf, "wb") as f, open(unchecked_elf, "rb") as src:
-        shutil.copyfileobj(src, f)
-    os.chmod(elf, 0o755)
+    keys = ("elf", "bin", "hex", "json", "txt")
+    with staged_outputs([outputs[k] for k in keys]) as staged:
+        tmp = dict(zip(keys, staged))
+        with open(tmp["json"], "w") as f:
+            json.dump(report, f, indent=1, sort_keys=True)
+            f.write("\n")
+        with open(tmp["txt"], "w") as f:
+            f.write(memmap.format_report(report))
+        shutil.copyfile(unchecked_elf, tmp["elf"])
+        os.chmod(tmp["elf"], 0o755)
+        for fmt, key in (("binary", "bin"), ("ihex", "hex")):
+            r = subprocess.run([objcopy, "-O", fmt, tmp["elf"], tmp[key]], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise NnbuildError(f"{objcopy} -O {fmt} failed: {r.stderr.strip()}", file=unchecked_elf)
 
 
 # -- running ----------------------------------------------------------------------------------
+
+# A hung firmware is stopped after a time derived from the work it was given, not a fixed one.
+# Generous bounds: the sample model takes 9.7 instructions per MAC on m0 (1.3-3 elsewhere) and
+# QEMU (-icount shift=0) ran it at ~80M instructions/s on a loaded 2-core machine.
+INSTRUCTIONS_PER_MAC = 16
+INSTRUCTIONS_PER_RUN = 2_000_000      # start-up, timer calibration, semihosting I/O
+INSTRUCTIONS_PER_PIXEL = 200          # C preprocessing of a camera frame (resize, convert)
+SLOWEST_QEMU = 10_000_000             # instructions per second QEMU reaches at the least
+QEMU_START_SECONDS = 10.0
+
+
+def model_macs(build_dir, name):
+    """MACs per inference of a built model, from its generated header (`#define <NAME>_MACS`)."""
+    header = Path(build_dir) / "models" / name / f"{name}.h"
+    try:
+        text = header.read_text()
+    except OSError as e:
+        raise NnbuildError(f"cannot read the generated header: {e.strerror}", file=header,
+                           expected="the model built by scons") from None
+    m = re.search(rf"^#define {re.escape(name.upper())}_MACS (\d+)u?$", text, re.M)
+    if not m:
+        raise NnbuildError(f"no {name.upper()}_MACS in the generated header", file=header)
+    return int(m.group(1))
+
+
+def run_budget(macs, inferences=1, pixels=0):
+    """Seconds a QEMU run of `inferences` inferences of a `macs`-MAC model (plus `pixels` of
+    preprocessing) may take before it counts as hung."""
+    instructions = INSTRUCTIONS_PER_RUN + inferences * macs * INSTRUCTIONS_PER_MAC + pixels * INSTRUCTIONS_PER_PIXEL
+    return QEMU_START_SECONDS + instructions / SLOWEST_QEMU
+
 
 def execute(elf, target, args, timeout=600):
     """Run firmware in QEMU with arguments; returns stdout. Non-zero exit -> NnbuildError."""
@@ -93,7 +133,8 @@ def run_batch(entry, target_name, images, elf=None):
     with tempfile.TemporaryDirectory(prefix="nnbuild-batch-") as tmp:
         inp, outp = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         inp.write_bytes(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
-        stdout = execute(elf, target, ["batch", entry.name, inp, outp])
+        budget = run_budget(model_macs(Path(elf).parent.parent, entry.name), inferences=len(images))
+        stdout = execute(elf, target, ["batch", entry.name, inp, outp], timeout=budget)
         info = last_json(stdout, "batch")
         scores = np.frombuffer(outp.read_bytes(), dtype=np.int8).reshape(len(images), -1)
     return scores, info
@@ -148,8 +189,9 @@ def run_action(env, img, topk):
             frame = Path(tmp) / "frame.raw"
             frame.write_bytes(np.ascontiguousarray(img).tobytes())
             for e in entries:
+                budget = run_budget(model_macs(elf.parent.parent, e.name), pixels=img.size)
                 out = execute(elf, target, ["classify", e.name, frame, img.shape[1], img.shape[0], fmt,
-                                            "bilinear", "crop", topk])
+                                            "bilinear", "crop", topk], timeout=budget)
                 print(out, end="")
     except NnbuildError as err:
         sys.stderr.write(f"nnbuild: error: {err}\n")
@@ -163,7 +205,8 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
 
     target = get_target(target_name)
     elf = scons_build(manifest_path, target_name, entry.name, build_dir)
-    result = last_json(execute(elf, target, ["bench", entry.name]), "bench")
+    budget = run_budget(model_macs(elf.parent.parent, entry.name), inferences=2)  # + profiled run
+    result = last_json(execute(elf, target, ["bench", entry.name], timeout=budget), "bench")
     mem = json.loads((elf.parent / "memory_map.json").read_text())
     model_mem = mem.get("models", {}).get(entry.name, {})
     macs = result.get("macs") or sum(layer.get("macs", 0) for layer in result.get("layers", []))

@@ -13,25 +13,24 @@ from pathlib import Path
 from . import ir
 from .errors import NnbuildError, atomic_write, remove_outputs
 
-# Tool code each step depends on (relative to the nnbuild package): a change here rebuilds the
-# step's outputs. Kept next to the steps so that adding a module to a step is one edit.
-STEP_SOURCES = {
-    "import": ["frontends/*.py", "ir.py", "errors.py", "manifest.py", "pipeline.py", "ops/*.py",
-               "passes/*.py", "windows.py", "reference.py"],
-    "quantize": ["quantize/*.py", "quantize/*/*.py", "quantize/*/*/*.py", "reference.py", "golden.py",
-                 "calibration.py", "ir.py", "ops/*.py", "windows.py", "quantrecord.py"],
-    "codegen": ["lower.py", "planner.py", "codegen/*.py", "kernels/*.py", "ir.py", "quantize/*.py",
-                "quantize/*/*.py", "quantize/*/*/*.py"],
+# The entry of each build step. The tool code a step depends on (a change to it rebuilds the
+# step's outputs) is found by scanning imports from there (depscan), so a new module is
+# tracked as soon as the step imports it.
+STEP_ENTRIES = {
+    "import": ["nnbuild.pipeline:import_step"],
+    "quantize": ["nnbuild.pipeline:quantize_step"],
+    "codegen": ["nnbuild.pipeline:codegen_step"],
+    "gate": ["nnbuild.firmware:gate", "nnbuild.firmware:budgets_for"],
 }
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def step_sources(step):
-    files = []
-    for pattern in STEP_SOURCES[step]:
-        files.extend(sorted(PACKAGE_DIR.glob(pattern)))
-    return files
+def step_sources(step, known=None):
+    """The package files `step` runs (`known`: depscan's optional cache of scanned modules)."""
+    from .depscan import module_files
+
+    return module_files(STEP_ENTRIES[step], PACKAGE_DIR, known=known)
 
 
 def import_model(entry):

@@ -5,20 +5,25 @@
                                 depend on the target, so several targets share them).
     env.NnRegistry(file, entries, frame_bytes)
                                 nn_models.c: the models linked into one firmware and its I/O buffer.
-    env.NnGate(elf, map)        memory map + budget gate: writes firmware.elf/memory_map.{json,txt}
-                                only when the linked image fits.
+    env.NnGate(elf, unchecked)  memory map + budget gate: writes firmware.elf/.bin/.hex and
+                                memory_map.{json,txt} together, only when the linked image fits.
+    env.NnRemoveOnFailure(nodes)
+                                delete `nodes` when the build fails (no old firmware looks valid).
 
 Every builder's sources are what its output really depends on: the model's files (content
 signatures), a Value holding only the manifest fields the step reads (so editing one entry
-rebuilds one model, and a budget edit re-runs only the gate) and the Python modules of the step
-(a new quantizer rebuilds what it affects). The actions are thin: they call nnbuild.pipeline /
-nnbuild.firmware, which hold the logic.
+rebuilds one model, and a budget edit re-runs only the gate) and the Python modules of the step,
+found by scanning its imports (nnbuild.depscan: a new quantizer rebuilds what it affects).
+Paths become nodes through env.fs, never env.File: a "$" in a path is not an SCons variable.
+The actions are thin: they call nnbuild.pipeline / nnbuild.firmware, which hold the logic.
 """
 import json
+import os
 import sys
 
 import SCons.Action
 import SCons.Builder
+from SCons.Script import Exit
 
 from nnbuild import pipeline
 from nnbuild.errors import NnbuildError
@@ -62,6 +67,60 @@ MODEL_STEPS = {
 GLUE = __file__  # this file: a change to how steps are wired reruns them too
 
 
+class _ScanCache(dict):
+    """depscan's "module:sha256" -> imports, kept in <build_dir>/.depscan.json between runs so a
+    no-op build parses no unchanged module. Valid only for the same depscan.py (its hash is
+    stored); only the entries used by this run are written back."""
+
+    def __init__(self, path):
+        import hashlib
+
+        from nnbuild import depscan
+
+        self.path, self.used = path, set()
+        with open(depscan.__file__, "rb") as f:
+            self.scanner = hashlib.sha256(f.read()).hexdigest()
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            modules = data["modules"] if data.get("scanner") == self.scanner else {}
+            ok = isinstance(modules, dict) and all(isinstance(v, list) for v in modules.values())
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            ok = False
+        super().__init__(modules if ok else {})
+        self.loaded = dict(self)
+
+    def __contains__(self, key):
+        self.used.add(key)
+        return super().__contains__(key)
+
+    def save(self):
+        keep = {k: self[k] for k in sorted(self.used) if k in self}
+        if keep != self.loaded:
+            from nnbuild.errors import atomic_write
+
+            with atomic_write(self.path, "w") as f:
+                json.dump({"scanner": self.scanner, "modules": keep}, f)
+
+
+_SCAN_CACHE = {}   # build dir -> _ScanCache
+
+
+def _step_sources(env, step):
+    """The tool code of `step`, found by depscan (cached per build dir)."""
+    import atexit
+
+    d = env["NN_BUILD"].abspath
+    if d not in _SCAN_CACHE:
+        _SCAN_CACHE[d] = _ScanCache(os.path.join(d, ".depscan.json"))
+        atexit.register(_SCAN_CACHE[d].save)
+    try:
+        return pipeline.step_sources(step, known=_SCAN_CACHE[d])
+    except NnbuildError as e:   # tool code that cannot be scanned: one paragraph, no traceback
+        sys.stderr.write(f"scons: error: finding the tool code of the {step} step: {e}\n")
+        Exit(2)
+
+
 def _step_builder(step):
     # The closures hold only the step's name: SCons signs an action by its code and closure, and
     # the table's lambdas would be signed by their addresses (a rebuild on every run).
@@ -70,7 +129,7 @@ def _step_builder(step):
         out = env["NN_BUILD"].Dir(f"models/{entry.name}")
         previous = list(source[:2])   # the previous step's .json + .npz (none for import)
         inputs = [env.Value(entry.fingerprint(*spec["fields"]))] + \
-            [env.File(str(p)) for p in [*spec["files"](entry), *pipeline.step_sources(step), GLUE]]
+            [env.fs.File(str(p)) for p in [*spec["files"](entry), *_step_sources(env, step), GLUE]]
         return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
     def action(target, source, env):
@@ -111,6 +170,11 @@ def _nn_registry(env, target, entries, frame_bytes):
 
 
 # -- memory map + budget gate -----------------------------------------------------------------
+# One action writes the whole flashable set, so it is always from one link: SCons deletes a
+# target's old outputs before running its action, and the gate renames its new ones into place
+# together only after every budget holds (never an ELF of one build beside a .bin of another).
+GATE_OUTPUTS = ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json", "memory_map.txt")
+
 
 def _gate_action(target, source, env):
     from nnbuild import firmware
@@ -118,7 +182,8 @@ def _gate_action(target, source, env):
     return _run_step(f"checking memory of target '{env['NN_TARGET'].name}'", lambda: firmware.gate(
         unchecked_elf=source[0].abspath, map_file=source[1].abspath, target=env["NN_TARGET"],
         manifest=env["NN_MANIFEST"], entries=env["NN_ENTRIES"],
-        elf=target[0].abspath, json_path=target[1].abspath, txt_path=target[2].abspath))
+        outputs=dict(zip(("elf", "bin", "hex", "json", "txt"), (t.abspath for t in target))),
+        objcopy=env.subst("$OBJCOPY")))
 
 
 def _gate_emitter(target, source, env):
@@ -126,9 +191,31 @@ def _gate_emitter(target, source, env):
 
     d = target[0].dir
     budgets = firmware.budgets_for(env["NN_MANIFEST"], env["NN_TARGET"], env["NN_ENTRIES"])
-    tool_code = [pipeline.PACKAGE_DIR / "memmap.py", pipeline.PACKAGE_DIR / "firmware.py"]
-    return [d.File("firmware.elf"), d.File("memory_map.json"), d.File("memory_map.txt")], \
-        list(source) + [env.Value(json.dumps(budgets, sort_keys=True))] + [env.File(str(p)) for p in tool_code]
+    tool_code = [env.fs.File(str(p)) for p in _step_sources(env, "gate")]
+    # the target's whole table row (regions, stack reserve, ...): the report and the check use it
+    table = env.Value(repr(env["NN_TARGET"]))
+    return [d.File(n) for n in GATE_OUTPUTS], \
+        list(source) + [env.Value(json.dumps(budgets, sort_keys=True)), table] + tool_code
+
+
+def _remove_on_failure(env, outputs, keep_for=()):
+    """When any build step fails (except the named aliases, e.g. a failed `scons check`), delete
+    `outputs` at exit: a failed rebuild must not leave the previous firmware looking valid."""
+    import atexit
+
+    from SCons.Script import GetBuildFailures
+
+    from nnbuild.errors import remove_outputs
+
+    def at_exit():
+        failed = [f for f in GetBuildFailures() if str(f.node) not in keep_for]
+        present = [n.abspath for n in outputs if os.path.exists(n.abspath)]   # not the cached n.exists()
+        if failed and present:
+            remove_outputs(present)
+            sys.stderr.write("nnbuild: removed the previous " + ", ".join(n.name for n in outputs)
+                             + " of this target: they would not match the inputs of this failed build\n")
+
+    atexit.register(at_exit)
 
 
 def _nn_model(env, entry):
@@ -156,6 +243,7 @@ def generate(env):
         env["NN_ENTRY"].name if "NN_ENTRY" in env else ""
     env.AddMethod(_nn_model, "NnModel")
     env.AddMethod(_nn_registry, "NnRegistry")
+    env.AddMethod(_remove_on_failure, "NnRemoveOnFailure")
 
 
 def exists(env):

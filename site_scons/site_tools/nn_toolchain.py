@@ -1,8 +1,8 @@
 """SCons tool: the compiler for env['NN_TARGET'] (arm-none-eabi-gcc for the Cortex-M targets).
 
 Flags come from nnbuild.targets (the one table of cores, boards and memory). The linker writes a
-map file beside the ELF (declared by an emitter, so SCons knows and cleans it), and NnImages
-turns a checked ELF into .bin and .hex.
+map file beside the ELF (declared by an emitter, so SCons knows and cleans it); the budget gate
+(nn_models) makes the .bin and .hex from the checked ELF.
 """
 import re
 import shutil
@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import SCons.Action
-import SCons.Builder
+import SCons.Subst
 from SCons.Script import Exit
 
 from nnbuild import targets as targets_mod
@@ -22,16 +22,19 @@ INSTALL_HINT = ("sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi 
 def _link(target, source, env):
     """Link; when the only errors are memory-region overflows, link again with --noinhibit-exec
     so the budget gate can measure the image and name what uses the memory (it then fails the
-    build). Any other link error (an undefined symbol, say) fails here as usual."""
-    cmd = env.subst("$NN_GNU_LINKCOM", target=target, source=source)
-    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    build). Any other link error (an undefined symbol, say) fails here as usual.
+
+    The command is gnulink's LINKCOM as an argument list (no shell: paths may contain spaces)."""
+    cmd = [str(a) for a in env.subst_list("$NN_GNU_LINKCOM", SCons.Subst.SUBST_CMD,
+                                          target=target, source=source)[0]]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env["ENV"])
     if r.returncode == 0:
         sys.stdout.write(r.stdout)
         return 0
     errors = [ln for ln in r.stderr.splitlines() if "ld:" in ln or "error" in ln]
     overflow = re.compile(r"will not fit in region|region `\w+' overflowed|ld returned 1 exit status")
     if errors and all(overflow.search(ln) for ln in errors):
-        r2 = subprocess.run(cmd + " -Wl,--noinhibit-exec", shell=True, capture_output=True, text=True)
+        r2 = subprocess.run(cmd + ["-Wl,--noinhibit-exec"], capture_output=True, text=True, env=env["ENV"])
         if r2.returncode == 0:
             sys.stderr.write("[link] the image overflows the board's memory; the budget gate reports what uses it\n")
             return 0
@@ -44,14 +47,8 @@ def _map_emitter(target, source, env):
 
 
 def generate(env):
-    t = env["NN_TARGET"]
-    if t.is_host:
-        import sys
-        sys.stderr.write("scons: error: target=host has no firmware image; the host build of a model "
-                         "is `nnbuild eval --mode host` (and the tests)\n")
-        Exit(2)
+    t = env["NN_TARGET"]   # a firmware target: SConstruct refuses `host` with the valid choices
     if not exists(env):
-        import sys
         sys.stderr.write(f"scons: error: arm-none-eabi-gcc not found on PATH, needed for target "
                          f"'{t.name}'. Install it: {INSTALL_HINT}\n")
         Exit(2)
@@ -67,13 +64,10 @@ def generate(env):
     env.Replace(LINKFLAGS=[*targets_mod.link_flags(t, board_dir), "-Wl,-Map=${TARGET.base}.map"])
     env.Append(PROGEMITTER=[_map_emitter])
     env["NN_GNU_LINKCOM"] = env["LINKCOM"]   # the gnulink command line, run by _link
-    env["LINKCOM"] = SCons.Action.Action(_link, "$LINKCOMSTR" if not env.get("verbose") else "$NN_GNU_LINKCOM")
-    env.Append(BUILDERS={"NnImages": SCons.Builder.Builder(action=SCons.Action.Action(
-        "$OBJCOPY -O binary $SOURCE ${TARGETS[0]} && $OBJCOPY -O ihex $SOURCE ${TARGETS[1]}",
-        "[nnbuild] .bin/.hex from $SOURCE"),
-        emitter=lambda target, source, env: ([source[0].File(n) for n in
-                                              (source[0].name.replace(".elf", ".bin"),
-                                               source[0].name.replace(".elf", ".hex"))], source))})
+    # varlist: the link's signature is its full command line (flags, stack reserve, scripts), so
+    # a change to any of them relinks; a Python action is otherwise signed by its code only.
+    env["LINKCOM"] = SCons.Action.Action(_link, "$LINKCOMSTR" if not env.get("verbose") else "$NN_GNU_LINKCOM",
+                                         varlist=["NN_GNU_LINKCOM"])
     env["NN_TARGET_NAME"] = t.name
     if not env.get("verbose"):
         env.Replace(CCCOMSTR=f"[{t.name}] CC $SOURCE", LINKCOMSTR=f"[{t.name}] LINK $TARGET")
