@@ -149,3 +149,20 @@ def test_object_groups():
     assert memmap.object_group("build/m4/app/main.o", models) == "app"
     assert memmap.symbol_model("net_small_arena", models) == "net_small"
     assert memmap.symbol_model("netx_arena", models) is None
+
+
+@needs_arm
+def test_percentages_are_of_what_binds_the_image(image):
+    """A budget larger than the board's region is not what the image must fit: the map shows the
+    use against the region then (m55: 512 KiB of flash under a 2 MiB budget was '21.8 % of 2 MiB')."""
+    _, _, _, rep = image
+    rep = json.loads(json.dumps(rep))
+    region = rep["regions"]["flash"]["length"]
+    rep["budgets"]["flash"] = 4 * region
+    line = next(l for l in memmap.format_report(rep).splitlines() if l.startswith("  flash"))
+    pct = 100.0 * rep["flash"]["total"] / region
+    assert f"{pct:5.1f}% of {memmap.human(region)} (the board's region)" in line, line
+    assert memmap.binding_limit(rep, "flash") == (region, "region")
+    rep["budgets"]["flash"] = region // 2
+    line = next(l for l in memmap.format_report(rep).splitlines() if l.startswith("  flash"))
+    assert f"of {memmap.human(region // 2)}" in line and "region" not in line

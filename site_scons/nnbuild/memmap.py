@@ -275,6 +275,18 @@ def _consumers(report, ram):
     return ", ".join(f"{name} {human(size)}{owner}" for size, name, owner in items)
 
 
+def binding_limit(report, key):
+    """(bytes, "budget" or "region") that binds `key` ("ram"/"flash"): the smaller of the budget
+    and the board's own memory region (the budget on a tie); (None, None) when neither exists."""
+    limits = []
+    if report["budgets"].get(key) is not None:
+        limits.append((report["budgets"][key], "budget"))
+    region = report["regions"].get(key)
+    if region:
+        limits.append((region["length"], "region"))
+    return min(limits, key=lambda lim: lim[0], default=(None, None))
+
+
 def check_budget(report):
     """Violation messages (empty list = within budget): image RAM/flash vs the board's memory
     regions and the target budget, and each model's arena + scratch (+ other RAM) vs its own budget."""
@@ -282,16 +294,10 @@ def check_budget(report):
     t = report["target"]
     for what, key in (("RAM", "ram"), ("flash", "flash")):
         used = report[key]["total"]
-        # the smaller of the budget and the board's own region binds (the budget on a tie)
-        limits = []
-        budget = report["budgets"].get(key)
-        if budget is not None:
-            limits.append((budget, f"the budget of {budget} bytes ({human(budget)})"))
-        region = report["regions"].get(key)
-        if region:
-            limits.append((region["length"], f"the board's {what} region of {region['length']} bytes "
-                                             f"({human(region['length'])}) at {region['origin']:#010x}"))
-        limit, text = min(limits, key=lambda lim: lim[0], default=(None, ""))
+        limit, kind = binding_limit(report, key)
+        text = "" if limit is None else (
+            f"the budget of {limit} bytes ({human(limit)})" if kind == "budget" else
+            f"the board's {what} region of {limit} bytes ({human(limit)}) at {report['regions'][key]['origin']:#010x}")
         if limit is not None and used > limit:
             problems.append(
                 f"target {t}: {what} use {used} bytes ({human(used)}) exceeds {text} by "
@@ -311,18 +317,23 @@ def check_budget(report):
 
 # -- text -------------------------------------------------------------------------------------
 
-def _pct(used, budget):
-    return f"{100.0 * used / budget:5.1f}% of {human(budget)}" if budget else "no budget"
+def _pct(d, key):
+    """Use against what binds it: a budget larger than the board is not what the image must fit."""
+    limit, kind = binding_limit(d, key)
+    if not limit:
+        return "no budget"
+    used = d[key]["total"]
+    return f"{100.0 * used / limit:5.1f}% of {human(limit)}" + (" (the board's region)" if kind == "region" else "")
 
 
 def format_report(d):
     """A readable text table of a memory_report() dict."""
     r, f = d["ram"], d["flash"]
     out = [f"Memory map of {d['elf']} (target {d['target']}, {d['machine']})",
-           f"  RAM   {r['total']:>9} B  {_pct(r['total'], d['budgets']['ram'])}   "
+           f"  RAM   {r['total']:>9} B  {_pct(d, 'ram')}   "
            f"(.data {human(r['data'])}, .bss {human(r['bss'])}, heap {human(r['heap'])}, "
            f"stack {human(r['stack'])})",
-           f"  flash {f['total']:>9} B  {_pct(f['total'], d['budgets']['flash'])}   "
+           f"  flash {f['total']:>9} B  {_pct(d, 'flash')}   "
            f"(.text {human(f['text'])}, .rodata {human(f['rodata'])}, .data init {human(f['data_init'])})",
            "", "Sections                      address       size   ram   flash"]
     for s in d["sections"]:
