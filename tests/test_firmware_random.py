@@ -144,22 +144,15 @@ def test_preprocessing_in_qemu_equals_numpy(random_manifest, tmp_path):
         assert np.array_equal(got, np.asarray(expected).reshape(-1)), (case, fmt, resize, fit, w, h)
 
 
-def test_scons_run_prints_the_right_label(tmp_path):
-    """`scons run image=PNG`: a held-out digit, enlarged to 84x84, classified on the M4 in QEMU."""
-    from nnbuild import golden, pipeline
-    from nnbuild.imageio import write_png
-    from nnbuild.manifest import load_manifest
-
-    entry = load_manifest(ROOT / "models.yaml").model("sample_digits")
-    qgraph, _ = pipeline.quantize_graph(entry, pipeline.import_model(entry))
-    with np.load(ROOT / "models" / "sample" / "test.npz") as z:
-        images, labels = z["images"][:20], z["labels"][:20]
-    images = images.reshape(20, 28, 28, 1)
-    pred = golden.run(qgraph, images).reshape(20, -1).argmax(1)
-    i = int(np.flatnonzero(pred == labels)[0])
-    big = np.repeat(np.repeat(images[i, :, :, 0], 3, axis=0), 3, axis=1)  # 84x84, exact 3x upscale
-    png = tmp_path / "digit.png"
-    write_png(png, big)
-    out = scons("target=m4", "run", f"image={png}", f"build_dir={ROOT / 'build'}")
+def test_the_readme_run_command_prints_the_right_label():
+    """The README's `scons target=m4 run image=...` names a shipped held-out digit (84x84, resized
+    by the C preprocessing) and prints its label first, on the M4 in QEMU."""
+    readme = (ROOT / "README.md").read_text()
+    cmd = re.search(r"^scons (target=m4 run image=(\S+))", readme, re.M)
+    assert cmd, "the README shows no scons run command"
+    image = ROOT / cmd.group(2)
+    assert image.is_file(), image
+    digit = re.fullmatch(r"digit_(\d)\.png", image.name).group(1)
+    out = scons(*cmd.group(1).split(), f"build_dir={ROOT / 'build'}")
     first = re.search(r"^1\. (\S+) \(class (\d+)\)", out, re.M)
-    assert first and first.group(1) == str(labels[i]), out
+    assert first and first.group(1) == digit, out
