@@ -14,6 +14,7 @@ import sys
 import time
 
 import h5py
+import numpy as np
 import pytest
 import yaml
 
@@ -332,3 +333,29 @@ def test_killed_scons_run_leaves_no_emulator(repo, tmp_path):
         time.sleep(0.2)
     state = subprocess.run(["ps", "-o", "stat=", "-p", str(emu[0])], capture_output=True, text=True).stdout.strip()
     assert state in ("", "Z"), f"emulator {emu[0]} still running ({state})"
+
+
+def test_calibration_folder_of_images_builds_and_tracks_each_image(repo):
+    """A calibration folder (documented in docs/manifest.md) builds; editing one of its images
+    re-quantizes, and adding an unread file does nothing."""
+    from nnbuild.imageio import write_png
+
+    folder = repo / "models" / "sample" / "calib_png"
+    folder.mkdir()
+    with np.load(repo / "models" / "sample" / "calib.npz") as z:
+        images = z["images"][:20]
+    for i, img in enumerate(images):
+        write_png(folder / f"{i:03d}.png", img)
+    manifest = repo / "models.yaml"
+    text = manifest.read_text()
+    assert "calibration: models/sample/calib.npz" in text and "samples: 300" in text
+    manifest.write_text(text.replace("calibration: models/sample/calib.npz", "calibration: models/sample/calib_png")
+                        .replace("samples: 300", "samples: 20"))
+    first = scons(repo, "target=m4")
+    assert "quantize sample_digits" in steps(first)
+    (folder / "notes.txt").write_text("not an image")
+    assert steps(scons(repo, "target=m4")) == set()
+    edited = images[3].copy()
+    edited[:4] = 255
+    write_png(folder / "003.png", edited)
+    assert "quantize sample_digits" in steps(scons(repo, "target=m4"))

@@ -1,7 +1,7 @@
 """Load calibration/evaluation images as uint8 (N, H, W, C) in the model's channel order.
 
-Sources: an .npz with `images` (N×H×W×C uint8 RGB, or N×H×W grayscale), or a folder of PNG/PPM/PGM
-files (read in sorted file-name order, decoded by nnbuild.imageio). Images
+Sources: an .npz with `images` (N×H×W×C uint8 RGB, or N×H×W grayscale), or a folder of
+PNG/PPM/PGM/JPEG files (read in sorted file-name order, decoded by nnbuild.imageio). Images
 must already have the model's size: resizing is the application's preprocessing, not calibration.
 """
 import os
@@ -13,7 +13,7 @@ from . import imageio, npzfile
 from .errors import NnbuildError
 
 ORDERS = ("RGB", "BGR", "GRAY")
-IMAGE_EXTS = (".png", ".ppm", ".pgm", ".pnm")
+IMAGE_EXTS = (".png", ".ppm", ".pgm", ".pnm", ".jpg", ".jpeg")
 
 
 def load_images(path, shape, samples=None, channel_order="RGB"):
@@ -85,14 +85,24 @@ def _load_npz(path, samples):
 
 # -- folders of images ----------------------------------------------------------------------------
 
+def source_files(path):
+    """The files calibration data at `path` consists of (the build's dependencies): the .npz, or
+    every image of a folder, in the order they are read."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return [os.path.join(path, n) for n in _image_names(path)]
+    return [path]
+
+
+def _image_names(path):
+    return sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS)
+                  and os.path.isfile(os.path.join(path, n)))
+
+
 def _load_folder(path, samples):
-    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS))
-    others = sorted(n for n in os.listdir(path) if n.lower().endswith((".jpg", ".jpeg")))
-    if others:      # refusing beats silently calibrating on a subset of the folder
-        raise NnbuildError(f"JPEG images are not supported ({others[0]})", file=path,
-                           expected="PNG or PPM/PGM images (convert the JPEGs first)")
+    names = _image_names(path)
     if not names:
-        raise NnbuildError("no images in folder", file=path, expected="*.png, *.ppm or *.pgm files")
+        raise NnbuildError("no images in folder", file=path, expected="*.png, *.ppm, *.pgm or *.jpg files")
     if samples is not None:
         if len(names) < samples:
             raise NnbuildError(f"only {len(names)} images, {samples} requested", file=path,

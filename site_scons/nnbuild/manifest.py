@@ -123,7 +123,9 @@ class ModelEntry:
         """Every file the imported and quantized model depends on."""
         files = self.import_files()
         if self.quantization.calibration is not None:
-            files.insert(3, self.quantization.calibration)
+            from .calibration import source_files
+
+            files[3:3] = source_files(self.quantization.calibration)
         return files
 
     def source_key(self, key):
@@ -142,9 +144,11 @@ class ModelEntry:
                           ("input.mean_file", self.input.mean_file),
                           ("quantization.calibration", self.quantization.calibration),
                           ("labels", self.labels_file)):
-            if path is not None and not os.path.isfile(path):
+            folder_ok = key == "quantization.calibration"     # an .npz or a folder of images
+            if path is not None and not (os.path.isfile(path) or (folder_ok and os.path.isdir(path))):
                 raise NnbuildError(f"file not found: {path}", file=self.manifest, where=self.where(key),
-                                   expected="an existing file")
+                                   expected="an existing .npz file or folder of images" if folder_ok
+                                   else "an existing file")
 
 
 @dataclass

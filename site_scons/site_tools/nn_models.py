@@ -25,7 +25,7 @@ import SCons.Action
 import SCons.Builder
 from SCons.Script import Exit
 
-from nnbuild import pipeline
+from nnbuild import calibration, pipeline
 from nnbuild.errors import NnbuildError
 
 
@@ -55,7 +55,7 @@ MODEL_STEPS = {
         verb="quantizing",
         outputs=lambda e: ["quant.json", "quant.npz", "quant_report.txt"],
         fields=("quantization",),
-        files=lambda e: [e.quantization.calibration] if e.quantization.calibration else [],
+        files=lambda e: calibration.source_files(e.quantization.calibration) if e.quantization.calibration else [],
         run=lambda e, prev, out: pipeline.quantize_step(e, *prev, *out)),
     "codegen": dict(
         verb="generating C for",
