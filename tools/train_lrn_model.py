@@ -130,12 +130,7 @@ def forward(p, x, keep=False):
 def grads(p, x, y):
     """(mean cross-entropy loss, gradients of every parameter)."""
     logits, s = forward(p, x, keep=True)
-    z = logits - logits.max(1, keepdims=True)
-    prob = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    loss = -np.log(prob[np.arange(len(y)), y] + 1e-12).mean()
-    d = prob
-    d[np.arange(len(y)), y] -= 1
-    d /= len(y)
+    loss, d = ts.softmax_xent(logits, y)
     g = {"w3": d.T @ s["flat"], "b3": d.sum(0)}
     dsc = (d @ p["w3"]).reshape(s["p2"].shape)
     dp2, g["gamma"], g["beta"] = scale_bwd(dsc, s["p2"], p["gamma"])

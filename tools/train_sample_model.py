@@ -139,14 +139,19 @@ def forward(p, x, keep=False):
     return logits, dict(x=x, c1=c1, cols1=cols1, p1=p1, r1=r1, cols2=cols2, c2=c2, r2=r2, p2=p2, flat=flat)
 
 
-def grads(p, x, y):
-    logits, s = forward(p, x, keep=True)
+def softmax_xent(logits, y):
+    """(mean cross-entropy loss, its gradient with respect to the logits)."""
     z = logits - logits.max(1, keepdims=True)
     prob = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     loss = -np.log(prob[np.arange(len(y)), y] + 1e-12).mean()
     d = prob
     d[np.arange(len(y)), y] -= 1
-    d /= len(y)
+    return loss, d / len(y)
+
+
+def grads(p, x, y):
+    logits, s = forward(p, x, keep=True)
+    loss, d = softmax_xent(logits, y)
     g = {"w3": d.T @ s["flat"], "b3": d.sum(0)}
     dp2 = (d @ p["w3"]).reshape(s["p2"].shape)
     dr2 = pool_bwd(dp2, s["r2"], s["p2"])
