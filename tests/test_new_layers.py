@@ -4,7 +4,7 @@ a whole net through quantization, generated C and the golden model."""
 import numpy as np
 import pytest
 
-from nnbuild import golden, ir, reference
+from nnbuild import golden, reference
 from nnbuild.errors import NnbuildError
 from nnbuild.quantize import quantize
 from nnbuild.quantize.q7.ops.lrn import index_value, table_index

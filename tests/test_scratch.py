@@ -33,7 +33,7 @@ def libs():
 
 
 def _conv_case(rng):
-    """A conv op as the lowering sees it: (ir op, tensors, nn_conv_params fields)."""
+    """A conv op as the lowering sees it: (ir op, nn_conv_params fields)."""
     kind = rng.integers(4)   # 0 plain, 1 grouped, 2 depthwise (x multiplier), 3 deep
     cin_g = int(rng.integers(1, 13))
     groups = 1 if kind in (0, 3) else int(rng.integers(2, 6))
@@ -48,20 +48,19 @@ def _conv_case(rng):
     h = max(int(rng.integers(1, 40)), dh * (kh - 1) + 1)
     w = max(int(rng.integers(1, 40)), dw * (kw - 1) + 1)
     oh, ow = ir.conv_output_size(h, kh, sh, ph, dh), ir.conv_output_size(w, kw, sw, pw, dw)
-    tensors = {"x": ir.Tensor("x", (h, w, c), "int8"), "y": ir.Tensor("y", (oh, ow, oc), "int8")}
     op = ir.Op("conv", "conv2d", ["x"], ["y"], attrs={
         "kernel": [kh, kw], "stride": [sh, sw], "pad": [ph, pw], "dilation": [dh, dw], "group": groups})
     fields = dict(in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                   stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, groups=groups,
                   out_shift=7, act_min=-128, act_max=127)
-    return op, tensors, ConvParams(*(fields[f] for f in CONV_FIELDS))
+    return op, ConvParams(*(fields[f] for f in CONV_FIELDS))
 
 
 def test_conv_scratch_c_equals_python_mirror(libs):
     rng = np.random.default_rng(2026)
     seen = set()
     for i in range(300):
-        op, tensors, p = _conv_case(rng)
+        op, p = _conv_case(rng)
         want = kernels.find(op, "q7").scratch({f: getattr(p, f) for f in CONV_FIELDS})
         k = p.k_h * p.k_w * (p.in_c // p.groups)
         seen.add((p.groups == p.in_c > 1, p.groups > 1, p.dil_h * p.dil_w > 1, k % 4))
@@ -78,7 +77,6 @@ def test_fc_scratch_c_equals_python_mirror(libs):
     for i in range(200):
         shape = tuple(int(v) for v in rng.integers(1, 24, 3))
         n_out = int(rng.integers(1, 50))
-        tensors = {"x": ir.Tensor("x", shape, "int8"), "y": ir.Tensor("y", (1, 1, n_out), "int8")}
         op = ir.Op("fc", "fully_connected", ["x"], ["y"])
         p = FcParams(int(np.prod(shape)), n_out, 7, -128, 127)
         want = kernels.find(op, "q7").scratch({"in_n": p.in_n, "out_n": p.out_n})

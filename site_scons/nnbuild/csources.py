@@ -28,7 +28,7 @@ def _rel_paths(value, where, path, suffix):
     for v in value:
         p = PurePosixPath(v) if isinstance(v, str) else None
         if p is None or p.is_absolute() or ".." in p.parts or not str(p) or (suffix and p.suffix != suffix):
-            raise _bad(f"{where}: {v!r}", f"a relative path inside firmware_template/"
+            raise _bad(f"{where}: {v!r}", "a relative path inside firmware_template/"
                        + (f" ending in {suffix}" if suffix else ""), path)
     return [str(PurePosixPath(v)) for v in value]
 
