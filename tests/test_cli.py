@@ -116,7 +116,7 @@ def test_eval_refuses_labels_that_do_not_match_the_images(tmp_path):
 def edge_model(d):
     """A 1x1 conv net whose calibration data make mse saturate 2.3 % of the input tensor's values
     (x = p * 1.02/255 on uniform pixels: frac bits 7 clips everything above 0.996)."""
-    from nnbuild.frontends.caffe_writer import conv, write_caffe
+    from nnbuild.frontends.caffe.writer import conv, write_caffe
 
     write_caffe("edge", "data", (1, 1, 8, 8), [conv("c", "data", "c", np.ones((1, 1, 1, 1)), np.zeros(1))],
                 d / "edge.prototxt", d / "edge.caffemodel.h5")

@@ -22,7 +22,7 @@ def test_quantize_step_includes_calibration_and_imageio():
 def test_each_step_gets_only_its_own_imports():
     """pipeline.py holds every step; a step's entry function selects its part of the module."""
     imp, code = (rel(pipeline.step_sources(s)) for s in ("import", "codegen"))
-    assert "frontends/caffe.py" in imp and not [f for f in imp if f.startswith(("quantize/", "codegen/"))], imp
+    assert "frontends/caffe/convert.py" in imp and not [f for f in imp if f.startswith(("quantize/", "codegen/"))], imp
     assert "lower.py" in code and "planner.py" in code and "calibration.py" not in code, code
     assert "memmap.py" in rel(pipeline.step_sources("gate"))
 
@@ -110,9 +110,14 @@ def test_cache_of_scanned_modules_gives_the_same_answer_without_parsing(monkeypa
     assert known and all(":" in k for k in known)
     parsed = []
     real = depscan._parse
-    monkeypatch.setattr(depscan, "_parse", lambda path: parsed.append(path.name) or real(path))
+    monkeypatch.setattr(depscan, "_parse", lambda path, data: parsed.append(path.name) or real(path, data))
+    monkeypatch.setattr(depscan, "_TREES", {})    # as in a new process
     assert pipeline.step_sources("quantize", known=known) == first
-    assert parsed == ["pipeline.py"], parsed      # only the entry module, for its entry function
+    assert parsed == []                           # no .py file changed: the recorded answer
+    for k in [k for k in known if k.startswith("@result:")]:
+        del known[k]                              # some file changed: rescan, parsing only...
+    assert pipeline.step_sources("quantize", known=known) == first
+    assert parsed == ["pipeline.py"], parsed      # ...the entry module, for its entry function
 
 
 @pytest.mark.parametrize("entries, files, match", [

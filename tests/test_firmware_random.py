@@ -17,7 +17,7 @@ import pytest
 
 from conftest import ROOT, needs_arm, needs_qemu
 from nnbuild import ir
-from nnbuild.frontends.caffe_writer import Enum, Layer, conv, inner_product, pool, relu, write_caffe
+from nnbuild.frontends.caffe.writer import Enum, Layer, conv, inner_product, pool, relu, write_caffe
 
 pytestmark = [needs_arm, needs_qemu]
 SCONS = str(ROOT / ".venv" / "bin" / "scons")

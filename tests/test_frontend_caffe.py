@@ -8,7 +8,8 @@ from conftest import CIFAR_H5, CIFAR_MEAN, CIFAR_PROTOTXT, CIFAR_QUANT_CAFFEMODE
 
 from nnbuild import passes
 from nnbuild.errors import NnbuildError
-from nnbuild.frontends import caffe_proto, load_model
+from nnbuild.frontends import load_model
+from nnbuild.frontends.caffe import proto as caffe_proto
 from nnbuild.frontends.caffe import load_caffe, load_mean
 from nnbuild.manifest import load_manifest
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import ROOT
 
 from nnbuild.errors import NnbuildError
-from nnbuild.frontends import caffe_proto
+from nnbuild.frontends.caffe import proto as caffe_proto
 from nnbuild.frontends.caffe import load_caffe, load_mean
-from nnbuild.frontends.caffe_weights import load_weights
+from nnbuild.frontends.caffe.weights import load_weights
 
 SAMPLE = ROOT / "models" / "sample"
 SAMPLE_SHAPE = (28, 28, 1)
@@ -50,7 +50,7 @@ def blob_file(path, dims, values, legacy=False):
     ([0, 2 ** 63 - 1], [], False, r"= 0 values \(expected at most"),       # empty, yet numpy cannot shape it
 ])
 def test_mean_binaryproto_declared_sizes(tmp_path, dims, values, legacy, pattern):
-    from nnbuild.frontends.caffe_weights import blob_array
+    from nnbuild.frontends.caffe.weights import blob_array
 
     path = blob_file(tmp_path / "mean.binaryproto", dims, values, legacy)
     with pytest.raises(NnbuildError, match=pattern) as e:

@@ -11,7 +11,7 @@ import pytest
 from nnbuild import reference
 from nnbuild import passes
 from nnbuild.errors import NnbuildError
-from nnbuild.frontends import caffe_writer as cw
+from nnbuild.frontends.caffe import writer as cw
 from nnbuild.frontends.caffe import load_caffe
 from nnbuild.manifest import load_manifest
 

@@ -12,8 +12,9 @@ from google.protobuf import descriptor_pool, message_factory, text_format
 
 from nnbuild import passes, reference
 from nnbuild.errors import NnbuildError
-from nnbuild.frontends import caffe_net, caffe_proto
-from nnbuild.frontends import caffe_writer as cw
+from nnbuild.frontends.caffe import net as caffe_net
+from nnbuild.frontends.caffe import proto as caffe_proto
+from nnbuild.frontends.caffe import writer as cw
 from nnbuild.frontends.caffe import load_caffe
 from nnbuild.manifest import load_manifest
 

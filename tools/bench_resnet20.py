@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "site_scons"))
 
-from nnbuild.frontends.caffe_writer import Layer, conv, inner_product, pool, relu, write_caffe  # noqa: E402
+from nnbuild.frontends.caffe.writer import Layer, conv, inner_product, pool, relu, write_caffe  # noqa: E402
 
 NAME = "resnet20"
 

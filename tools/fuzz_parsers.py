@@ -54,7 +54,7 @@ def _materialize(blobs):
 def _weights(path):
     """Every blob read (bounded per blob), then the real import of the sample net."""
     from nnbuild.frontends.caffe import load_caffe
-    from nnbuild.frontends.caffe_weights import load_weights
+    from nnbuild.frontends.caffe.weights import load_weights
 
     _materialize(load_weights(path))
     load_caffe(SAMPLE / "sample.prototxt", path, input_shape=SAMPLE_SHAPE)
@@ -67,9 +67,9 @@ def _prototxt(path):
 
 
 def _mean(path):
-    from nnbuild.frontends import caffe_proto
+    from nnbuild.frontends.caffe import proto as caffe_proto
     from nnbuild.frontends.caffe import load_mean
-    from nnbuild.frontends.caffe_weights import blob_array
+    from nnbuild.frontends.caffe.weights import blob_array
 
     blob_array(caffe_proto.parse_binary(path, caffe_proto.BlobProto, "mean.binaryproto"), path, "mean blob")
     load_mean(path, SAMPLE_SHAPE)
@@ -219,7 +219,7 @@ def _sample_weights():
 
 
 def _caffemodel(weights, legacy=False):
-    from nnbuild.frontends import caffe_proto
+    from nnbuild.frontends.caffe import proto as caffe_proto
 
     net = caffe_proto.NetParameter(name="sample")
     for name, arrays in weights.items():
@@ -238,7 +238,7 @@ def seeds(target):
     """Valid files of each format, made here from the sample model and small arrays."""
     import numpy as np
 
-    from nnbuild.frontends import caffe_proto
+    from nnbuild.frontends.caffe import proto as caffe_proto
     from nnbuild.imageio import png_bytes
 
     rng = np.random.default_rng(0)
@@ -338,7 +338,7 @@ def strategy(target):
 
 
 def _blobs_strategy(st, net):
-    from nnbuild.frontends import caffe_proto
+    from nnbuild.frontends.caffe import proto as caffe_proto
 
     dims = st.lists(st.one_of(st.integers(-3, 40), st.integers(-2 ** 63, 2 ** 63 - 1)), max_size=5)
 

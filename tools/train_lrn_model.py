@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_sample_model as ts  # noqa: E402  (also puts site_scons on sys.path)
 
 from nnbuild.errors import NnbuildError  # noqa: E402
-from nnbuild.frontends import caffe_writer as cw  # noqa: E402
+from nnbuild.frontends.caffe import writer as cw  # noqa: E402
 
 ROOT = ts.ROOT
 # Chosen so that the normalisation changes the activations of the trained net substantially

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "site_scons"))
 
 from nnbuild.errors import NnbuildError, atomic_write  # noqa: E402
-from nnbuild.frontends import caffe_writer as cw  # noqa: E402
+from nnbuild.frontends.caffe import writer as cw  # noqa: E402
 from nnbuild.ir import npz_bytes  # noqa: E402
 
 SCALE = 0.00390625          # 1/256: a power of two, so the q7 input stage is a pure shift

@@ -1,14 +1,14 @@
 """Model frontends: each turns a framework's files into a float (or already quantized) ir.Graph.
 
-A frontend is a module of this package that defines FRONTEND = Frontend(format, files, load,
-source_files, required):
+A frontend is a subpackage of this package whose __init__ defines FRONTEND = Frontend(format,
+files, load, source_files, required) and imports nothing heavy (the manifest loader reads it):
   source_files  the keys of its manifest section `<format>: {...}` that name files (resolved
                 relative to the manifest into entry.source); `required` of them must be given
   files(entry)  the files the import reads (the build's dependencies), from the manifest entry
   load(entry)   -> Imported(graph, quantized): the graph in the IR's conventions (HWC, one
                 input_stage); `quantized` is true for models that arrive quantized (their graph
                 then carries meta["quantization"] and the pipeline skips calibration)
-Frontends are discovered: adding a format is adding a module. Graph rewrites are not a
+Frontends are discovered: adding a format is adding a subpackage. Graph rewrites are not a
 frontend's job (nnbuild.passes); load_model(entry) is what the pipeline calls.
 """
 import importlib
@@ -34,11 +34,11 @@ class Imported:
 
 
 def _discover():
+    """Every subpackage is a frontend; its __init__ declares FRONTEND (and stays light)."""
     found = {}
     for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        mod = importlib.import_module(f"{__name__}.{m.name}")
-        fe = getattr(mod, "FRONTEND", None)
-        if fe is not None:
+        if m.ispkg:
+            fe = importlib.import_module(f"{__name__}.{m.name}").FRONTEND
             found[fe.format] = fe
     return found
 

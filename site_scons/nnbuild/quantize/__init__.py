@@ -14,7 +14,6 @@ import importlib
 import pkgutil
 
 from ..errors import NnbuildError
-from .report import evaluate, format_report, measure
 
 DEFAULT_SCHEME = "q7"
 MIN_SAMPLES = 10
@@ -50,6 +49,7 @@ def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, rep
     calib_pixels: uint8 (N, H, W, C) in the model's channel order, N >= 10.
     report: optional dict, filled with the quantization report (see report.measure)."""
     from .. import reference
+    from .report import measure
 
     s = scheme(scheme_name)
     strategy = strategy or s.DEFAULT_STRATEGY
@@ -71,3 +71,11 @@ def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, rep
         report.clear()
         report.update(measure(fgraph, qgraph, pixels, strategy, warnings))
     return qgraph
+
+
+def __getattr__(name):      # the report's functions, imported on first use: the manifest loader
+    if name in ("evaluate", "format_report"):     # reads schemes() and needs no numpy
+        from . import report
+
+        return getattr(report, name)
+    raise AttributeError(name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import NnbuildError, atomic_write
+from ...errors import NnbuildError, atomic_write
 
 
 class Enum(str):

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from ..errors import NnbuildError
-from . import caffe_proto
+from ...errors import NnbuildError
+from . import proto as caffe_proto
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 

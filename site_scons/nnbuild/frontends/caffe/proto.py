@@ -11,7 +11,7 @@ import re
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf.message import DecodeError
 
-from ..errors import NnbuildError, read_user_file
+from ...errors import NnbuildError, read_user_file
 
 SCHEMA = """
 enum Phase { TRAIN = 0; TEST = 1; }

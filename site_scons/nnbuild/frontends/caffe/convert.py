@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import ir
-from ..errors import NnbuildError
-from . import caffe_proto
-from .caffe_net import read_net
-from .caffe_weights import MAX_VALUES, blob_array, blob_shape, load_weights
+from ... import ir
+from ...errors import NnbuildError
+from . import proto as caffe_proto
+from .net import read_net
+from .weights import MAX_VALUES, blob_array, blob_shape, load_weights
 
 DATA_LAYERS = ("Data", "Input", "MemoryData", "ImageData", "HDF5Data")
 IGNORED_LAYERS = ("Accuracy", "Silence")
@@ -623,27 +623,3 @@ _HANDLERS = {
     "Sigmoid": _unary("sigmoid"),
     "TanH": _unary("tanh"),
 }
-
-
-# -- the frontend protocol (nnbuild.frontends) ----------------------------------------------------
-
-def _files(entry):
-    return [f for f in (entry.source["prototxt"], entry.source["weights"], entry.input.mean_file) if f is not None]
-
-
-def _load(entry):
-    from . import Imported
-
-    inp = entry.input
-    return Imported(load_caffe(entry.source["prototxt"], entry.source["weights"], input_shape=inp.shape,
-                               mean=inp.mean_file if inp.mean_file is not None else inp.mean,
-                               scale=inp.scale, channel_order=inp.channel_order, name=entry.name))
-
-
-def _frontend():
-    from . import Frontend
-
-    return Frontend("caffe", _files, _load, source_files=("prototxt", "weights"), required=("prototxt", "weights"))
-
-
-FRONTEND = _frontend()

@@ -3,8 +3,8 @@ the two prototxt forms (`layer` LayerParameter or legacy `layers` V1LayerParamet
 """
 from dataclasses import dataclass
 
-from ..errors import NnbuildError
-from . import caffe_proto
+from ...errors import NnbuildError
+from . import proto as caffe_proto
 
 TEST = 1
 
