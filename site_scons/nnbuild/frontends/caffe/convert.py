@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import ir
+from ... import ir, ops
 from ...errors import NnbuildError
 from . import proto as caffe_proto
 from .net import read_net
@@ -240,12 +240,14 @@ class _Builder:
     def shape(self, tensor):
         return self.graph.tensors[tensor].shape
 
-    def add_op(self, layer, op_type, inputs, out_shape, attrs=None, params=None, out_blob=None):
-        out = self.new_tensor(out_blob or layer.tops[0], layer, out_shape)
-        self.graph.ops.append(ir.Op(layer.name, op_type, list(inputs), [out], dict(attrs or {}),
-                                    {k: np.ascontiguousarray(v, dtype=np.float32)
-                                     for k, v in (params or {}).items()}))
-        return out
+    def add_op(self, layer, op_type, inputs, attrs=None, params=None, out_blob=None):
+        """The IR op for `layer`; its output shape is the op registry's shape rule."""
+        op = ir.Op(layer.name, op_type, list(inputs), [], dict(attrs or {}),
+                   {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (params or {}).items()})
+        shape = ops.infer_shape(op, [self.shape(t) for t in inputs])
+        op.outputs = [self.new_tensor(out_blob or layer.tops[0], layer, shape)]
+        self.graph.ops.append(op)
+        return op.outputs[0]
 
     def alias(self, layer, bottom_tensor, flat_by=None):
         for top in layer.tops:
@@ -387,7 +389,7 @@ def _convolution(b, layer):
     blobs = b.layer_blobs(layer, shapes)
     weight = blobs[0].transpose(0, 2, 3, 1)        # OIHW -> (O, KH, KW, I/g)
     bias = blobs[1] if p.bias_term else np.zeros(out_c, np.float32)
-    b.add_op(layer, "conv2d", [x], (out_h, out_w, out_c),
+    b.add_op(layer, "conv2d", [x],
              {"kernel": kernel, "stride": stride, "pad": pad, "dilation": dilation, "group": group},
              {"weight": weight, "bias": bias})
 
@@ -421,21 +423,21 @@ def _pooling(b, layer):
         raise b.error(layer, f"with kernel {kernel}, stride {stride}, pad {pad} on a {in_h}x{in_w} input the "
                       "last pooling window lies entirely outside the input (Caffe outputs -FLT_MAX there)",
                       expected="a stride no larger than kernel + pad, or an input size the windows cover")
-    b.add_op(layer, "max_pool" if p.pool == 0 else "avg_pool", [x], (out_h, out_w, c),
+    b.add_op(layer, "max_pool" if p.pool == 0 else "avg_pool", [x],
              {"kernel": kernel, "stride": stride, "pad": pad})
 
 
 def _relu(b, layer):
     b.check_io(layer)
     x = b.get(layer, layer.bottoms[0])
-    b.add_op(layer, "relu", [x], b.shape(x), {"negative_slope": float(_param(layer, "relu_param").negative_slope)})
+    b.add_op(layer, "relu", [x], {"negative_slope": float(_param(layer, "relu_param").negative_slope)})
 
 
 def _unary(op_type):
     def handler(b, layer):
         b.check_io(layer)
         x = b.get(layer, layer.bottoms[0])
-        b.add_op(layer, op_type, [x], b.shape(x))
+        b.add_op(layer, op_type, [x])
     return handler
 
 
@@ -455,7 +457,7 @@ def _inner_product(b, layer):
     # Caffe flattens (C, H, W); the IR reads the input in HWC order: reorder the columns once here.
     weight = weight.reshape(out_n, c, h, w).transpose(0, 2, 3, 1).reshape(out_n, n)
     bias = blobs[1] if p.bias_term else np.zeros(out_n, np.float32)
-    b.add_op(layer, "fully_connected", [x], (1, 1, out_n), {}, {"weight": weight, "bias": bias})
+    b.add_op(layer, "fully_connected", [x], {}, {"weight": weight, "bias": bias})
 
 
 def _channel_axis_ok(axis, shapes):
@@ -471,7 +473,7 @@ def _softmax(b, layer):
     axis = _param(layer, "softmax_param").axis
     if not _channel_axis_ok(axis, [b.shape(x)]):
         raise b.error(layer, f"softmax over axis {axis}", expected="the channel axis (1)")
-    b.add_op(layer, "softmax", [x], b.shape(x))
+    b.add_op(layer, "softmax", [x])
 
 
 def _passthrough(b, layer):
@@ -500,7 +502,7 @@ def _affine(b, layer, mul, add):
     """A per-channel affine op; the fold_affine pass folds it into a conv / fc before it."""
     b.check_io(layer)
     x = b.get(layer, layer.bottoms[0])
-    b.add_op(layer, "channel_affine", [x], b.shape(x), {}, {"mul": mul, "add": add})
+    b.add_op(layer, "channel_affine", [x], {}, {"mul": mul, "add": add})
 
 
 def _batch_norm(b, layer):
@@ -553,7 +555,7 @@ def _prelu(b, layer):
     c = b.shape(x)[2]
     shared = _param(layer, "prelu_param").channel_shared
     (slope,) = b.layer_blobs(layer, [(1,) if shared else (c,)])
-    b.add_op(layer, "prelu", [x], b.shape(x), {}, {"slope": np.broadcast_to(slope.reshape(-1), (c,))})
+    b.add_op(layer, "prelu", [x], {}, {"slope": np.broadcast_to(slope.reshape(-1), (c,))})
 
 
 def _lrn(b, layer):
@@ -568,8 +570,8 @@ def _lrn(b, layer):
         raise b.error(layer, f"k = {p.k}", expected="k > 0 (the normaliser must stay positive)")
     if not (p.alpha >= 0 and np.isfinite(p.alpha) and np.isfinite(p.beta)):
         raise b.error(layer, f"alpha {p.alpha}, beta {p.beta}", expected="finite values, alpha >= 0")
-    b.add_op(layer, "lrn", [x], b.shape(x), {"local_size": n, "alpha": float(p.alpha), "beta": float(p.beta),
-                                              "k": float(p.k), "region": region})
+    b.add_op(layer, "lrn", [x], {"local_size": n, "alpha": float(p.alpha), "beta": float(p.beta),
+                                 "k": float(p.k), "region": region})
 
 
 def _eltwise(b, layer):
@@ -586,7 +588,7 @@ def _eltwise(b, layer):
     shapes = {b.shape(x) for x in xs}
     if len(shapes) != 1:
         raise b.error(layer, f"bottoms have different shapes {sorted(shapes)}", expected="equal shapes")
-    b.add_op(layer, "add", xs, shapes.pop())
+    b.add_op(layer, "add", xs)
 
 
 def _concat(b, layer):
@@ -600,7 +602,7 @@ def _concat(b, layer):
     if len({s[:2] for s in shapes}) != 1:
         raise b.error(layer, f"bottoms have different spatial sizes {[list(s) for s in shapes]}",
                       expected="equal H and W")
-    b.add_op(layer, "concat", xs, shapes[0][:2] + (sum(s[2] for s in shapes),))
+    b.add_op(layer, "concat", xs)
 
 
 _HANDLERS = {
