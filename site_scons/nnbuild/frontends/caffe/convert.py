@@ -519,16 +519,21 @@ def _batch_norm(b, layer):
     _affine(b, layer, inv, -mean * f * inv)
 
 
-def _scale(b, layer):
-    p = _param(layer, "scale_param")
+def _learned_channels(b, layer, param, what):
+    """The channel count of a Scale/Bias layer with learned per-channel blobs (its checks)."""
+    p = _param(layer, param)
     if len(layer.bottoms) != 1:
-        raise b.error(layer, "Scale with a second bottom (a computed scale) is not supported",
-                      expected="a learned per-channel Scale")
+        raise b.error(layer, f"{what} with a second bottom (a computed {what.lower()}) is not supported",
+                      expected=f"a learned per-channel {what}")
     b.check_io(layer)
     if p.axis not in (1, -3) or p.num_axes != 1:
-        raise b.error(layer, f"scale over axis {p.axis} with num_axes {p.num_axes}",
+        raise b.error(layer, f"{what.lower()} over axis {p.axis} with num_axes {p.num_axes}",
                       expected="axis: 1, num_axes: 1 (per channel)")
-    c = b.shape(b.get(layer, layer.bottoms[0]))[2]
+    return p, b.shape(b.get(layer, layer.bottoms[0]))[2]
+
+
+def _scale(b, layer):
+    p, c = _learned_channels(b, layer, "scale_param", "Scale")
     blobs = b.layer_blobs(layer, [(c,), (c,)] if p.bias_term else [(c,)])
     gamma = blobs[0].astype(np.float64)
     beta = blobs[1].astype(np.float64) if p.bias_term else np.zeros(c)
@@ -536,15 +541,7 @@ def _scale(b, layer):
 
 
 def _bias(b, layer):
-    p = _param(layer, "bias_param")
-    if len(layer.bottoms) != 1:
-        raise b.error(layer, "Bias with a second bottom (a computed bias) is not supported",
-                      expected="a learned per-channel Bias")
-    b.check_io(layer)
-    if p.axis not in (1, -3) or p.num_axes != 1:
-        raise b.error(layer, f"bias over axis {p.axis} with num_axes {p.num_axes}",
-                      expected="axis: 1, num_axes: 1 (per channel)")
-    c = b.shape(b.get(layer, layer.bottoms[0]))[2]
+    _, c = _learned_channels(b, layer, "bias_param", "Bias")
     (beta,) = b.layer_blobs(layer, [(c,)])
     _affine(b, layer, np.ones(c), beta.astype(np.float64))
 
