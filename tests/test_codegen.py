@@ -241,3 +241,15 @@ def test_real_cifar10_host_build_bit_exact(real_cifar, build_dir, dsp):
     assert model.plan.arena_bytes == 40960          # conv1 output + pool1 output
     top1 = float((got.argmax(axis=1) == y).mean())
     assert top1 > 0.7, top1                          # measured 0.80 on all 932 test images
+
+
+def test_host_runs_in_parallel_threads_with_one_library_copy_each(build_dir):
+    """The generated model is not reentrant (one static arena): parallel host runs load one copy
+    of the library per thread, and give the bytes of a serial run and of the golden model."""
+    b = mixed_graph()
+    pixels = b.pixels(70, seed=5)
+    model = HostModel(b.g, "parallel", build_dir)
+    serial = model.run(pixels, workers=1)
+    np.testing.assert_array_equal(model.run(pixels, workers=3), serial)
+    np.testing.assert_array_equal(serial, golden.run(b.g, pixels).reshape(70, -1))
+    assert len(model._copies) == 2

@@ -1,6 +1,9 @@
 """Run generated model C on the build machine through ctypes (fast bit-exactness tests, and
 `nnbuild eval --mode host`). The same sources the firmware links are compiled with the host cc."""
 import ctypes
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ from .codegen.cformat import check_model_name
 from .errors import NnbuildError
 
 
+MIN_PER_WORKER = 16    # below this many images a thread costs more than it saves
 _RUN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8))
 
 
@@ -70,16 +74,17 @@ class HostModel:
         lib_path = hostcc.build_shared([model_c, *kernel_sources(dsp)], build_dir,
                                        include_dirs=[*csources.include_dirs(), gen_dir],
                                        defines=host_defines(dsp))
+        self._name, self._lib_path = name, Path(lib_path)
         self._lib = hostcc.load(lib_path)
-        self._run = getattr(self._lib, f"{name}_run")
-        self._run.restype = ctypes.c_int
-        self._run.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8)]
+        self._run = self._entry(self._lib)
+        self._copies = []           # more loaded copies of the library, for parallel runs
         self.model = NnModelStruct.in_dll(self._lib, f"{name}_model")
         self.input_shape = (self.model.in_h, self.model.in_w, self.model.in_c)
         self.out_n = self.model.out_n
 
-    def run(self, pixels):
-        """uint8 pixels (N, H, W, C) or (H, W, C) -> int8 scores (N, out_n)."""
+    def run(self, pixels, workers=None):
+        """uint8 pixels (N, H, W, C) or (H, W, C) -> int8 scores (N, out_n), on `workers`
+        threads (default: one per core, for batches of at least MIN_PER_WORKER per thread)."""
         x = np.asarray(pixels)
         if x.ndim == 3:
             x = x[None]
@@ -88,12 +93,44 @@ class HostModel:
                                expected=f"uint8 (N, {', '.join(map(str, self.input_shape))})")
         x = np.ascontiguousarray(x)
         out = np.zeros((x.shape[0], self.out_n), dtype=np.int8)
-        for i in range(x.shape[0]):
-            rc = self._run(x[i].ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
-                           out[i].ctypes.data_as(ctypes.POINTER(ctypes.c_int8)))
+        workers = max(1, min(workers or os.cpu_count() or 1, len(x) // MIN_PER_WORKER))
+        runs = [self._run] + self._more_runs(workers - 1)
+        bounds = np.linspace(0, len(x), workers + 1).astype(int)
+        if workers == 1:
+            self._run_range(runs[0], x, out, 0, len(x))
+        else:   # ctypes releases the GIL: each thread runs its slice in its own library copy
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(lambda k: self._run_range(runs[k], x, out, bounds[k], bounds[k + 1]),
+                              range(workers)))
+        return out
+
+    def _entry(self, lib):
+        run = getattr(lib, f"{self._name}_run")
+        run.restype = ctypes.c_int
+        run.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_int8)]
+        return run
+
+    def _more_runs(self, n):
+        """Run functions of `n` more copies of the library: the generated model keeps its
+        activations in one static arena (not reentrant), so each thread needs its own copy."""
+        while len(self._copies) < n:
+            k = len(self._copies) + 1
+            copy = self._lib_path.with_name(f"{self._lib_path.stem}.copy{k}.so")
+            if not copy.exists():
+                tmp = copy.with_suffix(f".{os.getpid()}.tmp")
+                shutil.copyfile(self._lib_path, tmp)
+                os.replace(tmp, copy)
+            lib = hostcc.load(copy)
+            self._copies.append((lib, self._entry(lib)))
+        return [run for _, run in self._copies[:n]]
+
+    @staticmethod
+    def _run_range(run, x, out, start, end):
+        for i in range(start, end):
+            rc = run(x[i].ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                     out[i].ctypes.data_as(ctypes.POINTER(ctypes.c_int8)))
             if rc != 0:
                 raise NnbuildError(f"generated run function returned {rc}", where=f"sample {i}")
-        return out
 
     def info(self):
         """The model's nn_model descriptor as a dict (what the firmware app sees)."""
