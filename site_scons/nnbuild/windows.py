@@ -28,9 +28,9 @@ def pad_hw(x, top, bottom, left, right, value):
 
 
 def pool_offsets(x, kernel, stride, pad, pad_value):
-    """Like conv_offsets for Caffe pooling (ceil mode). Returns (views, counts) where views is a
-    list of (N, OH, OW, C) arrays, one per kernel offset, and counts (OH, OW) is Caffe's
-    average divisor per output position (ir.pool_window)."""
+    """The input samples of every Caffe pooling window (ceil mode). Returns (views, counts):
+    views is a list of (N, OH, OW, C) arrays, one per kernel offset, and counts (OH, OW) is
+    Caffe's average divisor per output position (ir.pool_window)."""
     kh, kw = pair(kernel)
     sh, sw = pair(stride)
     ph, pw = pair(pad)

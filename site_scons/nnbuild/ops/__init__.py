@@ -10,7 +10,7 @@ Adding an op = adding a module here that calls `register(OpDef(...))`: modules a
 """
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import NnbuildError
 
@@ -23,8 +23,6 @@ class OpDef:
     shape: object               # shape(op, in_shapes) -> (H, W, C) of the output
     reference: object           # reference(op, args) -> float output (batched NHWC arrays)
     n_inputs: object = 1        # an int, or None for "one or more"
-    elementwise: bool = False   # the output may overwrite its (first) input in place
-    optional_attrs: dict = field(default_factory=dict)   # name -> default
     optional_params: tuple = ()  # params the reference can do without
 
 
@@ -54,13 +52,6 @@ def get(op_type, where=None):
 
 def types():
     return sorted(_REGISTRY)
-
-
-def attr(op, name):
-    """An attribute with the op type's declared default."""
-    if name in op.attrs:
-        return op.attrs[name]
-    return get(op.type).optional_attrs[name]
 
 
 def infer_shape(op, in_shapes):

@@ -36,6 +36,6 @@ def _tanh(op, args):
     return np.tanh(args[0])
 
 
-register(OpDef("relu", frozenset({"negative_slope"}), (), same_shape, _relu, elementwise=True))
-register(OpDef("sigmoid", frozenset(), (), same_shape, _sigmoid, elementwise=True))
-register(OpDef("tanh", frozenset(), (), same_shape, _tanh, elementwise=True))
+register(OpDef("relu", frozenset({"negative_slope"}), (), same_shape, _relu))
+register(OpDef("sigmoid", frozenset(), (), same_shape, _sigmoid))
+register(OpDef("tanh", frozenset(), (), same_shape, _tanh))

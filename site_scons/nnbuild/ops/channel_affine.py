@@ -14,4 +14,4 @@ def _reference(op, args):
     return (args[0] * mul + add).astype(np.float32)
 
 
-register(OpDef("channel_affine", frozenset(), ("mul", "add"), same_shape, _reference, elementwise=True))
+register(OpDef("channel_affine", frozenset(), ("mul", "add"), same_shape, _reference))

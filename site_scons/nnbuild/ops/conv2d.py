@@ -25,4 +25,4 @@ def _reference(op, args):
 
 
 register(OpDef("conv2d", frozenset({"kernel", "stride", "pad", "dilation", "group"}), ("weight", "bias"),
-               _shape, _reference, optional_attrs={"activation": "none"}))
+               _shape, _reference))

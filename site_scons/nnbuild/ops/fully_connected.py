@@ -16,5 +16,4 @@ def _reference(op, args):
     return apply_activation(op, y.reshape(x.shape[0], 1, 1, -1))
 
 
-register(OpDef("fully_connected", frozenset(), ("weight", "bias"), _shape, _reference,
-               optional_attrs={"activation": "none"}))
+register(OpDef("fully_connected", frozenset(), ("weight", "bias"), _shape, _reference))

@@ -10,4 +10,4 @@ def _reference(op, args):
     return np.where(x > 0, x, x * np.asarray(op.params["slope"], np.float32)).astype(np.float32)
 
 
-register(OpDef("prelu", frozenset(), ("slope",), same_shape, _reference, elementwise=True))
+register(OpDef("prelu", frozenset(), ("slope",), same_shape, _reference))
