@@ -34,18 +34,27 @@ def budgets_for(manifest, target, entries):
     return {"target": total, "models": {e.name: dict(e.budget or {}) for e in entries}}
 
 
-def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="arm-none-eabi-objcopy"):
+def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="arm-none-eabi-objcopy",
+         plans=None):
     """Check the linked image against the budgets; only then write `outputs` (keys elf, bin, hex,
-    json, txt -> paths) as one set: staged under temporary names, renamed together at the end."""
+    json, txt -> paths) as one set: staged under temporary names, renamed together at the end.
+    With `plans` ({model: plan.json}) and outputs report_json/report_html, the build report is
+    written first, also when a budget fails (that is when it is needed most)."""
     from . import memmap
 
     budgets = budgets_for(manifest, target, entries)
     report = memmap.memory_report(unchecked_elf, map_file, target, [e.name for e in entries], budgets)
     report["elf"] = str(outputs["elf"])  # what the report describes once the gate passes
     violations = memmap.check_budget(report)
+    if plans is not None:
+        from . import report as build_report
+
+        page = build_report.collect(report, build_report.load_plans(plans), violations)
+        build_report.write(page, outputs["report_json"], outputs["report_html"])
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
-        raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations))
+        where = f"\n  where the memory goes: {outputs['report_html']}" if plans is not None else ""
+        raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations) + where)
     keys = ("elf", "bin", "hex", "json", "txt")
     with staged_outputs([outputs[k] for k in keys]) as staged:
         tmp = dict(zip(keys, staged))

@@ -5,8 +5,9 @@ they can never disagree about what an artifact contains.
 
     import_step    model files (frontend) + passes  -> graph.json + graph.npz       (float IR)
     quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
-    codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt
+    codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt + plan.json
 """
+import json
 import sys
 from pathlib import Path
 
@@ -110,12 +111,16 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
             sys.stderr.write(f"nnbuild: warning: model '{entry.name}': {w}\n")
 
 
-def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt):
-    with _cleanup_on_error([out_c, out_h, plan_txt]):
+def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None):
+    """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report."""
+    with _cleanup_on_error([out_c, out_h, plan_txt] + ([plan_json] if plan_json else [])):
         qgraph = ir.load_graph(quant_json, quant_npz)
         _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name)
         with atomic_write(plan_txt, "w") as f:
             f.write(plan.format_table())
+        if plan_json:
+            with atomic_write(plan_json, "w") as f:
+                f.write(json.dumps(plan.to_json_dict(), indent=1, sort_keys=True) + "\n")
 
 
 class _cleanup_on_error:

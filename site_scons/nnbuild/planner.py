@@ -44,6 +44,8 @@ class StepRow:
     op: str
     live_bytes: int
     live: list           # buffer names live during this step, by offset
+    macs: int = 0        # the step's multiply-accumulates (the report's cost per layer)
+    kernel: str = ""     # the C kernel the step calls
 
 
 @dataclass
@@ -85,8 +87,8 @@ class Plan:
             "buffers": [{"name": b.name, "kind": b.kind, "offset": b.offset, "bytes": b.size,
                          "start": b.start, "end": b.end, "tensors": list(b.tensors)}
                         for b in sorted(self.buffers.values(), key=lambda b: (b.offset, b.name))],
-            "steps": [{"index": r.index, "name": r.name, "op": r.op, "live_bytes": r.live_bytes,
-                       "live": list(r.live)} for r in self.rows],
+            "steps": [{"index": r.index, "name": r.name, "op": r.op, "kernel": r.kernel, "macs": r.macs,
+                       "live_bytes": r.live_bytes, "live": list(r.live)} for r in self.rows],
         }
 
 
@@ -98,7 +100,8 @@ def plan(steps, qgraph):
     rows = []
     for s in steps:
         live = sorted((b for b in buffers.values() if b.live_at(s.index)), key=lambda b: (b.offset, b.name))
-        rows.append(StepRow(s.index, s.name, s.op, sum(_align(b.size) for b in live), [b.name for b in live]))
+        rows.append(StepRow(s.index, s.name, s.op, sum(_align(b.size) for b in live), [b.name for b in live],
+                            macs=int(s.macs), kernel=s.kernel))
     peak = max(rows, key=lambda r: (r.live_bytes, -r.index)) if rows else None
     return Plan(arena_bytes=arena, buffers=buffers, tensor_buffer=tensor_buffer,
                 scratch_buffer=scratch_buffer, rows=rows,

@@ -6,7 +6,8 @@
     env.NnRegistry(file, entries, frame_bytes)
                                 nn_models.c: the models linked into one firmware and its I/O buffer.
     env.NnGate(elf, unchecked)  memory map + budget gate: writes firmware.elf/.bin/.hex and
-                                memory_map.{json,txt} together, only when the linked image fits.
+                                memory_map.{json,txt} together, only when the linked image fits;
+                                report.{json,html} (the build report) also when it does not.
     env.NnRemoveOnFailure(nodes)
                                 delete `nodes` when the build fails (no old firmware looks valid).
 
@@ -59,7 +60,7 @@ MODEL_STEPS = {
         run=lambda e, prev, out: pipeline.quantize_step(e, *prev, *out)),
     "codegen": dict(
         verb="generating C for",
-        outputs=lambda e: [f"{e.name}.c", f"{e.name}.h", "plan.txt"],
+        outputs=lambda e: [f"{e.name}.c", f"{e.name}.h", "plan.txt", "plan.json"],
         fields=("name",),   # labels etc. reach the generator through the quantized graph
         files=lambda e: [],
         run=lambda e, prev, out: pipeline.codegen_step(e, *prev, *out)),
@@ -173,7 +174,15 @@ def _nn_registry(env, target, entries, frame_bytes):
 # One action writes the whole flashable set, so it is always from one link: SCons deletes a
 # target's old outputs before running its action, and the gate renames its new ones into place
 # together only after every budget holds (never an ELF of one build beside a .bin of another).
-GATE_OUTPUTS = ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json", "memory_map.txt")
+# The build report (report.json + its rendering report.html) is written also when the gate fails.
+GATE_OUTPUTS = ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json", "memory_map.txt",
+                "report.json", "report.html")
+REPORT_OUTPUTS = ("report.json", "report.html")
+
+
+def _plans(env):
+    """Each linked model's plan.json (codegen's), the report's per-model data."""
+    return {e.name: env["NN_BUILD"].Dir(f"models/{e.name}").File("plan.json") for e in env["NN_ENTRIES"]}
 
 
 def _gate_action(target, source, env):
@@ -182,8 +191,9 @@ def _gate_action(target, source, env):
     return _run_step(f"checking memory of target '{env['NN_TARGET'].name}'", lambda: firmware.gate(
         unchecked_elf=source[0].abspath, map_file=source[1].abspath, target=env["NN_TARGET"],
         manifest=env["NN_MANIFEST"], entries=env["NN_ENTRIES"],
-        outputs=dict(zip(("elf", "bin", "hex", "json", "txt"), (t.abspath for t in target))),
-        objcopy=env.subst("$OBJCOPY")))
+        outputs=dict(zip(("elf", "bin", "hex", "json", "txt", "report_json", "report_html"),
+                         (t.abspath for t in target))),
+        objcopy=env.subst("$OBJCOPY"), plans={name: f.abspath for name, f in _plans(env).items()}))
 
 
 def _gate_emitter(target, source, env):
@@ -194,8 +204,9 @@ def _gate_emitter(target, source, env):
     tool_code = [env.fs.File(str(p)) for p in _step_sources(env, "gate")]
     # the target's whole table row (regions, stack reserve, ...): the report and the check use it
     table = env.Value(repr(env["NN_TARGET"]))
+    plans = [f for _, f in sorted(_plans(env).items())]
     return [d.File(n) for n in GATE_OUTPUTS], \
-        list(source) + [env.Value(json.dumps(budgets, sort_keys=True)), table] + tool_code
+        list(source) + plans + [env.Value(json.dumps(budgets, sort_keys=True)), table] + tool_code
 
 
 def _remove_on_failure(env, outputs, keep_for=()):
@@ -209,10 +220,13 @@ def _remove_on_failure(env, outputs, keep_for=()):
 
     def at_exit():
         failed = [f for f in GetBuildFailures() if str(f.node) not in keep_for]
-        present = [n.abspath for n in outputs if os.path.exists(n.abspath)]   # not the cached n.exists()
+        # the gate itself failed: its report describes this build (and its message points to it)
+        own = any(f.node in outputs for f in failed)
+        stale = [n for n in outputs if not (own and n.name in REPORT_OUTPUTS)]
+        present = [n for n in stale if os.path.exists(n.abspath)]   # not the cached n.exists()
         if failed and present:
-            remove_outputs(present)
-            sys.stderr.write("nnbuild: removed the previous " + ", ".join(n.name for n in outputs)
+            remove_outputs([n.abspath for n in present])
+            sys.stderr.write("nnbuild: removed the previous " + ", ".join(n.name for n in present)
                              + " of this target: they would not match the inputs of this failed build\n")
 
     atexit.register(at_exit)
