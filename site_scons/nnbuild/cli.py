@@ -7,7 +7,7 @@
                      (quant: the golden model of the manifest's scheme; q7 is its old name for q7
                      manifests. quant/host reuse DIR/models/N/quant.json/.npz when up to date;
                      --outputs writes the raw int8 output bytes of every image, array `outputs`)
-    nnbuild bench    --manifest F --model N --target T
+    nnbuild bench    --manifest F --model N --target T [--report FILE.html]
 
 `eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
 one paragraph to stderr and exits 1; nothing half-written is left behind.
@@ -131,7 +131,10 @@ def cmd_bench(args):
     from . import firmware
 
     entry = _entry(args)
-    print(json.dumps(firmware.bench(entry, args.target, Path(args.manifest))))
+    result = firmware.bench(entry, args.target, Path(args.manifest))
+    if args.report:
+        firmware.bench_report(result, args.report)
+    print(json.dumps(result))
 
 
 def build_parser():
@@ -168,6 +171,9 @@ def build_parser():
     sp = sub.add_parser("bench", help="instructions, MACs and memory of a model's firmware in QEMU")
     model_args(sp)
     sp.add_argument("--target", default="m4")
+    sp.add_argument("--report", metavar="FILE.html",
+                    help="write the build report with this model's per-layer instruction counts "
+                         "(FILE.html, and its data as FILE.json)")
     sp.set_defaults(func=cmd_bench)
     return p
 

@@ -6,6 +6,7 @@
     check_action()  `scons check`: target outputs == golden model bytes
     run_action()    `scons run image=...`: C preprocessing + model + top-k on the target
     bench()         `nnbuild bench`: instructions per inference and per layer, memory
+    bench_report()  `nnbuild bench --report`: the gate's build report with those counts joined in
 """
 import json
 import os
@@ -53,7 +54,7 @@ def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="a
         build_report.write(page, outputs["report_json"], outputs["report_html"])
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
-        where = f"\n  where the memory goes: {outputs['report_html']}" if plans is not None else ""
+        where = f"\n  build report (what uses the memory): {outputs['report_html']}" if plans is not None else ""
         raise NnbuildError("the firmware does not fit its budget:\n  " + "\n  ".join(violations) + where)
     keys = ("elf", "bin", "hex", "json", "txt")
     with staged_outputs([outputs[k] for k in keys]) as staged:
@@ -229,3 +230,17 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
         "stack_reserve": mem.get("stack_reserve"),
         "layers": result.get("layers", []),
     }
+
+
+def bench_report(result, html_path, build_dir=DEFAULT_BUILD_DIR):
+    """The build report of the firmware `result` (bench()) ran, with its per-layer instruction
+    counts: `html_path` (.html) and its data beside it (.json). The build's own report.html is left
+    as the gate wrote it (it is a tracked build output)."""
+    from . import report as build_report
+
+    html_path = Path(html_path)
+    if html_path.suffix != ".html":
+        raise NnbuildError("the report file must end in .html", where="--report",
+                           expected="FILE.html (its data goes to FILE.json beside it)")
+    gated = build_report.load(Path(build_dir) / result["target"] / "report.json")
+    build_report.write(build_report.add_bench(gated, result), html_path.with_suffix(".json"), html_path)

@@ -14,16 +14,21 @@ FORMAT = 1
 
 
 def arena_limit(memory, name):
-    """The largest arena of model `name` that still fits: its own RAM budget less its other RAM,
-    else what the image's binding RAM limit leaves once everything but this arena is counted."""
+    """The largest arena of model `name` that still fits, and what binds it: the model's own RAM
+    budget less its other RAM, or what the image's RAM limit (budget or board region) leaves once
+    everything but this arena is counted, whichever is smaller (None without either)."""
     m = memory["models"][name]
+    limits = []
     if m.get("ram_budget") is not None:
-        return {"bytes": m["ram_budget"] - (m["ram"] - m["arena"]), "source": "model RAM budget"}
+        limits.append((m["ram_budget"] - (m["ram"] - m["arena"]), "model RAM budget"))
     limit, kind = binding_limit(memory, "ram")
-    if limit is None:
+    if limit is not None:
+        limits.append((limit - (memory["ram"]["total"] - m["arena"]),
+                       "target RAM budget" if kind == "budget" else "board RAM region"))
+    if not limits:
         return None
-    source = "target RAM budget" if kind == "budget" else "board RAM region"
-    return {"bytes": limit - (memory["ram"]["total"] - m["arena"]), "source": source}
+    size, source = min(limits, key=lambda lim: lim[0])
+    return {"bytes": size, "source": source}
 
 
 def _layers(name, plan, bench):

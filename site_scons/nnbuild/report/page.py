@@ -24,7 +24,7 @@ td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}tr:nth-child(even){
 .hbar{height:9px;background:#0072B2;min-width:1px}.note{color:#666}
 svg text{font:11px system-ui,sans-serif;fill:#333}
 svg .limit{stroke:#b00;stroke-width:2;stroke-dasharray:5 3}svg .region{stroke:#333;stroke-width:2}
-svg .arena{stroke:#333;stroke-dasharray:2 2}svg .peak{fill:#b00;fill-opacity:.08}
+svg .arena{stroke:#333;stroke-dasharray:2 2}svg .over{fill:#b00;fill-opacity:.45}svg .peak{fill:#b00;fill-opacity:.08}
 svg .buf{stroke:#fff;stroke-width:.5}svg .scratch{stroke:#555;stroke-width:.5}
 """
 
@@ -64,6 +64,12 @@ def _bar(key, segments, marks, scale):
         out.append(f'<rect data-segment="{_e(label)}" data-bytes="{size}" x="{_f(x)}" y="6" width="{_f(w)}" '
                    f'height="24" fill="{_colour(i)}"><title>{_e(label)}: {_bytes(size)} ({human(size)})</title></rect>')
         x += w
+    limit = min((m[1] for m in marks), default=None)
+    total = sum(size for _, size in segments)
+    if limit is not None and total > limit:   # the overshoot, shaded red over the bar
+        out.append(f'<rect class="over" data-over="{total - limit}" x="{_f(px(limit))}" y="6" '
+                   f'width="{_f(px(total) - px(limit))}" height="24"><title>over by {_bytes(total - limit)}'
+                   f'</title></rect>')
     for row, (label, size, cls) in enumerate(m for m in marks if m[1] <= scale):
         mx = px(size)
         anchor = "end" if mx > WIDTH / 2 else "start"
@@ -89,7 +95,8 @@ def _memory_kind(report, key, what):
     region = (mem["regions"].get(key) or {}).get("length")
     limit = report["limits"][key]
     scale = max([used] + ([limit["bytes"]] if limit else []))
-    marks = [m for m in (("budget", budget, "limit"), ("board region", region, "region")) if m[1] is not None]
+    # the region first: the budget's dashed line stays visible on top when both are equal
+    marks = [m for m in (("board region", region, "region"), ("budget", budget, "limit")) if m[1] is not None]
     sections = [(s["name"], s[key]) for s in mem["sections"] if s[key]]
     groups = [(g, v[key]) for g, v in mem["groups"].items() if v[key]]
     state = ("no limit" if not limit else
