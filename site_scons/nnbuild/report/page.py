@@ -20,7 +20,8 @@ h1{font-size:20px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ccc
 table{border-collapse:collapse;margin:6px 0 14px}td,th{padding:2px 8px;text-align:left}
 td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}tr:nth-child(even){background:#f4f4f4}
 .ok{color:#117733;font-weight:bold}.bad{color:#b00;font-weight:bold}.violation{color:#b00}
-.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+.cap{margin:6px 0 0;color:#555}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+.legend{display:flex;flex-wrap:wrap;gap:4px 16px;margin:0 0 10px}.legend>span{white-space:nowrap}
 .hbar{height:9px;background:#0072B2;min-width:1px}.note{color:#666}
 svg text{font:11px system-ui,sans-serif;fill:#333}
 svg .limit{stroke:#b00;stroke-width:2;stroke-dasharray:5 3}svg .region{stroke:#333;stroke-width:2}
@@ -81,11 +82,10 @@ def _bar(key, segments, marks, scale):
 
 
 def _legend(segments, total, attr):
-    rows = [f'<tr data-{attr}="{_e(label)}"><td><span class="sw" style="background:{_colour(i)}"></span>'
-            f'{_e(label)}</td><td class="r" data-bytes="{size}">{_bytes(size)}</td>'
-            f'<td class="r">{100.0 * size / total if total else 0:.1f} %</td></tr>'
-            for i, (label, size) in enumerate(segments)]
-    return "<table>" + "".join(rows) + "</table>"
+    items = [f'<span data-{attr}="{_e(label)}" data-bytes="{size}"><span class="sw" style="background:'
+             f'{_colour(i)}"></span>{_e(label)} {_bytes(size)} ({100.0 * size / total if total else 0:.1f} %)</span>'
+             for i, (label, size) in enumerate(segments)]
+    return '<p class="legend">' + "".join(items) + "</p>"
 
 
 def _memory_kind(report, key, what):
@@ -107,8 +107,8 @@ def _memory_kind(report, key, what):
             f'data-limit="{limit["bytes"] if limit else ""}">'
             f'<h3>{what}: {_num(used, "used")} <span class="{"bad" if over else "note"}">{_e(state)}</span></h3>'
             + (f'<p class="note">beyond the scale: {_e(", ".join(beyond))}</p>' if beyond else "")
-            + "<p>by section</p>" + _bar(f"{key}-sections", sections, marks, scale) + _legend(sections, used, "section")
-            + "<p>by group (object files)</p>" + _bar(f"{key}-groups", groups, marks, scale)
+            + '<p class="cap">by section</p>' + _bar(f"{key}-sections", sections, marks, scale) + _legend(sections, used, "section")
+            + '<p class="cap">by group (object files)</p>' + _bar(f"{key}-groups", groups, marks, scale)
             + _legend(groups, used, "group") + "</section>")
 
 
