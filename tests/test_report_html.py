@@ -78,6 +78,8 @@ def test_data_and_page_from_hand_made_inputs():
     assert page == build_report.render(json.loads(json.dumps(r)))
     assert "<script" not in page and "http" not in page and "/home/someone" not in page
     assert "m&lt;&amp;&quot;x&gt;" in page and name not in page      # names are escaped everywhere
+    crowded = build_report.render(build_report.collect(memory(name, ram_total=9000), {name: plan()}))
+    assert 'data-limit-overshoot="712"' in crowded      # 9000 - 96 of other RAM vs 8192: no arena fits
     assert page.count('data-buffer="') == 3 and 'data-buffer="b&lt;i&gt;"' in page
 
 
@@ -190,9 +192,12 @@ def check_in_browser(page, data, tmp_path):
         assert sec["data-limit-bytes"] == ("" if limit is None else str(limit["bytes"]))
         peak = dom.one(tag="span", data_peak=str(p["peak_bytes"]))
         assert dom.text[id(peak)] == f"{p['peak_bytes']:,} B"
-        if limit is not None:
+        if limit is not None and limit["bytes"] >= 0:
             shown = dom.one(tag="span", data_limit_bytes=str(limit["bytes"]))
             assert dom.text[id(shown)] == f"{limit['bytes']:,} B"
+        elif limit is not None:
+            shown = dom.one(tag="span", data_limit_overshoot=str(-limit["bytes"]))
+            assert dom.text[id(shown)] == f"{-limit['bytes']:,} B"
         assert int(dom.one(tag="rect", data_model=name, data_peak_step=str(p["peak_step"]))["data-peak-step"]) == p["peak_step"]
         rects = dom.find(tag="rect", data_model=name)
         drawn = {r["data-buffer"]: r for r in rects if "data-buffer" in r}

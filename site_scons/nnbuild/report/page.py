@@ -172,7 +172,7 @@ def _timeline(name, model):
         if x1 - x0 > 7 * len(b["name"]) + 6 and y1 - y0 > 13:
             out.append(f'<text x="{_f(x0 + 3)}" y="{_f(y0 + 12)}" fill="#fff">{_e(b["name"])}</text>')
     lines = [("arena", plan["arena_bytes"], "arena")]
-    if limit and limit["bytes"] <= top_bytes:
+    if limit and 0 <= limit["bytes"] <= top_bytes:
         lines.append(("limit", limit["bytes"], "limit"))
     for label, v, cls in lines:
         out.append(f'<line class="{cls}" x1="{left}" x2="{_f(left + pw)}" y1="{_f(y(v))}" y2="{_f(y(v))}"/>'
@@ -221,8 +221,14 @@ def _layers_table(model):
 def _model(name, model, mem):
     plan, limit = model["plan"], model["arena_limit"]
     peak_name = next((s["name"] for s in plan["steps"] if s["index"] == plan["peak_step"]), "")
-    limit_text = ("no limit" if limit is None else
-                  f'{_num(limit["bytes"], "limit-bytes")} ({_e(limit["source"])})')
+    if limit is None:
+        limit_text = "no limit"
+    elif limit["bytes"] < 0:   # the rest of the image alone is over: no arena fits
+        limit_text = (f'none: the rest of the image exceeds the {_e(limit["source"])} by '
+                      f'{_num(-limit["bytes"], "limit-overshoot")}')
+    else:
+        limit_text = f'{_num(limit["bytes"], "limit-bytes")} ({_e(limit["source"])})'
+
     scratch = sum(b["bytes"] for b in plan["buffers"] if b["kind"] == "scratch")
     return (f'<section class="model" data-model="{_e(name)}" data-arena-bytes="{plan["arena_bytes"]}" '
             f'data-peak-bytes="{plan["peak_bytes"]}" data-peak-step="{plan["peak_step"]}" '
