@@ -52,6 +52,23 @@ def describe(tensor):
     return f"s={s:.4g} z={z}"
 
 
+def layer_info(qop, fop):
+    """The report's row of a layer with weights (quantized op, its float op): weight scales and
+    the share of weights that round to +-127 (int8 weights never clip: scale = max|w| / 127)."""
+    ws = np.asarray(qop.params["weight_scale"], np.float64)
+    kind = "per channel" if qop.attrs.get("per_channel") else "per tensor"
+    return {"format": f"{kind} s_w {ws.min():.3g}..{ws.max():.3g}", "weight_scale_min": float(ws.min()),
+            "weight_scale_max": float(ws.max()), "weight_saturated": 0.0}
+
+
+share_groups = params.share_groups      # the report groups its warnings by these
+
+
+def fixed_outputs(graph):
+    """Names of the tensors whose (scale, zero point) the op fixes."""
+    return set(params.fixed_outputs(graph))
+
+
 def choose_qparams(graph, pixels, strategy, warnings):
     """{tensor name: (scale, zero point)} for every activation tensor (graph input excluded)."""
     groups = params.share_groups(graph)
