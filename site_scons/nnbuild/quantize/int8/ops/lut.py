@@ -17,11 +17,18 @@ INPUT_INTEGER_BITS = 4                  # TFLM: kInputIntegerBits of LOGISTIC an
 ALL_Q = np.arange(-128, 128, dtype=np.int64)
 
 
-def scale_zp(q):
-    """(scale, zero_point) of an int8 tensor's record, given as a pair or as Tensor.quant."""
-    if isinstance(q, dict):
-        return float(q["scale"]), int(q["zero_point"])
-    return float(q[0]), int(q[1])
+def scale_zp(q, op=None):
+    """(scale, zero_point) of an int8 tensor's record, given as a pair or as Tensor.quant;
+    a scale that is not positive or a zero point outside int8 is refused."""
+    if q is None:
+        raise NnbuildError("reads the uint8 pixel input", where=op and where(op),
+                           expected="an int8 tensor (the model's input_stage output)")
+    scale, zp = (q["scale"], q["zero_point"]) if isinstance(q, dict) else q
+    scale, zp = float(scale), int(zp)
+    if not (np.isfinite(scale) and scale > 0 and -128 <= zp <= 127):
+        raise NnbuildError(f"quantization (scale {scale!r}, zero point {zp})", where=op and where(op),
+                           expected="a positive finite scale and a zero point in [-128, 127]")
+    return scale, zp
 
 
 def _prepare(scale, op):
@@ -37,7 +44,7 @@ def _prepare(scale, op):
 def _table(function, out_shift, out_zp, op, q_in):
     """TFLM's int8 result for each q in [-128, 127]: saturated outside the input radius, else
     function(input in Q4.27) in Q0, rounded to out_shift fractional bits, offset and clamped."""
-    scale, zp = scale_zp(q_in[0])
+    scale, zp = scale_zp(q_in[0], op)
     multiplier, shift, radius = _prepare(scale, op)
     x = ALL_Q - zp
     inside = (x > -radius) & (x < radius)
