@@ -5,6 +5,7 @@
     nnbuild eval     --manifest F --model N --data NPZ --mode float|q7|host|qemu [--limit N] [--target T]
                      [--build-dir DIR]   (q7/host reuse DIR/models/N/quant.json/.npz when up to date)
     nnbuild bench    --manifest F --model N --target T
+    nnbuild export   --manifest F --model N --format tflite -o FILE [--build-dir DIR]   (int8 models)
 
 `eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
 one paragraph to stderr and exits 1; nothing half-written is left behind.
@@ -112,6 +113,26 @@ def cmd_bench(args):
     print(json.dumps(firmware.bench(entry, args.target, Path(args.manifest))))
 
 
+def cmd_export(args):
+    """Write the quantized model in another tool chain's format (nnbuild.exporters), atomically."""
+    from . import exporters
+    from .errors import atomic_write
+
+    exp = exporters.exporter(args.format)
+    entry = _entry(args)
+    graph = pipeline.import_model(entry)
+    q = graph.meta.get("quantization") or {}
+    scheme = q.get("scheme") or (entry.quantization.scheme if entry.quantization else None)
+    if scheme != exp.SCHEME:     # refused before any calibration work
+        raise NnbuildError(f"model '{entry.name}' uses quantization scheme '{scheme}', and --format "
+                           f"{args.format} writes {exp.SCHEME} models", file=entry.manifest_path,
+                           where=f"models[{entry.index}].quantization.scheme", expected=f"scheme: {exp.SCHEME}")
+    data = exp.export(quantized_model(entry, graph, args.build_dir))
+    with atomic_write(args.output) as f:
+        f.write(data)
+    print(f"wrote {args.output} ({len(data)} bytes, {args.format})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="nnbuild", description="Build trained CNNs into Cortex-M firmware.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -145,6 +166,14 @@ def build_parser():
     model_args(sp)
     sp.add_argument("--target", default="m4")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("export", help="write the quantized model as a file of another tool chain (.tflite)")
+    model_args(sp)
+    sp.add_argument("--format", required=True, help="export format (tflite: int8 models)")
+    sp.add_argument("-o", "--output", required=True, help="output file")
+    sp.add_argument("--build-dir", default=str(ROOT / "build"),
+                    help="the build whose up-to-date quantized model is reused (default: %(default)s)")
+    sp.set_defaults(func=cmd_export)
     return p
 
 

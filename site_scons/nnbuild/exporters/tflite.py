@@ -239,8 +239,8 @@ def _conv2d(m, op):
     _check_zero_points(op, z_in, z_out)
     w_scale = _param(op, "weight_scale", np.float32)
     mult, shift = conv_multipliers(s_in, w_scale, s_out, o)
-    _check_equal(op, "out_mult", _attr(op, "out_mult"), mult)
-    _check_equal(op, "out_shift", _attr(op, "out_shift"), shift)
+    _check_equal(op, "out_mult", _param(op, "out_mult", np.int32), mult)
+    _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
     act = _fused_activation(op, s_out, z_out)
 
     xi = m.as_4d(x)
@@ -318,8 +318,8 @@ def _fully_connected(m, op):
     _check_zero_points(op, z_in, z_out)
     w_scale = _param(op, "weight_scale", np.float32)
     mult, shift = conv_multipliers(s_in, w_scale, s_out, o, float_product=len(w_scale) == 1)
-    _check_equal(op, "out_mult", _attr(op, "out_mult"), mult)
-    _check_equal(op, "out_shift", _attr(op, "out_shift"), shift)
+    _check_equal(op, "out_mult", _param(op, "out_mult", np.int32), mult)
+    _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
     act = _fused_activation(op, s_out, z_out)
     w_q = {"scale": w_scale, "zero_point": np.zeros(len(w_scale), np.int64), "dim": 0}
     xi = m.index[x]     # any rank: TFLM's FULLY_CONNECTED reads it flat in HWC order, as the IR does
