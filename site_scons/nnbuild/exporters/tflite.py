@@ -508,14 +508,14 @@ def _vector(b, array, dtype, align=None):
     b.StartVector(arr.itemsize, len(arr), align or arr.itemsize)
     b.head = b.head - len(data)
     b.Bytes[b.head:b.head + len(data)] = data
-    return b.EndVector(len(arr))
+    return b.EndVector()
 
 
 def _offsets(b, offs):
     b.StartVector(4, len(offs), 4)
     for o in reversed(offs):
         b.PrependUOffsetTRelative(o)
-    return b.EndVector(len(offs))
+    return b.EndVector()
 
 
 _SLOT_WRITERS = {
