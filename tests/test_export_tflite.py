@@ -145,6 +145,14 @@ def test_fully_connected_output_reshaped_for_4d_consumers():
     assert op_codes(q) == [B.FULLY_CONNECTED, B.CONV_2D, B.RESHAPE, B.ADD, B.CONV_2D]
 
 
+@pytest.mark.xfail(strict=True, raises=NnbuildError, reason="int8core bug: a per-channel fully_connected with ONE output has a "
+                   "1-entry scale vector, which TFLM treats as per tensor (float32 product s_in * s_w); "
+                   "params.output_multipliers uses the double product, so the writer refuses the layer")
+def test_single_output_fully_connected_per_channel_exports():
+    n = Net((4, 4, 2), 0)
+    tflm_equals_golden(n.quantized(n.fc(n.conv(n.x, 3, 1), 1)))
+
+
 def hand_made_conv(act_min=-128):
     """An int8 graph written by hand (no quantizer): input stage + one SAME conv."""
     rng = np.random.default_rng(7)
@@ -254,6 +262,21 @@ def test_clamp_that_is_no_fused_activation_is_refused():
     with pytest.raises(NnbuildError, match=r"layer 'c'.*clamp \[-4, 127\] is no fused activation"):
         tflite.export(hand_made_conv(act_min=-4))
     tflm_equals_golden(hand_made_conv(act_min=-5))              # RELU: the clamp at the zero point
+
+
+def test_weight_depth_that_is_not_in_c_over_group_is_refused():
+    g = hand_made_conv()
+    g.ops[1].params["weight"] = g.ops[1].params["weight"][..., :1]      # TFLM would read it as 2 groups
+    with pytest.raises(NnbuildError, match=r"layer 'c'.*weight \[4, 3, 3, 1\] with group 1 on 2 input channels"):
+        tflite.export(g)
+
+
+def test_two_convs_padding_one_input_get_their_own_pad():
+    n = Net((7, 7, 2), 4)
+    a, b = n.conv(n.x, 3, 3, p=2), n.conv(n.x, 3, 5, p=3, act="none")     # 9x9: neither is SAME
+    q = n.quantized(n.add("concat", [n.pool("max_pool", a, 3, 3), n.pool("max_pool", b, 3, 3)], {}))
+    tflm_equals_golden(q)
+    assert op_codes(q).count(B.PAD) == 2
 
 
 def test_avg_pool_counting_padding_is_refused():

@@ -93,7 +93,8 @@ def _check_equal(op, what, have, want):
         i = next((k for k, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
         _fail(op, f"{what} {have[i] if i < len(have) else 'missing'} (entry {i}) is not what TFLite "
                   f"derives from the tensors' scales ({want[i] if i < len(want) else 'none'}), so the "
-                  ".tflite file would compute other values", expected="a graph quantized by nnbuild's int8 scheme")
+                  ".tflite file would compute other values",
+              expected="the integer parameters TFLite derives (docs/int8_contract.md, \"The .tflite export\")")
 
 
 def _attr(op, key):
@@ -251,7 +252,7 @@ def _conv2d(m, op):
              ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow))):
         padding = S.Padding.SAME
     else:   # explicit PAD (int8 PAD fills with the zero point: (x - in_zp) * w = 0) + VALID
-        padded = f"{x}/pad"
+        padded = f"{op.name}/pad"
         shp = [1, h + 2 * ph, w + 2 * pw, in_c]
         m.add_tensor(padded, shp, S.TensorType.INT8, m.tensors[xi]["quant"])
         pads = m.add_tensor(f"{padded}/paddings", [4, 2], S.TensorType.INT32,
@@ -260,9 +261,10 @@ def _conv2d(m, op):
                  (S.PadOptions, []))
         xi, padding = m.index[padded], S.Padding.VALID
 
-    depthwise = group > 1 and group == in_c and ig == 1
-    if group != 1 and not depthwise and (in_c % group or ig * group != in_c):
-        _fail(op, f"group {group} with {in_c} input channels", expected="group dividing the input channels")
+    if ig * group != in_c or o % group:
+        _fail(op, f"weight {list(weight.shape)} with group {group} on {in_c} input channels",
+              expected=f"(O, KH, KW, {in_c}/group) with O divisible by the group")
+    depthwise = group > 1 and group == in_c
     if depthwise:   # (O, KH, KW, 1) -> (1, KH, KW, O), one scale per output channel (dimension 3)
         wt, qdim = weight.transpose(3, 1, 2, 0), 3
     else:           # grouped convolution: TFLM's CONV_2D reads groups from in_c / filter depth
