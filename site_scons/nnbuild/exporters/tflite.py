@@ -10,6 +10,8 @@ graph's own; a graph the file cannot reproduce exactly raises NnbuildError namin
 instead of writing a model that computes something else. Written with flatbuffers.Builder and
 the schema facts of tflite_schema; the bytes depend only on the graph.
 """
+import math
+
 import flatbuffers
 import numpy as np
 
@@ -41,9 +43,9 @@ def _fail(op, message, expected=None):
 # -- TFLM's derivations from the written scales ----------------------------------------------
 
 def _tfl_round(x):
-    """TfLiteRound / std::round on a float: half away from zero."""
-    x = np.float32(x)
-    return int(np.sign(x) * np.floor(np.abs(x) + np.float32(0.5)))
+    """TfLiteRound / std::round of a float32 value: half away from zero (exact in double)."""
+    x = float(np.float32(x))
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
 
 
 def activation_range(act, scale, zp):
@@ -163,6 +165,7 @@ class _Model:
         self.buffers = [b""]       # buffer 0: the empty sentinel of the schema
         self.codes = {}            # builtin code -> operator code index
         self.ops = []              # (code index, inputs, outputs, options type, options)
+        self.inputs, self.outputs = [], []     # subgraph input / output tensor indices
 
     def add_tensor(self, name, shape, ttype, quant=None, data=None):
         buf = 0
@@ -177,11 +180,7 @@ class _Model:
     def activation(self, name, shape):
         """The index of IR activation tensor `name`, created with `shape` on first use."""
         if name not in self.index:
-            q = self.g.tensors[name].quant or {}
-            if "scale" not in q or "zero_point" not in q:
-                raise NnbuildError(f"tensor '{name}' has no int8 quantization record",
-                                   where=f"model '{self.g.name}'", expected="{'scale': s, 'zero_point': z}")
-            self.add_tensor(name, shape, S.TensorType.INT8, _per_tensor(q["scale"], q["zero_point"]))
+            self.add_tensor(name, shape, S.TensorType.INT8, _per_tensor(*_quant(self.g, name)))
         return self.index[name]
 
     def shape(self, name):
@@ -211,8 +210,17 @@ def _per_tensor(scale, zp):
 
 
 def _quant(g, name):
+    """(float32 scale, zero point) of an int8 activation tensor, checked."""
     q = g.tensors[name].quant or {}
-    return float(np.float32(q.get("scale", 0.0))), int(q.get("zero_point", 0))
+    scale, zp = q.get("scale"), q.get("zero_point")
+    if g.tensors[name].dtype != "int8" or scale is None or zp is None:
+        raise NnbuildError(f"tensor '{name}' has no int8 quantization record", where=f"model '{g.name}'",
+                           expected="dtype int8 with {'scale': s, 'zero_point': z}")
+    scale = float(np.float32(scale))
+    if not (math.isfinite(scale) and scale > 0) or not QMIN <= int(zp) <= QMAX:
+        raise NnbuildError(f"tensor '{name}' has scale {scale!r}, zero point {zp}", where=f"model '{g.name}'",
+                           expected=f"a finite positive float32 scale and a zero point in [{QMIN}, {QMAX}]")
+    return scale, int(zp)
 
 
 def _shape4(g, name):
@@ -232,8 +240,11 @@ def _conv2d(m, op):
     x, y = op.inputs[0], op.outputs[0]
     h, w, in_c = (int(s) for s in g.tensors[x].shape)
     weight = _param(op, "weight", np.int8)
-    o, kh, kw, ig = weight.shape
     group = int(a.get("group", 1))
+    if weight.ndim != 4 or weight.shape[3] * group != in_c or weight.shape[0] % group:
+        _fail(op, f"weight {list(weight.shape)} with group {group} on {in_c} input channels",
+              expected=f"(O, KH, KW, {in_c}/group) with O divisible by the group")
+    o, kh, kw, _ = weight.shape
     (sh, sw), (ph, pw), (dh, dw) = pair(a["stride"]), pair(a["pad"]), pair(a.get("dilation", 1))
     s_in, z_in = _quant(g, x)
     s_out, z_out = _quant(g, y)
@@ -261,9 +272,6 @@ def _conv2d(m, op):
                  (S.PadOptions, []))
         xi, padding = m.index[padded], S.Padding.VALID
 
-    if ig * group != in_c or o % group:
-        _fail(op, f"weight {list(weight.shape)} with group {group} on {in_c} input channels",
-              expected=f"(O, KH, KW, {in_c}/group) with O divisible by the group")
     depthwise = group > 1 and group == in_c
     if depthwise:   # (O, KH, KW, 1) -> (1, KH, KW, O), one scale per output channel (dimension 3)
         wt, qdim = weight.transpose(3, 1, 2, 0), 3
@@ -311,10 +319,10 @@ def _fully_connected(m, op):
     g = m.g
     x, y = op.inputs[0], op.outputs[0]
     weight = _param(op, "weight", np.int8)
-    o, n = weight.shape
-    if g.tensors[x].size != n:
+    if weight.ndim != 2 or weight.shape[1] != g.tensors[x].size:
         _fail(op, f"weight of shape {list(weight.shape)} for an input of {g.tensors[x].size} values",
-              expected=f"({o}, {g.tensors[x].size})")
+              expected=f"(outputs, {g.tensors[x].size})")
+    o, n = weight.shape
     s_in, z_in = _quant(g, x)
     s_out, z_out = _quant(g, y)
     _check_zero_points(op, z_in, z_out)
@@ -419,8 +427,9 @@ def _concat(m, op):
     g = m.g
     s_out, z_out = _quant(g, op.outputs[0])
     requant = [bool(r) for r in _attr(op, "requant")]
-    if len(requant) != len(op.inputs):
-        _fail(op, f"{len(requant)} requant flags for {len(op.inputs)} inputs", expected="one per input")
+    for key in ("requant", "in_zp", "in_mult", "in_shift"):
+        if len(_attr(op, key)) != len(op.inputs):
+            _fail(op, f"{len(op.attrs[key])} entries of '{key}' for {len(op.inputs)} inputs", expected="one per input")
     _check_equal(op, "out_zp", [_attr(op, "out_zp")], [z_out])
     ins = _same_rank(m, op.inputs)
     for k, (name, idx) in enumerate(zip(op.inputs, ins)):
