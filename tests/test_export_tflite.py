@@ -279,6 +279,19 @@ def test_two_convs_padding_one_input_get_their_own_pad():
     assert op_codes(q).count(B.PAD) == 2
 
 
+@pytest.mark.parametrize("name, code", [("RELU", S.ActivationFunctionType.RELU),
+                                        ("RELU6", S.ActivationFunctionType.RELU6),
+                                        ("RELU_N1_TO_1", S.ActivationFunctionType.RELU_N1_TO_1)])
+def test_clamps_map_to_the_fused_activation_tflm_derives(name, code):
+    lo, hi = tflite.activation_range(name, np.float32(0.1), -5)
+    assert (name, lo, hi) in {("RELU", -5, 127), ("RELU6", -5, 55), ("RELU_N1_TO_1", -15, 5)}
+    g = hand_made_conv(act_min=lo)
+    g.ops[1].attrs["act_max"] = hi
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(tflite.export(g), 0))
+    assert model.subgraphs[0].operators[0].builtinOptions.fusedActivationFunction == code
+    tflm_equals_golden(g)
+
+
 def test_avg_pool_counting_padding_is_refused():
     n = Net((6, 6, 2), 0)
     q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 3, 1, p=1))

@@ -6,10 +6,19 @@
 import numpy as np
 
 
-def _interpreter(model, arena_size):
+def arena_bytes(model):
+    """An arena that holds every tensor of the model at 4 bytes a value, plus TFLM's own data."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    sg = fb.Model.GetRootAsModel(bytes(model), 0).Subgraphs(0)
+    values = sum(int(np.prod(sg.Tensors(i).ShapeAsNumpy())) for i in range(sg.TensorsLength()))
+    return 4 * values + (1 << 20)
+
+
+def _interpreter(model, arena_size=None):
     from tflite_micro import runtime
 
-    return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
+    return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size or arena_bytes(model))
 
 
 def run_tflm(model, inputs, output_index=0, arena_size=None):
@@ -20,7 +29,7 @@ def run_tflm(model, inputs, output_index=0, arena_size=None):
     inputs = np.asarray(inputs)
     if inputs.dtype != np.int8:
         raise TypeError(f"TFLM oracle inputs must be int8, not {inputs.dtype}")
-    interp = _interpreter(model, arena_size or max(1 << 20, 16 * len(model)))
+    interp = _interpreter(model, arena_size)
     in_shape = tuple(interp.get_input_details(0)["shape"])
     outs = []
     for x in inputs:
@@ -35,5 +44,5 @@ def run_tflm(model, inputs, output_index=0, arena_size=None):
 
 def details(model):
     """(input details, output details) of input/output 0 as TFLM reports them."""
-    interp = _interpreter(model, max(1 << 20, 16 * len(model)))
+    interp = _interpreter(model)
     return interp.get_input_details(0), interp.get_output_details(0)
