@@ -295,3 +295,10 @@ def test_quantized_graph_ops_equal_tflm_on_their_golden_inputs():
     np.testing.assert_array_equal(v["out"], _tflm_ops.softmax(v["cat"], qp["cat"]))
     assert len(np.unique(v["out"])) > 20                        # not a degenerate softmax
     assert any(q.op("cat").attrs["requant"])                    # a fixed-params input is requantized
+
+
+@pytest.mark.parametrize("op_type,n_in", [("sigmoid", 1), ("tanh", 1), ("softmax", 1), ("add", 2), ("concat", 2)])
+def test_golden_of_a_hand_made_op_without_its_params_is_one_clear_error(op_type, n_in):
+    op = Op("bare", op_type, [f"in{i}" for i in range(n_in)], ["out"])
+    with pytest.raises(NnbuildError, match="nnbuild.quantize"):
+        golden(op, [np.zeros((1, 2, 2, 3), np.int8)] * n_in)
