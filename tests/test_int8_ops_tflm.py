@@ -253,3 +253,52 @@ def test_get_reciprocal_and_exp_against_real_values():
     a = -np.arange(0, 32 << 26, 1 << 24, dtype=np.int64)                 # Q5.26 in [-32, 0]
     np.testing.assert_allclose(fixedpoint.exp_on_negative_values(a, 5) / 2.0 ** 31,
                                np.exp(a / 2.0 ** 26), atol=5e-7)   # gemmlowp: ~2e-7
+
+
+# -- through the scheme's quantize flow --------------------------------------------------------
+
+def _branchy_float_graph(rng):
+    """pixels -> input_stage -> two convs -> add, sigmoid, tanh -> concat -> softmax."""
+    hw, c = (6, 5), 4
+    t = {n: Tensor(n, hw + (ch,)) for n, ch in [("x", 3), ("a", c), ("b", c), ("s", c), ("sg", c), ("th", c),
+                                               ("cat", 3 * c), ("out", 3 * c)]}
+    t["px"] = Tensor("px", hw + (3,), "uint8")
+
+    def conv(name, out):
+        w = rng.normal(0, 0.4, (c, 3, 3, 3)).astype(np.float32)
+        return Op(name, "conv2d", ["x"], [out], {"kernel": [3, 3], "stride": [1, 1], "pad": [1, 1], "dilation": [1, 1],
+                                                  "group": 1}, {"weight": w, "bias": rng.normal(0, 0.2, c).astype(np.float32)})
+    ops = [Op("in", "input_stage", ["px"], ["x"], {"scale": 1 / 64}), conv("ca", "a"), conv("cb", "b"),
+           Op("sum", "add", ["a", "b"], ["s"]), Op("sig", "sigmoid", ["a"], ["sg"]), Op("tan", "tanh", ["b"], ["th"]),
+           Op("cat", "concat", ["sg", "th", "s"], ["cat"]), Op("sm", "softmax", ["cat"], ["out"])]
+    return Graph("branchy", "px", ["out"], t, ops)
+
+
+def test_quantized_graph_ops_equal_tflm_on_their_golden_inputs():
+    """The int8 flow gives these ops their (scale, zp)s (fixed ones for sigmoid/tanh/softmax, the
+    concat's own for its inputs); each op's golden output on the golden model's own tensors is
+    TFLM's output for that op with those parameters."""
+    from nnbuild import golden as golden_model
+    from nnbuild.quantize import quantize
+
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (16, 6, 5, 3)).astype(np.uint8)
+    q = quantize(_branchy_float_graph(rng), pixels, "int8")
+    qp = {n: (t.quant["scale"], t.quant["zero_point"]) for n, t in q.tensors.items() if t.quant}
+    assert qp["sg"] == (1 / 256, -128) and qp["th"] == (1 / 128, 0) and qp["out"] == (1 / 256, -128)
+    v = golden_model.run(q, pixels, outputs=list(qp))
+    np.testing.assert_array_equal(v["sg"], _tflm_ops.logistic(v["a"], qp["a"]))
+    np.testing.assert_array_equal(v["th"], _tflm_ops.tanh(v["b"], qp["b"]))
+    np.testing.assert_array_equal(v["s"], _tflm_ops.add(v["a"], v["b"], qp["a"], qp["b"], qp["s"]))
+    ins = [v[n] for n in ("sg", "th", "s")]
+    np.testing.assert_array_equal(v["cat"], _tflm_ops.concat(ins, [qp[n] for n in ("sg", "th", "s")], qp["cat"]))
+    np.testing.assert_array_equal(v["out"], _tflm_ops.softmax(v["cat"], qp["cat"]))
+    assert len(np.unique(v["out"])) > 20                        # not a degenerate softmax
+    assert any(q.op("cat").attrs["requant"])                    # a fixed-params input is requantized
+
+
+@pytest.mark.parametrize("op_type,n_in", [("sigmoid", 1), ("tanh", 1), ("softmax", 1), ("add", 2), ("concat", 2)])
+def test_golden_of_a_hand_made_op_without_its_params_is_one_clear_error(op_type, n_in):
+    op = Op("bare", op_type, [f"in{i}" for i in range(n_in)], ["out"])
+    with pytest.raises(NnbuildError, match="nnbuild.quantize"):
+        golden(op, [np.zeros((1, 2, 2, 3), np.int8)] * n_in)

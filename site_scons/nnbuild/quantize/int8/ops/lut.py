@@ -17,16 +17,15 @@ INPUT_INTEGER_BITS = 4                  # TFLM: kInputIntegerBits of LOGISTIC an
 ALL_Q = np.arange(-128, 128, dtype=np.int64)
 
 
-def scale_zp(q, op=None):
-    """(scale, zero_point) of an int8 tensor's record, given as a pair or as Tensor.quant;
-    a scale that is not positive or a zero point outside int8 is refused."""
+def scale_zp(q, op):
+    """(scale, zero_point) of an int8 tensor as the scheme passes it to a rule (a pair); the
+    uint8 pixel input (None), a scale that is not positive or a zero point outside int8 are refused."""
     if q is None:
-        raise NnbuildError("reads the uint8 pixel input", where=op and where(op),
+        raise NnbuildError("reads the uint8 pixel input", where=where(op),
                            expected="an int8 tensor (the model's input_stage output)")
-    scale, zp = (q["scale"], q["zero_point"]) if isinstance(q, dict) else q
-    scale, zp = float(scale), int(zp)
+    scale, zp = float(q[0]), int(q[1])
     if not (np.isfinite(scale) and scale > 0 and -128 <= zp <= 127):
-        raise NnbuildError(f"quantization (scale {scale!r}, zero point {zp})", where=op and where(op),
+        raise NnbuildError(f"quantization (scale {scale!r}, zero point {zp})", where=where(op),
                            expected="a positive finite scale and a zero point in [-128, 127]")
     return scale, zp
 
@@ -63,10 +62,11 @@ def _tanh_params(graph, op, q_in, q_out, options, warnings):
 
 
 def lut_golden(op, args):
-    table = np.asarray(op.params["table"], np.int8)
-    if table.shape != (256,):
-        raise NnbuildError(f"table of shape {table.shape}", where=where(op), expected="256 int8 entries")
-    return table[args[0].astype(np.int16) + 128]
+    table = op.params.get("table")
+    if table is None or np.shape(table) != (256,):
+        raise NnbuildError(f"table of shape {np.shape(table)}", where=where(op),
+                           expected="256 int8 entries (a graph made by nnbuild.quantize, scheme int8)")
+    return np.asarray(table, np.int8)[args[0].astype(np.int16) + 128]
 
 
 register("sigmoid", Rule(_sigmoid_params, lut_golden, fixed_params=(1.0 / 256, -128)))
