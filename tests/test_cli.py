@@ -24,13 +24,40 @@ def last_json(r):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("mode", ["float", "q7", "host"])
+@pytest.mark.parametrize("mode", ["float", "quant", "q7", "host"])
 def test_eval_sample_model_all_modes(mode):
     res = last_json(nnbuild("eval", "--model", "sample_digits", "--data", SAMPLE_TEST, "--mode", mode))
     assert res["model"] == "sample_digits" and res["mode"] == mode
     assert res["n"] == 1000
     assert res["correct"] == 975  # measured: float and q7 agree on the held-out digits (97.5 %)
     assert res["top1"] == pytest.approx(0.975)
+
+
+def test_eval_outputs_are_the_golden_bytes(tmp_path):
+    """--outputs writes the raw output bytes of every image; host and golden agree on each byte."""
+    from nnbuild import golden, pipeline
+    from nnbuild.manifest import load_manifest
+
+    files = {}
+    for mode in ("quant", "host"):
+        files[mode] = tmp_path / f"{mode}.npz"
+        nnbuild("eval", "--model", "sample_digits", "--data", SAMPLE_TEST, "--mode", mode, "--limit", 30,
+                "--outputs", files[mode])
+    out = {m: np.load(f)["outputs"] for m, f in files.items()}
+    assert out["quant"].dtype == np.int8 and out["quant"].shape == (30, 10)
+    np.testing.assert_array_equal(out["quant"], out["host"])
+    entry = load_manifest(ROOT / "models.yaml").model("sample_digits")
+    qgraph, _ = pipeline.quantize_graph(entry, pipeline.import_model(entry))
+    images = np.load(SAMPLE_TEST)["images"][:30]
+    np.testing.assert_array_equal(golden.run(qgraph, images).reshape(30, -1), out["quant"])
+
+
+def test_eval_outputs_refuses_float_and_leaves_nothing(tmp_path):
+    target = tmp_path / "f.npz"
+    r = nnbuild("eval", "--model", "sample_digits", "--data", SAMPLE_TEST, "--mode", "float", "--limit", 5,
+                "--outputs", target, check=False)
+    assert r.returncode == 1 and "--outputs writes the integer output bytes" in r.stderr
+    assert not target.exists()
 
 
 @needs_arm

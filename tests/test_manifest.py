@@ -124,6 +124,11 @@ def test_parse_size_rejects_garbage(text):
      r"line 14, models\[0\]\.input\.chanel_order: unknown key .*did you mean 'channel_order'"),
     (("      strategy: minmax", "      strategy: kl"),
      r"line 22, models\[0\]\.quantization\.strategy: 'kl' is not allowed \(expected one of minmax, mse\)"),
+    (("      strategy: minmax", "      strategy: minmax\n      weights: per_channel"),
+     r"line 23, models\[0\]\.quantization\.weights: q7 has one power-of-two weight format per layer.*"
+     r"expected scheme: int8"),
+    (("      strategy: minmax", "      strategy: minmax\n      weights: per_layer"),
+     r"line 23, .*weights: 'per_layer' is not allowed .*\(expected one of per_channel, per_tensor\)"),
     (("shape: [32, 32, 3]", "shape: [32, 32]"), r"line 13, models\[0\]\.input\.shape: 2 dimensions \(expected \[H, W, C\]\)"),
     (("shape: [32, 32, 3]", "shape: [32, x, 3]"), r"line 13, models\[0\]\.input\.shape\[1\]: 'x' is not an integer"),
     (("channel_order: BGR", "channel_order: GRAY"), r"line 14, models\[0\]\.input\.channel_order: GRAY does not fit 3"),

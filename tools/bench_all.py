@@ -4,8 +4,9 @@ instructions per inference, RAM, flash and arena of each model's firmware (QEMU)
 
     .venv/bin/python tools/bench_all.py [--targets m0,m4] [--skip-cifar]
 
-Models: the project's sample model (models.yaml) and, when ../shared is present,
-cifar10_m4 (manifests/cifar10.yaml). A model that does not fit a target's budget is reported
+Models: the project's sample model (models.yaml, q7; manifests/sample_int8.yaml, int8) and, when
+../shared is present, cifar10_m4 (manifests/cifar10.yaml, q7; manifests/cifar10_int8.yaml, int8).
+"quant" is the golden model of the model's scheme. A model that does not fit a target's budget is reported
 as {"fits": false, "error": ...} for that target, which is a result, not a failure.
 """
 import argparse
@@ -21,9 +22,13 @@ from nnbuild import calibration, cli, firmware, pipeline  # noqa: E402
 from nnbuild.errors import NnbuildError  # noqa: E402
 from nnbuild.manifest import load_manifest  # noqa: E402
 
+SAMPLE_TEST = ROOT / "models" / "sample" / "test.npz"
+CIFAR_TEST = ROOT.parent / "shared" / "datasets" / "cifar10" / "test.npz"
 MODELS = [
-    ("sample_digits", ROOT / "models.yaml", ROOT / "models" / "sample" / "test.npz"),
-    ("cifar10_m4", ROOT / "manifests" / "cifar10.yaml", ROOT.parent / "shared" / "datasets" / "cifar10" / "test.npz"),
+    ("sample_digits", ROOT / "models.yaml", SAMPLE_TEST),
+    ("sample_int8", ROOT / "manifests" / "sample_int8.yaml", SAMPLE_TEST),
+    ("cifar10_m4", ROOT / "manifests" / "cifar10.yaml", CIFAR_TEST),
+    ("cifar10_m4_int8", ROOT / "manifests" / "cifar10_int8.yaml", CIFAR_TEST),
 ]
 
 
@@ -31,14 +36,15 @@ def accuracy(entry, data):
     graph = pipeline.import_model(entry)
     images, labels = calibration.load_eval_data(data, graph)
     out = {"n": int(len(labels))}
-    for mode in ("float", "q7"):
+    for mode in ("float", "quant"):
         t0 = time.perf_counter()
         predict = cli.make_predictor(entry, graph, mode)
         t1 = time.perf_counter()
         correct = int((predict(images).argmax(1) == labels).sum())
         out[mode] = {"correct": correct, "top1": round(correct / len(labels), 4),
                      "seconds": round(time.perf_counter() - t1, 2)}
-        if mode == "q7":
+        if mode == "quant":
+            out[mode]["scheme"] = entry.quantization.scheme
             out[mode]["quantize_seconds"] = round(t1 - t0, 2)
     return out
 
@@ -50,7 +56,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     result = {}
     for name, manifest, data in MODELS:
-        if name == "cifar10_m4" and (args.skip_cifar or not data.exists()):
+        if name.startswith("cifar10") and (args.skip_cifar or not data.exists()):
             continue
         entry = load_manifest(manifest).model(name)
         r = {"accuracy": accuracy(entry, data), "targets": {}}

@@ -2,8 +2,11 @@
 
     nnbuild import   --manifest F --model N -o DIR       float IR (graph.json/.npz)
     nnbuild quantize --manifest F --model N -o DIR [--data NPZ]   quantized IR + report
-    nnbuild eval     --manifest F --model N --data NPZ --mode float|q7|host|qemu [--limit N] [--target T]
-                     [--build-dir DIR]   (q7/host reuse DIR/models/N/quant.json/.npz when up to date)
+    nnbuild eval     --manifest F --model N --data NPZ --mode float|quant|host|qemu [--limit N] [--target T]
+                     [--build-dir DIR] [--outputs FILE.npz]
+                     (quant: the golden model of the manifest's scheme; q7 is its old name for q7
+                     manifests. quant/host reuse DIR/models/N/quant.json/.npz when up to date;
+                     --outputs writes the raw int8 output bytes of every image, array `outputs`)
     nnbuild bench    --manifest F --model N --target T
     nnbuild export   --manifest F --model N --format tflite -o FILE [--build-dir DIR]   (int8 models)
 
@@ -21,7 +24,7 @@ from . import calibration, pipeline
 from .errors import NnbuildError
 
 ROOT = Path(__file__).resolve().parents[2]
-EVAL_MODES = ("float", "q7", "host", "qemu")
+EVAL_MODES = ("float", "quant", "q7", "host", "qemu")
 
 
 def _entry(args):
@@ -46,8 +49,12 @@ def make_predictor(entry, graph, mode, target="m4", build_dir=None):
 
         elf = firmware.scons_build(entry.manifest_path, target, entry.name)
         return lambda images: firmware.run_batch(entry, target, images, elf=elf)[0]
+    if mode == "q7" and entry.quantization.scheme != "q7":
+        raise NnbuildError(f"--mode q7 evaluates a q7 model, and '{entry.name}' is quantized with "
+                           f"scheme {entry.quantization.scheme}", where=str(entry.manifest_path),
+                           expected="--mode quant (the golden model of the manifest's scheme)")
     qgraph = quantized_model(entry, graph, build_dir)
-    if mode == "q7":
+    if mode in ("quant", "q7"):
         from . import golden
 
         return lambda images: golden.run(qgraph, images).reshape(len(images), -1)
@@ -80,7 +87,12 @@ def cmd_eval(args):
     entry = _entry(args)
     graph = pipeline.import_model(entry)
     images, labels = calibration.load_eval_data(args.data, graph, args.limit)
+    if args.outputs and args.mode == "float":
+        raise NnbuildError("--outputs writes the integer output bytes of a quantized model",
+                           expected="--mode quant, host or qemu with --outputs")
     scores = make_predictor(entry, graph, args.mode, args.target, args.build_dir)(images)
+    if args.outputs:
+        _write_outputs(Path(args.outputs), scores)
     # top-1 is the first maximum (the firmware's rule, docs/q7_contract.md)
     correct = int(np.sum(np.argmax(scores, axis=1) == labels))
     result = {"model": entry.name, "mode": args.mode, "n": int(len(labels)), "correct": correct,
@@ -88,6 +100,16 @@ def cmd_eval(args):
     if args.mode == "qemu":
         result["target"] = args.target
     print(json.dumps(result))
+
+
+def _write_outputs(path, scores):
+    """The raw output bytes (N, classes) int8 as FILE.npz array `outputs`, written atomically."""
+    from .errors import atomic_write
+
+    if path.suffix != ".npz":
+        raise NnbuildError(f"--outputs {path}", expected="a file name ending in .npz")
+    with atomic_write(path) as f:
+        np.savez(f, outputs=np.ascontiguousarray(scores, dtype=np.int8))
 
 
 def cmd_import(args):
@@ -146,10 +168,10 @@ def build_parser():
     sp.add_argument("-o", "--output", required=True, help="output directory")
     sp.set_defaults(func=cmd_import)
 
-    sp = sub.add_parser("quantize", help="quantize a model to q7 and print the report")
+    sp = sub.add_parser("quantize", help="quantize a model with its scheme and print the report")
     model_args(sp)
     sp.add_argument("-o", "--output", required=True, help="output directory")
-    sp.add_argument("--data", help="evaluation .npz (images, labels): adds float vs q7 top-1 to the report")
+    sp.add_argument("--data", help="evaluation .npz (images, labels): adds float vs quantized top-1 to the report")
     sp.set_defaults(func=cmd_quantize)
 
     sp = sub.add_parser("eval", help="top-1 accuracy of a model under one execution mode")
@@ -159,7 +181,9 @@ def build_parser():
     sp.add_argument("--mode", choices=EVAL_MODES, default="float")
     sp.add_argument("--target", default="m4", help="firmware target for --mode qemu (default m4)")
     sp.add_argument("--build-dir", default=str(ROOT / "build"),
-                    help="the build whose up-to-date quantized model q7/host reuse (default: %(default)s)")
+                    help="the build whose up-to-date quantized model quant/host reuse (default: %(default)s)")
+    sp.add_argument("--outputs", help="write the raw int8 output bytes of every image to this .npz "
+                                      "(array 'outputs', N x classes)")
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("bench", help="instructions, MACs and memory of a model's firmware in QEMU")

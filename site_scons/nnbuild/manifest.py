@@ -22,6 +22,7 @@ from .quantize import schemes as _schemes
 
 MANIFEST_VERSION = 1
 QUANT_SCHEMES = tuple(_schemes())
+WEIGHT_GRANULARITIES = ("per_channel", "per_tensor")
 QUANT_STRATEGIES = ("minmax", "mse")
 DEFAULT_STRATEGY = "mse"
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
@@ -77,6 +78,11 @@ class QuantSpec:
     calibration: str = None       # .npz with `images` N x H x W x C uint8
     samples: int = None           # None: every calibration image
     strategy: str = DEFAULT_STRATEGY
+    weights: str = None           # int8: "per_channel" (None: the scheme's default) or "per_tensor"
+
+    def options(self):
+        """The scheme options that the manifest sets (nnbuild.quantize.quantize(options=...))."""
+        return {} if self.weights is None else {"per_channel": self.weights == "per_channel"}
 
 
 @dataclass
@@ -497,7 +503,7 @@ class _Reader:
         return out, path
 
     def quantization(self, node, key, lines):
-        d = self.mapping(node, key, ("scheme", "calibration", "samples", "strategy"))
+        d = self.mapping(node, key, ("scheme", "calibration", "samples", "strategy", "weights"))
         for k, v in d.items():
             lines[f"quantization.{k}"] = v.start_mark.line + 1
         q = QuantSpec()
@@ -509,4 +515,10 @@ class _Reader:
             q.samples = self.integer(d["samples"], f"{key}.samples", 1)
         if "strategy" in d:
             q.strategy = self.string(d["strategy"], f"{key}.strategy", QUANT_STRATEGIES)
+        if "weights" in d:
+            q.weights = self.string(d["weights"], f"{key}.weights", WEIGHT_GRANULARITIES)
+            if q.scheme == "q7":
+                raise self.error(d["weights"], f"{key}.weights", "q7 has one power-of-two weight format per "
+                                 "layer; 'weights' chooses the granularity of the int8 scheme",
+                                 expected="scheme: int8, or no 'weights' key")
         return q

@@ -35,7 +35,7 @@ def fingerprint(entry, graph):
     h.update(json.dumps(graph.to_json_dict(), sort_keys=True).encode())
     h.update(ir.npz_bytes(graph.params_dict()))
     q = entry.quantization
-    h.update(json.dumps({"scheme": q.scheme, "strategy": q.strategy}, sort_keys=True).encode())
+    h.update(json.dumps({"scheme": q.scheme, "strategy": q.strategy, "options": q.options()}, sort_keys=True).encode())
     pixels = pipeline.load_calibration(entry, graph)
     h.update(repr((pixels.dtype.str, pixels.shape)).encode())
     h.update(pixels.tobytes())
