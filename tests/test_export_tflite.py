@@ -18,6 +18,8 @@ from nnbuild.exporters import EXPORTERS, FORMATS, exporter
 from nnbuild.exporters import tflite
 from nnbuild.exporters import tflite_schema as S
 from nnbuild.quantize import quantize
+from nnbuild.quantize.int8 import golden as golden_int8
+from nnbuild.quantize.int8.arith import mbqm, quantize_multiplier
 
 fb = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
 B = S.BuiltinOperator
@@ -145,12 +147,33 @@ def test_fully_connected_output_reshaped_for_4d_consumers():
     assert op_codes(q) == [B.FULLY_CONNECTED, B.CONV_2D, B.RESHAPE, B.ADD, B.CONV_2D]
 
 
-@pytest.mark.xfail(strict=True, raises=NnbuildError, reason="int8core bug: a per-channel fully_connected with ONE output has a "
-                   "1-entry scale vector, which TFLM treats as per tensor (float32 product s_in * s_w); "
-                   "params.output_multipliers uses the double product, so the writer refuses the layer")
 def test_single_output_fully_connected_per_channel_exports():
     n = Net((4, 4, 2), 0)
     tflm_equals_golden(n.quantized(n.fc(n.conv(n.x, 3, 1), 1)))
+
+
+def test_per_tensor_fully_connected_multiplier_is_tflms_double_product():
+    """Scales whose float32 product rounds the multiplier differently from the double product,
+    and an input whose output differs between the two: TFLM gives the double product's."""
+    si, sw, so, n = 0.05350122228264809, 0.008442406542599201, 3.0434701442718506, 64
+    mult, shift = tflite.conv_multipliers(si, [sw], so, 1)
+    assert (mult, shift) == ([1305421417], [-12])
+    assert quantize_multiplier(float(np.float32(si) * np.float32(sw)) / float(np.float32(so))) == (1305421447, -12)
+    g = ir.Graph("fc", "px", ["y"], meta={"quantization": {"scheme": "int8"}})
+    g.tensors["px"] = ir.Tensor("px", (1, 1, n), "uint8")
+    g.tensors["x"] = ir.Tensor("x", (1, 1, n), "int8", {"scale": si, "zero_point": 0})
+    g.tensors["y"] = ir.Tensor("y", (1, 1, 1), "int8", {"scale": so, "zero_point": 0})
+    g.ops = [ir.Op("in", "input_stage", ["px"], ["x"], {"scale": 1.0, "mul": 1, "shift": 1}, {"off": np.zeros(1, np.int32)}),
+             ir.Op("f", "fully_connected", ["x"], ["y"], dict(in_zp=0, out_zp=0, act_min=-128, act_max=127, per_channel=False),
+                   dict(weight=np.full((1, n), 127, np.int8), bias=np.zeros(1, np.int32),
+                        weight_scale=np.array([sw], np.float32), out_mult=np.array(mult, np.int32),
+                        out_shift=np.array(shift, np.int32)))]
+    x = np.full((1, 1, 1, n), -52, np.int8)
+    x[..., :12] = -51                                            # sum -3316: acc 127 * sum
+    assert int(mbqm(127 * -3316, 1305421447, -12)) == -63       # the float32 product's answer
+    assert run_tflm(tflite.export(g.validate()), x).ravel().tolist() == [-62]
+    f = g.ops[1].params
+    assert golden_int8.fully_connected(x, f["weight"], f["bias"], 0, mult, shift, 0, -128, 127).ravel().tolist() == [-62]
 
 
 def hand_made_conv(act_min=-128):

@@ -74,17 +74,15 @@ def _fused_activation(op, scale, zp):
                                                      for n, _ in _ACTIVATIONS))
 
 
-def conv_multipliers(s_in, w_scales, s_out, n, float_product=False):
-    """(out_mult, out_shift) per output channel as TFLM derives them: per channel (and conv
-    always) in double from the float32 scales; a per-tensor fully connected layer multiplies the
-    two float32 scales in float32 first (GetQuantizedConvolutionMultipler)."""
+def conv_multipliers(s_in, w_scales, s_out, n):
+    """(out_mult, out_shift) per output channel as TFLM derives them for CONV_2D,
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED: double(s_in) * double(s_w[o]) / double(s_out) from the
+    float32 scales, a per-tensor scale broadcast. (TFLite's source reads as a float32 product for
+    a per-tensor FULLY_CONNECTED; the tflite-micro build computes in double, which a test pins
+    on an input where the two differ.)"""
     w = np.asarray(w_scales, np.float32)
-    if float_product:
-        reals = [float(np.float32(s_in) * w[0]) / float(np.float32(s_out))] * n
-    else:
-        ws = w if len(w) > 1 else np.repeat(w, n)
-        reals = [float(np.float32(s_in)) * float(x) / float(np.float32(s_out)) for x in ws]
-    pairs = [quantize_multiplier(r) for r in reals]
+    ws = w if len(w) > 1 else np.repeat(w, n)
+    pairs = [quantize_multiplier(float(np.float32(s_in)) * float(x) / float(np.float32(s_out))) for x in ws]
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
@@ -327,7 +325,7 @@ def _fully_connected(m, op):
     s_out, z_out = _quant(g, y)
     _check_zero_points(op, z_in, z_out)
     w_scale = _param(op, "weight_scale", np.float32)
-    mult, shift = conv_multipliers(s_in, w_scale, s_out, o, float_product=len(w_scale) == 1)
+    mult, shift = conv_multipliers(s_in, w_scale, s_out, o)
     _check_equal(op, "out_mult", _param(op, "out_mult", np.int32), mult)
     _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
     act = _fused_activation(op, s_out, z_out)
