@@ -373,6 +373,16 @@ def test_cli_export_refuses_a_q7_manifest_and_leaves_the_old_file(tmp_path):
     assert r.returncode == 1 and "unknown export format 'onnx'" in r.stderr
 
 
+def test_cli_export_to_a_directory_is_one_error_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "dir"
+    target.mkdir()
+    r = nnbuild("export", "--manifest", int8_sample_manifest(tmp_path), "--model", "sample_digits", "--format",
+                "tflite", "-o", target, "--build-dir", tmp_path / "build")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "cannot write the exported model" in r.stderr and str(target) in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "int8.yaml"] and not list(target.iterdir())
+
+
 # -- the real model -------------------------------------------------------------------------
 
 @needs_shared

@@ -150,8 +150,12 @@ def cmd_export(args):
                            f"{args.format} writes {exp.SCHEME} models", file=entry.manifest_path,
                            where=f"models[{entry.index}].quantization.scheme", expected=f"scheme: {exp.SCHEME}")
     data = exp.export(quantized_model(entry, graph, args.build_dir))
-    with atomic_write(args.output) as f:
-        f.write(data)
+    try:
+        with atomic_write(args.output) as f:
+            f.write(data)
+    except OSError as e:
+        raise NnbuildError(f"cannot write the exported model: {e.strerror}", file=args.output,
+                           expected="a writable file path") from None
     print(f"wrote {args.output} ({len(data)} bytes, {args.format})")
 
 
