@@ -20,8 +20,8 @@ from nnbuild.exporters import tflite_schema as S
 from nnbuild.quantize import quantize
 from nnbuild.quantize.int8 import golden as golden_int8
 from nnbuild.quantize.int8.arith import mbqm, quantize_multiplier
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb   # pinned test oracle
 
-fb = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
 B = S.BuiltinOperator
 
 
