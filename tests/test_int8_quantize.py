@@ -124,3 +124,25 @@ def test_cifar_int8_top1(cifar_graph, strategy):
     # measured: minmax 743/932 (79.72 %), mse 742/932 (79.61 %); the goal is 746
     assert res["int8_correct"] >= 738
     assert min(t["sqnr_db"] for t in rep["tensors"]) > 25 and rep["warnings"] == []
+
+
+def test_input_stage_folds_the_zero_point():
+    g = conv_graph()
+    px = pixels(30, (8, 8, 3))
+    q = quantize(g, px, "int8", "minmax")
+    s, z = q.tensors["x"].quant["scale"], q.tensors["x"].quant["zero_point"]
+    real = reference.run(g, px, outputs=["x"])["x"].astype(np.float64)
+    want = np.clip(np.round(real / s) + z, -128, 127)
+    got = golden.run(q, px, outputs=["x"])["x"].astype(np.float64)
+    assert np.abs(got - want).max() <= 1 and np.mean(got == want) > 0.99
+
+
+def test_quantize_is_deterministic_and_leaves_the_float_graph_alone():
+    g = conv_graph()
+    px = pixels(30, (8, 8, 3))
+    before = {k: v.copy() for k, v in g.params_dict().items()}
+    a, b = (quantize(g, px, "int8", "mse") for _ in range(2))
+    assert all(np.array_equal(v, g.params_dict()[k]) for k, v in before.items())
+    assert a.to_json_dict() == b.to_json_dict()
+    pa, pb = a.params_dict(), b.params_dict()
+    assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
