@@ -98,6 +98,11 @@ def test_accumulator_and_multiplier_overflow_are_errors():
                dict(weight=np.ones((1, 4), np.float32), bias=np.array([1e6], np.float32)))
     with pytest.raises(NnbuildError, match="accumulator can overflow"):
         RULES["fully_connected"].params(None, op, [(1e-6, 0)], (1.0, 0), {"per_channel": True}, [])
+    huge = ir.Op("f", "fully_connected", ["x"], ["y"], {},
+                 dict(weight=np.full((1, 4), 1e30, np.float32), bias=np.zeros(1, np.float32)))
+    with pytest.raises(NnbuildError, match="requantization multiplier") as e:
+        RULES["fully_connected"].params(None, huge, [(0.1, 0)], (0.01, 0), {"per_channel": True}, [])
+    assert e.value.where == "layer 'f' (fully_connected)"
     with pytest.raises(arith.Int32Overflow):     # a multiplier >= 1 shifts left: x * 2^shift leaves int32
         arith.mbqm(np.array([1 << 30]), 1 << 30, 2)
 
