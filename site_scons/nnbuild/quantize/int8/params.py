@@ -120,7 +120,10 @@ def quantize_bias(b, s_in, w_scales, n_out, where, warnings):
     return np.clip(q, -arith.INT32_MAX, arith.INT32_MAX).astype(np.int32)
 
 
-def output_multipliers(s_in, w_scales, s_out, n_out):
+MAX_MULTIPLIER = 2.0 ** 24      # beyond, mbqm's left shift overflows int32 for |acc| >= 128: absurd scales
+
+
+def output_multipliers(s_in, w_scales, s_out, n_out, where):
     """(out_mult, out_shift) int32 (n_out,) from float32 scales, in TFLite's order of operations:
     double(s_in) * double(s_w[o]) / double(s_out), a per-tensor scale broadcast to every channel.
     TFLM's FULLY_CONNECTED with per-tensor weights computes the same (measured against the
@@ -129,7 +132,12 @@ def output_multipliers(s_in, w_scales, s_out, n_out):
     ws = np.broadcast_to(np.asarray(w_scales, np.float32), (n_out,))
     mult, shift = np.zeros(n_out, np.int32), np.zeros(n_out, np.int32)
     for o in range(n_out):
-        mult[o], shift[o] = arith.quantize_multiplier(float(np.float32(s_in)) * float(ws[o]) / float(np.float32(s_out)))
+        real = float(np.float32(s_in)) * float(ws[o]) / float(np.float32(s_out))
+        if real >= MAX_MULTIPLIER:
+            raise NnbuildError(f"requantization multiplier {real:g} (s_in * s_w / s_out) of output channel {o}",
+                               where=where, expected=f"below {MAX_MULTIPLIER:g}: weights far too large for the "
+                                                     "output's range")
+        mult[o], shift[o] = arith.quantize_multiplier(real)
     return mult, shift
 
 

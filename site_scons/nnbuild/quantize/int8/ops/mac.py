@@ -17,7 +17,7 @@ def _params(graph, op, q_in, q_out, options, warnings):
     wq = params.quantize_weights(w, ws)
     bq = params.quantize_bias(op.params.get("bias", 0.0), s_in, ws, n_out, where(op), warnings)
     params.check_accumulator(wq, bq, where(op))
-    mult, shift = params.output_multipliers(s_in, ws, s_out, n_out)
+    mult, shift = params.output_multipliers(s_in, ws, s_out, n_out, where(op))
     relu = op.attrs.get("activation", "none") == "relu"
     attrs = {"in_zp": int(z_in), "out_zp": int(z_out), "act_min": int(z_out) if relu else -128, "act_max": 127,
              "per_channel": per_channel}
