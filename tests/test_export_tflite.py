@@ -315,10 +315,19 @@ def test_clamps_map_to_the_fused_activation_tflm_derives(name, code):
     tflm_equals_golden(g)
 
 
-def test_avg_pool_counting_padding_is_refused():
-    n = Net((6, 6, 2), 0)
-    q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 3, 1, p=1))
-    with pytest.raises(NnbuildError, match=r"layer 'avg_pool2' \(avg_pool\): average pool counts padding"):
+@pytest.mark.parametrize("k, s, p, size", [(3, 1, 1, 6), (3, 2, 1, 7), (2, 2, 1, 6), (3, 2, 1, 8)])
+def test_avg_pool_counting_padding_is_pad_then_pool(k, s, p, size):
+    """Caffe's divisor counts padding cells: PAD (zero point = real 0) + pooling the padded tensor."""
+    n = Net((size, size, 2), k + s)
+    q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1, act="none"), k, s, p=p))
+    tflm_equals_golden(q)
+    assert op_codes(q) == [B.CONV_2D, B.PAD, B.AVERAGE_POOL_2D]
+
+
+def test_avg_pool_counting_padding_with_a_clipped_last_window_is_refused():
+    n = Net((9, 9, 2), 0)     # padded 13: Caffe's windows [0,5) [3,8) [6,11) [9,13): VALID has 3, SAME 5
+    q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 5, 3, p=2))
+    with pytest.raises(NnbuildError, match=r"layer 'avg_pool2' \(avg_pool\).*divisor counting padding"):
         tflite.export(q)
 
 

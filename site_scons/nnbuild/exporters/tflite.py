@@ -133,22 +133,29 @@ def _tfl_pool_windows(size, k, s, padding):
     return [(max(o * s - before, 0), min(o * s - before + k, size)) for o in range(max(out, 0))]
 
 
-def _pool_padding(op, h, w):
-    """The TFLite padding whose windows (and, for avg, divisors) are the IR's Caffe windows."""
+def _pool_plan(op, h, w):
+    """(explicit pad or None, TFLite padding) whose windows and divisors are the IR's Caffe ones.
+
+    Caffe's average divisor counts the padding cells (up to size + pad): those hold real 0, the
+    zero point, so an explicit PAD with the zero point followed by pooling the padded tensor
+    (windows starting at o * stride, divisor = the cells inside it) computes the same."""
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
-    axes = []
-    for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw)):
-        wins = [ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p))]
-        if op.type == "avg_pool" and any(c != e - b for b, e, c in wins):
-            _fail(op, f"average pool counts padding in its divisor (kernel {k}, stride {s}, pad {p} on {size})",
-                  expected="windows whose divisor is the number of input values (TFLite's AVERAGE_POOL_2D)")
-        axes.append([(b, e) for b, e, _ in wins])
+    caffe = [[ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p))]
+             for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw))]
+    counted = op.type == "avg_pool" and any(c != e - b for axis in caffe for b, e, c in axis)
+    if counted:     # in the padded tensor's coordinates: [o * s, o * s + count)
+        want = [[(o * s, o * s + c) for o, (_, _, c) in enumerate(axis)] for axis, s in zip(caffe, (sh, sw))]
+        sizes, pad = (h + 2 * ph, w + 2 * pw), (ph, pw)
+    else:
+        want = [[(b, e) for b, e, _ in axis] for axis in caffe]
+        sizes, pad = (h, w), None
     for padding in (S.Padding.VALID, S.Padding.SAME):
-        if all(_tfl_pool_windows(size, k, s, padding) == wins
-               for (size, k, s), wins in zip(((h, kh, sh), (w, kw, sw)), axes)):
-            return padding
-    _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}) "
-              "are neither TFLite's SAME nor VALID windows", expected="a pooling that TFLite expresses")
+        if all(_tfl_pool_windows(size, k, s, padding) == axis
+               for size, k, s, axis in zip(sizes, (kh, kw), (sh, sw), want)):
+            return pad, padding
+    _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
+              f"{', divisor counting padding' if counted else ''}) are neither TFLite's SAME nor VALID windows",
+          expected="a pooling that TFLite expresses")
 
 
 # -- the model under construction ------------------------------------------------------------
@@ -261,14 +268,7 @@ def _conv2d(m, op):
              ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow))):
         padding = S.Padding.SAME
     else:   # explicit PAD (int8 PAD fills with the zero point: (x - in_zp) * w = 0) + VALID
-        padded = f"{op.name}/pad"
-        shp = [1, h + 2 * ph, w + 2 * pw, in_c]
-        m.add_tensor(padded, shp, S.TensorType.INT8, m.tensors[xi]["quant"])
-        pads = m.add_tensor(f"{padded}/paddings", [4, 2], S.TensorType.INT32,
-                            data=np.array([[0, 0], [ph, ph], [pw, pw], [0, 0]], np.int32))
-        m.add_op(S.BuiltinOperator.PAD, [xi, pads], [m.index[padded]], S.BuiltinOptions.PadOptions,
-                 (S.PadOptions, []))
-        xi, padding = m.index[padded], S.Padding.VALID
+        xi, padding = _pad(m, op, xi, ph, pw), S.Padding.VALID
 
     depthwise = group > 1 and group == in_c
     if depthwise:   # (O, KH, KW, 1) -> (1, KH, KW, O), one scale per output channel (dimension 3)
@@ -294,6 +294,17 @@ def _conv2d(m, op):
                      (S.Conv2DOptions.PADDING, "i8", padding), (S.Conv2DOptions.STRIDE_W, "i32", sw),
                      (S.Conv2DOptions.STRIDE_H, "i32", sh), (S.Conv2DOptions.FUSED_ACTIVATION_FUNCTION, "i8", act),
                      (S.Conv2DOptions.DILATION_W_FACTOR, "i32", dw), (S.Conv2DOptions.DILATION_H_FACTOR, "i32", dh)]))
+
+
+def _pad(m, op, xi, ph, pw):
+    """A PAD op before `op`: [1, H, W, C] -> [1, H + 2ph, W + 2pw, C] filled with the zero point
+    (TFLM's int8 PAD without constant values), same quantization; returns the padded tensor."""
+    _, h, w, c = m.tensors[xi]["shape"]
+    padded = m.add_tensor(f"{op.name}/pad", [1, h + 2 * ph, w + 2 * pw, c], S.TensorType.INT8, m.tensors[xi]["quant"])
+    pads = m.add_tensor(f"{op.name}/paddings", [4, 2], S.TensorType.INT32,
+                        data=np.array([[0, 0], [ph, ph], [pw, pw], [0, 0]], np.int32))
+    m.add_op(S.BuiltinOperator.PAD, [xi, pads], [padded], S.BuiltinOptions.PadOptions, (S.PadOptions, []))
+    return padded
 
 
 def _check_zero_points(op, z_in, z_out):
@@ -345,12 +356,15 @@ def _pool(m, op):
     x, y = op.inputs[0], op.outputs[0]
     _same_params(m, op)
     h, w, _ = (int(s) for s in g.tensors[x].shape)
-    padding = _pool_padding(op, h, w)
+    pad, padding = _pool_plan(op, h, w)
     s_out, z_out = _quant(g, y)
     act = _fused_activation(op, s_out, z_out)
     (kh, kw), (sh, sw) = pair(op.attrs["kernel"]), pair(op.attrs["stride"])
     code = S.BuiltinOperator.MAX_POOL_2D if op.type == "max_pool" else S.BuiltinOperator.AVERAGE_POOL_2D
     xi = m.as_4d(x)
+    if pad is not None:     # the golden model counts padding cells as in_zp: PAD writes the zero point
+        _check_equal(op, "in_zp", [_attr(op, "in_zp")], [_quant(g, x)[1]])
+        xi = _pad(m, op, xi, *pad)
     m.add_op(code, [xi], [m.activation(y, _shape4(g, y))], S.BuiltinOptions.Pool2DOptions,
              (S.Pool2DOptions, [(S.Pool2DOptions.PADDING, "i8", padding), (S.Pool2DOptions.STRIDE_W, "i32", sw),
                                 (S.Pool2DOptions.STRIDE_H, "i32", sh), (S.Pool2DOptions.FILTER_WIDTH, "i32", kw),
