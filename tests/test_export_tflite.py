@@ -331,11 +331,14 @@ def test_avg_pool_counting_padding_with_a_clipped_last_window_is_refused():
         tflite.export(q)
 
 
-def test_pool_windows_tflite_cannot_express_are_refused():
-    n = Net((4, 4, 2), 0)
-    q = n.quantized(n.pool("max_pool", n.conv(n.x, 3, 1), 2, 2, p=1))   # Caffe: 3 windows, SAME: 2
-    with pytest.raises(NnbuildError, match=r"layer 'max_pool2'.*neither TFLite's SAME nor VALID"):
-        tflite.export(q)
+@pytest.mark.parametrize("k, s, p, size", [(3, 2, 1, 8), (2, 2, 1, 4), (3, 3, 0, 7)])
+def test_max_pool_windows_neither_same_nor_valid_are_padv2_min_then_valid(k, s, p, size):
+    """Caffe's ceil-mode windows that SAME/VALID miss (ResNet's 3x3/2 pad 1 on even sizes): PADV2
+    with -128 (never above a real maximum) before and after, then VALID windows at o * s - p."""
+    n = Net((size, size, 2), k * s + p)
+    q = n.quantized(n.pool("max_pool", n.conv(n.x, 3, 1, act="none"), k, s, p=p))
+    tflm_equals_golden(q)
+    assert op_codes(q) == [B.CONV_2D, B.PADV2, B.MAX_POOL_2D]
 
 
 def test_registry_finds_tflite_and_names_known_formats():

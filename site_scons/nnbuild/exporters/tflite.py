@@ -145,7 +145,7 @@ def _pool_plan(op, h, w):
     counted = op.type == "avg_pool" and any(c != e - b for axis in caffe for b, e, c in axis)
     if counted:     # in the padded tensor's coordinates: [o * s, o * s + count)
         want = [[(o * s, o * s + c) for o, (_, _, c) in enumerate(axis)] for axis, s in zip(caffe, (sh, sw))]
-        sizes, pad = (h + 2 * ph, w + 2 * pw), (ph, pw)
+        sizes, pad = (h + 2 * ph, w + 2 * pw), (ph, ph, pw, pw)
     else:
         want = [[(b, e) for b, e, _ in axis] for axis in caffe]
         sizes, pad = (h, w), None
@@ -153,6 +153,12 @@ def _pool_plan(op, h, w):
         if all(_tfl_pool_windows(size, k, s, padding) == axis
                for size, k, s, axis in zip(sizes, (kh, kw), (sh, sw), want)):
             return pad, padding
+    if op.type == "max_pool":
+        # Padding with -128 is never a window's maximum over real cells (or equals it): pad p
+        # before and enough after that VALID windows start at Caffe's, o * s - p.
+        after = [max((len(axis) - 1) * s + k - size - p, 0)
+                 for axis, size, k, s, p in zip(caffe, (h, w), (kh, kw), (sh, sw), (ph, pw))]
+        return (ph, after[0], pw, after[1]), S.Padding.VALID
     _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
               f"{', divisor counting padding' if counted else ''}) are neither TFLite's SAME nor VALID windows",
           expected="a pooling that TFLite expresses")
@@ -268,7 +274,7 @@ def _conv2d(m, op):
              ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow))):
         padding = S.Padding.SAME
     else:   # explicit PAD (int8 PAD fills with the zero point: (x - in_zp) * w = 0) + VALID
-        xi, padding = _pad(m, op, xi, ph, pw), S.Padding.VALID
+        xi, padding = _pad(m, op, xi, ph, ph, pw, pw), S.Padding.VALID
 
     depthwise = group > 1 and group == in_c
     if depthwise:   # (O, KH, KW, 1) -> (1, KH, KW, O), one scale per output channel (dimension 3)
@@ -296,14 +302,21 @@ def _conv2d(m, op):
                      (S.Conv2DOptions.DILATION_W_FACTOR, "i32", dw), (S.Conv2DOptions.DILATION_H_FACTOR, "i32", dh)]))
 
 
-def _pad(m, op, xi, ph, pw):
-    """A PAD op before `op`: [1, H, W, C] -> [1, H + 2ph, W + 2pw, C] filled with the zero point
-    (TFLM's int8 PAD without constant values), same quantization; returns the padded tensor."""
+def _pad(m, op, xi, top, bottom, left, right, value=None):
+    """A PAD op before `op` ([1, H, W, C] -> [1, H + top + bottom, W + left + right, C], same
+    quantization): filled with the zero point (TFLM's int8 PAD), or PADV2 with int8 `value`;
+    returns the padded tensor."""
     _, h, w, c = m.tensors[xi]["shape"]
-    padded = m.add_tensor(f"{op.name}/pad", [1, h + 2 * ph, w + 2 * pw, c], S.TensorType.INT8, m.tensors[xi]["quant"])
+    quant = m.tensors[xi]["quant"]
+    padded = m.add_tensor(f"{op.name}/pad", [1, h + top + bottom, w + left + right, c], S.TensorType.INT8, quant)
     pads = m.add_tensor(f"{op.name}/paddings", [4, 2], S.TensorType.INT32,
-                        data=np.array([[0, 0], [ph, ph], [pw, pw], [0, 0]], np.int32))
-    m.add_op(S.BuiltinOperator.PAD, [xi, pads], [padded], S.BuiltinOptions.PadOptions, (S.PadOptions, []))
+                        data=np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32))
+    if value is None:
+        m.add_op(S.BuiltinOperator.PAD, [xi, pads], [padded], S.BuiltinOptions.PadOptions, (S.PadOptions, []))
+    else:   # TFLM wants the constant's (scale, zero point) equal to the output's
+        const = m.add_tensor(f"{op.name}/pad_value", [], S.TensorType.INT8, quant, data=np.array([value], np.int8))
+        m.add_op(S.BuiltinOperator.PADV2, [xi, pads, const], [padded], S.BuiltinOptions.PadV2Options,
+                 (S.PadV2Options, []))
     return padded
 
 
@@ -362,9 +375,11 @@ def _pool(m, op):
     (kh, kw), (sh, sw) = pair(op.attrs["kernel"]), pair(op.attrs["stride"])
     code = S.BuiltinOperator.MAX_POOL_2D if op.type == "max_pool" else S.BuiltinOperator.AVERAGE_POOL_2D
     xi = m.as_4d(x)
-    if pad is not None:     # the golden model counts padding cells as in_zp: PAD writes the zero point
+    if pad is not None and op.type == "avg_pool":   # golden counts padding cells as in_zp: PAD writes the zero point
         _check_equal(op, "in_zp", [_attr(op, "in_zp")], [_quant(g, x)[1]])
         xi = _pad(m, op, xi, *pad)
+    elif pad is not None:
+        xi = _pad(m, op, xi, *pad, value=QMIN)
     m.add_op(code, [xi], [m.activation(y, _shape4(g, y))], S.BuiltinOptions.Pool2DOptions,
              (S.Pool2DOptions, [(S.Pool2DOptions.PADDING, "i8", padding), (S.Pool2DOptions.STRIDE_W, "i32", sw),
                                 (S.Pool2DOptions.STRIDE_H, "i32", sh), (S.Pool2DOptions.FILTER_WIDTH, "i32", kw),

@@ -93,6 +93,10 @@ class PadOptions:
     SLOTS = 0
 
 
+class PadV2Options:
+    SLOTS = 0
+
+
 class QuantizeOptions:
     SLOTS = 0
 
@@ -111,6 +115,7 @@ class BuiltinOperator:
     SOFTMAX = 25
     TANH = 28
     PAD = 34
+    PADV2 = 60
     QUANTIZE = 114
 
 
@@ -125,6 +130,7 @@ class BuiltinOptions:
     AddOptions = 11
     ReshapeOptions = 17
     PadOptions = 22
+    PadV2Options = 43
     QuantizeOptions = 89
 
 
