@@ -341,6 +341,13 @@ def test_max_pool_windows_neither_same_nor_valid_are_padv2_min_then_valid(k, s, 
     assert op_codes(q) == [B.CONV_2D, B.PADV2, B.MAX_POOL_2D]
 
 
+def test_avg_pool_ceil_windows_tflite_cannot_express_are_refused():
+    n = Net((7, 7, 2), 0)     # Caffe [0,3) [3,6) [6,7): VALID has 2 windows, SAME starts at -1
+    q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 3, 3))
+    with pytest.raises(NnbuildError, match=r"layer 'avg_pool2' \(avg_pool\): Caffe's pooling windows.*neither"):
+        tflite.export(q)
+
+
 def test_registry_finds_tflite_and_names_known_formats():
     assert FORMATS == ("tflite",) and EXPORTERS["tflite"] is tflite
     with pytest.raises(NnbuildError, match="unknown export format 'onnx'.*expected one of tflite"):
