@@ -134,11 +134,14 @@ def _tfl_pool_windows(size, k, s, padding):
 
 
 def _pool_plan(op, h, w):
-    """(explicit pad or None, TFLite padding) whose windows and divisors are the IR's Caffe ones.
+    """(explicit pad (top, bottom, left, right) or None, TFLite padding) whose windows and
+    divisors are the IR's Caffe ones.
 
     Caffe's average divisor counts the padding cells (up to size + pad): those hold real 0, the
     zero point, so an explicit PAD with the zero point followed by pooling the padded tensor
-    (windows starting at o * stride, divisor = the cells inside it) computes the same."""
+    (windows starting at o * stride, divisor = the cells inside it) computes the same. A max pool
+    that SAME/VALID miss is padded with -128, never above a real maximum: p before and enough
+    after that exactly Caffe's number of VALID windows, starting at o * s - p, fit."""
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
     caffe = [[ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p))]
              for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw))]
@@ -154,11 +157,9 @@ def _pool_plan(op, h, w):
                for size, k, s, axis in zip(sizes, (kh, kw), (sh, sw), want)):
             return pad, padding
     if op.type == "max_pool":
-        # Padding with -128 is never a window's maximum over real cells (or equals it): pad p
-        # before and enough after that VALID windows start at Caffe's, o * s - p.
-        after = [max((len(axis) - 1) * s + k - size - p, 0)
-                 for axis, size, k, s, p in zip(caffe, (h, w), (kh, kw), (sh, sw), (ph, pw))]
-        return (ph, after[0], pw, after[1]), S.Padding.VALID
+        after = [(len(axis) - 1) * s + k - size - p for axis, size, k, s, p in zip(caffe, (h, w), (kh, kw), (sh, sw), (ph, pw))]
+        if min(after) >= 0:
+            return (ph, after[0], pw, after[1]), S.Padding.VALID
     _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
               f"{', divisor counting padding' if counted else ''}) are neither TFLite's SAME nor VALID windows",
           expected="a pooling that TFLite expresses")
