@@ -56,8 +56,8 @@ class Net:
     def pool(self, op_type, x, k, s, p=0):
         return self.add(op_type, [x], dict(kernel=k, stride=s, pad=p))
 
-    def quantized(self, out, per_channel=True, samples=40):
-        self.g.outputs = [out]
+    def quantized(self, out, per_channel=True, samples=40, more_outputs=()):
+        self.g.outputs = [out, *more_outputs]
         pixels = self.rng.integers(0, 256, (samples,) + self.g.tensors["px"].shape, dtype=np.uint8)
         return quantize(self.g.validate(), pixels, "int8", options={"per_channel": per_channel})
 
@@ -174,6 +174,19 @@ def test_per_tensor_fully_connected_multiplier_is_tflms_double_product():
     assert run_tflm(tflite.export(g.validate()), x).ravel().tolist() == [-62]
     f = g.ops[1].params
     assert golden_int8.fully_connected(x, f["weight"], f["bias"], 0, mult, shift, 0, -128, 127).ravel().tolist() == [-62]
+
+
+def test_every_graph_output_is_a_subgraph_output_in_order():
+    n = Net((6, 6, 2), 5)
+    c = n.conv(n.x, 4, 3, p=1)
+    q = n.quantized(n.fc(c, 3), more_outputs=[c])
+    data = tflite.export(q)
+    pixels = np.random.default_rng(1).integers(0, 256, (5, 6, 6, 2), dtype=np.uint8)
+    first = q.ops[0].outputs[0]
+    r = golden.run(q, pixels, outputs=[first, *q.outputs])
+    for i, name in enumerate(q.outputs):
+        got = run_tflm(data, r[first], output_index=i)
+        assert np.array_equal(got.reshape(r[name].shape), r[name])
 
 
 def hand_made_conv(act_min=-128):
