@@ -8,6 +8,7 @@
                      manifests. quant/host reuse DIR/models/N/quant.json/.npz when up to date;
                      --outputs writes the raw int8 output bytes of every image, array `outputs`)
     nnbuild bench    --manifest F --model N --target T [--report FILE.html]
+    nnbuild export   --manifest F --model N --format tflite -o FILE [--build-dir DIR]   (int8 models)
 
 `eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
 one paragraph to stderr and exits 1; nothing half-written is left behind.
@@ -137,6 +138,30 @@ def cmd_bench(args):
     print(json.dumps(result))
 
 
+def cmd_export(args):
+    """Write the quantized model in another tool chain's format (nnbuild.exporters), atomically."""
+    from . import exporters
+    from .errors import atomic_write
+
+    exp = exporters.exporter(args.format)
+    entry = _entry(args)
+    graph = pipeline.import_model(entry)
+    q = graph.meta.get("quantization") or {}
+    scheme = q.get("scheme") or (entry.quantization.scheme if entry.quantization else None)
+    if scheme != exp.SCHEME:     # refused before any calibration work
+        raise NnbuildError(f"model '{entry.name}' uses quantization scheme '{scheme}', and --format "
+                           f"{args.format} writes {exp.SCHEME} models", file=entry.manifest_path,
+                           where=f"models[{entry.index}].quantization.scheme", expected=f"scheme: {exp.SCHEME}")
+    data = exp.export(quantized_model(entry, graph, args.build_dir))
+    try:
+        with atomic_write(args.output) as f:
+            f.write(data)
+    except OSError as e:
+        raise NnbuildError(f"cannot write the exported model: {e.strerror}", file=args.output,
+                           expected="a writable file path") from None
+    print(f"wrote {args.output} ({len(data)} bytes, {args.format})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="nnbuild", description="Build trained CNNs into Cortex-M firmware.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,6 +200,14 @@ def build_parser():
                     help="write the build report with this model's per-layer instruction counts "
                          "(FILE.html, and its data as FILE.json)")
     sp.set_defaults(func=cmd_bench)
+
+    sp = sub.add_parser("export", help="write the quantized model as a file of another tool chain (.tflite)")
+    model_args(sp)
+    sp.add_argument("--format", required=True, help="export format (tflite: int8 models)")
+    sp.add_argument("-o", "--output", required=True, help="output file")
+    sp.add_argument("--build-dir", default=str(ROOT / "build"),
+                    help="the build whose up-to-date quantized model is reused (default: %(default)s)")
+    sp.set_defaults(func=cmd_export)
     return p
 
 
