@@ -71,7 +71,7 @@ def quantize_graph(entry, graph):
     pixels = load_calibration(entry, graph)
     report = {}
     q = entry.quantization
-    qgraph = quantize(graph, pixels, q.scheme, strategy=q.strategy, report=report)
+    qgraph = quantize(graph, pixels, q.scheme, strategy=q.strategy, report=report, options=q.options())
     return qgraph, report
 
 
