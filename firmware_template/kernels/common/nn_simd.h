@@ -44,8 +44,11 @@ static inline uint32_t nn_read32_aligned(const void *p)
 #define NN_AFTER(ptr, dep) __asm__("" : "+r"(ptr) : "r"(dep))
 /* For MAC loops kept out of their caller: inlined, the caller's live values crowd them */
 #define NN_NOINLINE __attribute__((__noinline__))
+/* a static helper of a shared header that some of its includers do not call */
+#define NN_MAYBE_UNUSED __attribute__((__unused__))
 #else
 #define NN_NOINLINE
+#define NN_MAYBE_UNUSED
 #define nn_read32_aligned nn_read32
 #define NN_AFTER(ptr, dep) ((void)0)
 #endif

@@ -1,11 +1,13 @@
-/* Internal to dsp/nn_conv2d_q7.c: the SMLAD mat-mult over interleaved column pairs (2 output
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved column pairs (2 output
  * channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same computation in C for
- * NN_EMULATE_DSP), and its 1-channel tail. Static functions in a header included once, by that
- * file: the compiler sees them exactly as if they were written there. */
+ * NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or s8's per-channel
+ * MultiplyByQuantizedMultiplier (mode 3). Static functions in a header included once, by each of
+ * those files: the compiler sees them exactly as if they were written there. */
 #ifndef NN_CONV_MAT_MULT_H
 #define NN_CONV_MAT_MULT_H
 
 #include "nn_dsp.h"
+#include "nn_int8.h"
 
 /* (s00, s01, s10, s11) += 2 filters (w0, w1) x the 2 interleaved columns at c, over n >= 0
  * blocks of 4 K: per block 2 weight words, 4 column words, 4 SXTB16, 8 SMLAD = 16 MACs. */
@@ -127,7 +129,7 @@ static inline uint32_t first_word(const int8_t *row, int32_t pre, int32_t K)
 static inline __attribute__((__always_inline__)) void
 mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
                   const int16_t *cols, int8_t *out0, int8_t *out1, int32_t s, int32_t lo,
-                  int32_t hi, const int mode)
+                  int32_t hi, const int mode, const int32_t *mult, const int32_t *shift)
 {
     /* few values live across the MAC loop (they are reloaded from the stack): the next pair's
      * first weight row follows the current second row, out1 is a fixed distance from out0 */
@@ -167,6 +169,13 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
+        } else if (mode == 3) {   /* s8: s is the output zero point */
+            out0[0] = nn_requant_s8(s00, mult[0], shift[0], s, lo, hi);
+            out1[0] = nn_requant_s8(s01, mult[0], shift[0], s, lo, hi);
+            out0[1] = nn_requant_s8(s10, mult[1], shift[1], s, lo, hi);
+            out1[1] = nn_requant_s8(s11, mult[1], shift[1], s, lo, hi);
+            mult += 2;
+            shift += 2;
         } else {
             out0[0] = (int8_t)nn_requant(s00, s, lo, hi);
             out0[1] = (int8_t)nn_requant(s10, s, lo, hi);
@@ -183,26 +192,34 @@ static NN_NOINLINE void mat_mult_2px_requant(const int8_t *w, const int32_t *b, 
                                              int32_t K, const int16_t *cols, int8_t *out0,
                                              int8_t *out1, int32_t s, int32_t lo, int32_t hi)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, lo, hi, 0);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, lo, hi, 0, 0, 0);
 }
 
 static NN_NOINLINE void mat_mult_2px_int8(const int8_t *w, const int32_t *b, int32_t pairs,
                                           int32_t K, const int16_t *cols, int8_t *out0,
                                           int8_t *out1, int32_t s)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, -128, 127, 1);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, -128, 127, 1, 0, 0);
 }
 
 static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int32_t pairs,
                                           int32_t K, const int16_t *cols, int8_t *out0,
                                           int8_t *out1, int32_t s)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2, 0, 0);
 }
 
-static void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
-                         const int16_t *cols, int8_t *out0, int8_t *out1, int32_t s, int32_t lo,
-                         int32_t hi)
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8(const int8_t *w, const int32_t *b, const int32_t *mult, const int32_t *shift,
+                int32_t pairs, int32_t K, const int16_t *cols, int8_t *out0, int8_t *out1,
+                int32_t zp, int32_t lo, int32_t hi)
+{
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, hi, 3, mult, shift);
+}
+
+static NN_MAYBE_UNUSED void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs,
+                                         int32_t K, const int16_t *cols, int8_t *out0,
+                                         int8_t *out1, int32_t s, int32_t lo, int32_t hi)
 {
     const int mode = s < 2 || s > 31 ? 0 : (hi != 127 ? 0 : (lo == -128 ? 1 : (lo == 0 ? 2 : 0)));
     if (mode == 1)
@@ -245,7 +262,7 @@ static void mac_1ch(const int8_t *w0, int32_t K, const int16_t *cols, int32_t *a
 
 /* Output channels of one group for two pixels whose columns are interleaved at `cols`;
  * one == 1: only the first pixel (out1 unused; col1 is computed on stale data and dropped). */
-static void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
+static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
                      const int16_t *cols, int one, int8_t *out0, int8_t *out1, int32_t s,
                      int32_t lo, int32_t hi)
 {
@@ -260,6 +277,26 @@ static void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_
         out0[o] = (int8_t)nn_requant(s00, s, lo, hi);
         if (!one)
             out1[o] = (int8_t)nn_requant(s01, s, lo, hi);
+    }
+}
+
+/* mat_mult with s8's epilogue: per-channel mult/shift of this group (mg, sg), output zero point. */
+static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, const int32_t *mg,
+                                        const int32_t *sg, int32_t cout_g, int32_t K,
+                                        const int16_t *cols, int one, int8_t *out0, int8_t *out1,
+                                        int32_t zp, int32_t lo, int32_t hi)
+{
+    int32_t o = 0;
+    if (!one) {
+        o = cout_g & ~1;
+        mat_mult_2px_s8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
+    }
+    for (; o < cout_g; o++) {
+        int32_t s00 = bg[o], s01 = s00;
+        mac_1ch(wg + o * K, K, cols, &s00, &s01);
+        out0[o] = nn_requant_s8(s00, mg[o], sg[o], zp, lo, hi);
+        if (!one)
+            out1[o] = nn_requant_s8(s01, mg[o], sg[o], zp, lo, hi);
     }
 }
 

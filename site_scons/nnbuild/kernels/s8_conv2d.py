@@ -1,0 +1,69 @@
+"""nn_conv2d_s8: the int8 scheme's convolution (kernels/*/nn_conv2d_s8.c, docs/int8_contract.md),
+any kernel, stride, pad, dilation, group/depthwise; q7's geometry, loops and scratch.
+
+The input zero point is folded into the bias here: bias'[o] = bias[o] - in_zp * sum(w[o]), so the
+kernels' MAC loop is q7's x * w (padding taps hold in_zp, real 0). Exact in int32: the kernels'
+partial sums are bounded by |bias'| + 2^14 * K, checked like q7's accumulator.
+"""
+import numpy as np
+
+from ..errors import NnbuildError
+from . import Kernel, Lowered, register
+from ._checks import INT32, act_range, array, attr, check_acc, check_range, where
+from .q7_conv2d import geometry, scratch
+
+SCHEME = "int8"
+
+
+def zero_point(op, key):
+    z = int(attr(op, key))
+    check_range(op, {key: z}, (-128, 127), "int8")
+    return z
+
+
+def requant_arrays(op, n):
+    """out_mult (Q31 significands, >= 0) and out_shift (TFLite's, positive = left): one per channel."""
+    mult = array(op, "out_mult", np.int32, (n,))
+    shift = array(op, "out_shift", np.int32, (n,))
+    if mult.size and mult.min() < 0:
+        raise NnbuildError(f"out_mult holds {int(mult.min())}", where=where(op),
+                           expected="multipliers in [0, 2^31) (TFLite's QuantizeMultiplier)")
+    if shift.size and (shift.min() < -31 or shift.max() > 30):
+        raise NnbuildError(f"out_shift holds values in [{int(shift.min())}, {int(shift.max())}]",
+                           where=where(op), expected="shifts in -31..30 (TFLite's QuantizeMultiplier)")
+    return mult, shift
+
+
+def fold_bias(op, bias, weight, in_zp, k):
+    """bias - in_zp * sum(w[o]) as int32, with the kernels' accumulator bound checked."""
+    folded = bias.astype(np.int64) - in_zp * weight.reshape(weight.shape[0], -1).astype(np.int64).sum(axis=1)
+    if folded.size and (folded.min() < INT32[0] or folded.max() > INT32[1]):
+        raise NnbuildError("the bias with the input zero point folded in leaves int32", where=where(op),
+                           expected="|bias - in_zp * sum(weights)| < 2^31")
+    folded = folded.astype(np.int32)
+    check_acc(op, folded, k)
+    return folded
+
+
+def lower(g, op):
+    geo = geometry(g, op)
+    oc, kh, kw, cin_g = geo["out_c"], geo["k_h"], geo["k_w"], geo["in_c"] // geo["groups"]
+    k = kh * kw * cin_g
+    weight = array(op, "weight", np.int8, (oc, kh, kw, cin_g))
+    in_zp, out_zp = zero_point(op, "in_zp"), zero_point(op, "out_zp")
+    bias = fold_bias(op, array(op, "bias", np.int32, (oc,)), weight, in_zp, k)
+    mult, shift = requant_arrays(op, oc)
+    lo, hi = act_range(op)
+    fields = dict(geo, in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi)
+    check_range(op, fields)
+    arrays = {"weight": weight, "bias": bias, "out_mult": mult, "out_shift": shift}
+    return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k)
+
+
+def emit(s, ctx):
+    return [f"nn_conv2d_s8(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
+            f"{ctx.sym(s, 'bias')}, {ctx.sym(s, 'out_mult')}, {ctx.sym(s, 'out_shift')}, "
+            f"{ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+
+
+register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch))
