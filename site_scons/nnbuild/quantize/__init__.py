@@ -3,9 +3,10 @@
     qgraph = quantize(graph, calib_pixels, scheme="q7", strategy="mse", report=report_dict)
     print(format_report(report_dict))
 
-A scheme is a subpackage (q7/ today) exporting NAME, STRATEGIES, DEFAULT_STRATEGY,
-quantize(fgraph, pixels, strategy, warnings), GOLDEN (op type -> bit-exact integer op),
-dequantize(q, tensor) and output_affine(tensor). Schemes are discovered: adding one is adding a
+A scheme is a subpackage (q7/, int8/) exporting NAME, STRATEGIES, DEFAULT_STRATEGY,
+quantize(fgraph, pixels, strategy, warnings[, options]), GOLDEN (op type -> bit-exact integer op),
+dequantize(q, tensor), output_affine(tensor) and describe(tensor) (its format in a few words, for
+the report); a scheme with options (int8: per_channel) lists their defaults in OPTIONS. Schemes are discovered: adding one is adding a
 subpackage. The manifest's `quantization.scheme` selects it; the quantized graph records it in
 meta["quantization"]["scheme"], from which later stages find it (scheme_of).
 Shared here: range statistics (stats.py), the report (report.py) and lookup tables (tables.py).
@@ -42,12 +43,13 @@ def scheme_of(qgraph):
     return scheme(q["scheme"], where=f"model '{qgraph.name}' meta.quantization")
 
 
-def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, report=None):
+def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, report=None, options=None):
     """A NEW quantized graph (the input graph is not modified).
 
     graph: a float graph after the pipeline's passes (nnbuild.passes).
     calib_pixels: uint8 (N, H, W, C) in the model's channel order, N >= 10.
-    report: optional dict, filled with the quantization report (see report.measure)."""
+    report: optional dict, filled with the quantization report (see report.measure).
+    options: optional dict of scheme options (e.g. int8's {"per_channel": False})."""
     from .. import reference
     from .report import measure
 
@@ -56,6 +58,12 @@ def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, rep
     if strategy not in s.STRATEGIES:
         raise NnbuildError(f"unknown quantization strategy '{strategy}' for scheme {s.NAME}",
                            where="quantization.strategy", expected=" or ".join(s.STRATEGIES))
+    known = getattr(s, "OPTIONS", {})
+    unknown = sorted(set(options or {}) - set(known))
+    if unknown:
+        raise NnbuildError(f"unknown option(s) {', '.join(map(repr, unknown))} for quantization scheme {s.NAME}",
+                           where="quantization", expected="options among " + ", ".join(known) if known
+                           else f"no options (scheme {s.NAME} has none)")
     if any(t.quant is not None for t in graph.tensors.values()):
         raise NnbuildError("the graph is already quantized", where=f"model '{graph.name}'",
                            expected="a float graph from a frontend")
@@ -65,7 +73,10 @@ def quantize(graph, calib_pixels, scheme_name=DEFAULT_SCHEME, strategy=None, rep
                            expected=f"at least {MIN_SAMPLES} images")
     fgraph = graph.validate()
     warnings = []
-    qgraph = s.quantize(fgraph, pixels, strategy, warnings)
+    if hasattr(s, "OPTIONS"):
+        qgraph = s.quantize(fgraph, pixels, strategy, warnings, dict(options or {}))
+    else:
+        qgraph = s.quantize(fgraph, pixels, strategy, warnings)
     qgraph.meta["quantization"].update(strategy=strategy, samples=int(len(pixels)))
     if report is not None:
         report.clear()

@@ -41,6 +41,27 @@ def output_affine(tensor):
     return 2.0 ** -frac_bits(tensor), 0
 
 
+def describe(tensor):
+    """A tensor's format in one short string (the report)."""
+    return f"frac bits {frac_bits(tensor)}"
+
+
+def layer_info(qop, fop):
+    """The report's row of a layer with weights (quantized op, its float op)."""
+    fw = int(qop.attrs["weight_frac_bits"])
+    w = np.asarray(fop.params["weight"], np.float64) * 2.0 ** fw
+    return {"format": f"frac {fw}, shift {int(qop.attrs['out_shift'])}", "weight_frac_bits": fw,
+            "out_shift": int(qop.attrs["out_shift"]), "weight_saturated": float(np.mean(np.round(w) > 127))}
+
+
+share_groups = params.share_groups      # the report groups its warnings by these
+
+
+def fixed_outputs(graph):
+    """Names of the tensors whose format the op fixes (their saturation is by design)."""
+    return {op.outputs[0] for op in graph.ops if params.rule(op).fixed_bits is not None}
+
+
 def choose_frac_bits(graph, pixels, strategy, warnings):
     """{tensor name: frac bits} for every activation tensor (graph input excluded)."""
     groups = params.share_groups(graph)

@@ -1,0 +1,188 @@
+"""int8 parameters, per docs/int8_contract.md: weight quantization (per channel or per tensor),
+bias, requantization multipliers in TFLite's order, the input stage, which tensors share
+(scale, zero point), and `lower(graph, qparams, options)`, which applies each op's rule
+(int8/ops/) to give the quantized graph. Pure functions of their inputs (deterministic).
+"""
+import copy
+
+import numpy as np
+
+from ... import ir
+from ...errors import NnbuildError
+from . import arith
+from .ops import rule
+
+OPTIONS = {"per_channel": True}     # the scheme's options and their defaults
+WEIGHT_QMAX = 127                   # symmetric weights in [-127, 127] (TFLite)
+
+
+def check_options(options):
+    """The scheme options with defaults filled in; unknown keys or bad values are an error."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise NnbuildError(f"unknown int8 quantization option(s) {', '.join(map(repr, unknown))}",
+                           where="quantization", expected="options among " + ", ".join(OPTIONS))
+    if not isinstance(options.get("per_channel", True), bool):
+        raise NnbuildError(f"per_channel is {options['per_channel']!r}", where="quantization.per_channel",
+                           expected="true or false")
+    return {**OPTIONS, **options}
+
+
+# -- which tensors share (scale, zero point) -------------------------------------------------------
+
+def share_groups(graph):
+    """Union-find over tensor names for the ops whose output keeps the input's params (relu,
+    pooling: Rule.same_params). Returns {tensor name: representative name}."""
+    parent = {n: n for n in graph.tensors}
+
+    def find(n):
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for op in graph.ops:
+        if rule(op).same_params:
+            for t in op.inputs:
+                if t != graph.input:
+                    parent[find(t)] = find(op.outputs[0])
+    return {n: find(n) for n in graph.tensors}
+
+
+def fixed_outputs(graph):
+    """{tensor name: (scale, zero point)} of the outputs whose params the op fixes."""
+    return {op.outputs[0]: rule(op).fixed_params for op in graph.ops if rule(op).fixed_params is not None}
+
+
+def align_concat_inputs(graph, groups, qp, fixed_groups):
+    """Give a concat input the concat's params when nothing else reads that input's group: the
+    concat then is a plain copy and the input is rounded once instead of twice."""
+    for op in graph.ops:
+        if op.type != "concat":
+            continue
+        out = qp[op.outputs[0]]
+        for t in op.inputs:
+            rep = groups.get(t)
+            if t == graph.input or rep in fixed_groups or rep == groups[op.outputs[0]]:
+                continue
+            members = [n for n in graph.tensors if groups.get(n) == rep]
+            outside = [u for n in members for u in graph.consumers(n)
+                       if u is not op and groups.get(u.outputs[0]) != rep]
+            if not outside and not any(n in graph.outputs for n in members):
+                for n in members:
+                    qp[n] = out
+
+
+def feeds_only_relu(graph, name):
+    """True when every consumer is a plain ReLU: its negative values may saturate freely."""
+    users = graph.consumers(name)
+    return bool(users) and name not in graph.outputs and all(
+        u.type == "relu" and float(u.attrs.get("negative_slope", 0.0)) == 0.0 for u in users)
+
+
+# -- weights, bias, multipliers ----------------------------------------------------------------------
+
+def weight_scales(w, per_channel, where):
+    """float32 scales (O,) resp. (1,): max|w| / 127 per output channel resp. over the tensor.
+    An all-zero channel gets scale 1 (its weights are 0 whatever the scale)."""
+    w = np.asarray(w, np.float64)
+    if not np.isfinite(w).all():
+        raise NnbuildError("weights contain NaN or infinity", where=where, expected="finite weights")
+    flat = w.reshape(w.shape[0], -1)
+    m = np.abs(flat).max(axis=1) if per_channel else np.abs(flat).max(keepdims=True).reshape(1)
+    s = (m / WEIGHT_QMAX).astype(np.float32)
+    s[m == 0] = 1.0
+    tiny = np.isfinite(s) & (s < np.finfo(np.float32).tiny)
+    if tiny.any():      # a subnormal float32 scale: TFLite's multipliers would be meaningless
+        raise NnbuildError(f"weights as small as {float(m[tiny].min()):g} in a channel", where=where,
+                           expected=f"max |w| per channel 0 or >= {WEIGHT_QMAX * np.finfo(np.float32).tiny:g}")
+    return s
+
+
+def quantize_weights(w, scales):
+    """round(w / s) in [-127, 127], s broadcast over the output-channel axis."""
+    w = np.asarray(w, np.float64)
+    s = np.asarray(scales, np.float64).reshape((-1,) + (1,) * (w.ndim - 1))
+    return np.clip(np.round(w / s), -WEIGHT_QMAX, WEIGHT_QMAX).astype(np.int8)
+
+
+def quantize_bias(b, s_in, w_scales, n_out, where, warnings):
+    """int32 bias at scale s_in * s_w[o] (float32 products, as TFLite's converter)."""
+    b = np.broadcast_to(np.asarray(b, np.float64), (n_out,))
+    if not np.isfinite(b).all():
+        raise NnbuildError("bias contains NaN or infinity", where=where, expected="finite biases")
+    s = (np.float32(s_in) * np.broadcast_to(np.asarray(w_scales, np.float32), (n_out,))).astype(np.float64)
+    q = np.round(b / s)
+    over = np.abs(q) > arith.INT32_MAX
+    if over.any():
+        warnings.append(f"{where}: {int(over.sum())} bias value(s) exceed int32 at scale s_in * s_w and are clipped")
+    return np.clip(q, -arith.INT32_MAX, arith.INT32_MAX).astype(np.int32)
+
+
+def output_multipliers(s_in, w_scales, s_out, n_out, per_tensor_product=False):
+    """(out_mult, out_shift) int32 (n_out,) from float32 scales, in TFLite's order of operations:
+    conv (and per-channel fully_connected): double(s_in) * double(s_w[o]) / double(s_out);
+    per-tensor fully_connected (GetQuantizedConvolutionMultipler): double(float32(s_in * s_w)) / double(s_out)."""
+    ws = np.broadcast_to(np.asarray(w_scales, np.float32), (n_out,))
+    mult, shift = np.zeros(n_out, np.int32), np.zeros(n_out, np.int32)
+    for o in range(n_out):
+        if per_tensor_product:
+            real = float(np.float32(s_in) * ws[o]) / float(np.float32(s_out))
+        else:
+            real = float(np.float32(s_in)) * float(ws[o]) / float(np.float32(s_out))
+        mult[o], shift[o] = arith.quantize_multiplier(real)
+    return mult, shift
+
+
+def check_accumulator(wq, bq, where):
+    """|bias| + 255 * sum|w| must fit int32 per channel, so no input overflows the accumulator."""
+    worst = np.abs(bq.astype(np.int64)) + 255 * np.abs(wq.reshape(wq.shape[0], -1).astype(np.int64)).sum(axis=1)
+    if worst.max(initial=0) > arith.INT32_MAX:
+        raise NnbuildError(f"the int32 accumulator can overflow (worst case {int(worst.max())})", where=where,
+                           expected="|bias| + 255 * sum |w| < 2^31 per output channel (fewer inputs per channel "
+                                    "or a smaller bias relative to s_in * s_w)")
+
+
+# -- input stage ------------------------------------------------------------------------------------
+
+def input_stage_params(mean, scale, shape, s_out, z_out, where):
+    """mul, shift, off with requant(p * mul - off, shift) ~= round((p - mean) * scale / s_out) + z_out:
+    the zero point is folded into off (z_out * 2^shift, exact). The largest shift (<= 31) that keeps
+    every |p * mul - off| (p in 0..255) and the constants below 2^31 is the most precise."""
+    h, w, c = shape
+    mean = np.asarray(mean, np.float64).reshape(-1)
+    if mean.size == 1:
+        mean = np.repeat(mean, c)
+    if mean.size not in (c, h * w * c):
+        raise NnbuildError(f"mean has {mean.size} values", where=where, expected=f"1, {c} or {h * w * c}")
+    if mean.size == h * w * c and np.all(mean.reshape(-1, c) == mean[:c]):
+        mean = mean[:c]     # the same mean at every pixel: C offsets (flash)
+    for shift in range(31, 0, -1):
+        k = 2.0 ** shift / float(s_out)
+        mul = int(np.round(scale * k))
+        off = np.round(mean * scale * k) - float(z_out) * 2.0 ** shift
+        ends = np.abs(np.concatenate([off, 255 * mul - off]))
+        if abs(mul) <= arith.INT32_MAX and ends.max() <= arith.INT32_MAX:
+            return mul, shift, off.astype(np.int32)
+    raise NnbuildError("the input scale/mean cannot be folded into int32", where=where,
+                       expected="|mean * scale| and |255 * scale| below 2^31 at the input tensor's scale")
+
+
+# -- lowering ---------------------------------------------------------------------------------------
+
+def lower(graph, qparams, options, warnings):
+    """The quantized graph for {tensor name: (scale, zero point)}; appends warnings."""
+    q = ir.Graph(graph.name, graph.input, list(graph.outputs), meta=copy.deepcopy(graph.meta))
+    q.meta["quantization"] = {"scheme": "int8", "per_channel": bool(options["per_channel"])}
+    for name, t in graph.tensors.items():
+        if name == graph.input:
+            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "uint8", None)
+        else:
+            s, z = qparams[name]
+            q.tensors[name] = ir.Tensor(name, tuple(t.shape), "int8", {"scale": arith.f32(s), "zero_point": int(z)})
+    for op in graph.ops:
+        attrs, params = rule(op).params(graph, op, [qparams.get(t) for t in op.inputs], qparams[op.outputs[0]],
+                                        options, warnings)
+        q.ops.append(ir.Op(op.name, op.type, list(op.inputs), list(op.outputs), {**op.attrs, **attrs}, params))
+    return q.validate()
