@@ -120,18 +120,16 @@ def quantize_bias(b, s_in, w_scales, n_out, where, warnings):
     return np.clip(q, -arith.INT32_MAX, arith.INT32_MAX).astype(np.int32)
 
 
-def output_multipliers(s_in, w_scales, s_out, n_out, per_tensor_product=False):
+def output_multipliers(s_in, w_scales, s_out, n_out):
     """(out_mult, out_shift) int32 (n_out,) from float32 scales, in TFLite's order of operations:
-    conv (and per-channel fully_connected): double(s_in) * double(s_w[o]) / double(s_out);
-    per-tensor fully_connected (GetQuantizedConvolutionMultipler): double(float32(s_in * s_w)) / double(s_out)."""
+    double(s_in) * double(s_w[o]) / double(s_out), a per-tensor scale broadcast to every channel.
+    TFLM's FULLY_CONNECTED with per-tensor weights computes the same (measured against the
+    tflite-micro wheel, tests/test_int8_tflm.py; its source reads as a float32 product first,
+    which would differ in the multiplier's last bits: the oracle decides)."""
     ws = np.broadcast_to(np.asarray(w_scales, np.float32), (n_out,))
     mult, shift = np.zeros(n_out, np.int32), np.zeros(n_out, np.int32)
     for o in range(n_out):
-        if per_tensor_product:
-            real = float(np.float32(s_in) * ws[o]) / float(np.float32(s_out))
-        else:
-            real = float(np.float32(s_in)) * float(ws[o]) / float(np.float32(s_out))
-        mult[o], shift[o] = arith.quantize_multiplier(real)
+        mult[o], shift[o] = arith.quantize_multiplier(float(np.float32(s_in)) * float(ws[o]) / float(np.float32(s_out)))
     return mult, shift
 
 

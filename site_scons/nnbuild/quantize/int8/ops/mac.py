@@ -17,9 +17,7 @@ def _params(graph, op, q_in, q_out, options, warnings):
     wq = params.quantize_weights(w, ws)
     bq = params.quantize_bias(op.params.get("bias", 0.0), s_in, ws, n_out, where(op), warnings)
     params.check_accumulator(wq, bq, where(op))
-    # TFLite's per-tensor FULLY_CONNECTED multiplies the two float32 scales in float32 first.
-    mult, shift = params.output_multipliers(s_in, ws, s_out, n_out,
-                                            per_tensor_product=op.type == "fully_connected" and not per_channel)
+    mult, shift = params.output_multipliers(s_in, ws, s_out, n_out)
     relu = op.attrs.get("activation", "none") == "relu"
     attrs = {"in_zp": int(z_in), "out_zp": int(z_out), "act_min": int(z_out) if relu else -128, "act_max": 127,
              "per_channel": per_channel}
