@@ -7,9 +7,8 @@ and on the real instruction set in QEMU. Seeded random shapes cover padding (whe
 bias needs the padding taps at in_zp), stride, dilation, groups, depthwise, every K % 4, the
 DSP path's pixel-pair column builders, zero points across int8 and saturating extremes.
 
-`oracle` is the contract's arithmetic written out with TFLite's primitives (arith.py) until the
-int8core branch's golden ops (nnbuild.quantize.int8.golden, the single source of truth) are
-merged; its functions have their signatures so that the switch is one import.
+The expected bytes are the golden model's (the int8 scheme's per-op rules, nnbuild.quantize.int8),
+computed on the same IR op that the registry lowers.
 """
 import ctypes
 import shutil
@@ -20,66 +19,20 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm
-from nnbuild import csources, hostcc, ir, kernels, targets, windows
+from nnbuild import csources, hostcc, ir, kernels, targets
 from nnbuild.errors import NnbuildError
 from nnbuild.quantize.int8 import arith
-from nnbuild.quantize.q7 import golden as q7_golden
+from nnbuild.quantize.int8 import ops as rules
 from test_kernels import GUARD, _guarded, _intact, _ptr
 
 KINC = csources.kernel_include_dirs()
 I16, I32 = ctypes.c_int16, ctypes.c_int32
 
 
-# -- the contract's arithmetic (temporary oracle, see the module doc) -----------------------------
-
-def _requantize(acc, out_mult, out_shift, out_zp, act_min, act_max):
-    acc = arith.check_int32(acc, "accumulator")
-    y = arith.mbqm(acc, np.asarray(out_mult, np.int64), np.asarray(out_shift, np.int64)) + int(out_zp)
-    return np.clip(y, act_min, act_max).astype(np.int8)
-
-
-def _conv2d(x, weight, bias, in_zp, out_mult, out_shift, out_zp, act_min, act_max, stride, pad,
-            dilation, group):
-    xs = x.astype(np.float64) - int(in_zp)   # padding contributes 0 = (in_zp - in_zp)
-    acc = windows.grouped_conv(xs, weight, stride, pad, dilation, group, np.float64).astype(np.int64)
-    return _requantize(acc + bias.astype(np.int64), out_mult, out_shift, out_zp, act_min, act_max)
-
-
-def _fully_connected(x, weight, bias, in_zp, out_mult, out_shift, out_zp, act_min, act_max):
-    xs = x.reshape(x.shape[0], -1).astype(np.int64) - int(in_zp)
-    acc = xs @ weight.astype(np.int64).T + bias.astype(np.int64)
-    return _requantize(acc, out_mult, out_shift, out_zp, act_min, act_max).reshape(x.shape[0], 1, 1, -1)
-
-
-def _max_pool(x, kernel, stride, pad, act_min, act_max):
-    return np.clip(q7_golden.max_pool(x, kernel, stride, pad), act_min, act_max).astype(np.int8)
-
-
-def _avg_pool(x, kernel, stride, pad, in_zp, act_min, act_max):
-    """Caffe's count n; the n - valid padding cells it counts hold real 0 = in_zp (cells past
-    the trailing padding count for nothing); TFLM's rounding."""
-    views, counts = windows.pool_offsets(x.astype(np.int64), kernel, stride, pad, pad_value=0)
-    ones = np.ones((1, *x.shape[1:3], 1), np.int64)
-    valid = np.add.reduce(windows.pool_offsets(ones, kernel, stride, pad, pad_value=0)[0])
-    n = counts[None, :, :, None]
-    s = np.add.reduce(views) + (n - valid) * int(in_zp)
-    return np.clip(np.sign(s) * ((np.abs(s) + n // 2) // n), act_min, act_max).astype(np.int8)
-
-
-oracle = types.SimpleNamespace(conv2d=_conv2d, fully_connected=_fully_connected, max_pool=_max_pool,
-                               avg_pool=_avg_pool)
-
-
-def _add(a, b, in_zp, in_mult, in_shift, left_shift, out_mult, out_shift, out_zp, act_min, act_max):
-    """TFLM's int8 ADD."""
-    xa = arith.mbqm((a.astype(np.int64) - in_zp[0]) << left_shift, in_mult[0], in_shift[0])
-    xb = arith.mbqm((b.astype(np.int64) - in_zp[1]) << left_shift, in_mult[1], in_shift[1])
-    return _requantize(xa + xb, out_mult, out_shift, out_zp, act_min, act_max)
-
-
-def _requant_input(x, in_zp, mult, shift, out_zp):
-    """TFLM's int8 -> int8 QUANTIZE (concat's per-input requantization)."""
-    return _requantize(x.astype(np.int64) - in_zp, mult, shift, out_zp, -128, 127)
+def golden(op, *args):
+    """The golden model's result for `op` (the int8 scheme's rule, nnbuild.quantize.int8.ops) on
+    single images: the single source of truth the kernels must equal."""
+    return rules.rule(op).golden(op, [a[None] for a in args])[0]
 
 
 # -- host builds ----------------------------------------------------------------------------------
@@ -213,8 +166,7 @@ def run_conv(lib, case):
 
 
 def want_conv(case):
-    x, wt, b, in_zp, mult, shift, out_zp, act, stride, pad, dil, groups = case
-    return oracle.conv2d(x[None], wt, b, in_zp, mult, shift, out_zp, act[0], act[1], stride, pad, dil, groups)[0]
+    return golden(conv_op(*case)[0], case[0])
 
 
 def test_conv2d_s8_random_matches_golden(lib):
@@ -295,7 +247,7 @@ def test_fc_s8_random_matches_golden(lib):
                      _ptr(a["out_mult"]), _ptr(a["out_shift"]), _ptr(out), _ptr(scratch))
         _intact(out, w.shape[0])
         _intact(scratch, scratch_n, 0x5A5A)
-        want = oracle.fully_connected(x[None], w, *case[2:7], *case[7]).reshape(-1)
+        want = golden(fc_op(*case), x).reshape(-1)
         assert np.array_equal(out[:w.shape[0]], want), f"case {i}: n={x.size} o={w.shape[0]} zp={case[3]}"
 
 
@@ -314,13 +266,20 @@ def _pool_case(rng):
             return _rand_i8(rng, (h, w, int(rng.integers(1, 19)))), kernel, stride, pad, zp, _rand_act(rng, zp)
 
 
-def run_pool(lib, kind, x, kernel, stride, pad, zp, act):
-    op = ir.Op("pool", kind, ["x"], ["y"], attrs={"kernel": kernel, "stride": stride, "pad": pad,
-                                                   "act_min": act[0], "act_max": act[1]})
+def pool_op(kind, x, kernel, stride, pad, zp, act):
+    """The pooling case as a quantized IR op (avg: in_zp, the value of Caffe's counted padding)."""
+    attrs = {"kernel": kernel, "stride": stride, "pad": pad, "act_min": act[0], "act_max": act[1]}
+    if kind == "avg_pool":
+        attrs["in_zp"] = zp
+    op = ir.Op("pool", kind, ["x"], ["y"], attrs=attrs)
     oh = ir.pool_output_size(x.shape[0], kernel[0], stride[0], pad[0])
     ow = ir.pool_output_size(x.shape[1], kernel[1], stride[1], pad[1])
-    low = _lower(op, [x.shape], (oh, ow, x.shape[2]), [zp])
-    assert low.params["in_zp"] == zp   # from the input tensor's record
+    return op, (oh, ow, x.shape[2])
+
+
+def run_pool(lib, kind, x, kernel, stride, pad, zp, act):
+    op, (oh, ow, c) = pool_op(kind, x, kernel, stride, pad, zp, act)
+    low = _lower(op, [x.shape], (oh, ow, c), [zp])
     p = _fill(PoolS8, low.params)
     n = oh * ow * x.shape[2]
     out = _guarded(n)
@@ -334,10 +293,7 @@ def test_pool_s8_random_matches_golden(lib, kind):
     rng = np.random.default_rng(5)
     for i in range(200):
         x, kernel, stride, pad, zp, act = _pool_case(rng)
-        if kind == "max_pool":
-            want = oracle.max_pool(x[None], kernel, stride, pad, *act)[0]
-        else:
-            want = oracle.avg_pool(x[None], kernel, stride, pad, zp, *act)[0]
+        want = golden(pool_op(kind, x, kernel, stride, pad, zp, act)[0], x)
         got = run_pool(lib, kind, x, kernel, stride, pad, zp, act)
         assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad} zp{zp} act{act}"
 
@@ -346,7 +302,7 @@ def test_avgpool_s8_large_windows(lib):
     """Windows above 255 cells (the division fallback) with padding counted at the zero point."""
     x = np.random.default_rng(11).choice(np.array([-128, 127, -1, 1], np.int8), size=(20, 20, 6))
     for kernel, zp in [((16, 17), -128), ((20, 20), 127), ((3, 3), -3)]:
-        want = oracle.avg_pool(x[None], kernel, (2, 3), (1, 2), zp, -128, 127)[0]
+        want = golden(pool_op("avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127))[0], x)
         assert np.array_equal(run_pool(lib, "avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127)), want)
 
 
@@ -385,7 +341,7 @@ def test_add_s8_matches_tflm_and_runs_in_place(lib):
         attrs = _add_case(rng)
         low = _lower(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), [a.shape, b.shape], (1, 1, n))
         p = _fill(AddS8, low.params)
-        want = _add(a, b, **attrs).reshape(-1)
+        want = golden(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), a, b).reshape(-1)
         out = _guarded(n)
         lib.nn_add_s8(ctypes.byref(p), _ptr(a), _ptr(b), _ptr(out))
         _intact(out, n)
@@ -412,8 +368,7 @@ def test_concat_s8_copies_or_requantizes_each_input(lib):
         lines = kernels.find(op, "int8").emit(types.SimpleNamespace(params=low.params, inputs=names, output="y"),
                                               types.SimpleNamespace(ptr=lambda t: t, int=str))
         assert [ln.split("(")[0] for ln in lines] == ["nn_concat_s8" if r else "nn_concat_q7" for r in requant]
-        want = np.concatenate([_requant_input(p, z, m, s, attrs["out_zp"]) if r else p for p, z, m, s, r in
-                               zip(parts, attrs["in_zp"], attrs["in_mult"], attrs["in_shift"], requant)], axis=2)
+        want = golden(op, *parts)
         out = _guarded(h * w * out_c)
         off = 0
         for p, z, m, s, r in zip(parts, attrs["in_zp"], attrs["in_mult"], attrs["in_shift"], requant):
@@ -511,7 +466,7 @@ def _qemu_cases_source(big):
         case = _fc_case(rng)
         x, w = case[0], case[1]
         low = _lower(fc_op(*case), [x.shape], (1, 1, w.shape[0]))
-        want = oracle.fully_connected(x[None], w, *case[2:7], *case[7])
+        want = golden(fc_op(*case), x)
         a = low.arrays
         src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", a["weight"]),
                 _c_array("int32_t", f"fb{i}", a["bias"]), _c_array("int32_t", f"fm{i}", a["out_mult"]),
@@ -524,13 +479,9 @@ def _qemu_cases_source(big):
         x, kernel, stride, pad, zp, act = _pool_case(rng)
         src.append(_c_array("int8_t", f"px{i}", x))
         for kind in ("max_pool", "avg_pool"):
-            op = ir.Op("pool", kind, ["x"], ["y"], attrs={"kernel": kernel, "stride": stride, "pad": pad,
-                                                           "act_min": act[0], "act_max": act[1]})
-            oh = ir.pool_output_size(x.shape[0], kernel[0], stride[0], pad[0])
-            ow = ir.pool_output_size(x.shape[1], kernel[1], stride[1], pad[1])
-            low = _lower(op, [x.shape], (oh, ow, x.shape[2]), [zp])
-            want = (oracle.max_pool(x[None], kernel, stride, pad, *act) if kind == "max_pool"
-                    else oracle.avg_pool(x[None], kernel, stride, pad, zp, *act))
+            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act)
+            low = _lower(op, [x.shape], out_shape, [zp])
+            want = golden(op, x)
             tag = f"{kind[:3]}{i}"
             src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
             calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
@@ -542,13 +493,14 @@ def _qemu_cases_source(big):
         attrs = _add_case(rng)
         low = _lower(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), [a.shape, b.shape], (1, 1, n))
         src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
-                _c_array("int8_t", f"ay{i}", _add(a, b, **attrs)), _c_struct("nn_add_s8_params", f"ap{i}", low.params)]
+                _c_array("int8_t", f"ay{i}", golden(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), a, b)), _c_struct("nn_add_s8_params", f"ap{i}", low.params)]
         calls.append(f"nn_add_s8(&ap{i}, aa{i}, ab{i}, out); bad += check(\"add\", {i}, ay{i}, {n});")
         max_out = max(max_out, n)
     for i in range(10):
         n = int(rng.integers(1, 200))
-        x, (m, s), z, oz = _rand_i8(rng, n), arith.quantize_multiplier(float(rng.uniform(0.2, 1.9))), _rand_zp(rng), _rand_zp(rng)
-        src += [_c_array("int8_t", f"qx{i}", x), _c_array("int8_t", f"qy{i}", _requant_input(x, z, m, s, oz))]
+        x, (m, s), z, oz = _rand_i8(rng, (1, 1, n)), arith.quantize_multiplier(float(rng.uniform(0.2, 1.9))), _rand_zp(rng), _rand_zp(rng)
+        op = ir.Op("cat", "concat", ["x"], ["y"], attrs=dict(in_zp=[z], in_mult=[m], in_shift=[s], requant=[True], out_zp=oz))
+        src += [_c_array("int8_t", f"qx{i}", x), _c_array("int8_t", f"qy{i}", golden(op, x))]
         calls.append(f"nn_concat_s8(qx{i}, {n}, 1, {z}, {m}, {s}, {oz}, out, 1, 0); "
                      f"bad += check(\"concat\", {i}, qy{i}, {n});")
     src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
