@@ -201,13 +201,19 @@ def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, d
 
 
 def test_conv2d_s8_refuses_a_bias_that_can_overflow():
-    """The folded bias plus the kernels' partial sums must stay in int32: one paragraph, no C."""
+    """The accumulator must stay below 2^30 (the epilogue's bound; it also keeps the folded
+    partial sums in int32), and multipliers are TFLite's: one paragraph each, no C."""
     x = np.zeros((3, 3, 4), np.int8)
     wt = np.full((2, 3, 3, 4), 127, np.int8)
-    b = np.array([2**31 - 2**14, 0], np.int32)
+    b = np.array([2**31 - 2**14, 0], np.int32)   # in_zp -128: |x - in_zp| up to 255
     case = (x, wt, b, -128, *_rand_requant(np.random.default_rng(1), 2), 0, (-128, 127), (1, 1), (1, 1), (1, 1), 1)
     op, shape = conv_op(*case)
-    with pytest.raises(NnbuildError, match="int32"):
+    with pytest.raises(NnbuildError, match="2\\^30"):
+        _lower(op, [x.shape], shape)
+    op.params["bias"] = np.array([2**30 - 1 - 255 * 127 * 36, 0], np.int32)   # at the bound
+    _lower(op, [x.shape], shape)
+    op.params["bias"][0] += 1
+    with pytest.raises(NnbuildError, match="2\\^30"):
         _lower(op, [x.shape], shape)
     op.params["out_mult"] = np.array([-1, 5], np.int32)
     op.params["bias"] = np.zeros(2, np.int32)
@@ -388,6 +394,10 @@ PRIMS_C = """#include "nn_int8.h"
 int32_t t_srdhm(int32_t a, int32_t b) { return nn_srdhm(a, b); }
 int32_t t_rdbpot(int32_t x, int32_t e) { return nn_rdbpot(x, e); }
 int32_t t_mbqm(int32_t x, int32_t m, int32_t s) { return nn_mbqm(x, m, s); }
+int32_t t_requant(int32_t acc, int32_t m, int32_t s, int32_t zp, int32_t lo, int32_t hi)
+{
+    return nn_requant_s8(acc, m, s, zp, lo, hi);
+}
 """
 
 
@@ -399,9 +409,9 @@ def prims():
     if not src.exists() or src.read_text() != PRIMS_C:
         src.write_text(PRIMS_C)
     lib = hostcc.load(hostcc.build_shared([src], out, include_dirs=KINC))
-    for f in (lib.t_srdhm, lib.t_rdbpot, lib.t_mbqm):
+    for f, n in ((lib.t_srdhm, 2), (lib.t_rdbpot, 2), (lib.t_mbqm, 3), (lib.t_requant, 6)):
         f.restype = I32
-        f.argtypes = [I32] * (2 if f is not lib.t_mbqm else 3)
+        f.argtypes = [I32] * n
     return lib
 
 
@@ -422,6 +432,25 @@ def test_int8_primitives_match_arith(prims):
         m, s = arith.quantize_multiplier(float(np.exp(rng.uniform(-25, 3))))
         x = int(rng.integers(-2**31, 2**31)) >> max(s, 0)   # x * 2^shift fits int32
         assert prims.t_mbqm(x, m, s) == int(arith.mbqm(x, m, s)), (x, m, s)
+
+
+def test_requant_epilogue_matches_arith_below_its_bound(prims):
+    """nn_requant_s8's fast path (shift < 0: SMMULR and a one-add rounding shift) and its general
+    path, for accumulators up to the registry's bound |acc| < 2^30, rounding ties included."""
+    rng = np.random.default_rng(32)
+    accs = [-2**30 + 1, -2**30 + 2, -1, 0, 1, 2**30 - 1, *(int(v) for v in rng.integers(-2**30 + 1, 2**30, 3000))]
+    for i, acc in enumerate(accs):
+        m, s = arith.quantize_multiplier(float(np.exp(rng.uniform(-28, 1))))
+        if i % 7 == 0:    # a tie of the final rounding: acc * m / 2^31 lands on k + 1/2 (times 2^-s)
+            m, s = 2**30, int(rng.integers(-8, 0))
+            acc = (int(rng.integers(-2**20, 2**20)) * 2 + 1) << (-s - 1 + 1)
+        zp = int(rng.integers(-128, 128))
+        lo, hi = [(-128, 127), (zp, 127), (-5, 9)][i % 3]
+        x = acc << max(s, 0)
+        if abs(x) >= 2**31:
+            continue
+        want = int(np.clip(int(arith.mbqm(acc, m, s)) + zp, lo, hi))
+        assert prims.t_requant(acc, m, s, zp, lo, hi) == want, (acc, m, s, zp, lo, hi)
 
 
 # -- on the real instruction set (QEMU) -----------------------------------------------------------

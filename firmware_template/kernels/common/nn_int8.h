@@ -32,12 +32,41 @@ static inline int32_t nn_mbqm(int32_t x, int32_t mult, int32_t shift)
     return nn_rdbpot(nn_srdhm((int32_t)((uint32_t)x << left), mult), right);
 }
 
-/* The s8 epilogue: clamp(mbqm(acc) + out_zp, act_min, act_max). */
+/* (a * b + 2^31) >> 32: SMMULR, one instruction where the DSP extension has it. */
+#if defined(NN_USE_DSP) && !defined(NN_EMULATE_DSP)
+static inline int32_t nn_mul_hi_round(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+#else
+static inline int32_t nn_mul_hi_round(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+}
+#endif
+
+/* The s8 epilogue: clamp(mbqm(acc, mult, shift) + zp, lo, hi), for |acc| < 2^30 (the registry
+ * checks that bound for conv and fc; add and concat stay far below it). With a right shift
+ * (shift < 0, every multiplier below 1/2) that bound makes the primitives cheap and exact:
+ * srdhm(acc, mult) = floor((2*acc*mult + 2^31) / 2^32), one SMMULR, and since the product
+ * |r| < 2^30, rdbpot(r, e) = (r + 2^(e-1) - (r < 0)) >> e without overflow. */
 static inline int8_t nn_requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t zp,
                                    int32_t lo, int32_t hi)
 {
-    const int32_t r = nn_mbqm(acc, mult, shift);   /* clamped before adding zp: no overflow */
-    return (int8_t)(r < lo - zp ? lo : (r > hi - zp ? hi : r + zp));
+    int32_t r;
+    if (shift < 0) {
+        const int32_t e = -shift;
+        r = nn_mul_hi_round(acc * 2, mult);
+        r = ((r + ((int32_t)1 << (e - 1))) + (r >> 31)) >> e;
+        r += zp;
+    } else {
+        r = nn_mbqm(acc, mult, shift);
+        r = r < -256 ? -256 : (r > 255 ? 255 : r);   /* saturates anyway; no overflow with zp */
+        r += zp;
+    }
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
 }
 
 #endif

@@ -2,14 +2,14 @@
 any kernel, stride, pad, dilation, group/depthwise; q7's geometry, loops and scratch.
 
 The input zero point is folded into the bias here: bias'[o] = bias[o] - in_zp * sum(w[o]), so the
-kernels' MAC loop is q7's x * w (padding taps hold in_zp, real 0). Exact in int32: the kernels'
-partial sums are bounded by |bias'| + 2^14 * K, checked like q7's accumulator.
+kernels' MAC loop is q7's x * w (padding taps hold in_zp, real 0). Exact in int32: one bound on
+the true accumulator (< 2^30, fold_bias) covers the folded partial sums and the epilogue.
 """
 import numpy as np
 
 from ..errors import NnbuildError
 from . import Kernel, Lowered, register
-from ._checks import INT32, act_range, array, attr, check_acc, check_range, where
+from ._checks import act_range, array, attr, check_range, where
 from .q7_conv2d import geometry, scratch
 
 SCHEME = "int8"
@@ -34,15 +34,17 @@ def requant_arrays(op, n):
     return mult, shift
 
 
-def fold_bias(op, bias, weight, in_zp, k):
-    """bias - in_zp * sum(w[o]) as int32, with the kernels' accumulator bound checked."""
-    folded = bias.astype(np.int64) - in_zp * weight.reshape(weight.shape[0], -1).astype(np.int64).sum(axis=1)
-    if folded.size and (folded.min() < INT32[0] or folded.max() > INT32[1]):
-        raise NnbuildError("the bias with the input zero point folded in leaves int32", where=where(op),
-                           expected="|bias - in_zp * sum(weights)| < 2^31")
-    folded = folded.astype(np.int32)
-    check_acc(op, folded, k)
-    return folded
+def fold_bias(op, bias, weight, in_zp):
+    """bias - in_zp * sum(w[o]) as int32, after checking the true accumulator's bound
+    |bias| + max|x - in_zp| * sum|w[o]| < 2^30 (what the epilogue needs, kernels/common/nn_int8.h).
+    It also keeps the kernels' int32 sums exact: |bias'| <= |bias| + 128 * sum|w| < 2^30, and
+    every partial sum (padding taps at in_zp included) adds at most another 128 * sum|w|."""
+    w = weight.reshape(weight.shape[0], -1).astype(np.int64)
+    worst = np.abs(bias.astype(np.int64)) + max(127 - in_zp, in_zp + 128) * np.abs(w).sum(axis=1)
+    if worst.size and worst.max() >= 2**30:
+        raise NnbuildError(f"the accumulator can reach {int(worst.max())} (|bias| + |x - in_zp| * sum |w|)",
+                           where=where(op), expected="less than 2^30, the int8 kernels' requantization bound")
+    return (bias.astype(np.int64) - in_zp * w.sum(axis=1)).astype(np.int32)
 
 
 def lower(g, op):
@@ -51,7 +53,7 @@ def lower(g, op):
     k = kh * kw * cin_g
     weight = array(op, "weight", np.int8, (oc, kh, kw, cin_g))
     in_zp, out_zp = zero_point(op, "in_zp"), zero_point(op, "out_zp")
-    bias = fold_bias(op, array(op, "bias", np.int32, (oc,)), weight, in_zp, k)
+    bias = fold_bias(op, array(op, "bias", np.int32, (oc,)), weight, in_zp)
     mult, shift = requant_arrays(op, oc)
     lo, hi = act_range(op)
     fields = dict(geo, in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi)

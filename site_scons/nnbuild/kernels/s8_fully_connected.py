@@ -13,7 +13,7 @@ def lower(g, op):
     n_in, n_out = int(np.prod(shape_in)), int(np.prod(shape_out))
     weight = array(op, "weight", np.int8, (n_out, n_in))
     in_zp, out_zp = zero_point(op, "in_zp"), zero_point(op, "out_zp")
-    bias = fold_bias(op, array(op, "bias", np.int32, (n_out,)), weight, in_zp, n_in)
+    bias = fold_bias(op, array(op, "bias", np.int32, (n_out,)), weight, in_zp)
     mult, shift = requant_arrays(op, n_out)
     lo, hi = act_range(op)
     return Lowered(dict(in_n=n_in, out_n=n_out, out_zp=out_zp, act_min=lo, act_max=hi),
