@@ -32,41 +32,56 @@ static inline int32_t nn_mbqm(int32_t x, int32_t mult, int32_t shift)
     return nn_rdbpot(nn_srdhm((int32_t)((uint32_t)x << left), mult), right);
 }
 
-/* (a * b + 2^31) >> 32: SMMULR, one instruction where the DSP extension has it. */
+/* (c * 2^32 + a * b + 2^31) >> 32: SMMLAR, one instruction where the DSP extension has it. */
 #if defined(NN_USE_DSP) && !defined(NN_EMULATE_DSP)
-static inline int32_t nn_mul_hi_round(int32_t a, int32_t b)
+static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
 {
     int32_t r;
-    __asm("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    __asm("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
 #else
-static inline int32_t nn_mul_hi_round(int32_t a, int32_t b)
+static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
 {
-    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+    return (int32_t)((((int64_t)c << 32) + (int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 }
 #endif
 
-/* The s8 epilogue: clamp(mbqm(acc, mult, shift) + zp, lo, hi), for |acc| < 2^30 (the registry
- * checks that bound for conv and fc; add and concat stay far below it). With a right shift
- * (shift < 0, every multiplier below 1/2) that bound makes the primitives cheap and exact:
- * srdhm(acc, mult) = floor((2*acc*mult + 2^31) / 2^32), one SMMULR, and since the product
- * |r| < 2^30, rdbpot(r, e) = (r + 2^(e-1) - (r < 0)) >> e without overflow. */
+/* The s8 epilogue of two accumulators of one output channel: clamp(mbqm(acc, mult, shift) + zp,
+ * lo, hi) into *ya, *yb, for |acc| < 2^30 (the registry checks that bound for conv and fc; add
+ * and concat stay far below it). With a right shift e = -shift >= 1 (every multiplier below
+ * 1/2) the bound makes TFLite's double rounding one SMMLAR and a shift, exactly:
+ *   srdhm(acc, mult) = r = floor((2*acc*mult + 2^31) / 2^32)   (no saturation: mult >= 0),
+ *   rdbpot(r, e) = (r + 2^(e-1) - (r < 0)) >> e               (|r| < 2^30: no overflow),
+ * r < 0 may be replaced by acc < 0 (r = 0 gives 0 either way), and the addend goes into
+ * SMMLAR's accumulator: (SMMLAR(2*acc, mult, 2^(e-1) + (acc >> 31))) >> e. The channel's
+ * values are computed once for both accumulators (the conv loops' two pixels). */
+static inline void nn_requant2_s8(int32_t a, int32_t b, int32_t mult, int32_t shift, int32_t zp,
+                                  int32_t lo, int32_t hi, int8_t *ya, int8_t *yb)
+{
+    int32_t ra, rb;
+    if (shift < 0) {
+        const int32_t e = -shift, nudge = (int32_t)1 << (e - 1);
+        ra = nn_mla_hi_round(a * 2, mult, nudge + (a >> 31)) >> e;
+        rb = nn_mla_hi_round(b * 2, mult, nudge + (b >> 31)) >> e;
+    } else {   /* multipliers >= 1/2: the general form, saturated (no overflow with zp) */
+        ra = nn_mbqm(a, mult, shift);
+        rb = nn_mbqm(b, mult, shift);
+        ra = ra < -256 ? -256 : (ra > 255 ? 255 : ra);
+        rb = rb < -256 ? -256 : (rb > 255 ? 255 : rb);
+    }
+    ra += zp;
+    rb += zp;
+    *ya = (int8_t)(ra < lo ? lo : (ra > hi ? hi : ra));
+    *yb = (int8_t)(rb < lo ? lo : (rb > hi ? hi : rb));
+}
+
 static inline int8_t nn_requant_s8(int32_t acc, int32_t mult, int32_t shift, int32_t zp,
                                    int32_t lo, int32_t hi)
 {
-    int32_t r;
-    if (shift < 0) {
-        const int32_t e = -shift;
-        r = nn_mul_hi_round(acc * 2, mult);
-        r = ((r + ((int32_t)1 << (e - 1))) + (r >> 31)) >> e;
-        r += zp;
-    } else {
-        r = nn_mbqm(acc, mult, shift);
-        r = r < -256 ? -256 : (r > 255 ? 255 : r);   /* saturates anyway; no overflow with zp */
-        r += zp;
-    }
-    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+    int8_t y, unused;
+    nn_requant2_s8(acc, 0, mult, shift, zp, lo, hi, &y, &unused);
+    return y;
 }
 
 #endif

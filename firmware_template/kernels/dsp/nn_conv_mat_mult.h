@@ -170,10 +170,14 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
         } else if (mode == 3) {   /* s8: s is the output zero point */
-            out0[0] = nn_requant_s8(s00, mult[0], shift[0], s, lo, hi);
-            out1[0] = nn_requant_s8(s01, mult[0], shift[0], s, lo, hi);
-            out0[1] = nn_requant_s8(s10, mult[1], shift[1], s, lo, hi);
-            out1[1] = nn_requant_s8(s11, mult[1], shift[1], s, lo, hi);
+            /* into locals first: int8 stores may alias the channel arrays, forcing reloads */
+            int8_t y00, y01, y10, y11;
+            nn_requant2_s8(s00, s01, mult[0], shift[0], s, lo, hi, &y00, &y01);
+            nn_requant2_s8(s10, s11, mult[1], shift[1], s, lo, hi, &y10, &y11);
+            out0[0] = y00;
+            out1[0] = y01;
+            out0[1] = y10;
+            out1[1] = y11;
             mult += 2;
             shift += 2;
         } else {
@@ -293,10 +297,12 @@ static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, con
     }
     for (; o < cout_g; o++) {
         int32_t s00 = bg[o], s01 = s00;
+        int8_t y0, y1;
         mac_1ch(wg + o * K, K, cols, &s00, &s01);
-        out0[o] = nn_requant_s8(s00, mg[o], sg[o], zp, lo, hi);
+        nn_requant2_s8(s00, s01, mg[o], sg[o], zp, lo, hi, &y0, &y1);
+        out0[o] = y0;
         if (!one)
-            out1[o] = nn_requant_s8(s01, mg[o], sg[o], zp, lo, hi);
+            out1[o] = y1;
     }
 }
 
