@@ -47,6 +47,12 @@ static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
 }
 #endif
 
+/* mbqm(acc, mult, -e) for e >= 1, |acc| < 2^30, nudge = 2^(e-1) (see nn_requant2_s8). */
+static inline int32_t nn_mbqm_right(int32_t acc, int32_t mult, int32_t e, int32_t nudge)
+{
+    return nn_mla_hi_round(acc * 2, mult, nudge + (acc >> 31)) >> e;
+}
+
 /* The s8 epilogue of two accumulators of one output channel: clamp(mbqm(acc, mult, shift) + zp,
  * lo, hi) into *ya, *yb, for |acc| < 2^30 (the registry checks that bound for conv and fc; add
  * and concat stay far below it). With a right shift e = -shift >= 1 (every multiplier below
@@ -62,8 +68,8 @@ static inline void nn_requant2_s8(int32_t a, int32_t b, int32_t mult, int32_t sh
     int32_t ra, rb;
     if (shift < 0) {
         const int32_t e = -shift, nudge = (int32_t)1 << (e - 1);
-        ra = nn_mla_hi_round(a * 2, mult, nudge + (a >> 31)) >> e;
-        rb = nn_mla_hi_round(b * 2, mult, nudge + (b >> 31)) >> e;
+        ra = nn_mbqm_right(a, mult, e, nudge);
+        rb = nn_mbqm_right(b, mult, e, nudge);
     } else {   /* multipliers >= 1/2: the general form, saturated (no overflow with zp) */
         ra = nn_mbqm(a, mult, shift);
         rb = nn_mbqm(b, mult, shift);

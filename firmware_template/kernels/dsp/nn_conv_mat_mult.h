@@ -169,7 +169,21 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
-        } else if (mode == 3) {   /* s8: s is the output zero point */
+        } else if (mode == 3) {   /* s8, every shift < 0, act_max 127: s is the output zp */
+            const int32_t m0 = mult[0], m1 = mult[1], e0 = -shift[0], e1 = -shift[1];
+            const int32_t n0 = (int32_t)1 << (e0 - 1), n1 = (int32_t)1 << (e1 - 1);
+            int32_t y;
+            y = nn_ssat8(nn_mbqm_right(s00, m0, e0, n0) + s);
+            out0[0] = (int8_t)(y < lo ? lo : y);
+            y = nn_ssat8(nn_mbqm_right(s01, m0, e0, n0) + s);
+            out1[0] = (int8_t)(y < lo ? lo : y);
+            y = nn_ssat8(nn_mbqm_right(s10, m1, e1, n1) + s);
+            out0[1] = (int8_t)(y < lo ? lo : y);
+            y = nn_ssat8(nn_mbqm_right(s11, m1, e1, n1) + s);
+            out1[1] = (int8_t)(y < lo ? lo : y);
+            mult += 2;
+            shift += 2;
+        } else if (mode == 4) {   /* s8, any shift and range */
             /* into locals first: int8 stores may alias the channel arrays, forcing reloads */
             int8_t y00, y01, y10, y11;
             nn_requant2_s8(s00, s01, mult[0], shift[0], s, lo, hi, &y00, &y01);
@@ -213,12 +227,22 @@ static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int
     mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2, 0, 0);
 }
 
+/* s8 instances: 3, the usual case (right shifts, act_max 127): nn_mbqm_right + SSAT + max;
+ * 4: anything else through nn_requant2_s8. */
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8_fast(const int8_t *w, const int32_t *b, const int32_t *mult,
+                     const int32_t *shift, int32_t pairs, int32_t K, const int16_t *cols,
+                     int8_t *out0, int8_t *out1, int32_t zp, int32_t lo)
+{
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, 127, 3, mult, shift);
+}
+
 static NN_NOINLINE NN_MAYBE_UNUSED void
 mat_mult_2px_s8(const int8_t *w, const int32_t *b, const int32_t *mult, const int32_t *shift,
                 int32_t pairs, int32_t K, const int16_t *cols, int8_t *out0, int8_t *out1,
                 int32_t zp, int32_t lo, int32_t hi)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, hi, 3, mult, shift);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, hi, 4, mult, shift);
 }
 
 static NN_MAYBE_UNUSED void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs,
@@ -284,16 +308,20 @@ static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_
     }
 }
 
-/* mat_mult with s8's epilogue: per-channel mult/shift of this group (mg, sg), output zero point. */
+/* mat_mult with s8's epilogue: per-channel mult/shift of this group (mg, sg), output zero point;
+ * fast: every shift of the layer < 0 and hi == 127 (the caller checks once per call). */
 static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, const int32_t *mg,
                                         const int32_t *sg, int32_t cout_g, int32_t K,
                                         const int16_t *cols, int one, int8_t *out0, int8_t *out1,
-                                        int32_t zp, int32_t lo, int32_t hi)
+                                        int32_t zp, int32_t lo, int32_t hi, int fast)
 {
     int32_t o = 0;
     if (!one) {
         o = cout_g & ~1;
-        mat_mult_2px_s8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
+        if (fast)
+            mat_mult_2px_s8_fast(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo);
+        else
+            mat_mult_2px_s8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
     }
     for (; o < cout_g; o++) {
         int32_t s00 = bg[o], s01 = s00;
