@@ -109,6 +109,12 @@ static inline int32_t nn_usat7(int32_t x)
     return (int32_t)__usat(x, 7);
 }
 
+/* max(x, 0) in one instruction (USAT to [0, 2^31 - 1]) */
+static inline int32_t nn_usat31(int32_t x)
+{
+    return (int32_t)__usat(x, 31);
+}
+
 #elif defined(NN_EMULATE_DSP)
 
 static inline int32_t nn_sext8(uint32_t x)
@@ -159,6 +165,11 @@ static inline int32_t nn_ssat8(int32_t x)
 static inline int32_t nn_usat7(int32_t x)
 {
     return x < 0 ? 0 : (x > 127 ? 127 : x);
+}
+
+static inline int32_t nn_usat31(int32_t x)
+{
+    return x < 0 ? 0 : x;
 }
 
 static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b)

@@ -32,9 +32,8 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
     const int fast = G != 1 || p->dil_w != 1 ? 0
                    : (cin_g & 3) == 0 ? 1
                    : K <= NN_STAGE_MAX && p->k_w * cin_g >= 4 ? 2 : 0;
-    int32_t g, q, o, rq_fast = hi == 127;
-    for (o = 0; o < p->out_c; o++)   /* the epilogue's fast form needs right shifts */
-        rq_fast &= shift[o] < 0;
+    const int mode = nn_conv_s8_mode(shift, p->out_c, ozp, lo, hi);
+    int32_t g, q;
 
     for (g = 0; g < G; g++) {
         const int8_t *wg = weight + g * cout_g * K;
@@ -62,7 +61,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
                 im2col(p, in, oy1, ox1, g, cin_g, scratch + 2, pad4);
             }
             mat_mult_s8(wg, bg, mg, sg, cout_g, K, scratch, 0, og + q * OC, og + (q + 1) * OC,
-                        ozp, lo, hi, rq_fast);
+                        ozp, lo, hi, mode);
             ox = ox1 + 1;
             oy = oy1;
             if (ox == p->out_w) {
@@ -73,7 +72,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
         if (q < npix) {
             im2col(p, in, oy, ox, g, cin_g, scratch, pad4);
             mat_mult_s8(wg, bg, mg, sg, cout_g, K, scratch, 1, og + q * OC, og + q * OC,
-                        ozp, lo, hi, rq_fast);
+                        ozp, lo, hi, mode);
         }
     }
 }

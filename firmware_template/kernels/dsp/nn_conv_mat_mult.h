@@ -169,18 +169,23 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
-        } else if (mode == 3) {   /* s8, every shift < 0, act_max 127: s is the output zp */
+        } else if (mode == 3 || mode == 5) {   /* s8, every shift < 0: s is the output zp */
+            /* 3: no activation ([-128, 127]): SSAT; 5: fused relu ([zp, 127]):
+             * max(ssat(r + zp), zp) == ssat(max(r, 0) + zp), and max(r, 0) is USAT #31 */
             const int32_t m0 = mult[0], m1 = mult[1], e0 = -shift[0], e1 = -shift[1];
             const int32_t n0 = (int32_t)1 << (e0 - 1), n1 = (int32_t)1 << (e1 - 1);
-            int32_t y;
-            y = nn_ssat8(nn_mbqm_right(s00, m0, e0, n0) + s);
-            out0[0] = (int8_t)(y < lo ? lo : y);
-            y = nn_ssat8(nn_mbqm_right(s01, m0, e0, n0) + s);
-            out1[0] = (int8_t)(y < lo ? lo : y);
-            y = nn_ssat8(nn_mbqm_right(s10, m1, e1, n1) + s);
-            out0[1] = (int8_t)(y < lo ? lo : y);
-            y = nn_ssat8(nn_mbqm_right(s11, m1, e1, n1) + s);
-            out1[1] = (int8_t)(y < lo ? lo : y);
+            int32_t r00 = nn_mbqm_right(s00, m0, e0, n0), r01 = nn_mbqm_right(s01, m0, e0, n0);
+            int32_t r10 = nn_mbqm_right(s10, m1, e1, n1), r11 = nn_mbqm_right(s11, m1, e1, n1);
+            if (mode == 5) {
+                r00 = nn_usat31(r00);
+                r01 = nn_usat31(r01);
+                r10 = nn_usat31(r10);
+                r11 = nn_usat31(r11);
+            }
+            out0[0] = (int8_t)nn_ssat8(r00 + s);
+            out1[0] = (int8_t)nn_ssat8(r01 + s);
+            out0[1] = (int8_t)nn_ssat8(r10 + s);
+            out1[1] = (int8_t)nn_ssat8(r11 + s);
             mult += 2;
             shift += 2;
         } else if (mode == 4) {   /* s8, any shift and range */
@@ -227,14 +232,22 @@ static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int
     mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2, 0, 0);
 }
 
-/* s8 instances: 3, the usual case (right shifts, act_max 127): nn_mbqm_right + SSAT + max;
+/* s8 instances. With right shifts only (nn_mbqm_right): 3, no activation; 5, fused relu.
  * 4: anything else through nn_requant2_s8. */
 static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8_fast(const int8_t *w, const int32_t *b, const int32_t *mult,
+mat_mult_2px_s8_int8(const int8_t *w, const int32_t *b, const int32_t *mult,
                      const int32_t *shift, int32_t pairs, int32_t K, const int16_t *cols,
-                     int8_t *out0, int8_t *out1, int32_t zp, int32_t lo)
+                     int8_t *out0, int8_t *out1, int32_t zp)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, 127, 3, mult, shift);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, -128, 127, 3, mult, shift);
+}
+
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8_relu(const int8_t *w, const int32_t *b, const int32_t *mult,
+                     const int32_t *shift, int32_t pairs, int32_t K, const int16_t *cols,
+                     int8_t *out0, int8_t *out1, int32_t zp)
+{
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, zp, 127, 5, mult, shift);
 }
 
 static NN_NOINLINE NN_MAYBE_UNUSED void
@@ -309,17 +322,19 @@ static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_
 }
 
 /* mat_mult with s8's epilogue: per-channel mult/shift of this group (mg, sg), output zero point;
- * fast: every shift of the layer < 0 and hi == 127 (the caller checks once per call). */
+ * mode (nn_conv_s8_mode, once per call): 3 or 5 for the right-shift-only instances, else 4. */
 static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, const int32_t *mg,
                                         const int32_t *sg, int32_t cout_g, int32_t K,
                                         const int16_t *cols, int one, int8_t *out0, int8_t *out1,
-                                        int32_t zp, int32_t lo, int32_t hi, int fast)
+                                        int32_t zp, int32_t lo, int32_t hi, int mode)
 {
     int32_t o = 0;
     if (!one) {
         o = cout_g & ~1;
-        if (fast)
-            mat_mult_2px_s8_fast(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo);
+        if (mode == 3)
+            mat_mult_2px_s8_int8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp);
+        else if (mode == 5)
+            mat_mult_2px_s8_relu(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp);
         else
             mat_mult_2px_s8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
     }
@@ -332,6 +347,18 @@ static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, con
         if (!one)
             out1[o] = y1;
     }
+}
+
+/* The s8 epilogue instance for a whole call: 3 / 5 when every shift is a right shift and the
+ * range is int8's / a fused relu's ([zp, 127]), else 4. */
+static NN_MAYBE_UNUSED int nn_conv_s8_mode(const int32_t *shift, int32_t n, int32_t zp,
+                                           int32_t lo, int32_t hi)
+{
+    int32_t o;
+    for (o = 0; o < n; o++)
+        if (shift[o] >= 0)
+            return 4;
+    return hi != 127 ? 4 : lo == -128 ? 3 : lo == zp ? 5 : 4;
 }
 
 #endif
