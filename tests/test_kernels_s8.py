@@ -92,7 +92,10 @@ def _rand_weights(rng, shape):
 
 def _rand_requant(rng, n, lo=1e-4, hi=0.9):
     """Per-channel (mult, shift) from real multipliers as TFLite's QuantizeMultiplier makes them;
-    now and then one above 1 (a left shift) and one that is zero."""
+    now and then one above 1 (a left shift) and one that is zero, and now and then tiny ones
+    (right shifts past 22, where the DSP epilogue leaves its fast form)."""
+    if rng.integers(4) == 0:
+        lo = 1e-9
     reals = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
     if n > 2 and rng.integers(4) == 0:
         reals[rng.integers(n)] = rng.uniform(1.0, 1.9)

@@ -85,6 +85,28 @@
     } while (0)
 #endif
 
+/* The s8 epilogue's fast forms (modes 3 and 5), for layers whose shifts all lie in -22..-1 and
+ * |acc| < 2^30 (nn_int8.h: nn_requant2_s8 derives the SMMLAR form). The output zero point goes
+ * into SMMLAR's addend too: (X + zp * 2^e) >> e == (X >> e) + zp, and with e <= 22 the addend
+ * and the sum stay far inside int32. rq_right = mbqm(acc, mult, -e) + zp. rq_right_relu =
+ * max(mbqm(acc, mult, -e), 0) + zp: mbqm of a negative acc is <= 0 and mbqm(0) = 0, so the max
+ * can go on the accumulator, where one USAT #31 of 2 * acc does it and makes the sign term 0;
+ * SSAT #8 of either then gives the contract's clamp to [-128, 127] / [zp, 127]. */
+static inline int32_t rq_addend(int32_t e, int32_t zp)
+{
+    return (int32_t)((1u << (e - 1)) + ((uint32_t)zp << e));
+}
+
+static inline int32_t rq_right(int32_t acc, int32_t mult, int32_t e, int32_t addend)
+{
+    return nn_mla_hi_round(acc * 2, mult, addend + (acc >> 31)) >> e;
+}
+
+static inline int32_t rq_right_relu(int32_t acc, int32_t mult, int32_t e, int32_t addend)
+{
+    return nn_mla_hi_round(nn_usat31(acc * 2), mult, addend) >> e;
+}
+
 /* One block: weight words x0 (filter 0) and x1 (filter 1) x the interleaved columns at c. */
 #define MAC_2X2_WORDS(x0, x1, c, s00, s01, s10, s11)                                           \
     do {                                                                                       \
@@ -169,23 +191,20 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
-        } else if (mode == 3 || mode == 5) {   /* s8, every shift < 0: s is the output zp */
-            /* 3: no activation ([-128, 127]): SSAT; 5: fused relu ([zp, 127]):
-             * max(ssat(r + zp), zp) == ssat(max(r, 0) + zp), and max(r, 0) is USAT #31 */
+        } else if (mode == 3 || mode == 5) {   /* s8, shifts in -22..-1: s is the output zp */
             const int32_t m0 = mult[0], m1 = mult[1], e0 = -shift[0], e1 = -shift[1];
-            const int32_t n0 = (int32_t)1 << (e0 - 1), n1 = (int32_t)1 << (e1 - 1);
-            int32_t r00 = nn_mbqm_right(s00, m0, e0, n0), r01 = nn_mbqm_right(s01, m0, e0, n0);
-            int32_t r10 = nn_mbqm_right(s10, m1, e1, n1), r11 = nn_mbqm_right(s11, m1, e1, n1);
-            if (mode == 5) {
-                r00 = nn_usat31(r00);
-                r01 = nn_usat31(r01);
-                r10 = nn_usat31(r10);
-                r11 = nn_usat31(r11);
+            const int32_t a0 = rq_addend(e0, s), a1 = rq_addend(e1, s);
+            if (mode == 3) {
+                out0[0] = (int8_t)nn_ssat8(rq_right(s00, m0, e0, a0));
+                out1[0] = (int8_t)nn_ssat8(rq_right(s01, m0, e0, a0));
+                out0[1] = (int8_t)nn_ssat8(rq_right(s10, m1, e1, a1));
+                out1[1] = (int8_t)nn_ssat8(rq_right(s11, m1, e1, a1));
+            } else {
+                out0[0] = (int8_t)nn_ssat8(rq_right_relu(s00, m0, e0, a0));
+                out1[0] = (int8_t)nn_ssat8(rq_right_relu(s01, m0, e0, a0));
+                out0[1] = (int8_t)nn_ssat8(rq_right_relu(s10, m1, e1, a1));
+                out1[1] = (int8_t)nn_ssat8(rq_right_relu(s11, m1, e1, a1));
             }
-            out0[0] = (int8_t)nn_ssat8(r00 + s);
-            out1[0] = (int8_t)nn_ssat8(r01 + s);
-            out0[1] = (int8_t)nn_ssat8(r10 + s);
-            out1[1] = (int8_t)nn_ssat8(r11 + s);
             mult += 2;
             shift += 2;
         } else if (mode == 4) {   /* s8, any shift and range */
@@ -232,7 +251,7 @@ static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int
     mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2, 0, 0);
 }
 
-/* s8 instances. With right shifts only (nn_mbqm_right): 3, no activation; 5, fused relu.
+/* s8 instances. With shifts in -22..-1 (rq_right): 3, no activation; 5, fused relu.
  * 4: anything else through nn_requant2_s8. */
 static NN_NOINLINE NN_MAYBE_UNUSED void
 mat_mult_2px_s8_int8(const int8_t *w, const int32_t *b, const int32_t *mult,
@@ -349,14 +368,14 @@ static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, con
     }
 }
 
-/* The s8 epilogue instance for a whole call: 3 / 5 when every shift is a right shift and the
+/* The s8 epilogue instance for a whole call: 3 / 5 when every shift lies in -22..-1 and the
  * range is int8's / a fused relu's ([zp, 127]), else 4. */
 static NN_MAYBE_UNUSED int nn_conv_s8_mode(const int32_t *shift, int32_t n, int32_t zp,
                                            int32_t lo, int32_t hi)
 {
     int32_t o;
     for (o = 0; o < n; o++)
-        if (shift[o] >= 0)
+        if (shift[o] >= 0 || shift[o] < -22)
             return 4;
     return hi != 127 ? 4 : lo == -128 ? 3 : lo == zp ? 5 : 4;
 }
