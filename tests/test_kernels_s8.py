@@ -161,8 +161,8 @@ def run_conv(lib, case):
     assert 2 * scratch_n == kernels.find(op, "int8").scratch(low.params)
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     a = {k: np.ascontiguousarray(v) for k, v in low.arrays.items()}
-    lib.nn_conv2d_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["bias"]),
-                     _ptr(a["out_mult"]), _ptr(a["out_shift"]), _ptr(out), _ptr(scratch))
+    lib.nn_conv2d_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["chan"]),
+                     _ptr(out), _ptr(scratch))
     _intact(out, n)
     _intact(scratch, scratch_n, 0x5A5A)
     return out[:n].reshape(out_shape)
@@ -252,8 +252,8 @@ def test_fc_s8_random_matches_golden(lib):
         scratch_n = lib.nn_fc_s8_scratch_bytes(ctypes.byref(p)) // 2
         scratch = _guarded(scratch_n, np.int16, 0x5A5A)
         a = {k: np.ascontiguousarray(v) for k, v in low.arrays.items()}
-        lib.nn_fc_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["bias"]),
-                     _ptr(a["out_mult"]), _ptr(a["out_shift"]), _ptr(out), _ptr(scratch))
+        lib.nn_fc_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["chan"]),
+                     _ptr(out), _ptr(scratch))
         _intact(out, w.shape[0])
         _intact(scratch, scratch_n, 0x5A5A)
         want = golden(fc_op(*case), x).reshape(-1)
@@ -487,10 +487,9 @@ def _qemu_cases_source(big):
         want = want_conv(case)
         a = low.arrays
         src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
-                _c_array("int32_t", f"cb{i}", a["bias"]), _c_array("int32_t", f"cm{i}", a["out_mult"]),
-                _c_array("int32_t", f"cs{i}", a["out_shift"]), _c_array("int8_t", f"cy{i}", want),
+                _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
                 _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
-        calls.append(f"nn_conv2d_s8(&cp{i}, cx{i}, cw{i}, cb{i}, cm{i}, cs{i}, out, scratch); "
+        calls.append(f"nn_conv2d_s8(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, kernels.find(op, "int8").scratch(low.params))
@@ -501,10 +500,9 @@ def _qemu_cases_source(big):
         want = golden(fc_op(*case), x)
         a = low.arrays
         src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", a["weight"]),
-                _c_array("int32_t", f"fb{i}", a["bias"]), _c_array("int32_t", f"fm{i}", a["out_mult"]),
-                _c_array("int32_t", f"fs{i}", a["out_shift"]), _c_array("int8_t", f"fy{i}", want),
+                _c_array("int32_t", f"fc{i}", a["chan"]), _c_array("int8_t", f"fy{i}", want),
                 _c_struct("nn_fc_s8_params", f"fp{i}", low.params)]
-        calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fb{i}, fm{i}, fs{i}, out, scratch); "
+        calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fc{i}, out, scratch); "
                      f"bad += check(\"fc\", {i}, fy{i}, {w.shape[0]});")
         max_scratch = max(max_scratch, 2 * x.size)
     for i in range(30):

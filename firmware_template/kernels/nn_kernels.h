@@ -79,11 +79,12 @@ void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t
 
 /* int8 kernels: the C side of docs/int8_contract.md (TFLite Micro's integer arithmetic).
  * The input stage and the table activations (sigmoid, tanh) are the q7 kernels above.
- *   - conv / fc: bias is the contract's bias minus in_zp * (sum of the output channel's
- *     weights), folded by the code generator, so the MAC loop is q7's x * w; padding taps hold
- *     in_zp (real 0). out_mult/out_shift: one MultiplyByQuantizedMultiplier per output channel
- *     (out_mult >= 0, shift -31..30, positive = left); |bias| + 2^15 * K < 2^31 (the folded
- *     partial sums fit int32), K = k_h*k_w*in_c/groups or in_n. Scratch and layout as q7's.
+ *   - conv / fc: chan holds 4 int32 per output channel (common/nn_int8.h, NN_S8_CHAN): the
+ *     contract's bias minus in_zp * (sum of the channel's weights), folded by the code
+ *     generator so that the MAC loop is q7's x * w (padding taps hold in_zp, real 0); the
+ *     MultiplyByQuantizedMultiplier multiplier (>= 0) and shift (-31..30, positive = left); a
+ *     rounding addend (2^(e-1) + out_zp * 2^e where shift = -e in -22..-1, else 0). The true
+ *     accumulator stays below 2^30 (checked by the generator). Scratch and layout as q7's.
  *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts, rounds as TFLM.
  *   - add / concat: TFLM's ADD and QUANTIZE (requantize) arithmetic; |mult| < 2^31, shifts as
  *     the quantizer gives them (left_shift <= 20 for add). */
@@ -108,12 +109,10 @@ typedef struct {
 } nn_add_s8_params;
 
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                  const int32_t *bias, const int32_t *out_mult, const int32_t *out_shift,
-                  int8_t *out, int16_t *scratch);
+                  const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p);
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
-              const int32_t *bias, const int32_t *out_mult, const int32_t *out_shift,
-              int8_t *out, int16_t *scratch);
+              const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p);
 void nn_maxpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);

@@ -54,8 +54,7 @@ static int32_t pad_taps(const int8_t *w, int32_t KH, int32_t KW, int32_t cin_g, 
 }
 
 static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                              const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                              int8_t *out)
+                              const int32_t *chan, int8_t *out)
 {
     const int32_t C = p->in_c, W = p->in_w, OC = p->out_c, KH = p->k_h, KW = p->k_w;
     const int32_t mult_c = OC / C, row_step = p->dil_h * W * C, col_step = p->dil_w * C;
@@ -77,7 +76,8 @@ static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, cons
             for (o = 0; o < OC; o++) {
                 const int8_t *row = base + o / mult_c;
                 const int8_t *wrow = weight + (o * KH + ky0) * KW + kx0;
-                int32_t acc = bias[o], ky, kx;
+                const int32_t *c = chan + NN_S8_CHAN * o;
+                int32_t acc = c[0], ky, kx;
                 if (clipped)
                     acc += pad_taps(weight + o * KH * KW, KH, KW, 1, ky0, ky1, kx0, kx1, zp);
                 for (ky = ky0; ky < ky1; ky++, row += row_step, wrow += KW) {
@@ -85,7 +85,7 @@ static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, cons
                     for (kx = 0; kx < kx1 - kx0; kx++, x += col_step)
                         acc += *x * wrow[kx];
                 }
-                *out++ = nn_requant_s8(acc, mult[o], shift[o], ozp, lo, hi);
+                *out++ = nn_requant_s8(acc, c[1], c[2], ozp, lo, hi);
             }
         }
     }

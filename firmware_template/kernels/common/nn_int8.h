@@ -6,6 +6,13 @@
 
 #include "nn_internal.h"
 
+/* The s8 conv / fc kernels' per-output-channel record (int32 words, written by the code
+ * generator, site_scons/nnbuild/kernels/s8_conv2d.py): the bias with -in_zp * sum(w) folded in,
+ * the MultiplyByQuantizedMultiplier multiplier and TFLite shift, and the rounding addend of the
+ * DSP epilogue's fast form (2^(e-1) + out_zp * 2^e for shift = -e in -22..-1, else 0). One
+ * record per channel: one pointer walks everything the MAC loop's epilogue reads. */
+#define NN_S8_CHAN 4
+
 /* SaturatingRoundingDoublingHighMul(a, b) for a multiplier b >= 0 (the quantizer's are in
  * [0, 2^31)): TFLite adds 2^30 or 1 - 2^30 by the product's sign and truncates the division by
  * 2^31; that equals floor((a*b + 2^30) / 2^31) for every product, one SMLAL-style sequence. The

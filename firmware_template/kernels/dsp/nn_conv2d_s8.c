@@ -19,8 +19,7 @@ static inline int iy_ok(const nn_conv_params *p, int32_t oy)
 }
 
 static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const int8_t *weight,
-                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                         int8_t *out, int16_t *scratch)
+                         const int32_t *chan, int8_t *out, int16_t *scratch)
 {
     const nn_conv_params geo = nn_conv_geometry(ps);
     const nn_conv_params *p = &geo;
@@ -32,12 +31,12 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
     const int fast = G != 1 || p->dil_w != 1 ? 0
                    : (cin_g & 3) == 0 ? 1
                    : K <= NN_STAGE_MAX && p->k_w * cin_g >= 4 ? 2 : 0;
-    const int mode = nn_conv_s8_mode(shift, p->out_c, ozp, lo, hi);
+    const int mode = nn_conv_s8_mode(chan, p->out_c, ozp, lo, hi);
     int32_t g, q;
 
     for (g = 0; g < G; g++) {
         const int8_t *wg = weight + g * cout_g * K;
-        const int32_t *bg = bias + g * cout_g, *mg = mult + g * cout_g, *sg = shift + g * cout_g;
+        const int32_t *cg = chan + NN_S8_CHAN * g * cout_g;
         int8_t *og = out + g * cout_g;
         int32_t oy = 0, ox = 0;
         for (q = 0; q + 1 < npix; q += 2) {
@@ -60,8 +59,8 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
                 im2col(p, in, oy, ox, g, cin_g, scratch, pad4);
                 im2col(p, in, oy1, ox1, g, cin_g, scratch + 2, pad4);
             }
-            mat_mult_s8(wg, bg, mg, sg, cout_g, K, scratch, 0, og + q * OC, og + (q + 1) * OC,
-                        ozp, lo, hi, mode);
+            mat_mult_s8(wg, cg, cout_g, K, scratch, 0, og + q * OC, og + (q + 1) * OC, ozp, lo,
+                        hi, mode);
             ox = ox1 + 1;
             oy = oy1;
             if (ox == p->out_w) {
@@ -71,20 +70,19 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
         }
         if (q < npix) {
             im2col(p, in, oy, ox, g, cin_g, scratch, pad4);
-            mat_mult_s8(wg, bg, mg, sg, cout_g, K, scratch, 1, og + q * OC, og + q * OC,
-                        ozp, lo, hi, mode);
+            mat_mult_s8(wg, cg, cout_g, K, scratch, 1, og + q * OC, og + q * OC, ozp, lo, hi,
+                        mode);
         }
     }
 }
 
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                  const int32_t *bias, const int32_t *out_mult, const int32_t *out_shift,
-                  int8_t *out, int16_t *scratch)
+                  const int32_t *chan, int8_t *out, int16_t *scratch)
 {
     if (NN_CONV_IS_DEPTHWISE(p))
-        conv_depthwise_s8(p, in, weight, bias, out_mult, out_shift, out);
+        conv_depthwise_s8(p, in, weight, chan, out);
     else
-        conv_general(p, in, weight, bias, out_mult, out_shift, out, scratch);
+        conv_general(p, in, weight, chan, out, scratch);
 }
 
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p)

@@ -1,5 +1,5 @@
-/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved column pairs (2 output
- * channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same computation in C for
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved
+ * column pairs (2 output channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same computation in C for
  * NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or s8's per-channel
  * MultiplyByQuantizedMultiplier (mode 3). Static functions in a header included once, by each of
  * those files: the compiler sees them exactly as if they were written there. */
@@ -151,22 +151,24 @@ static inline uint32_t first_word(const int8_t *row, int32_t pre, int32_t K)
 static inline __attribute__((__always_inline__)) void
 mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
                   const int16_t *cols, int8_t *out0, int8_t *out1, int32_t s, int32_t lo,
-                  int32_t hi, const int mode, const int32_t *mult, const int32_t *shift)
+                  int32_t hi, const int mode)
 {
     /* few values live across the MAC loop (they are reloaded from the stack): the next pair's
      * first weight row follows the current second row, out1 is a fixed distance from out0 */
     const int32_t pre = (-K) & 3, nb = (K + 3) >> 2, sm1 = s - 1, d = (int32_t)(out1 - out0);
-    const int32_t *const b_end = b + 2 * pairs;
+    /* per channel: q7 one bias word; s8 (modes 3-5) a record of NN_S8_CHAN words (nn_int8.h) */
+    const int32_t bw = mode >= 3 ? NN_S8_CHAN : 1;
+    const int32_t *const b_end = b + 2 * bw * pairs;
     const int8_t *w0 = w;
     /* K % 4 != 0: the column's first block starts pre values before the K values, so the loop
      * reads each weight row from pre bytes before its start (the previous row's last weights,
      * against zeros). Only the first pair, whose first row may start the weight array, and
      * rows shorter than a block build their first block's words instead. */
     int shifted = pre != 0;
-    for (; b != b_end; b += 2, out0 += 2) {
+    for (; b != b_end; b += 2 * bw, out0 += 2) {
         const int8_t *w1 = w0 + K;
         const int16_t *c = cols;
-        int32_t s00 = b[0], s01 = s00, s10 = b[1], s11 = s10, n = nb;
+        int32_t s00 = b[0], s01 = s00, s10 = b[bw], s11 = s10, n = nb;
         if (shifted) {
             MAC_2X2_WORDS(first_word(w0, pre, K), first_word(w1, pre, K), c, s00, s01, s10, s11);
             c += NN_COLW_STEP;
@@ -192,8 +194,8 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
         } else if (mode == 3 || mode == 5) {   /* s8, shifts in -22..-1: s is the output zp */
-            const int32_t m0 = mult[0], m1 = mult[1], e0 = -shift[0], e1 = -shift[1];
-            const int32_t a0 = rq_addend(e0, s), a1 = rq_addend(e1, s);
+            const int32_t m0 = b[1], e0 = -b[2], a0 = b[3];
+            const int32_t m1 = b[NN_S8_CHAN + 1], e1 = -b[NN_S8_CHAN + 2], a1 = b[NN_S8_CHAN + 3];
             if (mode == 3) {
                 out0[0] = (int8_t)nn_ssat8(rq_right(s00, m0, e0, a0));
                 out1[0] = (int8_t)nn_ssat8(rq_right(s01, m0, e0, a0));
@@ -205,19 +207,15 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
                 out0[1] = (int8_t)nn_ssat8(rq_right_relu(s10, m1, e1, a1));
                 out1[1] = (int8_t)nn_ssat8(rq_right_relu(s11, m1, e1, a1));
             }
-            mult += 2;
-            shift += 2;
         } else if (mode == 4) {   /* s8, any shift and range */
-            /* into locals first: int8 stores may alias the channel arrays, forcing reloads */
+            /* into locals first: int8 stores may alias the channel records, forcing reloads */
             int8_t y00, y01, y10, y11;
-            nn_requant2_s8(s00, s01, mult[0], shift[0], s, lo, hi, &y00, &y01);
-            nn_requant2_s8(s10, s11, mult[1], shift[1], s, lo, hi, &y10, &y11);
+            nn_requant2_s8(s00, s01, b[1], b[2], s, lo, hi, &y00, &y01);
+            nn_requant2_s8(s10, s11, b[NN_S8_CHAN + 1], b[NN_S8_CHAN + 2], s, lo, hi, &y10, &y11);
             out0[0] = y00;
             out1[0] = y01;
             out0[1] = y10;
             out1[1] = y11;
-            mult += 2;
-            shift += 2;
         } else {
             out0[0] = (int8_t)nn_requant(s00, s, lo, hi);
             out0[1] = (int8_t)nn_requant(s10, s, lo, hi);
@@ -234,47 +232,45 @@ static NN_NOINLINE void mat_mult_2px_requant(const int8_t *w, const int32_t *b, 
                                              int32_t K, const int16_t *cols, int8_t *out0,
                                              int8_t *out1, int32_t s, int32_t lo, int32_t hi)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, lo, hi, 0, 0, 0);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, lo, hi, 0);
 }
 
 static NN_NOINLINE void mat_mult_2px_int8(const int8_t *w, const int32_t *b, int32_t pairs,
                                           int32_t K, const int16_t *cols, int8_t *out0,
                                           int8_t *out1, int32_t s)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, -128, 127, 1, 0, 0);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, -128, 127, 1);
 }
 
 static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int32_t pairs,
                                           int32_t K, const int16_t *cols, int8_t *out0,
                                           int8_t *out1, int32_t s)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2, 0, 0);
+    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2);
 }
 
-/* s8 instances. With shifts in -22..-1 (rq_right): 3, no activation; 5, fused relu.
- * 4: anything else through nn_requant2_s8. */
+/* s8 instances (chan: the channel records, nn_int8.h). With shifts in -22..-1 (rq_right):
+ * 3, no activation; 5, fused relu. 4: anything else through nn_requant2_s8. */
 static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8_int8(const int8_t *w, const int32_t *b, const int32_t *mult,
-                     const int32_t *shift, int32_t pairs, int32_t K, const int16_t *cols,
-                     int8_t *out0, int8_t *out1, int32_t zp)
+mat_mult_2px_s8_int8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, -128, 127, 3, mult, shift);
-}
-
-static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8_relu(const int8_t *w, const int32_t *b, const int32_t *mult,
-                     const int32_t *shift, int32_t pairs, int32_t K, const int16_t *cols,
-                     int8_t *out0, int8_t *out1, int32_t zp)
-{
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, zp, 127, 5, mult, shift);
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, -128, 127, 3);
 }
 
 static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8(const int8_t *w, const int32_t *b, const int32_t *mult, const int32_t *shift,
-                int32_t pairs, int32_t K, const int16_t *cols, int8_t *out0, int8_t *out1,
-                int32_t zp, int32_t lo, int32_t hi)
+mat_mult_2px_s8_relu(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
 {
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, zp, lo, hi, 4, mult, shift);
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, zp, 127, 5);
+}
+
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp, int32_t lo,
+                int32_t hi)
+{
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, lo, hi, 4);
 }
 
 static NN_MAYBE_UNUSED void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs,
@@ -340,28 +336,29 @@ static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_
     }
 }
 
-/* mat_mult with s8's epilogue: per-channel mult/shift of this group (mg, sg), output zero point;
- * mode (nn_conv_s8_mode, once per call): 3 or 5 for the right-shift-only instances, else 4. */
-static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, const int32_t *mg,
-                                        const int32_t *sg, int32_t cout_g, int32_t K,
-                                        const int16_t *cols, int one, int8_t *out0, int8_t *out1,
-                                        int32_t zp, int32_t lo, int32_t hi, int mode)
+/* mat_mult with s8's epilogue: the channel records of this group (cg), output zero point;
+ * mode (nn_conv_s8_mode, once per call): 3 or 5 for the fast instances, else 4. */
+static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *cg, int32_t cout_g,
+                                        int32_t K, const int16_t *cols, int one, int8_t *out0,
+                                        int8_t *out1, int32_t zp, int32_t lo, int32_t hi,
+                                        int mode)
 {
     int32_t o = 0;
     if (!one) {
         o = cout_g & ~1;
         if (mode == 3)
-            mat_mult_2px_s8_int8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp);
+            mat_mult_2px_s8_int8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
         else if (mode == 5)
-            mat_mult_2px_s8_relu(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp);
+            mat_mult_2px_s8_relu(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
         else
-            mat_mult_2px_s8(wg, bg, mg, sg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
+            mat_mult_2px_s8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
     }
     for (; o < cout_g; o++) {
-        int32_t s00 = bg[o], s01 = s00;
+        const int32_t *c = cg + NN_S8_CHAN * o;
+        int32_t s00 = c[0], s01 = s00;
         int8_t y0, y1;
         mac_1ch(wg + o * K, K, cols, &s00, &s01);
-        nn_requant2_s8(s00, s01, mg[o], sg[o], zp, lo, hi, &y0, &y1);
+        nn_requant2_s8(s00, s01, c[1], c[2], zp, lo, hi, &y0, &y1);
         out0[o] = y0;
         if (!one)
             out1[o] = y1;
@@ -370,12 +367,12 @@ static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *bg, con
 
 /* The s8 epilogue instance for a whole call: 3 / 5 when every shift lies in -22..-1 and the
  * range is int8's / a fused relu's ([zp, 127]), else 4. */
-static NN_MAYBE_UNUSED int nn_conv_s8_mode(const int32_t *shift, int32_t n, int32_t zp,
+static NN_MAYBE_UNUSED int nn_conv_s8_mode(const int32_t *chan, int32_t n, int32_t zp,
                                            int32_t lo, int32_t hi)
 {
     int32_t o;
-    for (o = 0; o < n; o++)
-        if (shift[o] >= 0 || shift[o] < -22)
+    for (o = 0; o < n; o++, chan += NN_S8_CHAN)
+        if (chan[2] >= 0 || chan[2] < -22 || chan[3] != rq_addend(-chan[2], zp))
             return 4;
     return hi != 127 ? 4 : lo == -128 ? 3 : lo == zp ? 5 : 4;
 }

@@ -29,8 +29,7 @@ static inline void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *a, 
 /* All output channels of one or two output pixels that share the clipped window [ky0, ky1) x
  * [kx0, kx1) (two == 0: one pixel; its second lane is computed and dropped), as in q7. */
 static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in,
-                                    const int8_t *weight, const int32_t *bias,
-                                    const int32_t *mult, const int32_t *shift, int32_t iy0,
+                                    const int8_t *weight, const int32_t *chan, int32_t iy0,
                                     int32_t ix0, int32_t ky0, int32_t ky1, int32_t kx0,
                                     int32_t kx1, int two, int8_t *out0, int8_t *out1)
 {
@@ -45,9 +44,10 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
         const int32_t pair = o + 1 < OC && (o + 1) % cout_g != 0;
         const int32_t g = o / cout_g;
         const int8_t *w0 = weight + o * K, *w1 = pair ? w0 + K : w0;
+        const int32_t *c0 = chan + NN_S8_CHAN * o, *c1 = c0 + NN_S8_CHAN;
         int32_t acc[4];
-        acc[0] = acc[1] = bias[o];
-        acc[2] = acc[3] = pair ? bias[o + 1] : 0;
+        acc[0] = acc[1] = c0[0];
+        acc[2] = acc[3] = pair ? c1[0] : 0;
         if (clipped) {
             const int32_t c0 = pad_taps(w0, KH, KW, cin_g, ky0, ky1, kx0, kx1, zp);
             const int32_t c1 = pair ? pad_taps(w1, KH, KW, cin_g, ky0, ky1, kx0, kx1, zp) : 0;
@@ -69,13 +69,13 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
                 dot_2x2(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, acc);
             }
         }
-        out0[o] = nn_requant_s8(acc[0], mult[o], shift[o], ozp, lo, hi);
+        out0[o] = nn_requant_s8(acc[0], c0[1], c0[2], ozp, lo, hi);
         if (two)
-            out1[o] = nn_requant_s8(acc[1], mult[o], shift[o], ozp, lo, hi);
+            out1[o] = nn_requant_s8(acc[1], c0[1], c0[2], ozp, lo, hi);
         if (pair) {
-            out0[o + 1] = nn_requant_s8(acc[2], mult[o + 1], shift[o + 1], ozp, lo, hi);
+            out0[o + 1] = nn_requant_s8(acc[2], c1[1], c1[2], ozp, lo, hi);
             if (two)
-                out1[o + 1] = nn_requant_s8(acc[3], mult[o + 1], shift[o + 1], ozp, lo, hi);
+                out1[o + 1] = nn_requant_s8(acc[3], c1[1], c1[2], ozp, lo, hi);
         } else {
             o--;  /* odd channel at a group end: the next pass starts right after it */
         }
@@ -83,8 +83,7 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
 }
 
 static void conv_general(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                         const int32_t *bias, const int32_t *mult, const int32_t *shift,
-                         int8_t *out)
+                         const int32_t *chan, int8_t *out)
 {
     const int32_t OC = p->out_c;
     int32_t oy, ox;
@@ -99,13 +98,11 @@ static void conv_general(const nn_conv_s8_params *p, const int8_t *in, const int
             if (ox + 1 < p->out_w)
                 tap_range(ix0 + p->stride_w, p->k_w, p->dil_w, p->in_w, &nx0, &nx1);
             if (nx0 == kx0 && nx1 == kx1) {
-                conv_pixels(p, in, weight, bias, mult, shift, iy0, ix0, ky0, ky1, kx0, kx1, 1,
-                            out, out + OC);
+                conv_pixels(p, in, weight, chan, iy0, ix0, ky0, ky1, kx0, kx1, 1, out, out + OC);
                 out += 2 * OC;
                 ox += 2;
             } else {
-                conv_pixels(p, in, weight, bias, mult, shift, iy0, ix0, ky0, ky1, kx0, kx1, 0,
-                            out, out);
+                conv_pixels(p, in, weight, chan, iy0, ix0, ky0, ky1, kx0, kx1, 0, out, out);
                 out += OC;
                 ox++;
             }
@@ -114,14 +111,13 @@ static void conv_general(const nn_conv_s8_params *p, const int8_t *in, const int
 }
 
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                  const int32_t *bias, const int32_t *out_mult, const int32_t *out_shift,
-                  int8_t *out, int16_t *scratch)
+                  const int32_t *chan, int8_t *out, int16_t *scratch)
 {
     (void)scratch;
     if (NN_CONV_IS_DEPTHWISE(p))
-        conv_depthwise_s8(p, in, weight, bias, out_mult, out_shift, out);
+        conv_depthwise_s8(p, in, weight, chan, out);
     else
-        conv_general(p, in, weight, bias, out_mult, out_shift, out);
+        conv_general(p, in, weight, chan, out);
 }
 
 /* The kernel's contract size (q7's), although this variant uses none: one plan for every target. */

@@ -5,28 +5,27 @@
 #include "nn_int8.h"
 
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
-              const int32_t *bias, const int32_t *out_mult, const int32_t *out_shift,
-              int8_t *out, int16_t *scratch)
+              const int32_t *chan, int8_t *out, int16_t *scratch)
 {
     const int32_t N = p->in_n, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
     int32_t o = 0, k;
     (void)scratch;
     for (; o + 1 < p->out_n; o += 2) {
         const int8_t *w0 = weight + o * N, *w1 = w0 + N;
-        int32_t acc0 = bias[o], acc1 = bias[o + 1];
+        int32_t acc0 = chan[NN_S8_CHAN * o], acc1 = chan[NN_S8_CHAN * (o + 1)];
         for (k = 0; k < N; k++) {
             acc0 += in[k] * w0[k];
             acc1 += in[k] * w1[k];
         }
-        out[o] = nn_requant_s8(acc0, out_mult[o], out_shift[o], zp, lo, hi);
-        out[o + 1] = nn_requant_s8(acc1, out_mult[o + 1], out_shift[o + 1], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
+        out[o + 1] = nn_requant_s8(acc1, chan[NN_S8_CHAN * o + 5], chan[NN_S8_CHAN * o + 6], zp, lo, hi);
     }
     if (o < p->out_n) {
         const int8_t *w0 = weight + o * N;
-        int32_t acc0 = bias[o];
+        int32_t acc0 = chan[NN_S8_CHAN * o];
         for (k = 0; k < N; k++)
             acc0 += in[k] * w0[k];
-        out[o] = nn_requant_s8(acc0, out_mult[o], out_shift[o], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
     }
 }
 

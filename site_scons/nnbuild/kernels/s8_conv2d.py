@@ -1,7 +1,8 @@
 """nn_conv2d_s8: the int8 scheme's convolution (kernels/*/nn_conv2d_s8.c, docs/int8_contract.md),
 any kernel, stride, pad, dilation, group/depthwise; q7's geometry, loops and scratch.
 
-The input zero point is folded into the bias here: bias'[o] = bias[o] - in_zp * sum(w[o]), so the
+The kernels read one int32 record per output channel (channel_records). The input zero point is
+folded into the bias here: bias'[o] = bias[o] - in_zp * sum(w[o]), so the
 kernels' MAC loop is q7's x * w (padding taps hold in_zp, real 0). Exact in int32: one bound on
 the true accumulator (< 2^30, fold_bias) covers the folded partial sums and the epilogue.
 """
@@ -47,6 +48,16 @@ def fold_bias(op, bias, weight, in_zp):
     return (bias.astype(np.int64) - in_zp * w.sum(axis=1)).astype(np.int32)
 
 
+def channel_records(bias, mult, shift, out_zp):
+    """The kernels' per-channel int32 records (kernels/common/nn_int8.h, NN_S8_CHAN): folded
+    bias, multiplier, shift, and the DSP epilogue's rounding addend 2^(e-1) + out_zp * 2^e for
+    shift = -e in -22..-1 (0 elsewhere: the kernel then takes its general form)."""
+    e = -shift.astype(np.int64)
+    fast = (e >= 1) & (e <= 22)
+    addend = np.where(fast, (np.int64(1) << np.where(fast, e - 1, 0)) + out_zp * (np.int64(1) << np.where(fast, e, 0)), 0)
+    return np.stack([bias, mult, shift, addend], axis=1).astype(np.int32)
+
+
 def lower(g, op):
     geo = geometry(g, op)
     oc, kh, kw, cin_g = geo["out_c"], geo["k_h"], geo["k_w"], geo["in_c"] // geo["groups"]
@@ -58,14 +69,13 @@ def lower(g, op):
     lo, hi = act_range(op)
     fields = dict(geo, in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi)
     check_range(op, fields)
-    arrays = {"weight": weight, "bias": bias, "out_mult": mult, "out_shift": shift}
+    arrays = {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp)}
     return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k)
 
 
 def emit(s, ctx):
     return [f"nn_conv2d_s8(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
-            f"{ctx.sym(s, 'bias')}, {ctx.sym(s, 'out_mult')}, {ctx.sym(s, 'out_shift')}, "
-            f"{ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+            f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
 register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch))

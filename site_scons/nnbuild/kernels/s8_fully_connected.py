@@ -5,7 +5,7 @@ import numpy as np
 from . import Kernel, Lowered, register
 from ._checks import act_range, array, shapes
 from .q7_fully_connected import scratch
-from .s8_conv2d import SCHEME, fold_bias, requant_arrays, zero_point
+from .s8_conv2d import SCHEME, channel_records, fold_bias, requant_arrays, zero_point
 
 
 def lower(g, op):
@@ -17,13 +17,12 @@ def lower(g, op):
     mult, shift = requant_arrays(op, n_out)
     lo, hi = act_range(op)
     return Lowered(dict(in_n=n_in, out_n=n_out, out_zp=out_zp, act_min=lo, act_max=hi),
-                   {"weight": weight, "bias": bias, "out_mult": mult, "out_shift": shift}, n_in * n_out)
+                   {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp)}, n_in * n_out)
 
 
 def emit(s, ctx):
     return [f"nn_fc_s8(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
-            f"{ctx.sym(s, 'bias')}, {ctx.sym(s, 'out_mult')}, {ctx.sym(s, 'out_shift')}, "
-            f"{ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+            f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
 register(Kernel("fully_connected", SCHEME, "nn_fc_s8", lower, emit, struct="nn_fc_s8_params", scratch=scratch))
