@@ -391,6 +391,34 @@ def test_concat_s8_copies_or_requantizes_each_input(lib):
         assert np.array_equal(out[:h * w * out_c].reshape(h, w, out_c), want), i
 
 
+# -- softmax --------------------------------------------------------------------------------------
+
+def test_softmax_s8_matches_golden(lib):
+    """Seeded scales and depths (up to the 511-channel limit), rows of equal values, extremes."""
+    from nnbuild.quantize.int8.ops import softmax as softmax_rule
+
+    rng = np.random.default_rng(12)
+    for i in range(80):
+        depth = int(rng.choice([1, 2, 3, 10, 37, 100, 511])) if i % 4 else int(rng.integers(1, 64))
+        pixels = int(rng.integers(1, 4))
+        x = _rand_i8(rng, (1, pixels, depth))
+        if i % 9 == 0:
+            x[...] = x.flat[0]                       # every channel equal
+        scale = float(np.float32(np.exp(rng.uniform(np.log(2.0 ** -18), np.log(2.0)))))
+        op = ir.Op("sm", "softmax", ["x"], ["y"])
+        op.params["exp_table"] = softmax_rule.exp_table(scale, op).astype(np.int32)
+        low = _lower(op, [x.shape], x.shape)
+        n = x.size
+        out = _guarded(n)
+        lib.nn_softmax_s8(_ptr(np.ascontiguousarray(x)), low.params["pixels"], low.params["depth"],
+                          _ptr(np.ascontiguousarray(low.arrays["exp_table"])), _ptr(out))
+        _intact(out, n)
+        assert np.array_equal(out[:n].reshape(x.shape), golden(op, x)), (i, depth, scale)
+    op = ir.Op("sm", "softmax", ["x"], ["y"], params={"exp_table": np.zeros(256, np.int32)})
+    with pytest.raises(NnbuildError, match="511"):
+        _lower(op, [(1, 1, 512)], (1, 1, 512))
+
+
 # -- the primitives (kernels/common/nn_int8.h) against arith.py -------------------------------------
 
 PRIMS_C = """#include "nn_int8.h"
@@ -533,6 +561,16 @@ def _qemu_cases_source(big):
         src += [_c_array("int8_t", f"qx{i}", x), _c_array("int8_t", f"qy{i}", golden(op, x))]
         calls.append(f"nn_concat_s8(qx{i}, {n}, 1, {z}, {m}, {s}, {oz}, out, 1, 0); "
                      f"bad += check(\"concat\", {i}, qy{i}, {n});")
+    from nnbuild.quantize.int8.ops import softmax as softmax_rule
+    for i in range(5):
+        depth, pixels = int(rng.choice([3, 10, 100, 511])), int(rng.integers(1, 3))
+        x = _rand_i8(rng, (1, pixels, depth))
+        op = ir.Op("sm", "softmax", ["x"], ["y"])
+        op.params["exp_table"] = softmax_rule.exp_table(float(np.float32(2.0 ** -rng.uniform(1, 12))), op).astype(np.int32)
+        src += [_c_array("int8_t", f"sx{i}", x), _c_array("int32_t", f"se{i}", op.params["exp_table"]),
+                _c_array("int8_t", f"sy{i}", golden(op, x))]
+        calls.append(f"nn_softmax_s8(sx{i}, {pixels}, {depth}, se{i}, out); bad += check(\"softmax\", {i}, sy{i}, {x.size});")
+        max_out = max(max_out, x.size)
     src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
                f"static int16_t scratch[{max_scratch // 2 + 2}] __attribute__((aligned(4)));\n")
     src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n"

@@ -87,7 +87,8 @@ void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t
  *     accumulator stays below 2^30 (checked by the generator). Scratch and layout as q7's.
  *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts, rounds as TFLM.
  *   - add / concat: TFLM's ADD and QUANTIZE (requantize) arithmetic; |mult| < 2^31, shifts as
- *     the quantizer gives them (left_shift <= 20 for add). */
+ *     the quantizer gives them (left_shift <= 20 for add).
+ *   - softmax: TFLM's, over the channels of each pixel, from the generator's exp table. */
 typedef struct {
     int16_t in_h, in_w, in_c, out_h, out_w, out_c;
     int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
@@ -121,6 +122,8 @@ void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b,
                int8_t *out);                                                /* out may be a or b */
 void nn_concat_s8(const int8_t *in, int32_t pixels, int16_t in_c, int16_t in_zp,
                   int32_t mult, int16_t shift, int16_t out_zp, int8_t *out, int16_t out_c,
-                  int16_t c_offset);             /* one input's slice; mult 0: a plain copy */
+                  int16_t c_offset);                          /* one requantised input's slice */
+void nn_softmax_s8(const int8_t *in, int32_t pixels, int16_t depth, const int32_t *exp_table,
+                   int8_t *out);                                 /* over channels, depth <= 511 */
 
 #endif

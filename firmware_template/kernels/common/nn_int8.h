@@ -13,12 +13,13 @@
  * record per channel: one pointer walks everything the MAC loop's epilogue reads. */
 #define NN_S8_CHAN 4
 
-/* SaturatingRoundingDoublingHighMul(a, b) for a multiplier b >= 0 (the quantizer's are in
- * [0, 2^31)): TFLite adds 2^30 or 1 - 2^30 by the product's sign and truncates the division by
- * 2^31; that equals floor((a*b + 2^30) / 2^31) for every product, one SMLAL-style sequence. The
- * only saturating case, a = b = INT32_MIN, cannot occur with b >= 0. */
+/* SaturatingRoundingDoublingHighMul(a, b): TFLite adds 2^30 or 1 - 2^30 by the product's sign
+ * and truncates the division by 2^31; that equals floor((a*b + 2^30) / 2^31) for every product.
+ * The one saturating case is a = b = INT32_MIN. */
 static inline int32_t nn_srdhm(int32_t a, int32_t b)
 {
+    if (a == b && a == INT32_MIN)
+        return INT32_MAX;
     return (int32_t)(((int64_t)a * b + ((int64_t)1 << 30)) >> 31);
 }
 
