@@ -203,7 +203,7 @@ def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, d
         assert np.array_equal(run_conv(lib, case), want_conv(case)), (in_zp, out_zp)
 
 
-def test_conv2d_s8_refuses_a_bias_that_can_overflow():
+def test_conv2d_s8_refuses_accumulators_past_its_bound():
     """The accumulator must stay below 2^30 (the epilogue's bound; it also keeps the folded
     partial sums in int32), and multipliers are TFLite's: one paragraph each, no C."""
     x = np.zeros((3, 3, 4), np.int8)
@@ -598,3 +598,56 @@ def test_kernels_s8_in_qemu_match_golden(target, tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
     assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+
+
+# -- a whole model: the sample network quantized with scheme int8 ---------------------------------
+
+@pytest.fixture(scope="module")
+def int8_sample(tmp_path_factory):
+    """The default manifest's sample model with `scheme: int8` (paths made absolute), built once."""
+    import yaml
+
+    d = tmp_path_factory.mktemp("int8_sample")
+    m = yaml.safe_load((ROOT / "models.yaml").read_text())
+    entry = m["models"][0]
+    for key in ("prototxt", "weights"):
+        entry[key] = str(ROOT / entry[key])
+    entry["quantization"]["scheme"] = "int8"
+    entry["quantization"]["calibration"] = str(ROOT / entry["quantization"]["calibration"])
+    (d / "int8.yaml").write_text(yaml.safe_dump(m, sort_keys=False))
+    return d
+
+
+def _scons(*args):
+    scons = ROOT / ".venv" / "bin" / "scons"
+    r = subprocess.run([str(scons) if scons.exists() else "scons", "-Q", "-C", str(ROOT), *map(str, args)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+@needs_arm
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("target", ["m4", "m0"])
+def test_int8_sample_model_in_qemu_and_on_the_host_equals_golden(int8_sample, target):
+    """Generated code for a whole int8 model (input stage, conv + fused relu, max pools, fc): QEMU
+    (DSP kernels on m4, ref on m0) and the host builds (ref, emulated DSP) on 300 test digits."""
+    from nnbuild import golden as golden_model
+    from nnbuild import hostrun
+
+    build = int8_sample / "build"
+    out = _scons(f"target={target}", f"manifest={int8_sample / 'int8.yaml'}", f"build_dir={build}", "check",
+                 "samples=8")
+    assert f"[check] {target} sample_digits: 8/8 outputs identical" in out, out
+    if target != "m4":
+        return
+    model = build / "models" / "sample_digits"
+    qgraph = ir.load_graph(model / "quant.json", model / "quant.npz")
+    assert qgraph.meta["quantization"]["scheme"] == "int8"
+    x = np.load(ROOT / "models" / "sample" / "test.npz")["images"][:300]
+    x = x.reshape(len(x), *qgraph.tensors[qgraph.input].shape)
+    want = golden_model.run(qgraph, x).reshape(len(x), -1)
+    for dsp in (False, True):
+        host = hostrun.generate_and_build(qgraph, build / f"host_{dsp}", "sample_digits", dsp=dsp)
+        assert np.array_equal(host.run(x).reshape(len(x), -1), want), f"dsp={dsp}"
