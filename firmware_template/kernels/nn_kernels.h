@@ -79,12 +79,13 @@ void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t
 
 /* int8 kernels: the C side of docs/int8_contract.md (TFLite Micro's integer arithmetic).
  * The input stage and the table activations (sigmoid, tanh) are the q7 kernels above.
- *   - conv / fc: chan holds 4 int32 per output channel (common/nn_int8.h, NN_S8_CHAN): the
+ *   - conv / fc: chan holds 5 int32 per output channel (common/nn_int8.h, NN_S8_CHAN): the
  *     contract's bias minus in_zp * (sum of the channel's weights), folded by the code
  *     generator so that the MAC loop is q7's x * w (padding taps hold in_zp, real 0); the
  *     MultiplyByQuantizedMultiplier multiplier (>= 0) and shift (-31..30, positive = left); a
- *     rounding addend (2^(e-1) + out_zp * 2^e where shift = -e in -22..-1, else 0). The true
- *     accumulator stays below 2^30 (checked by the generator). Scratch and layout as q7's.
+ *     rounding addend (2^(e-1) + out_zp * 2^e where shift = -e in -22..-1, else 0); the sum of
+ *     the channel's weights. The true accumulator stays below 2^30 (checked by the generator).
+ *     Scratch and layout as q7's.
  *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts, rounds as TFLM.
  *   - add / concat: TFLM's ADD and QUANTIZE (requantize) arithmetic; |mult| < 2^31, shifts as
  *     the quantizer gives them (left_shift <= 20 for add).

@@ -1,11 +1,12 @@
 /* Internal, s8 conv variants only (ref/ and dsp/ nn_conv2d_s8.c): the geometry in q7's struct
- * (so the two schemes share tap ranges and the DSP im2col), the padding correction of the folded
- * bias and the depthwise loop. Static functions in a header each variant includes once.
+ * (so the two schemes share tap ranges and the DSP im2col) and the depthwise loop. Static
+ * functions in a header each variant includes once.
  *
  * The generator folds -in_zp * sum(w[o]) into bias[o], so a loop over every tap computes
- * bias + sum (x - in_zp) * w when padding taps hold in_zp. The DSP im2col writes in_zp there;
- * the direct loops below skip padding taps and add in_zp * (their weights' sum) instead, only
- * for windows that reach into the padding. */
+ * bias + sum (x - in_zp) * w when padding taps hold in_zp. The DSP im2col writes in_zp there.
+ * The direct loops skip padding taps: inside the input they use the folded bias and x * w; for a
+ * window clipped by the padding they restore the contract's bias (folded + in_zp * sum(w), the
+ * record's last word) and accumulate (x - in_zp) * w over the valid taps. */
 #ifndef NN_CONV_S8_COMMON_H
 #define NN_CONV_S8_COMMON_H
 
@@ -36,23 +37,6 @@ static inline nn_conv_params nn_conv_geometry(const nn_conv_s8_params *p)
     return g;
 }
 
-/* zp * (sum of weight row w's taps outside the valid window [ky0, ky1) x [kx0, kx1)); the row
- * is (k_h, k_w, cin_g). */
-static int32_t pad_taps(const int8_t *w, int32_t KH, int32_t KW, int32_t cin_g, int32_t ky0,
-                        int32_t ky1, int32_t kx0, int32_t kx1, int32_t zp)
-{
-    int32_t s = 0, ky, kx, c;
-    for (ky = 0; ky < KH; ky++) {
-        for (kx = 0; kx < KW; kx++, w += cin_g) {
-            if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1)
-                continue;
-            for (c = 0; c < cin_g; c++)
-                s += w[c];
-        }
-    }
-    return s * zp;
-}
-
 static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                               const int32_t *chan, int8_t *out)
 {
@@ -67,23 +51,21 @@ static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, cons
         tap_range(iy0, KH, p->dil_h, p->in_h, &ky0, &ky1);
         for (ox = 0; ox < p->out_w; ox++) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
-            int32_t kx0, kx1, clipped;
+            int32_t kx0, kx1, z;
             const int8_t *base;
             tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
-            clipped = zp != 0 && (ky0 > 0 || ky1 < KH || kx0 > 0 || kx1 < KW);
+            z = ky0 > 0 || ky1 < KH || kx0 > 0 || kx1 < KW ? zp : 0;   /* clipped: (x - zp) * w */
             base = ky0 < ky1 && kx0 < kx1
                  ? in + ((iy0 + ky0 * p->dil_h) * W + ix0 + kx0 * p->dil_w) * C : in;
             for (o = 0; o < OC; o++) {
                 const int8_t *row = base + o / mult_c;
                 const int8_t *wrow = weight + (o * KH + ky0) * KW + kx0;
                 const int32_t *c = chan + NN_S8_CHAN * o;
-                int32_t acc = c[0], ky, kx;
-                if (clipped)
-                    acc += pad_taps(weight + o * KH * KW, KH, KW, 1, ky0, ky1, kx0, kx1, zp);
+                int32_t acc = c[0] + z * c[4], ky, kx;
                 for (ky = ky0; ky < ky1; ky++, row += row_step, wrow += KW) {
                     const int8_t *x = row;
                     for (kx = 0; kx < kx1 - kx0; kx++, x += col_step)
-                        acc += *x * wrow[kx];
+                        acc += (*x - z) * wrow[kx];
                 }
                 *out++ = nn_requant_s8(acc, c[1], c[2], ozp, lo, hi);
             }

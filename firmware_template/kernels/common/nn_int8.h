@@ -8,10 +8,11 @@
 
 /* The s8 conv / fc kernels' per-output-channel record (int32 words, written by the code
  * generator, site_scons/nnbuild/kernels/s8_conv2d.py): the bias with -in_zp * sum(w) folded in,
- * the MultiplyByQuantizedMultiplier multiplier and TFLite shift, and the rounding addend of the
- * DSP epilogue's fast form (2^(e-1) + out_zp * 2^e for shift = -e in -22..-1, else 0). One
- * record per channel: one pointer walks everything the MAC loop's epilogue reads. */
-#define NN_S8_CHAN 4
+ * the MultiplyByQuantizedMultiplier multiplier and TFLite shift, the rounding addend of the
+ * DSP epilogue's fast form (2^(e-1) + out_zp * 2^e for shift = -e in -22..-1, else 0), and
+ * sum(w) (the direct loops restore the contract's bias for windows clipped by the padding).
+ * One record per channel: one pointer walks everything the MAC loop's epilogue reads. */
+#define NN_S8_CHAN 5
 
 /* SaturatingRoundingDoublingHighMul(a, b): TFLite adds 2^30 or 1 - 2^30 by the product's sign
  * and truncates the division by 2^31; that equals floor((a*b + 2^30) / 2^31) for every product.

@@ -1,7 +1,7 @@
 /* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16 pair
  * layout of common/nn_dsp.h (one pixel's column at a time, or both columns of an interior pixel
- * pair in one pass). Static functions in a header included once, by each of those files: the compiler
- * sees them exactly as if they were written there. */
+ * pair in one pass). Static functions in a header included once, by each of those files: the
+ * compiler sees them exactly as if they were written there. */
 #ifndef NN_CONV_IM2COL_H
 #define NN_CONV_IM2COL_H
 

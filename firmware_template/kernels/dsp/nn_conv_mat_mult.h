@@ -1,8 +1,9 @@
 /* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved
- * column pairs (2 output channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same computation in C for
- * NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or s8's per-channel
- * MultiplyByQuantizedMultiplier (mode 3). Static functions in a header included once, by each of
- * those files: the compiler sees them exactly as if they were written there. */
+ * column pairs (2 output channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same
+ * computation in C for NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or
+ * s8's per-channel MultiplyByQuantizedMultiplier (modes 3-5). Static functions in a header
+ * included once, by each of those files: the compiler sees them exactly as if they were written
+ * there. */
 #ifndef NN_CONV_MAT_MULT_H
 #define NN_CONV_MAT_MULT_H
 

@@ -15,8 +15,9 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
     nn_widen(scratch, in, N);
     for (; o + 1 < p->out_n; o += 2) {
         const int8_t *w0 = weight + o * N, *w1 = w0 + N;
+        const int32_t *c0 = chan + NN_S8_CHAN * o, *c1 = c0 + NN_S8_CHAN;
         const int16_t *a = scratch;
-        int32_t acc0 = chan[NN_S8_CHAN * o], acc1 = chan[NN_S8_CHAN * (o + 1)], n = k4 >> 2;
+        int32_t acc0 = c0[0], acc1 = c1[0], n = k4 >> 2;
         while (n-- > 0) {
             const uint32_t x0 = nn_read32(w0), x1 = nn_read32(w1);
             const uint32_t a02 = nn_read32(a), a13 = nn_read32(a + 2);
@@ -32,13 +33,14 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
             acc0 += w0[k] * t[k];
             acc1 += w1[k] * t[k];
         }
-        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
-        out[o + 1] = nn_requant_s8(acc1, chan[NN_S8_CHAN * o + 5], chan[NN_S8_CHAN * o + 6], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
+        out[o + 1] = nn_requant_s8(acc1, c1[1], c1[2], zp, lo, hi);
     }
     if (o < p->out_n) {
         const int8_t *w0 = weight + o * N;
+        const int32_t *c0 = chan + NN_S8_CHAN * o;
         const int16_t *a = scratch;
-        int32_t acc0 = chan[NN_S8_CHAN * o], n = k4 >> 2;
+        int32_t acc0 = c0[0], n = k4 >> 2;
         while (n-- > 0) {
             const uint32_t x0 = nn_read32(w0);
             acc0 = nn_smlad(nn_sxtb16(x0), nn_read32(a), acc0);
@@ -48,7 +50,7 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
         }
         for (k = 0; k < N - k4; k++)
             acc0 += w0[k] * t[k];
-        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
     }
 }
 

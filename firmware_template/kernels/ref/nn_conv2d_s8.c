@@ -2,19 +2,20 @@
  *
  * The loops of ref/nn_conv2d_q7.c (depthwise: common/nn_conv_s8_common.h; general: direct, the
  * window clipped once per pixel, 2 channels x 2 neighbouring pixels per pass) with the folded
- * bias (nn_kernels.h), the padding correction where a window is clipped, and the per-channel
- * MultiplyByQuantizedMultiplier epilogue.
+ * bias (nn_kernels.h; a window clipped by the padding restores the contract's bias and takes
+ * x - in_zp) and the per-channel MultiplyByQuantizedMultiplier epilogue.
  */
 #include "nn_kernels.h"
 #include "nn_conv_s8_common.h"
 
-/* acc[0..3] += (x0.a, x1.a, x0.b, x1.b) over n values: 4 loads feed 4 MACs. */
+/* acc[0..3] += ((x0 - z).a, (x1 - z).a, (x0 - z).b, (x1 - z).b) over n values: 4 loads feed 4
+ * MACs (z: 0 inside the input, in_zp for a window clipped by the padding). */
 static inline void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *a, const int8_t *b,
-                           int32_t n, int32_t *acc)
+                           int32_t n, int32_t z, int32_t *acc)
 {
     int32_t s00 = acc[0], s01 = acc[1], s10 = acc[2], s11 = acc[3], c;
     for (c = 0; c < n; c++) {
-        const int32_t u = x0[c], v = x1[c], wa = a[c], wb = b[c];
+        const int32_t u = x0[c] - z, v = x1[c] - z, wa = a[c], wb = b[c];
         s00 += u * wa;
         s01 += v * wa;
         s10 += u * wb;
@@ -38,7 +39,9 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
     const int32_t dx = two ? p->stride_w * C : 0, zp = p->in_zp;
     const int32_t ozp = p->out_zp, lo = p->act_min, hi = p->act_max;
     const int32_t dense = p->dil_w == 1 && cin_g == C;
-    const int clipped = zp != 0 && (ky0 > 0 || ky1 < KH || kx0 > 0 || kx1 < KW);
+    /* a window clipped by the padding: the contract's bias and (x - in_zp) * w (see
+     * nn_conv_s8_common.h); inside the input the folded bias and x * w */
+    const int32_t z = ky0 > 0 || ky1 < KH || kx0 > 0 || kx1 < KW ? zp : 0;
     int32_t o, ky, kx;
     for (o = 0; o < OC; o += 2) {
         const int32_t pair = o + 1 < OC && (o + 1) % cout_g != 0;
@@ -46,27 +49,20 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
         const int8_t *w0 = weight + o * K, *w1 = pair ? w0 + K : w0;
         const int32_t *c0 = chan + NN_S8_CHAN * o, *c1 = c0 + NN_S8_CHAN;
         int32_t acc[4];
-        acc[0] = acc[1] = c0[0];
-        acc[2] = acc[3] = pair ? c1[0] : 0;
-        if (clipped) {
-            const int32_t c0 = pad_taps(w0, KH, KW, cin_g, ky0, ky1, kx0, kx1, zp);
-            const int32_t c1 = pair ? pad_taps(w1, KH, KW, cin_g, ky0, ky1, kx0, kx1, zp) : 0;
-            acc[0] += c0;
-            acc[1] += c0;
-            acc[2] += c1;
-            acc[3] += c1;
-        }
+        acc[0] = acc[1] = c0[0] + z * c0[4];
+        acc[2] = acc[3] = pair ? c1[0] + z * c1[4] : 0;
         for (ky = ky0; ky < ky1; ky++) {
             const int8_t *xrow = in + (iy0 + ky * p->dil_h) * W * C + g * cin_g;
             const int32_t wrow = ky * KW * cin_g;
             if (dense) {
                 const int8_t *x = xrow + (ix0 + kx0) * C;
-                dot_2x2(x, x + dx, w0 + wrow + kx0 * C, w1 + wrow + kx0 * C, (kx1 - kx0) * C, acc);
+                dot_2x2(x, x + dx, w0 + wrow + kx0 * C, w1 + wrow + kx0 * C, (kx1 - kx0) * C, z,
+                        acc);
                 continue;
             }
             for (kx = kx0; kx < kx1; kx++) {
                 const int8_t *x = xrow + (ix0 + kx * p->dil_w) * C;
-                dot_2x2(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, acc);
+                dot_2x2(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, z, acc);
             }
         }
         out0[o] = nn_requant_s8(acc[0], c0[1], c0[2], ozp, lo, hi);

@@ -12,20 +12,22 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
     (void)scratch;
     for (; o + 1 < p->out_n; o += 2) {
         const int8_t *w0 = weight + o * N, *w1 = w0 + N;
-        int32_t acc0 = chan[NN_S8_CHAN * o], acc1 = chan[NN_S8_CHAN * (o + 1)];
+        const int32_t *c0 = chan + NN_S8_CHAN * o, *c1 = c0 + NN_S8_CHAN;
+        int32_t acc0 = c0[0], acc1 = c1[0];
         for (k = 0; k < N; k++) {
             acc0 += in[k] * w0[k];
             acc1 += in[k] * w1[k];
         }
-        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
-        out[o + 1] = nn_requant_s8(acc1, chan[NN_S8_CHAN * o + 5], chan[NN_S8_CHAN * o + 6], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
+        out[o + 1] = nn_requant_s8(acc1, c1[1], c1[2], zp, lo, hi);
     }
     if (o < p->out_n) {
         const int8_t *w0 = weight + o * N;
-        int32_t acc0 = chan[NN_S8_CHAN * o];
+        const int32_t *c0 = chan + NN_S8_CHAN * o;
+        int32_t acc0 = c0[0];
         for (k = 0; k < N; k++)
             acc0 += in[k] * w0[k];
-        out[o] = nn_requant_s8(acc0, chan[NN_S8_CHAN * o + 1], chan[NN_S8_CHAN * o + 2], zp, lo, hi);
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
     }
 }
 

@@ -59,7 +59,8 @@ void nn_softmax_s8(const int8_t *in, int32_t pixels, int16_t depth, const int32_
             (int32_t)(((uint32_t)sum << headroom) - 0x80000000u));
         exponent = 12 - headroom + 31 - 8;
         for (c = 0; c < depth; c++) {
-            const int32_t y = nn_rdbpot(nn_srdhm(reciprocal, exp_table[max - in[c]]), exponent) - 128;
+            const int32_t e = exp_table[max - in[c]];
+            const int32_t y = nn_rdbpot(nn_srdhm(reciprocal, e), exponent) - 128;
             out[c] = (int8_t)(y > 127 ? 127 : y);           /* y >= -128: both factors >= 0 */
         }
     }

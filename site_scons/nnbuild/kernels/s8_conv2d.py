@@ -48,14 +48,16 @@ def fold_bias(op, bias, weight, in_zp):
     return (bias.astype(np.int64) - in_zp * w.sum(axis=1)).astype(np.int32)
 
 
-def channel_records(bias, mult, shift, out_zp):
+def channel_records(bias, mult, shift, out_zp, weight):
     """The kernels' per-channel int32 records (kernels/common/nn_int8.h, NN_S8_CHAN): folded
-    bias, multiplier, shift, and the DSP epilogue's rounding addend 2^(e-1) + out_zp * 2^e for
-    shift = -e in -22..-1 (0 elsewhere: the kernel then takes its general form)."""
+    bias, multiplier, shift, the DSP epilogue's rounding addend 2^(e-1) + out_zp * 2^e for
+    shift = -e in -22..-1 (0 elsewhere: the kernel then takes its general form), and the sum of
+    the channel's weights (the direct loops' clipped windows restore the contract's bias)."""
     e = -shift.astype(np.int64)
     fast = (e >= 1) & (e <= 22)
     addend = np.where(fast, (np.int64(1) << np.where(fast, e - 1, 0)) + out_zp * (np.int64(1) << np.where(fast, e, 0)), 0)
-    return np.stack([bias, mult, shift, addend], axis=1).astype(np.int32)
+    wsum = weight.reshape(weight.shape[0], -1).astype(np.int64).sum(axis=1)
+    return np.stack([bias, mult, shift, addend, wsum], axis=1).astype(np.int32)
 
 
 def lower(g, op):
@@ -69,7 +71,7 @@ def lower(g, op):
     lo, hi = act_range(op)
     fields = dict(geo, in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi)
     check_range(op, fields)
-    arrays = {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp)}
+    arrays = {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp, weight)}
     return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k)
 
 

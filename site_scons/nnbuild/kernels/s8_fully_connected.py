@@ -17,7 +17,7 @@ def lower(g, op):
     mult, shift = requant_arrays(op, n_out)
     lo, hi = act_range(op)
     return Lowered(dict(in_n=n_in, out_n=n_out, out_zp=out_zp, act_min=lo, act_max=hi),
-                   {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp)}, n_in * n_out)
+                   {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp, weight)}, n_in * n_out)
 
 
 def emit(s, ctx):
