@@ -27,6 +27,16 @@ static inline void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *a, 
     acc[3] = s11;
 }
 
+/* dot_2x2 with the subtraction only where it is needed (z is 0 for every interior window) */
+static inline void dot_2x2_z(const int8_t *x0, const int8_t *x1, const int8_t *a,
+                             const int8_t *b, int32_t n, int32_t z, int32_t *acc)
+{
+    if (z == 0)
+        dot_2x2(x0, x1, a, b, n, 0, acc);
+    else
+        dot_2x2(x0, x1, a, b, n, z, acc);
+}
+
 /* All output channels of one or two output pixels that share the clipped window [ky0, ky1) x
  * [kx0, kx1) (two == 0: one pixel; its second lane is computed and dropped), as in q7. */
 static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in,
@@ -56,13 +66,13 @@ static NN_NOINLINE void conv_pixels(const nn_conv_s8_params *p, const int8_t *in
             const int32_t wrow = ky * KW * cin_g;
             if (dense) {
                 const int8_t *x = xrow + (ix0 + kx0) * C;
-                dot_2x2(x, x + dx, w0 + wrow + kx0 * C, w1 + wrow + kx0 * C, (kx1 - kx0) * C, z,
-                        acc);
+                dot_2x2_z(x, x + dx, w0 + wrow + kx0 * C, w1 + wrow + kx0 * C, (kx1 - kx0) * C, z,
+                          acc);
                 continue;
             }
             for (kx = kx0; kx < kx1; kx++) {
                 const int8_t *x = xrow + (ix0 + kx * p->dil_w) * C;
-                dot_2x2(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, z, acc);
+                dot_2x2_z(x, x + dx, w0 + wrow + kx * cin_g, w1 + wrow + kx * cin_g, cin_g, z, acc);
             }
         }
         out0[o] = nn_requant_s8(acc[0], c0[1], c0[2], ozp, lo, hi);
