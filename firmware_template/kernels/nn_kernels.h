@@ -77,4 +77,54 @@ void nn_channel_affine_q7(const int8_t *in, int32_t pixels, int16_t channels, co
 void nn_lrn_q7(const nn_lrn_params *p, const int8_t *in, const int16_t *table, int8_t *out);
 void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t *out);
 
+/* int8 kernels: the C side of docs/int8_contract.md (TFLite Micro's integer arithmetic).
+ * The input stage and the table activations (sigmoid, tanh) are the q7 kernels above.
+ *   - conv / fc: chan holds 5 int32 per output channel (common/nn_int8.h, NN_S8_CHAN): the
+ *     contract's bias minus in_zp * (sum of the channel's weights), folded by the code
+ *     generator so that the MAC loop is q7's x * w (padding taps hold in_zp, real 0); the
+ *     MultiplyByQuantizedMultiplier multiplier (>= 0) and shift (-31..30, positive = left); a
+ *     rounding addend (2^(e-1) + out_zp * 2^e where shift = -e in -22..-1, else 0); the sum of
+ *     the channel's weights. The true accumulator stays below 2^30 (checked by the generator).
+ *     Scratch and layout as q7's.
+ *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts, rounds as TFLM.
+ *   - add / concat: TFLM's ADD and QUANTIZE (requantize) arithmetic; |mult| < 2^31, shifts as
+ *     the quantizer gives them (left_shift <= 20 for add).
+ *   - softmax: TFLM's, over the channels of each pixel, from the generator's exp table. */
+typedef struct {
+    int16_t in_h, in_w, in_c, out_h, out_w, out_c;
+    int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int16_t in_zp, out_zp, act_min, act_max;
+} nn_conv_s8_params;
+
+typedef struct { int32_t in_n, out_n; int16_t out_zp, act_min, act_max; } nn_fc_s8_params;
+
+typedef struct {
+    int16_t in_h, in_w, c, out_h, out_w;
+    int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int16_t in_zp, act_min, act_max;
+} nn_pool_s8_params;
+
+typedef struct {
+    int32_t n;
+    int16_t a_zp, b_zp, left_shift, out_zp, act_min, act_max;
+    int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift;
+} nn_add_s8_params;
+
+void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
+                  const int32_t *chan, int8_t *out, int16_t *scratch);
+int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p);
+void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
+              const int32_t *chan, int8_t *out, int16_t *scratch);
+int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p);
+void nn_maxpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
+void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
+void nn_clamp_s8(int8_t *data, int32_t n, int16_t act_min, int16_t act_max);  /* in place */
+void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b,
+               int8_t *out);                                                /* out may be a or b */
+void nn_concat_s8(const int8_t *in, int32_t pixels, int16_t in_c, int16_t in_zp,
+                  int32_t mult, int16_t shift, int16_t out_zp, int8_t *out, int16_t out_c,
+                  int16_t c_offset);                          /* one requantised input's slice */
+void nn_softmax_s8(const int8_t *in, int32_t pixels, int16_t depth, const int32_t *exp_table,
+                   int8_t *out);                                 /* over channels, depth <= 511 */
+
 #endif

@@ -23,8 +23,9 @@ static void tap_range(int32_t origin, int32_t k, int32_t dil, int32_t size, int3
     *hi = b;
 }
 
-static void conv_depthwise(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
-                           const int32_t *bias, int8_t *out)
+/* (unused in the s8 files, which include this header for tap_range) */
+static NN_MAYBE_UNUSED void conv_depthwise(const nn_conv_params *p, const int8_t *in,
+                                           const int8_t *weight, const int32_t *bias, int8_t *out)
 {
     const int32_t C = p->in_c, W = p->in_w, OC = p->out_c, KH = p->k_h, KW = p->k_w;
     const int32_t mult = OC / C, row_step = p->dil_h * W * C, col_step = p->dil_w * C;

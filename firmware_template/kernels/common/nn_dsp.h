@@ -114,6 +114,33 @@ static inline void nn_colw_zero(nn_colw *w, int32_t n)
     w->nacc = nacc;
 }
 
+/* Append n copies of the byte in pad4 (all four bytes equal). */
+static inline void nn_colw_fill(nn_colw *w, int32_t n, uint32_t pad4)
+{
+    int16_t *dst = w->dst;
+    int32_t nacc = w->nacc;
+    uint32_t acc = w->acc;
+    const uint32_t even = nn_sxtb16(pad4), odd = nn_sxtb16_ror8(pad4);
+    for (; nacc != 0 && n > 0; n--) {      /* complete the pending block first */
+        acc |= (pad4 & 0xffu) << (8 * nacc);
+        if (++nacc == 4) {
+            nn_colw_block(dst, acc);
+            dst += NN_COLW_STEP;
+            acc = 0;
+            nacc = 0;
+        }
+    }
+    for (; n >= 4; n -= 4, dst += NN_COLW_STEP) {
+        nn_write32(dst, even);
+        nn_write32(dst + NN_COLW_ODD, odd);
+    }
+    for (; n > 0; n--, nacc++)             /* fewer than 4: pending */
+        acc |= (pad4 & 0xffu) << (8 * nacc);
+    w->dst = dst;
+    w->acc = acc;
+    w->nacc = nacc;
+}
+
 /* Write the pending bytes, if any, as a zero-padded last block. */
 static inline void nn_colw_end(nn_colw *w)
 {

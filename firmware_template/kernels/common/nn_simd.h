@@ -44,8 +44,11 @@ static inline uint32_t nn_read32_aligned(const void *p)
 #define NN_AFTER(ptr, dep) __asm__("" : "+r"(ptr) : "r"(dep))
 /* For MAC loops kept out of their caller: inlined, the caller's live values crowd them */
 #define NN_NOINLINE __attribute__((__noinline__))
+/* a static helper of a shared header that some of its includers do not call */
+#define NN_MAYBE_UNUSED __attribute__((__unused__))
 #else
 #define NN_NOINLINE
+#define NN_MAYBE_UNUSED
 #define nn_read32_aligned nn_read32
 #define NN_AFTER(ptr, dep) ((void)0)
 #endif
@@ -106,6 +109,12 @@ static inline int32_t nn_usat7(int32_t x)
     return (int32_t)__usat(x, 7);
 }
 
+/* max(x, 0) in one instruction (USAT to [0, 2^31 - 1]) */
+static inline int32_t nn_usat31(int32_t x)
+{
+    return (int32_t)__usat(x, 31);
+}
+
 #elif defined(NN_EMULATE_DSP)
 
 static inline int32_t nn_sext8(uint32_t x)
@@ -156,6 +165,11 @@ static inline int32_t nn_ssat8(int32_t x)
 static inline int32_t nn_usat7(int32_t x)
 {
     return x < 0 ? 0 : (x > 127 ? 127 : x);
+}
+
+static inline int32_t nn_usat31(int32_t x)
+{
+    return x < 0 ? 0 : x;
 }
 
 static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b)

@@ -60,8 +60,8 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
                     im2col_pair_small_interior(src, dx, row_step, p->k_h, p->k_w * cin_g, K,
                                                scratch);
             } else {
-                im2col(p, in, oy, ox, g, cin_g, scratch);
-                im2col(p, in, oy1, ox1, g, cin_g, scratch + 2);
+                im2col(p, in, oy, ox, g, cin_g, scratch, 0);
+                im2col(p, in, oy1, ox1, g, cin_g, scratch + 2, 0);
             }
             mat_mult(wg, bg, cout_g, K, scratch, 0, og + q * OC, og + (q + 1) * OC,
                      p->out_shift, p->act_min, p->act_max);
@@ -73,7 +73,7 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
             }
         }
         if (q < npix) {
-            im2col(p, in, oy, ox, g, cin_g, scratch);
+            im2col(p, in, oy, ox, g, cin_g, scratch, 0);
             mat_mult(wg, bg, cout_g, K, scratch, 1, og + q * OC, og + q * OC,
                      p->out_shift, p->act_min, p->act_max);
         }

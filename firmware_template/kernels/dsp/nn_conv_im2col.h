@@ -1,7 +1,7 @@
-/* Internal to dsp/nn_conv2d_q7.c: im2col into the interleaved int16 pair layout of
- * common/nn_dsp.h (one pixel's column at a time, or both columns of an interior pixel pair in
- * one pass). Static functions in a header included once, by that file: the compiler sees them
- * exactly as if they were written there. */
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16 pair
+ * layout of common/nn_dsp.h (one pixel's column at a time, or both columns of an interior pixel
+ * pair in one pass). Static functions in a header included once, by each of those files: the
+ * compiler sees them exactly as if they were written there. */
 #ifndef NN_CONV_IM2COL_H
 #define NN_CONV_IM2COL_H
 
@@ -32,14 +32,26 @@ static void widen_pair(int16_t *dst, const int8_t *src, int32_t K)
         nn_colw_block(dst, nn_read32(src));
 }
 
+/* Padding taps: pad4 is the padding byte in all four bytes (q7: 0; s8: in_zp, real 0). The
+ * (-K) & 3 zeros in front of a column stay zeros (they meet the previous weight row). */
+static inline void colw_pad(nn_colw *w, int32_t n, uint32_t pad4)
+{
+    if (pad4 == 0)
+        nn_colw_zero(w, n);
+    else
+        nn_colw_fill(w, n, pad4);
+}
+
 /* Column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g values in (ky, kx, c) order,
  * after (-K) & 3 zeros (whole blocks), written into the interleaved pair layout at dst (col0:
- * scratch, col1: scratch + 2).
+ * scratch, col1: scratch + 2); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
+ * the folded bias expects). q7 passes the constant 0, so GCC specialises it (constprop) into
+ * the code it had before s8 existed.
  * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
  * on the stack and widened in one aligned pass; the others go through the byte-stream writer,
  * whose word path handles aligned runs at full speed. */
 static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
-                   int32_t cin_g, int16_t *dst)
+                   int32_t cin_g, int16_t *dst, uint32_t pad4)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
     const int32_t K = p->k_h * row_len;
@@ -50,7 +62,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
     if ((cin_g & 3) != 0 && K <= NN_STAGE_MAX) {
         int8_t stage[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
         int8_t *at = stage + ((-K) & 3);
-        nn_write32(stage, 0);  /* the padding in front of the first block */
+        nn_write32(stage, pad4 << (8 * ((-K) & 3)));  /* zeros in front of the first block */
         if (dense && kx0 == 0 && kx1 == KW && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
             /* interior pixel (the common case): every kernel row is one full input run */
             const int8_t *src = in + (iy0 * W + ix0) * C;
@@ -65,7 +77,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
         {
             int32_t i;
             for (i = 4; i < K; i += 4) {
-                nn_write32(stage + i, 0);
+                nn_write32(stage + i, pad4);
                 NN_AFTER(i, i);
             }
         }
@@ -97,12 +109,12 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
             const int8_t *src;
             int32_t kx;
             if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
-                nn_colw_zero(&w, row_len);
+                colw_pad(&w, row_len, pad4);
                 continue;
             }
             src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;
             if (kx0 > 0)
-                nn_colw_zero(&w, kx0 * cin_g);
+                colw_pad(&w, kx0 * cin_g, pad4);
             if (dense) {
                 /* the valid part of the kernel row is one contiguous run of the input row */
                 nn_colw_put(&w, src, (kx1 - kx0) * C);
@@ -111,7 +123,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
                     nn_colw_put(&w, src, cin_g);
             }
             if (kx1 < KW)
-                nn_colw_zero(&w, (KW - kx1) * cin_g);
+                colw_pad(&w, (KW - kx1) * cin_g, pad4);
         }
         nn_colw_end(&w);
     }

@@ -1,11 +1,14 @@
-/* Internal to dsp/nn_conv2d_q7.c: the SMLAD mat-mult over interleaved column pairs (2 output
- * channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same computation in C for
- * NN_EMULATE_DSP), and its 1-channel tail. Static functions in a header included once, by that
- * file: the compiler sees them exactly as if they were written there. */
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved
+ * column pairs (2 output channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same
+ * computation in C for NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or
+ * s8's per-channel MultiplyByQuantizedMultiplier (modes 3-5). Static functions in a header
+ * included once, by each of those files: the compiler sees them exactly as if they were written
+ * there. */
 #ifndef NN_CONV_MAT_MULT_H
 #define NN_CONV_MAT_MULT_H
 
 #include "nn_dsp.h"
+#include "nn_int8.h"
 
 /* (s00, s01, s10, s11) += 2 filters (w0, w1) x the 2 interleaved columns at c, over n >= 0
  * blocks of 4 K: per block 2 weight words, 4 column words, 4 SXTB16, 8 SMLAD = 16 MACs. */
@@ -83,6 +86,28 @@
     } while (0)
 #endif
 
+/* The s8 epilogue's fast forms (modes 3 and 5), for layers whose shifts all lie in -22..-1 and
+ * |acc| < 2^30 (nn_int8.h: nn_requant2_s8 derives the SMMLAR form). The output zero point goes
+ * into SMMLAR's addend too: (X + zp * 2^e) >> e == (X >> e) + zp, and with e <= 22 the addend
+ * and the sum stay far inside int32. rq_right = mbqm(acc, mult, -e) + zp. rq_right_relu =
+ * max(mbqm(acc, mult, -e), 0) + zp: mbqm of a negative acc is <= 0 and mbqm(0) = 0, so the max
+ * can go on the accumulator, where one USAT #31 of 2 * acc does it and makes the sign term 0;
+ * SSAT #8 of either then gives the contract's clamp to [-128, 127] / [zp, 127]. */
+static inline int32_t rq_addend(int32_t e, int32_t zp)
+{
+    return (int32_t)((1u << (e - 1)) + ((uint32_t)zp << e));
+}
+
+static inline int32_t rq_right(int32_t acc, int32_t mult, int32_t e, int32_t addend)
+{
+    return nn_mla_hi_round(acc * 2, mult, addend + (acc >> 31)) >> e;
+}
+
+static inline int32_t rq_right_relu(int32_t acc, int32_t mult, int32_t e, int32_t addend)
+{
+    return nn_mla_hi_round(nn_usat31(acc * 2), mult, addend) >> e;
+}
+
 /* One block: weight words x0 (filter 0) and x1 (filter 1) x the interleaved columns at c. */
 #define MAC_2X2_WORDS(x0, x1, c, s00, s01, s10, s11)                                           \
     do {                                                                                       \
@@ -132,17 +157,19 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
     /* few values live across the MAC loop (they are reloaded from the stack): the next pair's
      * first weight row follows the current second row, out1 is a fixed distance from out0 */
     const int32_t pre = (-K) & 3, nb = (K + 3) >> 2, sm1 = s - 1, d = (int32_t)(out1 - out0);
-    const int32_t *const b_end = b + 2 * pairs;
+    /* per channel: q7 one bias word; s8 (modes 3-5) a record of NN_S8_CHAN words (nn_int8.h) */
+    const int32_t bw = mode >= 3 ? NN_S8_CHAN : 1;
+    const int32_t *const b_end = b + 2 * bw * pairs;
     const int8_t *w0 = w;
     /* K % 4 != 0: the column's first block starts pre values before the K values, so the loop
      * reads each weight row from pre bytes before its start (the previous row's last weights,
      * against zeros). Only the first pair, whose first row may start the weight array, and
      * rows shorter than a block build their first block's words instead. */
     int shifted = pre != 0;
-    for (; b != b_end; b += 2, out0 += 2) {
+    for (; b != b_end; b += 2 * bw, out0 += 2) {
         const int8_t *w1 = w0 + K;
         const int16_t *c = cols;
-        int32_t s00 = b[0], s01 = s00, s10 = b[1], s11 = s10, n = nb;
+        int32_t s00 = b[0], s01 = s00, s10 = b[bw], s11 = s10, n = nb;
         if (shifted) {
             MAC_2X2_WORDS(first_word(w0, pre, K), first_word(w1, pre, K), c, s00, s01, s10, s11);
             c += NN_COLW_STEP;
@@ -167,6 +194,29 @@ mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
             out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
             out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
             out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
+        } else if (mode == 3 || mode == 5) {   /* s8, shifts in -22..-1: s is the output zp */
+            const int32_t m0 = b[1], e0 = -b[2], a0 = b[3];
+            const int32_t m1 = b[NN_S8_CHAN + 1], e1 = -b[NN_S8_CHAN + 2], a1 = b[NN_S8_CHAN + 3];
+            if (mode == 3) {
+                out0[0] = (int8_t)nn_ssat8(rq_right(s00, m0, e0, a0));
+                out1[0] = (int8_t)nn_ssat8(rq_right(s01, m0, e0, a0));
+                out0[1] = (int8_t)nn_ssat8(rq_right(s10, m1, e1, a1));
+                out1[1] = (int8_t)nn_ssat8(rq_right(s11, m1, e1, a1));
+            } else {
+                out0[0] = (int8_t)nn_ssat8(rq_right_relu(s00, m0, e0, a0));
+                out1[0] = (int8_t)nn_ssat8(rq_right_relu(s01, m0, e0, a0));
+                out0[1] = (int8_t)nn_ssat8(rq_right_relu(s10, m1, e1, a1));
+                out1[1] = (int8_t)nn_ssat8(rq_right_relu(s11, m1, e1, a1));
+            }
+        } else if (mode == 4) {   /* s8, any shift and range */
+            /* into locals first: int8 stores may alias the channel records, forcing reloads */
+            int8_t y00, y01, y10, y11;
+            nn_requant2_s8(s00, s01, b[1], b[2], s, lo, hi, &y00, &y01);
+            nn_requant2_s8(s10, s11, b[NN_S8_CHAN + 1], b[NN_S8_CHAN + 2], s, lo, hi, &y10, &y11);
+            out0[0] = y00;
+            out1[0] = y01;
+            out0[1] = y10;
+            out1[1] = y11;
         } else {
             out0[0] = (int8_t)nn_requant(s00, s, lo, hi);
             out0[1] = (int8_t)nn_requant(s10, s, lo, hi);
@@ -200,9 +250,33 @@ static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int
     mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2);
 }
 
-static void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
-                         const int16_t *cols, int8_t *out0, int8_t *out1, int32_t s, int32_t lo,
-                         int32_t hi)
+/* s8 instances (chan: the channel records, nn_int8.h). With shifts in -22..-1 (rq_right):
+ * 3, no activation; 5, fused relu. 4: anything else through nn_requant2_s8. */
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8_int8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
+{
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, -128, 127, 3);
+}
+
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8_relu(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
+{
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, zp, 127, 5);
+}
+
+static NN_NOINLINE NN_MAYBE_UNUSED void
+mat_mult_2px_s8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
+                const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp, int32_t lo,
+                int32_t hi)
+{
+    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, lo, hi, 4);
+}
+
+static NN_MAYBE_UNUSED void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs,
+                                         int32_t K, const int16_t *cols, int8_t *out0,
+                                         int8_t *out1, int32_t s, int32_t lo, int32_t hi)
 {
     const int mode = s < 2 || s > 31 ? 0 : (hi != 127 ? 0 : (lo == -128 ? 1 : (lo == 0 ? 2 : 0)));
     if (mode == 1)
@@ -245,7 +319,7 @@ static void mac_1ch(const int8_t *w0, int32_t K, const int16_t *cols, int32_t *a
 
 /* Output channels of one group for two pixels whose columns are interleaved at `cols`;
  * one == 1: only the first pixel (out1 unused; col1 is computed on stale data and dropped). */
-static void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
+static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
                      const int16_t *cols, int one, int8_t *out0, int8_t *out1, int32_t s,
                      int32_t lo, int32_t hi)
 {
@@ -261,6 +335,47 @@ static void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_
         if (!one)
             out1[o] = (int8_t)nn_requant(s01, s, lo, hi);
     }
+}
+
+/* mat_mult with s8's epilogue: the channel records of this group (cg), output zero point;
+ * mode (nn_conv_s8_mode, once per call): 3 or 5 for the fast instances, else 4. */
+static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *cg, int32_t cout_g,
+                                        int32_t K, const int16_t *cols, int one, int8_t *out0,
+                                        int8_t *out1, int32_t zp, int32_t lo, int32_t hi,
+                                        int mode)
+{
+    int32_t o = 0;
+    if (!one) {
+        o = cout_g & ~1;
+        if (mode == 3)
+            mat_mult_2px_s8_int8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
+        else if (mode == 5)
+            mat_mult_2px_s8_relu(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
+        else
+            mat_mult_2px_s8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
+    }
+    for (; o < cout_g; o++) {
+        const int32_t *c = cg + NN_S8_CHAN * o;
+        int32_t s00 = c[0], s01 = s00;
+        int8_t y0, y1;
+        mac_1ch(wg + o * K, K, cols, &s00, &s01);
+        nn_requant2_s8(s00, s01, c[1], c[2], zp, lo, hi, &y0, &y1);
+        out0[o] = y0;
+        if (!one)
+            out1[o] = y1;
+    }
+}
+
+/* The s8 epilogue instance for a whole call: 3 / 5 when every shift lies in -22..-1 and the
+ * range is int8's / a fused relu's ([zp, 127]), else 4. */
+static NN_MAYBE_UNUSED int nn_conv_s8_mode(const int32_t *chan, int32_t n, int32_t zp,
+                                           int32_t lo, int32_t hi)
+{
+    int32_t o;
+    for (o = 0; o < n; o++, chan += NN_S8_CHAN)
+        if (chan[2] >= 0 || chan[2] < -22 || chan[3] != rq_addend(-chan[2], zp))
+            return 4;
+    return hi != 127 ? 4 : lo == zp ? 5 : lo == -128 ? 3 : 4;   /* 5 is cheaper: lo == zp first */
 }
 
 #endif

@@ -7,7 +7,8 @@ from . import Kernel, Lowered, register
 from ._checks import act_range, array, attr, check_acc, check_range, check_shift, pair, shapes, where
 
 
-def lower(g, op):
+def geometry(g, op):
+    """The checked window geometry (nn_conv_params' leading fields; shared with s8_conv2d)."""
     (shape_in,), shape_out = shapes(g, op)
     (h, w, c), (oh, ow, oc) = shape_in, shape_out
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad", "dilation"))
@@ -21,17 +22,22 @@ def lower(g, op):
         if ir.conv_output_size(size, k, s, p, d) != o:
             raise NnbuildError(f"output {axis} {o} does not match the convolution arithmetic",
                                where=where(op), expected=str(ir.conv_output_size(size, k, s, p, d)))
-    weight = array(op, "weight", np.int8, (oc, kh, kw, c // groups))
+    return dict(in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+                stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, groups=groups)
+
+
+def lower(g, op):
+    geo = geometry(g, op)
+    oc, kh, kw, cin_g = geo["out_c"], geo["k_h"], geo["k_w"], geo["in_c"] // geo["groups"]
+    weight = array(op, "weight", np.int8, (oc, kh, kw, cin_g))
     bias = array(op, "bias", np.int32, (oc,))
     s = int(attr(op, "out_shift"))
     lo, hi = act_range(op)
-    fields = dict(in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-                  stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, groups=groups,
-                  out_shift=s, act_min=lo, act_max=hi)
+    fields = dict(geo, out_shift=s, act_min=lo, act_max=hi)
     check_range(op, fields)
     check_shift(op, "out_shift", s)
-    check_acc(op, bias, kh * kw * (c // groups))
-    return Lowered(fields, {"weight": weight, "bias": bias}, oh * ow * oc * kh * kw * (c // groups))
+    check_acc(op, bias, kh * kw * cin_g)
+    return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g)
 
 
 def scratch(p):

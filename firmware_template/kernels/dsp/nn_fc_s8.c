@@ -1,0 +1,60 @@
+/* Fully connected, int8, DSP variant (docs/int8_contract.md: fully_connected): dsp/nn_fc_q7.c's
+ * loop (the input widened once into the int16 scratch, two weight rows per pass share every
+ * column load, SMLAD) with the folded bias and the per-channel epilogue. */
+#include "nn_kernels.h"
+#include "nn_dsp.h"
+#include "nn_int8.h"
+
+void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
+              const int32_t *chan, int8_t *out, int16_t *scratch)
+{
+    const int32_t N = p->in_n, zp = p->out_zp, lo = p->act_min, hi = p->act_max;
+    int32_t o = 0, k;
+    const int32_t k4 = N & ~3;
+    const int16_t *t = scratch + k4;  /* the N % 4 tail, natural order */
+    nn_widen(scratch, in, N);
+    for (; o + 1 < p->out_n; o += 2) {
+        const int8_t *w0 = weight + o * N, *w1 = w0 + N;
+        const int32_t *c0 = chan + NN_S8_CHAN * o, *c1 = c0 + NN_S8_CHAN;
+        const int16_t *a = scratch;
+        int32_t acc0 = c0[0], acc1 = c1[0], n = k4 >> 2;
+        while (n-- > 0) {
+            const uint32_t x0 = nn_read32(w0), x1 = nn_read32(w1);
+            const uint32_t a02 = nn_read32(a), a13 = nn_read32(a + 2);
+            acc0 = nn_smlad(nn_sxtb16(x0), a02, acc0);
+            acc1 = nn_smlad(nn_sxtb16(x1), a02, acc1);
+            acc0 = nn_smlad(nn_sxtb16_ror8(x0), a13, acc0);
+            acc1 = nn_smlad(nn_sxtb16_ror8(x1), a13, acc1);
+            w0 += 4;
+            w1 += 4;
+            a += 4;
+        }
+        for (k = 0; k < N - k4; k++) {
+            acc0 += w0[k] * t[k];
+            acc1 += w1[k] * t[k];
+        }
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
+        out[o + 1] = nn_requant_s8(acc1, c1[1], c1[2], zp, lo, hi);
+    }
+    if (o < p->out_n) {
+        const int8_t *w0 = weight + o * N;
+        const int32_t *c0 = chan + NN_S8_CHAN * o;
+        const int16_t *a = scratch;
+        int32_t acc0 = c0[0], n = k4 >> 2;
+        while (n-- > 0) {
+            const uint32_t x0 = nn_read32(w0);
+            acc0 = nn_smlad(nn_sxtb16(x0), nn_read32(a), acc0);
+            acc0 = nn_smlad(nn_sxtb16_ror8(x0), nn_read32(a + 2), acc0);
+            w0 += 4;
+            a += 4;
+        }
+        for (k = 0; k < N - k4; k++)
+            acc0 += w0[k] * t[k];
+        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
+    }
+}
+
+int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p)
+{
+    return 2 * p->in_n;
+}

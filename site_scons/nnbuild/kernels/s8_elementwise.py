@@ -1,0 +1,27 @@
+"""The int8 scheme's element-wise kernels: the input stage and the table activations (sigmoid,
+tanh) are q7's kernels (docs/int8_contract.md); relu is a clamp to [act_min, act_max] in place
+(nn_clamp_s8)."""
+import numpy as np
+
+from . import Kernel, Lowered, register
+from ._checks import act_range, shapes
+from .q7_activation import emit_lut, lower_lut
+from .q7_input_stage import emit as emit_input, lower as lower_input
+from .s8_conv2d import SCHEME
+
+
+def lower_clamp(g, op):
+    lo, hi = act_range(op)
+    return Lowered({"n": int(np.prod(shapes(g, op)[1])), "act_min": lo, "act_max": hi})
+
+
+def emit_clamp(s, ctx):
+    p = s.params
+    copy = [] if s.alias else [f"memcpy({ctx.ptr(s.output)}, {ctx.ptr(s.inputs[0])}, {p['n']});  /* input still needed later */"]
+    return copy + [f"nn_clamp_s8({ctx.ptr(s.output)}, {p['n']}, {p['act_min']}, {p['act_max']});"]
+
+
+register(Kernel("input_stage", SCHEME, "nn_input_stage_q7", lower_input, emit_input))
+register(Kernel("relu", SCHEME, "nn_clamp_s8", lower_clamp, emit_clamp, inplace=(0,)))
+register(Kernel("sigmoid", SCHEME, "nn_lut_q7", lower_lut, emit_lut, inplace=(0,)))
+register(Kernel("tanh", SCHEME, "nn_lut_q7", lower_lut, emit_lut, inplace=(0,)))
