@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import golden, reference
 from . import scheme_of
+from .groups import feeds_only_relu
 
 # A tensor is flagged when more than SAT_WARN of its calibration values saturate, when its SQNR is
 # below SQNR_WARN_DB, or when it is below SQNR_FAIR_DB and SQNR_DROP_DB below its input's (this
@@ -104,14 +105,6 @@ def quality_warnings(graph, tensors, s):
                    f"[{t['min']:g}, {t['max']:g}]): {t['warning']}{also}; check that the calibration "
                    f"images represent the data, or try strategy minmax")
     return out
-
-
-def feeds_only_relu(graph, name):
-    """True when every consumer is a plain ReLU: negative values of such a tensor may saturate
-    freely (the ReLU zeroes them anyway), so the tensor is not judged."""
-    users = graph.consumers(name)
-    return bool(users) and name not in graph.outputs and all(
-        u.type == "relu" and float(u.attrs.get("negative_slope", 0.0)) == 0.0 for u in users)
 
 
 def _input_sqnr(graph, name, by_name, skip):

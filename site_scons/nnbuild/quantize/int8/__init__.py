@@ -11,8 +11,7 @@ tensor's record is {"scale": s, "zero_point": z}: real = (q - z) * s, s a float3
 """
 import numpy as np
 
-from ...errors import NnbuildError
-from .. import stats
+from .. import groups
 from . import params, ranges
 from .ops import RULES, rule
 
@@ -63,44 +62,17 @@ def layer_info(qop, fop):
             "weight_scale_max": float(ws.max()), "weight_saturated": 0.0}
 
 
-share_groups = params.share_groups      # the report groups its warnings by these
+def share_groups(graph):
+    """{tensor name: representative} of the groups that share (scale, zero point) (relu, pooling)."""
+    return groups.share_groups(graph, lambda op: rule(op).same_params)
 
 
 def fixed_outputs(graph):
     """Names of the tensors whose (scale, zero point) the op fixes."""
-    return set(params.fixed_outputs(graph))
+    return {op.outputs[0] for op in graph.ops if rule(op).fixed_params is not None}
 
 
 def choose_qparams(graph, pixels, strategy, warnings):
     """{tensor name: (scale, zero point)} for every activation tensor (graph input excluded)."""
-    groups = params.share_groups(graph)
-    fixed = {groups[n]: p for n, p in params.fixed_outputs(graph).items()}
-    members = {}
-    for name in graph.tensors:
-        if name != graph.input:
-            members.setdefault(groups[name], []).append(name)
-    st = stats.collect(graph, pixels)
-    qp = {}
-    for rep, names in members.items():
-        if rep in fixed:
-            p = fixed[rep]
-        else:
-            # Tensors that only feed a plain ReLU are judged by the ReLU's output (same group).
-            used = [n for n in names if not params.feeds_only_relu(graph, n)] or names
-            lo = min(st[n].lo for n in used)
-            hi = max(st[n].hi for n in used)
-            sample = np.concatenate([st[n].sample for n in used])
-            try:
-                p, warn = ranges.choose(sample, lo, hi, strategy)
-            except NnbuildError as e:
-                if e.where:
-                    raise
-                op = graph.producer(rep)
-                raise NnbuildError(e.message, where=f"layer '{op.name}' output '{rep}'" if op else f"tensor '{rep}'",
-                                   expected=e.expected) from None
-            if warn:
-                warnings.append(f"tensor '{', '.join(names)}': {warn}")
-        for n in names:
-            qp[n] = p
-    params.align_concat_inputs(graph, groups, qp, set(fixed))
-    return qp
+    return groups.assign(graph, pixels, lambda op: rule(op).same_params, lambda op: rule(op).fixed_params,
+                         lambda sample, lo, hi: ranges.choose(sample, lo, hi, strategy), warnings)

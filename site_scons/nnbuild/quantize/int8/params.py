@@ -29,58 +29,6 @@ def check_options(options):
     return {**OPTIONS, **options}
 
 
-# -- which tensors share (scale, zero point) -------------------------------------------------------
-
-def share_groups(graph):
-    """Union-find over tensor names for the ops whose output keeps the input's params (relu,
-    pooling: Rule.same_params). Returns {tensor name: representative name}."""
-    parent = {n: n for n in graph.tensors}
-
-    def find(n):
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for op in graph.ops:
-        if rule(op).same_params:
-            for t in op.inputs:
-                if t != graph.input:
-                    parent[find(t)] = find(op.outputs[0])
-    return {n: find(n) for n in graph.tensors}
-
-
-def fixed_outputs(graph):
-    """{tensor name: (scale, zero point)} of the outputs whose params the op fixes."""
-    return {op.outputs[0]: rule(op).fixed_params for op in graph.ops if rule(op).fixed_params is not None}
-
-
-def align_concat_inputs(graph, groups, qp, fixed_groups):
-    """Give a concat input the concat's params when nothing else reads that input's group: the
-    concat then is a plain copy and the input is rounded once instead of twice."""
-    for op in graph.ops:
-        if op.type != "concat":
-            continue
-        out = qp[op.outputs[0]]
-        for t in op.inputs:
-            rep = groups.get(t)
-            if t == graph.input or rep in fixed_groups or rep == groups[op.outputs[0]]:
-                continue
-            members = [n for n in graph.tensors if groups.get(n) == rep]
-            outside = [u for n in members for u in graph.consumers(n)
-                       if u is not op and groups.get(u.outputs[0]) != rep]
-            if not outside and not any(n in graph.outputs for n in members):
-                for n in members:
-                    qp[n] = out
-
-
-def feeds_only_relu(graph, name):
-    """True when every consumer is a plain ReLU: its negative values may saturate freely."""
-    users = graph.consumers(name)
-    return bool(users) and name not in graph.outputs and all(
-        u.type == "relu" and float(u.attrs.get("negative_slope", 0.0)) == 0.0 for u in users)
-
-
 # -- weights, bias, multipliers ----------------------------------------------------------------------
 
 def weight_scales(w, per_channel, where):

@@ -8,8 +8,7 @@ q an int8 (docs/q7_contract.md).
 """
 import numpy as np
 
-from ...errors import NnbuildError
-from .. import stats
+from .. import groups, stats
 from . import params
 from .ops import RULES
 
@@ -54,7 +53,9 @@ def layer_info(qop, fop):
             "out_shift": int(qop.attrs["out_shift"]), "weight_saturated": float(np.mean(np.round(w) > 127))}
 
 
-share_groups = params.share_groups      # the report groups its warnings by these
+def share_groups(graph):
+    """{tensor name: representative} of the groups that share frac bits (relu, pooling)."""
+    return groups.share_groups(graph, lambda op: params.rule(op).same_bits)
 
 
 def fixed_outputs(graph):
@@ -64,38 +65,5 @@ def fixed_outputs(graph):
 
 def choose_frac_bits(graph, pixels, strategy, warnings):
     """{tensor name: frac bits} for every activation tensor (graph input excluded)."""
-    groups = params.share_groups(graph)
-    st = stats.collect(graph, pixels)
-    members = {}
-    for name in graph.tensors:
-        if name != graph.input:
-            members.setdefault(groups[name], []).append(name)
-    fixed = {}
-    for op in graph.ops:
-        if params.rule(op).fixed_bits is not None:
-            fixed[groups[op.outputs[0]]] = params.rule(op).fixed_bits
-    bits = {}
-    for rep, names in members.items():
-        if rep in fixed:
-            f = fixed[rep]
-        else:
-            # Tensors that only feed a plain ReLU are judged by the ReLU's output (same group).
-            used = [n for n in names if not params.feeds_only_relu(graph, n)] or names
-            lo = min(st[n].lo for n in used)
-            hi = max(st[n].hi for n in used)
-            sample = np.concatenate([st[n].sample for n in used])
-            try:
-                f, warn = stats.choose_bits(sample, lo, hi, strategy)
-            except NnbuildError as e:
-                if e.where:
-                    raise
-                op = graph.producer(rep)
-                raise NnbuildError(e.message, where=f"layer '{op.name}' output '{rep}'" if op else f"tensor '{rep}'",
-                                   expected=e.expected) from None
-            if warn:
-                warnings.append(f"tensor '{', '.join(names)}': {warn}")
-        for n in names:
-            bits[n] = f
-    params.align_concat_inputs(graph, groups, bits, fixed)
-    return bits
-
+    return groups.assign(graph, pixels, lambda op: params.rule(op).same_bits, lambda op: params.rule(op).fixed_bits,
+                         lambda sample, lo, hi: stats.choose_bits(sample, lo, hi, strategy), warnings)

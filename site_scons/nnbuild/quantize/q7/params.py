@@ -16,55 +16,6 @@ INT32_MAX = (1 << 31) - 1
 MAX_OUT_SHIFT = 31             # C: (acc + (1 << (s - 1))) >> s on int32
 
 
-# -- which tensors share frac bits ----------------------------------------------------------------
-
-def share_groups(graph):
-    """Union-find over tensor names for the ops whose output must use the input's frac bits
-    (relu, pooling). Returns {tensor name: representative name}."""
-    parent = {n: n for n in graph.tensors}
-
-    def find(n):
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for op in graph.ops:
-        if rule(op).same_bits:
-            for t in op.inputs:
-                if t != graph.input:
-                    parent[find(t)] = find(op.outputs[0])
-    return {n: find(n) for n in graph.tensors}
-
-
-def align_concat_inputs(graph, groups, bits, fixed):
-    """Give a concat input the concat's frac bits when nothing else reads that input's group:
-    the concat then is a plain copy, and the input is rounded once instead of twice.
-    Inputs that are read elsewhere (or have fixed bits) keep theirs; the concat shifts them."""
-    for op in graph.ops:
-        if op.type != "concat":
-            continue
-        f_out = bits[op.outputs[0]]
-        for t in op.inputs:
-            rep = groups[t]
-            if rep in fixed or rep == groups[op.outputs[0]]:
-                continue
-            members = [n for n in graph.tensors if groups.get(n) == rep]
-            outside = [u for n in members for u in graph.consumers(n)
-                       if u is not op and groups.get(u.outputs[0]) != rep]
-            if not outside and not any(n in graph.outputs for n in members):
-                for n in members:
-                    bits[n] = f_out
-
-
-def feeds_only_relu(graph, name):
-    """True when every consumer is a plain ReLU: negative values of such a tensor may saturate
-    freely (the ReLU zeroes them anyway), so they do not count when choosing its frac bits."""
-    users = graph.consumers(name)
-    return bool(users) and name not in graph.outputs and all(
-        u.type == "relu" and float(u.attrs.get("negative_slope", 0.0)) == 0.0 for u in users)
-
-
 # -- weights --------------------------------------------------------------------------------------
 
 def weight_bits(w, where):
