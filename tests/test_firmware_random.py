@@ -2,7 +2,8 @@
 
 Seeded random nets (strides, paddings, dilation, depthwise groups, max/avg pooling with Caffe's
 ceil mode, a branch with Eltwise SUM and Concat, LRN in both regions, PReLU and a Scale that
-cannot fold, RGB/BGR/GRAY inputs) are written as Caffe files,
+cannot fold, RGB/BGR/GRAY inputs) are written as Caffe files, quantized with q7 and (the nets
+without the q7-only layers) with int8,
 built into one firmware per target and run in QEMU on the DSP (m4, m55) and plain ARMv6-M (m0)
 kernel paths; every output byte must equal the golden model. The same firmware then checks the C
 preprocessing against its numpy twin inside QEMU.
@@ -51,7 +52,7 @@ def _conv_block(rng, layers, blob, c, h, w, i):
     return name, out, h, w
 
 
-def random_net(seed, d):
+def random_net(seed, d, scheme="q7"):
     """Write a random Caffe net + calibration images; returns its manifest entry (dict)."""
     rng = np.random.default_rng(seed)
     c0 = int(rng.choice([1, 3]))
@@ -85,7 +86,7 @@ def random_net(seed, d):
     order = "GRAY" if c0 == 1 else str(rng.choice(["RGB", "BGR"]))
     return {"name": f"rand{seed}", "format": "caffe", "prototxt": str(proto), "weights": str(h5),
             "input": {"shape": [h0, w0, c0], "channel_order": order, "mean": [120.0] * c0, "scale": 1 / 64},
-            "quantization": {"scheme": "q7", "calibration": str(calib), "samples": 40}}
+            "quantization": {"scheme": scheme, "calibration": str(calib), "samples": 40}}
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,20 @@ def random_manifest(tmp_path_factory):
     manifest = {"version": 1, "defaults": {"target": "m4"}, "models": [random_net(s, d) for s in SEEDS]}
     path = d / "random.yaml"
     path.write_text(json.dumps(manifest, indent=1))  # JSON is YAML
+    return path
+
+
+# int8: the nets whose layers the int8 scheme has (LRN, PReLU and an unfoldable Scale are q7's only)
+INT8_SEEDS = tuple(s for s in SEEDS if s != SEEDS[1])
+
+
+@pytest.fixture(scope="module")
+def random_manifest_int8(tmp_path_factory):
+    d = tmp_path_factory.mktemp("random_nets_int8")
+    manifest = {"version": 1, "defaults": {"target": "m4"},
+                "models": [random_net(s, d, scheme="int8") for s in INT8_SEEDS]}
+    path = d / "random_int8.yaml"
+    path.write_text(json.dumps(manifest, indent=1))
     return path
 
 
@@ -109,6 +124,31 @@ def test_random_nets_in_qemu_equal_golden(random_manifest, target):
                 "check", "samples=12")
     for seed in SEEDS:
         assert re.search(rf"\[check\] {target} rand{seed}: 12/12 outputs identical", out), out
+
+
+@pytest.mark.parametrize("target", ["m4", "m0", "m55"])
+def test_random_int8_nets_in_qemu_equal_golden(random_manifest_int8, target):
+    out = scons(f"target={target}", f"manifest={random_manifest_int8}",
+                f"build_dir={random_manifest_int8.parent / 'build'}", "check", "samples=12")
+    for seed in INT8_SEEDS:
+        assert re.search(rf"\[check\] {target} rand{seed}: 12/12 outputs identical", out), out
+
+
+def test_random_int8_nets_on_the_host_equal_golden(random_manifest_int8, tmp_path):
+    """The same nets' generated C on the host (portable and emulated-DSP kernels) on 40 images."""
+    from nnbuild import golden, pipeline
+    from nnbuild.hostrun import generate_and_build
+    from nnbuild.manifest import load_manifest
+
+    for entry in load_manifest(random_manifest_int8).models:
+        graph = pipeline.import_model(entry)
+        qgraph, _ = pipeline.quantize_graph(entry, graph)
+        assert qgraph.meta["quantization"]["scheme"] == "int8"
+        images = pipeline.load_calibration(entry, graph)
+        expected = golden.run(qgraph, images).reshape(len(images), -1)
+        for dsp in (False, True):
+            got = generate_and_build(qgraph, tmp_path / f"{entry.name}_{dsp}", entry.name, dsp=dsp).run(images)
+            assert np.array_equal(got, expected), (entry.name, dsp)
 
 
 def test_preprocessing_in_qemu_equals_numpy(random_manifest, tmp_path):
