@@ -115,6 +115,17 @@ def _select(manifest, target, models):
     return entries
 
 
+_GENERATED = {}   # (build dir, manifest, model) -> generated .c: the chain is declared once
+
+
+def _generated(env, build, entry):
+    """The model chain of `entry`, shared by every NnModels call (one per target, say)."""
+    key = (build.abspath, entry.manifest_path, entry.name)
+    if key not in _GENERATED:
+        _GENERATED[key] = env.NnModel(entry)
+    return _GENERATED[key]
+
+
 def nn_models(env, manifest, target=None, models=None):
     """Build the manifest's models for `target`; returns a Models (see the module docstring).
     `manifest`: a path (relative to the calling SConscript), a File node or a loaded Manifest."""
@@ -132,7 +143,7 @@ def nn_models(env, manifest, target=None, models=None):
         _fail(str(e))
     build = _build_dir(env)
     out = build.Dir(t.name)
-    generated = [env.NnModel(e) for e in entries]
+    generated = [_generated(env, build, e) for e in entries]
     cenv = env.Clone(NN_TARGET=t)
     dirs = include_dirs(cenv, entries)
     cenv.AppendUnique(CPPPATH=dirs)
