@@ -28,5 +28,8 @@ def test_wheel_has_the_package_the_command_and_the_firmware_templates(tmp_path):
     wanted = {f"nnbuild/firmware_template/{p.relative_to(csources.TEMPLATE_DIR).as_posix()}"
               for p in [csources.LIST_FILE, csources.TEMPLATE_DIR / "kernels" / "nn_kernels.h", *c_files]}
     assert wanted <= names, sorted(wanted - names)
+    # the SCons tool, found by env.Tool('nnbuild', toolpath=[nnbuild.scons_tool_path()])
+    tools = {f"nnbuild/site_tools/{n}.py" for n in ("nnbuild", "nn_models", "nn_toolchain", "nn_trust")}
+    assert tools <= names, sorted(tools - names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "nnbuild = nnbuild.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -5,8 +5,9 @@
                                 depend on the target, so several targets share them).
     env.NnRegistry(file, entries, frame_bytes)
                                 nn_models.c: the models linked into one firmware and its I/O buffer.
-    env.NnGate(elf, unchecked)  memory map + budget gate: writes firmware.elf/.bin/.hex and
-                                memory_map.{json,txt} together, only when the linked image fits;
+    env.NnGateFiles(elf, unchecked)
+                                memory map + budget gate: writes firmware.elf/.bin/.hex and
+                                memory_map.{json,txt} together (.bin/.hex named after the ELF), only when the linked image fits;
                                 report.{json,html} (the build report) also when it does not.
     env.NnRemoveOnFailure(nodes)
                                 delete `nodes` when the build fails (no old firmware looks valid).
@@ -122,6 +123,32 @@ def _step_sources(env, step):
         Exit(2)
 
 
+# Manifest fields that hold file paths (absolute once the manifest is loaded). Their signature
+# uses the path relative to the manifest, so two checkouts in different directories sign a step
+# alike and share `cache=DIR`; the files' contents are signed on their own (content signatures).
+PATH_FIELDS = {"source": None, "labels_file": (), "input": ("mean_file",), "quantization": ("calibration",)}
+
+
+def portable_fingerprint(entry, fields):
+    """entry.fingerprint(*fields) with every path made relative to the manifest's folder."""
+    d = json.loads(entry.fingerprint(*fields))
+    base = os.path.dirname(os.path.abspath(entry.manifest_path)) if entry.manifest_path else None
+
+    def rel(v):
+        return os.path.relpath(v, base) if base and isinstance(v, str) and os.path.isabs(v) else v
+
+    for field, keys in PATH_FIELDS.items():
+        if field not in d:
+            continue
+        if keys == ():
+            d[field] = rel(d[field])
+        elif isinstance(d[field], dict):
+            for k in (d[field] if keys is None else keys):
+                if k in d[field]:
+                    d[field][k] = rel(d[field][k])
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
 def _step_builder(step):
     # The closures hold only the step's name: SCons signs an action by its code and closure, and
     # the table's lambdas would be signed by their addresses (a rebuild on every run).
@@ -129,7 +156,7 @@ def _step_builder(step):
         spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
         out = env["NN_BUILD"].Dir(f"models/{entry.name}")
         previous = list(source[:2])   # the previous step's .json + .npz (none for import)
-        inputs = [env.Value(entry.fingerprint(*spec["fields"]))] + \
+        inputs = [env.Value(portable_fingerprint(entry, spec["fields"]))] + \
             [env.fs.File(str(p)) for p in [*spec["files"](entry), *_step_sources(env, step), GLUE]]
         return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
@@ -139,7 +166,7 @@ def _step_builder(step):
         return _run_step(f"{spec['verb']} model '{entry.name}'",
                          lambda: spec["run"](entry, prev, [t.abspath for t in target]))
 
-    return SCons.Builder.Builder(action=SCons.Action.Action(action, f"[nnbuild] {step} $NN_ENTRY_NAME"),
+    return SCons.Builder.Builder(action=SCons.Action.Action(action, f"$NNBUILD_{step.upper()}COMSTR"),
                                  emitter=emitter)
 
 
@@ -205,7 +232,10 @@ def _gate_emitter(target, source, env):
     # the target's whole table row (regions, stack reserve, ...): the report and the check use it
     table = env.Value(repr(env["NN_TARGET"]))
     plans = [f for _, f in sorted(_plans(env).items())]
-    return [d.File(n) for n in GATE_OUTPUTS], \
+    # the ELF as named; .bin/.hex after its stem; the memory map and report beside it
+    stem = target[0].name[:-len(".elf")] if target[0].name.endswith(".elf") else target[0].name
+    names = [target[0].name, stem + ".bin", stem + ".hex", *GATE_OUTPUTS[3:]]
+    return [d.File(n) for n in names], \
         list(source) + plans + [env.Value(json.dumps(budgets, sort_keys=True)), table] + tool_code
 
 
@@ -248,11 +278,15 @@ def generate(env):
         "NnQuantize": _step_builder("quantize"),
         "NnCodegen": _step_builder("codegen"),
         "NnRegistryFile": SCons.Builder.Builder(
-            action=SCons.Action.Action(_registry_action, "[nnbuild] registry $TARGET")),
-        "NnGate": SCons.Builder.Builder(
-            action=SCons.Action.Action(_gate_action, "[nnbuild] memory map + budget gate $TARGET"),
+            action=SCons.Action.Action(_registry_action, "$NNBUILD_REGISTRYCOMSTR")),
+        "NnGateFiles": SCons.Builder.Builder(
+            action=SCons.Action.Action(_gate_action, "$NNBUILD_GATECOMSTR"),
             emitter=_gate_emitter),
     })
+    # what each step prints (SCons convention: set $NNBUILD_<STEP>COMSTR to "" for a quiet build)
+    env.SetDefault(**{f"NNBUILD_{step.upper()}COMSTR": f"[nnbuild] {step} $NN_ENTRY_NAME" for step in MODEL_STEPS},
+                   NNBUILD_REGISTRYCOMSTR="[nnbuild] registry $TARGET",
+                   NNBUILD_GATECOMSTR="[nnbuild] memory map + budget gate $TARGET")
     env["NN_ENTRY_NAME"] = lambda target, source, env, for_signature: \
         env["NN_ENTRY"].name if "NN_ENTRY" in env else ""
     env.AddMethod(_nn_model, "NnModel")

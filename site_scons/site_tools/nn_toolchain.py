@@ -14,6 +14,7 @@ import SCons.Subst
 from SCons.Script import Exit
 
 from nnbuild import targets as targets_mod
+from nnbuild.paths import TEMPLATE_DIR
 
 INSTALL_HINT = ("sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm "
                 "(or run ./dev build, which installs them)")
@@ -56,10 +57,13 @@ def generate(env):
     env.Tool("gnulink")
     env.Tool("ar")
     prefix = "arm-none-eabi-"
-    board_dir = env.Dir("#firmware_template/boards").abspath
+    # Paths relative to the project top when the templates are inside it (SCons runs commands
+    # there): the command lines, and so the cache signatures, do not name the checkout's folder.
+    template = env.fs.Dir(str(TEMPLATE_DIR)).path
+    board_dir = env.fs.Dir(str(TEMPLATE_DIR / "boards")).path
     env.Replace(CC=prefix + "gcc", LINK=prefix + "gcc", AR=prefix + "ar", RANLIB=prefix + "ranlib",
                 OBJCOPY=prefix + "objcopy", PROGSUFFIX=".elf")
-    env.Replace(CCFLAGS=[*targets_mod.compile_flags(t, env.Dir("#firmware_template").abspath),
+    env.Replace(CCFLAGS=[*targets_mod.compile_flags(t, template),
                          "-Werror", "-DNN_PROFILE"])
     env.Replace(LINKFLAGS=[*targets_mod.link_flags(t, board_dir), "-Wl,-Map=${TARGET.base}.map"])
     env.Append(PROGEMITTER=[_map_emitter])
