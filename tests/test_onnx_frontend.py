@@ -104,9 +104,10 @@ def m_sigmoid_tanh_concat_add(n):    # Sigmoid, Tanh, Concat, Add of two tensors
     n.op("Flatten"); n.op("Gemm", [n.w(8 * 4 * 4, 6), n.w(1, 6)], alpha=0.7, beta=1.5)
 
 
-def m_ceil_pool_global_max(n):       # MaxPool ceil_mode where Caffe's windows coincide, GlobalMaxPool
+def m_ceil_pool_global_max(n):       # Max/AveragePool ceil_mode where Caffe's windows coincide, GlobalMaxPool
     n.conv(4, k=1)      # 8x8: k3 s2 gives 3 windows in floor mode, 4 in ceil mode (as Caffe)
-    n.op("MaxPool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1); n.op("Relu")
+    n.op("MaxPool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1); n.op("Relu")     # 4x4
+    n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, count_include_pad=0)  # 2x2, last window clipped
     n.op("GlobalMaxPool"); n.op("Flatten"); n.op("Gemm", [n.w(4, 3)]); n.op("Softmax")
 
 
@@ -347,3 +348,83 @@ def test_quantized_qemu_equals_golden(tmp_path, scheme):
     got, info = firmware.run_batch(entry, "m4", px, elf=elf)
     assert info["inferences"] == 20
     assert np.array_equal(got, golden.run(qgraph, px).reshape(len(px), -1))
+
+
+# -- a real network: cifar10_m4 exported by tools/export_onnx.py and imported back ----------------
+
+CIFAR_QUANT = {"q7": "{scheme: q7, calibration: CALIB, samples: 500, strategy: mse}",
+               "int8": "{scheme: int8, calibration: CALIB, samples: 500, strategy: mse, weights: per_channel}"}
+
+
+@pytest.fixture(scope="module")
+def cifar_onnx(tmp_path_factory):
+    """cifar10_m4 as ONNX (made at test time from ../shared, never committed) and a manifest with
+    one model per scheme, the Caffe manifests' settings otherwise."""
+    from conftest import CIFAR_CALIB, CIFAR_H5, CIFAR_MEAN
+
+    if not CIFAR_H5.exists():
+        pytest.skip("../shared (real CIFAR-10 model) not present")
+    import importlib.util
+
+    from nnbuild.frontends import load_model
+
+    spec = importlib.util.spec_from_file_location("export_onnx", ROOT / "tools" / "export_onnx.py")
+    export_onnx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export_onnx)
+    from nnbuild.manifest import load_manifest
+
+    d = tmp_path_factory.mktemp("cifar_onnx")
+    model = export_onnx.export(load_model(load_manifest(ROOT / "manifests" / "cifar10.yaml").model("cifar10_m4")))
+    onnx.save(model, str(d / "cifar10_m4.onnx"))
+    entries = "".join(
+        f"  - name: cifar_onnx_{s}\n    format: onnx\n    onnx: {{model: cifar10_m4.onnx}}\n"
+        f"    input: {{channel_order: RGB, mean_file: {CIFAR_MEAN}, scale: 1.0}}\n"
+        f"    labels: [airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck]\n"
+        f"    quantization: {q.replace('CALIB', str(CIFAR_CALIB))}\n    budget: {{ram: 48KiB}}\n"
+        for s, q in CIFAR_QUANT.items())
+    (d / "models.yaml").write_text("version: 1\ndefaults: {target: m4}\nbudgets:\n  m4: {ram: 128KiB, flash: 512KiB}\n"
+                                   "models:\n" + entries)
+    return d / "models.yaml"
+
+
+def _cifar_path(manifest, name):
+    from conftest import CIFAR_TEST
+    from nnbuild import golden, pipeline
+    from nnbuild.calibration import load_eval_data
+    from nnbuild.manifest import load_manifest
+
+    entry = load_manifest(manifest).model(name)
+    graph = pipeline.import_model(entry)
+    qgraph, _ = pipeline.quantize_graph(entry, graph)
+    images, labels = load_eval_data(CIFAR_TEST, graph)
+    return entry, graph, qgraph, images, labels, golden.run(qgraph, images).reshape(len(images), -1)
+
+
+@pytest.mark.parametrize("scheme,caffe_manifest,caffe_name,want", [
+    ("q7", "cifar10.yaml", "cifar10_m4", (743, 746)), ("int8", "cifar10_int8.yaml", "cifar10_m4_int8", (743, 742))])
+def test_cifar_onnx_round_trip_equals_the_caffe_path(cifar_onnx, tmp_path, scheme, caffe_manifest, caffe_name, want):
+    from nnbuild import reference
+    from nnbuild.hostrun import generate_and_build
+
+    entry, graph, qgraph, images, labels, got = _cifar_path(cifar_onnx, f"cifar_onnx_{scheme}")
+    *_, caffe_q = _cifar_path(ROOT / "manifests" / caffe_manifest, caffe_name)
+    assert len(images) == 932
+    float_top1 = int((reference.run(graph, images).reshape(932, -1).argmax(1) == labels).sum())
+    assert (float_top1, int((got.argmax(1) == labels).sum())) == want
+    assert np.array_equal(got, caffe_q)          # the same quantized model, bit for bit, as through Caffe
+    host = generate_and_build(qgraph, tmp_path / "host", entry.name).run(images)
+    assert np.array_equal(host, got)
+
+
+@needs_arm
+@needs_qemu
+def test_cifar_onnx_qemu_bench_m4(cifar_onnx, tmp_path):
+    from nnbuild import firmware
+    from nnbuild.manifest import load_manifest
+
+    for scheme in CIFAR_QUANT:
+        entry = load_manifest(cifar_onnx).model(f"cifar_onnx_{scheme}")
+        result = firmware.bench(entry, "m4", cifar_onnx, build_dir=tmp_path / "build")
+        print(f"cifar10_m4 via ONNX, {scheme}, m4: {result['instructions']} instructions per inference, "
+              f"arena {result['arena_bytes']} B")
+        assert result["instructions"] > 0 and result["arena_bytes"] <= 40960
