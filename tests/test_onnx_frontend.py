@@ -230,6 +230,7 @@ def test_unknown_operator_is_refused_by_name_with_the_list(tmp_path):
     ("avg_exclude_pad", ["count_include_pad = 0"]), ("ceil_differs", ["pooling windows differ"]),
     ("mul_tensors", ["Mul of two computed"]), ("external", ["external"]),
     ("flat_conv", ["flattened image"]), ("softmax_spatial", ["Softmax over axis 2"]),
+    ("no_opset", ["no ai.onnx opset"]),
 ])
 def test_bad_models(tmp_path, case, words):
     n = _simple(pads=[1, 1, 1, 1])
@@ -274,6 +275,9 @@ def test_bad_models(tmp_path, case, words):
         n.op("Flatten"); n.op("Relu")
     elif case == "softmax_spatial":
         n.op("Softmax", axis=2)
+    elif case == "no_opset":
+        m = n.model()
+        m.ClearField("opset_import")
     _refused(tmp_path, m if m is not None else n.model(), *words)
 
 
@@ -428,3 +432,24 @@ def test_cifar_onnx_qemu_bench_m4(cifar_onnx, tmp_path):
         print(f"cifar10_m4 via ONNX, {scheme}, m4: {result['instructions']} instructions per inference, "
               f"arena {result['arena_bytes']} B")
         assert result["instructions"] > 0 and result["arena_bytes"] <= 40960
+
+
+@pytest.mark.parametrize("bad", ["truncated", "unknown_op"])
+def test_cli_import_refuses_with_one_paragraph_and_writes_nothing(tmp_path, bad):
+    import os
+    import subprocess
+    import sys
+
+    n = _simple(pads=[1, 1, 1, 1])
+    if bad == "unknown_op":
+        n.op("HardSwish")
+    data = n.model().SerializeToString()
+    (tmp_path / "m.onnx").write_bytes(data[:len(data) - 7] if bad == "truncated" else data)
+    (tmp_path / "models.yaml").write_text("version: 1\nmodels:\n  - name: bad\n    format: onnx\n    model: m.onnx\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "nnbuild.cli", "import", "--manifest", str(tmp_path / "models.yaml"),
+                        "--model", "bad", "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT / "site_scons"), "PATH": os.environ["PATH"]})
+    assert r.returncode == 1 and "m.onnx" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -70,16 +70,19 @@ def _parse(path):
     return model
 
 
-def _opset(model):
+def _opset(model, path):
+    """The default domain's opset: operator semantics (Clip's bounds, Softmax's axis) depend on it,
+    so a model without one (an old writer, or a file cut after its graph) is refused, not guessed."""
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx"):
             return int(o.version)
-    return 1
+    raise NnbuildError("the model declares no ai.onnx opset (opset_import)", file=path,
+                       expected="a complete .onnx file with its opset_import")
 
 
 class _Builder:
     def __init__(self, path, model):
-        self.path, self.model, self.opset = path, model, _opset(model)
+        self.path, self.model, self.opset = path, model, _opset(model, path)
         self.vals = {}
         self.used_names = set()
         self.graph = ir.Graph(name=model.graph.name or os.path.splitext(os.path.basename(path))[0],
@@ -402,6 +405,8 @@ def _prelu(b, node):
 def _clip(b, node):
     x = b.data(node)
     if b.opset < 11:
+        if len(node.input) > 1:
+            raise b.error(node, f"Clip with min/max inputs in opset {b.opset}", expected="attributes before opset 11")
         lo, hi = b.attr(node, "min", -np.inf), b.attr(node, "max", np.inf)
     else:
         lo, hi = (b.const(node, i, n, optional=True) for i, n in ((1, "min"), (2, "max")))
