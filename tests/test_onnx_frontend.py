@@ -111,7 +111,13 @@ def m_ceil_pool_global_max(n):       # Max/AveragePool ceil_mode where Caffe's w
     n.op("GlobalMaxPool"); n.op("Flatten"); n.op("Gemm", [n.w(4, 3)]); n.op("Softmax")
 
 
-MODELS = [m_conv_relu_pool_gemm, m_depthwise_dilated, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add,
+def m_relu6_clip(n):                 # Clip to finite bounds: ReLU6 and an asymmetric clamp (the IR's clip op)
+    n.conv(6, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(0)), n.const(np.float32(6))])
+    n.conv(4, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(-1)), n.const(np.float32(1.5))])
+    n.op("MaxPool", kernel_shape=[2, 2], strides=[2, 2]); n.op("Flatten"); n.op("Gemm", [n.w(10, 64)], transB=1)
+
+
+MODELS = [m_relu6_clip, m_conv_relu_pool_gemm, m_depthwise_dilated, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add,
           m_ceil_pool_global_max]
 COVERED = {"Conv", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "Tanh",
            "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Flatten", "Reshape",
@@ -226,7 +232,7 @@ def test_unknown_operator_is_refused_by_name_with_the_list(tmp_path):
 @pytest.mark.parametrize("case,words", [
     ("two_inputs", ["2 inputs"]), ("vector_input", ["rank 2"]), ("int_input", ["not a float"]),
     ("dynamic", ["dynamic", "H"]), ("float16_weights", ["FLOAT16"]), ("int64_weights", ["int64"]),
-    ("asym_pads", ["asymmetric pads", "node 'n3' (Conv)"]), ("clip6", ["Clip to [0.0, 6.0]"]),
+    ("asym_pads", ["asymmetric pads", "node 'n3' (Conv)"]), ("clip_inf", ["Clip to [-1.0, inf]"]),
     ("avg_exclude_pad", ["count_include_pad = 0"]), ("ceil_differs", ["pooling windows differ"]),
     ("mul_tensors", ["Mul of two computed"]), ("external", ["external"]),
     ("flat_conv", ["flattened image"]), ("softmax_spatial", ["Softmax over axis 2"]),
@@ -257,8 +263,8 @@ def test_bad_models(tmp_path, case, words):
     elif case == "asym_pads":
         n = _net(5)
         n.conv(4, pads=[1, 1, 0, 0])
-    elif case == "clip6":
-        n.op("Clip", [n.const(np.float32(0)), n.const(np.float32(6))])
+    elif case == "clip_inf":
+        n.op("Clip", [n.const(np.float32(-1))])
     elif case == "avg_exclude_pad":
         n.op("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=0)
     elif case == "ceil_differs":      # 8x8, k3 s2: ONNX's floor mode gives 3 windows, Caffe's ceil mode 4
@@ -300,8 +306,8 @@ def test_manifest_format_onnx(tmp_path):
 
 # -- quantized: golden == host C == QEMU -----------------------------------------------------------
 
-QUANT_MODELS = {"q7": [m_conv_relu_pool_gemm, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add],
-                "int8": [m_conv_relu_pool_gemm, m_sigmoid_tanh_concat_add, m_ceil_pool_global_max]}
+QUANT_MODELS = {"q7": [m_relu6_clip, m_conv_relu_pool_gemm, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add],
+                "int8": [m_relu6_clip, m_conv_relu_pool_gemm, m_sigmoid_tanh_concat_add, m_ceil_pool_global_max]}
 
 
 def _manifest(tmp_path, build, scheme, seed=7):
@@ -345,8 +351,9 @@ def test_quantized_host_equals_golden(tmp_path, scheme, build):
 def test_quantized_qemu_equals_golden(tmp_path, scheme):
     from nnbuild import firmware
 
-    manifest, n = _manifest(tmp_path, m_conv_relu_pool_gemm, scheme)
+    manifest, n = _manifest(tmp_path, m_relu6_clip, scheme)
     entry, qgraph, golden = _quantize(manifest)
+    assert "clip" in [op.type for op in qgraph.ops]
     px = _pixels(12, n.shape, 20)
     elf = firmware.scons_build(manifest, "m4", build_dir=tmp_path / "build")
     got, info = firmware.run_batch(entry, "m4", px, elf=elf)
@@ -453,3 +460,22 @@ def test_cli_import_refuses_with_one_paragraph_and_writes_nothing(tmp_path, bad)
     assert r.returncode == 1 and "m.onnx" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_clip_bounds_of_both_schemes():
+    """q7: bounds in the input's format; int8: TFLite's zp + round(f / scale), half away from zero."""
+    from nnbuild import ir
+    from nnbuild.quantize.int8.ops import RULES as INT8
+    from nnbuild.quantize.q7.ops import RULES as Q7
+    from nnbuild.quantize.q7.ops.clip import clamp_bounds
+
+    op = ir.Op("c", "clip", ["x"], ["y"], {"min": 0.0, "max": 6.0}, {})
+    assert Q7["clip"].params(None, op, [4], 4, [])[0] == {"act_min": 0, "act_max": 96}
+    assert Q7["clip"].params(None, op, [5], 5, [])[0] == {"act_min": 0, "act_max": 127}      # 6 saturates
+    assert INT8["clip"].params(None, op, [(0.05, -100)], (0.05, -100), {}, [])[0] == {"act_min": -100, "act_max": 20}
+    assert clamp_bounds(-0.5, 2.5, 3) == (2, 6)        # rounded before the zero point is added
+    assert clamp_bounds(-300.0, -200.0) == (-128, -128)
+    x = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 1, -1)
+    q = ir.Op("c", "clip", ["x"], ["y"], {"min": -1.0, "max": 1.5, "act_min": -16, "act_max": 24}, {})
+    assert np.array_equal(Q7["clip"].golden(q, [x]), np.clip(x, -16, 24))
+    assert np.array_equal(INT8["clip"].golden(q, [x]), np.clip(x, -16, 24))

@@ -92,6 +92,9 @@ def export(graph):
                 node("LeakyRelu", [x], y, n, alpha=slope)
             else:
                 node("Relu", [x], y, n)
+        elif t == "clip":
+            bounds = [const(f"{n}.{k}", np.float32(op.attrs[k])) for k in ("min", "max")]
+            node("Clip", [x] + bounds, y, n)
         elif t in ("sigmoid", "tanh"):
             node(t.capitalize(), [x], y, n)
         elif t == "softmax":
@@ -111,9 +114,9 @@ def export(graph):
             node("Concat", list(op.inputs), y, n, axis=1)
         else:
             raise NnbuildError(f"op type '{t}' has no ONNX export", where=f"op '{n}'",
-                               expected="conv2d, fully_connected, pools, relu, sigmoid, tanh, softmax, "
+                               expected="conv2d, fully_connected, pools, relu, clip, sigmoid, tanh, softmax, "
                                         "channel_affine, prelu, add, concat")
-        if t in ("relu", "sigmoid", "tanh", "softmax", "channel_affine", "prelu", "add", "concat") and x in flat:
+        if t in ("relu", "clip", "sigmoid", "tanh", "softmax", "channel_affine", "prelu", "add", "concat") and x in flat:
             flat.add(y)
     outs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in graph.outputs]
     g = helper.make_graph(nodes, graph.name, [helper.make_tensor_value_info(first.outputs[0], TensorProto.FLOAT,

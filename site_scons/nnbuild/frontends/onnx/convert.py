@@ -9,7 +9,7 @@ Every ONNX value is tracked as one of:
 What each ONNX operator becomes is the _HANDLERS table. Rewrites (BatchNorm folding, ReLU fusion, a
 trailing Softmax) are the passes' job, as for every frontend. Anything the IR cannot express
 exactly (asymmetric pads, a ceil_mode or count_include_pad the IR's pooling windows differ from,
-Clip other than [0, inf)) is refused naming the node, before anything is written.
+Clip with an infinite bound other than [0, inf)) is refused naming the node, before anything is written.
 """
 import os
 from dataclasses import dataclass
@@ -412,10 +412,12 @@ def _clip(b, node):
         lo, hi = (b.const(node, i, n, optional=True) for i, n in ((1, "min"), (2, "max")))
         lo = -np.inf if lo is None else float(np.asarray(lo).reshape(-1)[0])
         hi = np.inf if hi is None else float(np.asarray(hi).reshape(-1)[0])
-    if lo != 0.0 or hi != np.inf:
-        raise b.error(node, f"Clip to [{lo}, {hi}]: the IR has no clamp op",
-                      expected="Clip with min 0 and no max (a ReLU); ReLU6 and other clamps are not supported")
-    b.add_op(node, "relu", [x.tensor], {"negative_slope": 0.0})
+    if lo == 0.0 and hi == np.inf:
+        b.add_op(node, "relu", [x.tensor], {"negative_slope": 0.0})
+        return
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise b.error(node, f"Clip to [{lo}, {hi}]", expected="min 0 and no max (a ReLU), or finite min < max")
+    b.add_op(node, "clip", [x.tensor], {"min": lo, "max": hi})
 
 
 def _unary(op_type):
