@@ -54,7 +54,11 @@ def load_onnx(path, input_shape=None, mean=None, scale=None, channel_order="RGB"
 
 
 def _parse(path):
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise NnbuildError("reading ONNX models needs the onnx package, which is not installed", file=path,
+                           expected="`pip install onnx` (./dev installs the version pinned in requirements.txt)") from None
     from google.protobuf.message import DecodeError
 
     data = read_user_file(path, MAX_BYTES, "ONNX model")
