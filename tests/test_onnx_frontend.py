@@ -209,6 +209,11 @@ def _refused(tmp_path, model_or_bytes, *words):
     return text
 
 
+def _save(tmp_path, model):
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    return tmp_path / "m.onnx"
+
+
 def _simple(**conv_attrs):
     n = _net(5)
     n.conv(4, **conv_attrs); n.op("Relu")
@@ -236,7 +241,8 @@ def test_unknown_operator_is_refused_by_name_with_the_list(tmp_path):
     ("avg_exclude_pad", ["count_include_pad = 0"]), ("ceil_differs", ["pooling windows differ"]),
     ("mul_tensors", ["Mul of two computed"]), ("external", ["external"]),
     ("flat_conv", ["flattened image"]), ("softmax_spatial", ["Softmax over axis 2"]),
-    ("no_opset", ["no ai.onnx opset"]),
+    ("no_opset", ["no ai.onnx opset"]), ("mul_by_c_on_image", ["multiplier of shape [4]", "[4, 1, 1]"]),
+    ("add_const_first", None),
 ])
 def test_bad_models(tmp_path, case, words):
     n = _simple(pads=[1, 1, 1, 1])
@@ -281,6 +287,13 @@ def test_bad_models(tmp_path, case, words):
         n.op("Flatten"); n.op("Relu")
     elif case == "softmax_spatial":
         n.op("Softmax", axis=2)
+    elif case == "mul_by_c_on_image":     # ONNX broadcasts (C,) along W, not C
+        n.op("Mul", [n.const(np.ones(4, np.float32))])
+    elif case == "add_const_first":        # not bad: Add(constant, x) is x + constant (and stays an image)
+        n.op("Add", inputs=[n.const(np.ones((1, 4, 1, 1), np.float32)), n.x]); n.op("MaxPool", kernel_shape=[2, 2])
+        g = load_onnx(_save(tmp_path, n.model()))
+        assert [op.type for op in g.ops][-2:] == ["channel_affine", "max_pool"]
+        return
     elif case == "no_opset":
         m = n.model()
         m.ClearField("opset_import")

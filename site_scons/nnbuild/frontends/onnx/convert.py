@@ -162,14 +162,16 @@ class _Builder:
     def shape(self, tensor):
         return self.graph.tensors[tensor].shape
 
-    def channels(self, node, arr, c, what):
-        """A per-channel constant (scalar, (C,), (C,1,1), (1,C,1,1), (1,C)) -> (C,) float32."""
+    def channels(self, node, arr, c, what, kind="vector"):
+        """A constant that broadcasts per channel -> (C,) float32. ONNX broadcasts from the last
+        axis, so an image (N, C, H, W) takes (C, 1, 1) or (1, C, 1, 1), a vector (N, C) takes (C,)
+        or (1, C); one value fits both."""
         a = np.asarray(arr, np.float32)
-        squeezed = a.reshape(-1) if a.size in (1, c) else None
-        ok = squeezed is not None and (a.ndim <= 1 or a.shape in ((c, 1, 1), (1, c, 1, 1), (1, c), (1, 1, 1, 1), (1, 1, 1), (1, 1)))
-        if not ok:
-            raise self.error(node, f"{what} of shape {list(a.shape)}", expected=f"one value or one per channel ({c})")
-        return np.ascontiguousarray(np.broadcast_to(squeezed, (c,)), np.float32)
+        shapes = [(c, 1, 1), (1, c, 1, 1)] if kind == "image" else [(c,), (1, c)]
+        if a.size != 1 and a.shape not in shapes:
+            raise self.error(node, f"{what} of shape {list(a.shape)}",
+                             expected="one value or one per channel: " + " or ".join(str(list(s)) for s in shapes))
+        return np.ascontiguousarray(np.broadcast_to(a.reshape(-1), (c,)), np.float32)
 
     # -- building ------------------------------------------------------------------------------
     def fresh(self, base):
@@ -191,8 +193,10 @@ class _Builder:
         self.graph.tensors[out] = ir.Tensor(out, shape)
         op.outputs = [out]
         self.graph.ops.append(op)
-        self.vals[node.output[0]] = _Val(kind or ("vector" if op_type == "fully_connected" else
-                                                  self.value(node, node.input[0]).kind), out)
+        if kind is None:        # an op keeps its data input's layout; fully_connected makes a vector
+            kind = "vector" if op_type == "fully_connected" else \
+                next(v.kind for v in (self.value(node, n) for n in node.input) if v.kind != "const")
+        self.vals[node.output[0]] = _Val(kind, out)
         return out
 
     def add_input(self, given, channel_order):
@@ -362,8 +366,8 @@ def _matmul(b, node):
 
 def _affine(b, node, x, mul, add):
     c = b.shape(x.tensor)[2]
-    b.add_op(node, "channel_affine", [x.tensor], {}, {"mul": b.channels(node, mul, c, "multiplier"),
-                                                      "add": b.channels(node, add, c, "addend")})
+    b.add_op(node, "channel_affine", [x.tensor], {}, {"mul": b.channels(node, mul, c, "multiplier", x.kind),
+                                                      "add": b.channels(node, add, c, "addend", x.kind)})
 
 
 def _binary(b, node):
@@ -402,7 +406,7 @@ def _leaky(b, node):
 
 def _prelu(b, node):
     x = b.data(node)
-    slope = b.channels(node, b.const(node, 1, "slope"), b.shape(x.tensor)[2], "slope")
+    slope = b.channels(node, b.const(node, 1, "slope"), b.shape(x.tensor)[2], "slope", x.kind)
     b.add_op(node, "prelu", [x.tensor], {}, {"slope": slope})
 
 
@@ -501,7 +505,7 @@ def _batch_norm(b, node):
     if np.any(var < 0):
         raise b.error(node, "negative variance", expected="var >= 0")
     mul = scale / np.sqrt(var + float(b.attr(node, "epsilon", 1e-5)))
-    _affine(b, node, x, mul, bias - mean * mul)
+    b.add_op(node, "channel_affine", [x.tensor], {}, {"mul": mul, "add": bias - mean * mul})
 
 
 def _softmax(b, node):
