@@ -300,6 +300,17 @@ def test_bad_models(tmp_path, case, words):
     _refused(tmp_path, m if m is not None else n.model(), *words)
 
 
+def test_symbolic_batch_dim_and_the_manifest_shape(tmp_path):
+    """PyTorch exports with a dynamic batch axis: N may be symbolic; C, H, W come from the file."""
+    m = _simple(pads=[1, 1, 1, 1]).model()
+    m.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8]))
+    p = _save(tmp_path, m)
+    assert load_onnx(p).tensors["pixels"].shape == (8, 8, 3)
+    assert load_onnx(p, input_shape=(8, 8, 3)).tensors["pixels"].shape == (8, 8, 3)
+    with pytest.raises(NnbuildError, match=r"manifest says \[8, 8, 1\]"):
+        load_onnx(p, input_shape=(8, 8, 1))
+
+
 def test_manifest_format_onnx(tmp_path):
     from nnbuild import pipeline
     from nnbuild.manifest import load_manifest
