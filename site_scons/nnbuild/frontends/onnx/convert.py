@@ -6,10 +6,11 @@ Every ONNX value is tracked as one of:
   * a flattened image: the IR tensor (H, W, C) of a Flatten/Reshape, which ONNX sees as (1, C*H*W)
     in CHW order; only Gemm/MatMul may read it (their weight columns are permuted to HWC once);
   * a constant: an initializer or Constant node (numpy array), read by the ops that take weights.
-What each ONNX operator becomes is the _HANDLERS table. Rewrites (BatchNorm folding, ReLU fusion, a
-trailing Softmax) are the passes' job, as for every frontend. Anything the IR cannot express
+What each ONNX operator becomes is the _HANDLERS table. Rewrites (BatchNorm folding, ReLU fusion,
+a trailing Softmax) are the passes' job, as for every frontend. Anything the IR cannot express
 exactly (asymmetric pads, a ceil_mode or count_include_pad the IR's pooling windows differ from,
-Clip with an infinite bound other than [0, inf)) is refused naming the node, before anything is written.
+Clip with an infinite bound other than [0, inf)) is refused naming the node, before anything is
+written.
 """
 import os
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ def load_onnx(path, input_shape=None, mean=None, scale=None, channel_order="RGB"
     mean_hwc = load_mean(mean, shape) if mean is not None else np.zeros(shape, np.float32)
     b.graph.ops[0].params["mean"] = mean_hwc
     b.graph.ops[0].attrs["scale"] = float(1.0 if scale is None else scale)
-    unknown = sorted({n.op_type for n in model.graph.node if n.op_type not in _HANDLERS or n.domain not in ("", "ai.onnx")})
+    unknown = sorted({(f"{n.domain}." if n.domain not in ("", "ai.onnx") else "") + n.op_type
+                      for n in model.graph.node if n.op_type not in _HANDLERS or n.domain not in ("", "ai.onnx")})
     if unknown:
         raise NnbuildError("unsupported ONNX operator(s) " + ", ".join(unknown), file=path,
                            expected="only " + ", ".join(sorted(_HANDLERS)))
