@@ -1,6 +1,6 @@
 """The int8 scheme's element-wise kernels: the input stage and the table activations (sigmoid,
-tanh) are q7's kernels (docs/int8_contract.md); relu is a clamp to [act_min, act_max] in place
-(nn_clamp_s8)."""
+tanh) are q7's kernels (docs/int8_contract.md); relu and clip are a clamp to [act_min, act_max] in
+place (nn_clamp_s8)."""
 import numpy as np
 
 from . import Kernel, Lowered, register
@@ -23,5 +23,6 @@ def emit_clamp(s, ctx):
 
 register(Kernel("input_stage", SCHEME, "nn_input_stage_q7", lower_input, emit_input))
 register(Kernel("relu", SCHEME, "nn_clamp_s8", lower_clamp, emit_clamp, inplace=(0,)))
+register(Kernel("clip", SCHEME, "nn_clamp_s8", lower_clamp, emit_clamp, inplace=(0,)))
 register(Kernel("sigmoid", SCHEME, "nn_lut_q7", lower_lut, emit_lut, inplace=(0,)))
 register(Kernel("tanh", SCHEME, "nn_lut_q7", lower_lut, emit_lut, inplace=(0,)))
