@@ -34,6 +34,7 @@ MARKER = "nnbuild.json"
 BOARD_FILES = ("boards/common/startup.c", "app/platform.c", "app/platform.h", "boards/common/sections.ld")
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]+"([^"]+)"', re.M)
 _IDENT = re.compile(r"\bnn_[A-Za-z0-9_]+\b")
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)    # kernels name each other in comments
 
 
 def kernel_closure(symbols, isa, template=TEMPLATE_DIR):
@@ -50,7 +51,7 @@ def kernel_closure(symbols, isa, template=TEMPLATE_DIR):
         stem = todo.pop()
         if stem not in done:
             done.add(stem)
-            text = (Path(template) / by_stem[stem]).read_text()
+            text = _COMMENT.sub(" ", (Path(template) / by_stem[stem]).read_text())
             todo += sorted(s for s in set(_IDENT.findall(text)) if s in by_stem and s not in done)
     return sorted(by_stem[s] for s in done)
 
