@@ -264,6 +264,10 @@ def write_folder(files, out_dir):
         os.replace(tmp, out)
         if old is not None:
             shutil.rmtree(old)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise NnbuildError(f"cannot write the export folder: {e.strerror}", file=e.filename or out,
+                           expected="a writable folder with room for the export") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
