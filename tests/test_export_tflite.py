@@ -362,8 +362,8 @@ def test_avg_pool_ceil_windows_tflite_cannot_express_are_refused():
 
 
 def test_registry_finds_tflite_and_names_known_formats():
-    assert FORMATS == ("tflite",) and EXPORTERS["tflite"] is tflite
-    with pytest.raises(NnbuildError, match="unknown export format 'onnx'.*expected one of tflite"):
+    assert FORMATS == ("cmake", "tflite") and EXPORTERS["tflite"] is tflite
+    with pytest.raises(NnbuildError, match="unknown export format 'onnx'.*expected one of cmake, tflite"):
         exporter("onnx")
 
 

@@ -9,6 +9,8 @@
                      --outputs writes the raw int8 output bytes of every image, array `outputs`)
     nnbuild bench    --manifest F --model N --target T [--report FILE.html]
     nnbuild export   --manifest F --model N --format tflite -o FILE [--build-dir DIR]   (int8 models)
+    nnbuild export   --manifest F --format cmake --target T -o DIR [--model N]   (a CMake folder)
+    nnbuild gate     --export DIR --elf ELF --map MAP   (budget gate of an ELF linked from DIR)
 
 `eval` and `bench` end with one JSON line on stdout (scripts and CI parse it). Bad input prints
 one paragraph to stderr and exits 1; nothing half-written is left behind.
@@ -139,11 +141,19 @@ def cmd_bench(args):
 
 
 def cmd_export(args):
-    """Write the quantized model in another tool chain's format (nnbuild.exporters), atomically."""
+    """Write the quantized model in another tool chain's format (nnbuild.exporters), atomically:
+    one model as one file (tflite), or every model the manifest builds for --target as one
+    folder (cmake)."""
     from . import exporters
-    from .errors import atomic_write
 
     exp = exporters.exporter(args.format)
+    if getattr(exp, "FOLDER", False):
+        return _export_folder(exp, args)
+    if not args.model:
+        raise NnbuildError(f"--format {args.format} exports one model", where="--model",
+                           expected="--model NAME (a model of the manifest)")
+    from .errors import atomic_write
+
     entry = _entry(args)
     graph = pipeline.import_model(entry)
     q = graph.meta.get("quantization") or {}
@@ -160,6 +170,35 @@ def cmd_export(args):
         raise NnbuildError(f"cannot write the exported model: {e.strerror}", file=args.output,
                            expected="a writable file path") from None
     print(f"wrote {args.output} ({len(data)} bytes, {args.format})")
+
+
+def _export_folder(exp, args):
+    """Every model the manifest builds for --target (or only --model) into one folder."""
+    from .firmware import budgets_for
+    from .manifest import load_manifest
+    from .targets import get_target
+
+    manifest = load_manifest(args.manifest)
+    target = get_target(args.target or manifest.default_target or "m4")
+    if args.model:
+        entries = [manifest.model(args.model)]
+    else:
+        entries = [e for e in manifest.models if e.builds_for(target.name)]
+    if not entries:
+        raise NnbuildError(f"no model of the manifest is built for target '{target.name}'",
+                           file=manifest.path, where="models[*].targets", expected="--target T of a model")
+    models = [(e.name, quantized_model(e, pipeline.import_model(e), args.build_dir)) for e in entries]
+    budgets = budgets_for(manifest, target, entries) if not target.is_host else {}
+    n = exp.export_folder(models, target, budgets, args.output)
+    print(f"wrote {args.output} ({n} files, {args.format}: {', '.join(e.name for e in entries)} "
+          f"for {target.name})")
+
+
+def cmd_gate(args):
+    """`nnbuild gate`: the budget gate on an ELF linked from a CMake export (nnbuild_gate())."""
+    from .exporters import cmake
+
+    print(cmake.gate(args.export, args.elf, args.map, objcopy=args.objcopy), end="")
 
 
 def build_parser():
@@ -201,13 +240,23 @@ def build_parser():
                          "(FILE.html, and its data as FILE.json)")
     sp.set_defaults(func=cmd_bench)
 
-    sp = sub.add_parser("export", help="write the quantized model as a file of another tool chain (.tflite)")
-    model_args(sp)
-    sp.add_argument("--format", required=True, help="export format (tflite: int8 models)")
-    sp.add_argument("-o", "--output", required=True, help="output file")
+    sp = sub.add_parser("export", help="write quantized models for another tool chain: a .tflite file "
+                                       "(one int8 model) or a CMake folder (every model of a target)")
+    sp.add_argument("--manifest", default=str(ROOT / "models.yaml"), help="models.yaml (default: %(default)s)")
+    sp.add_argument("--model", help="model name in the manifest (tflite: required; cmake: only this model)")
+    sp.add_argument("--format", required=True, help="export format (tflite: one int8 model; cmake: a folder)")
+    sp.add_argument("--target", help="cmake: the firmware target (default: the manifest's, else m4)")
+    sp.add_argument("-o", "--output", required=True, help="output file (tflite) or folder (cmake)")
     sp.add_argument("--build-dir", default=str(ROOT / "build"),
                     help="the build whose up-to-date quantized model is reused (default: %(default)s)")
     sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("gate", help="memory map + budget gate of an ELF linked from a CMake export")
+    sp.add_argument("--export", required=True, help="the exported folder (its nnbuild.json)")
+    sp.add_argument("--elf", required=True, help="the linked image")
+    sp.add_argument("--map", required=True, help="the linker's .map file of the image")
+    sp.add_argument("--objcopy", default="arm-none-eabi-objcopy", help="objcopy for .bin/.hex")
+    sp.set_defaults(func=cmd_gate)
     return p
 
 

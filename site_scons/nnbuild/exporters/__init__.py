@@ -5,6 +5,9 @@ An exporter is a module of this package that defines
   SUFFIX   the usual file suffix (".tflite")
   SCHEME   the quantization scheme it writes ("int8"): other models are refused
   export(qgraph) -> bytes   the whole file, deterministic, or NnbuildError naming the layer
+A folder exporter (cmake) sets FOLDER = True (SCHEME None: any scheme) and defines instead
+  export_folder(models, target, budgets, out_dir) -> number of files: every model
+  [(name, quantized graph)] of the manifest for one target, written as one folder
 Modules without FORMAT (e.g. tflite_schema, the schema facts) are helpers. Exporters are
 discovered: adding a format is adding a module.
 """
