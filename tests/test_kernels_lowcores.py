@@ -1,6 +1,6 @@
 """The no-DSP kernel paths (issue 13): `mla` (Cortex-M3: SMLAL on two output pixels packed in one
-word) == golden model, byte for byte, on the host (the same plain C) and in QEMU (the ARMv7-M asm
-loop), for q7 and int8. The random suites of test_kernels.py / test_kernels_s8.py also run every
+word) and `thumb1` (Cortex-M0/M0+: 4 pixels' biased byte lanes, MULS + ADD) == golden model, byte
+for byte, on the host (the same plain C but for the loops) and in QEMU (the asm loops), q7 and int8. The random suites of test_kernels.py / test_kernels_s8.py also run every
 variant on the host; here: the 64-bit runs' bound at its worst case and the QEMU boards."""
 import shutil
 import subprocess
@@ -14,17 +14,18 @@ from conftest import needs_arm
 from nnbuild import csources, targets
 from nnbuild.quantize.q7 import golden
 
-ARM_ISAS = {"m3": "mla"}
+ARM_ISAS = {"m3": "mla", "m0": "thumb1"}
+LOOP_OP = {"mla": "smlal", "thumb1": "muls"}   # what the variant's conv really runs
 
 
 def test_the_m3_gets_the_mla_variant_and_dsp_cores_keep_theirs():
     pick = {n: csources.isa_for(targets.get_target(n)) for n in ("m0", "m3", "m4", "m7", "m33", "host")}
-    assert pick == {"m0": "ref", "m3": "mla", "m4": "dsp", "m7": "dsp", "m33": "dsp", "host": "ref"}
+    assert pick == {"m0": "thumb1", "m3": "mla", "m4": "dsp", "m7": "dsp", "m33": "dsp", "host": "ref"}
 
 
-@pytest.fixture(scope="module")
-def mla():
-    return q7k.host_kernels("mla")
+@pytest.fixture(scope="module", params=sorted(LOOP_OP))
+def mla(request):
+    return q7k.host_kernels(request.param)
 
 
 @pytest.mark.parametrize("xv,wv", [(-128, -128), (-128, 127), (127, 127), (None, None)])
@@ -42,11 +43,10 @@ def test_q7_runs_are_exact_at_the_largest_products(mla, xv, wv, c):
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.fixture(scope="module")
-def mla_s8():
-    defines = ["NN_EMULATE_DSP"]
-    path = s8k.hostcc.build_shared(csources.kernel_sources("mla"), s8k.ROOT / "build" / "test_kernels_lowcores",
-                                   include_dirs=s8k.KINC, defines=defines)
+@pytest.fixture(scope="module", params=sorted(LOOP_OP))
+def mla_s8(request):
+    path = s8k.hostcc.build_shared(csources.kernel_sources(request.param),
+                                   s8k.ROOT / "build" / "test_kernels_lowcores", include_dirs=s8k.KINC)
     return s8k.hostcc.load(path)
 
 
@@ -85,20 +85,20 @@ def _run_in_qemu(target, source, tmp_path):
 @pytest.mark.parametrize("target", sorted(ARM_ISAS))
 def test_q7_kernels_in_qemu_match_golden(target, tmp_path):
     assert csources.isa_for(targets.get_target(target)) == ARM_ISAS[target]
-    _run_in_qemu(target, q7k._qemu_cases_source(big=True), tmp_path)
+    _run_in_qemu(target, q7k._qemu_cases_source(big=target != "m0"), tmp_path)
 
 
 @needs_arm
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("target", sorted(ARM_ISAS))
 def test_s8_kernels_in_qemu_match_golden(target, tmp_path):
-    _run_in_qemu(target, s8k._qemu_cases_source(big=True), tmp_path)
+    _run_in_qemu(target, s8k._qemu_cases_source(big=target != "m0"), tmp_path)
 
 
 @needs_arm
 @pytest.mark.parametrize("target", sorted(ARM_ISAS))
 def test_the_variant_cross_compiles_warning_free_with_its_loop(target, tmp_path):
-    """-Wall -Wextra -Werror -pedantic for the target's own files; the M3 conv really runs SMLAL."""
+    """-Wall -Wextra -Werror -pedantic for the target's own files; their conv runs its loop."""
     isa = ARM_ISAS[target]
     cflags = [f for f in targets.get_target(target).cflags if f.startswith(("-mcpu", "-mthumb"))]
     for src in csources.kernel_sources(isa):
@@ -111,4 +111,4 @@ def test_the_variant_cross_compiles_warning_free_with_its_loop(target, tmp_path)
         assert r.returncode == 0, r.stderr
         asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True,
                              check=True).stdout
-        assert "smlal" in asm and "smlad" not in asm
+        assert LOOP_OP[isa] in asm and "smlad" not in asm
