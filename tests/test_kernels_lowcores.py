@@ -112,3 +112,42 @@ def test_the_variant_cross_compiles_warning_free_with_its_loop(target, tmp_path)
         asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True,
                              check=True).stdout
         assert LOOP_OP[isa] in asm and "smlad" not in asm
+
+
+HI_C = """
+#include "nn_int8.h"
+int32_t t_hi(int32_t a, int32_t b, int32_t c) { return nn_mla_hi_round(a, b, c); }
+"""
+
+
+@pytest.fixture(scope="module")
+def split_prims():
+    """The int8 primitives as ARMv6-M builds them (NN_SPLIT_MUL: no 64-bit multiply)."""
+    out = s8k.ROOT / "build" / "test_kernels_lowcores"
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / "split_prims.c"
+    text = s8k.PRIMS_C + HI_C
+    if not src.exists() or src.read_text() != text:
+        src.write_text(text)
+    lib = s8k.hostcc.load(s8k.hostcc.build_shared([src], out, include_dirs=s8k.KINC, defines=["NN_SPLIT_MUL"]))
+    for f, n in ((lib.t_srdhm, 2), (lib.t_rdbpot, 2), (lib.t_mbqm, 3), (lib.t_requant, 6), (lib.t_hi, 3)):
+        f.restype = s8k.I32
+        f.argtypes = [s8k.I32] * n
+    return lib
+
+
+def test_split_multiply_is_the_64_bit_value_exactly(split_prims):
+    rng = np.random.default_rng(13)
+    edges = [-2**31, -2**31 + 1, -2**16 - 1, -2**16, -2**15, -1, 0, 1, 2**15, 2**16 - 1, 2**16, 2**31 - 1]
+    vals = [*edges, *(int(v) for v in rng.integers(-2**31, 2**31, 300))]
+    for i, a in enumerate(vals):
+        for b in [*edges, *(int(v) for v in rng.integers(-2**31, 2**31, 8))]:
+            c = [0, -1, 1, 2**20][i % 4]
+            want = ((c << 32) + a * b + 2**31) >> 32
+            want = (want + 2**31) % 2**32 - 2**31
+            assert split_prims.t_hi(a, b, c) == want, (a, b, c)
+
+
+def test_split_multiply_requant_matches_arith(split_prims):
+    s8k.test_int8_primitives_match_arith(split_prims)
+    s8k.test_requant_epilogue_matches_arith_below_its_bound(split_prims)

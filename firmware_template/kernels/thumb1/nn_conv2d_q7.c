@@ -12,7 +12,7 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
                          const int32_t *bias, int8_t *out, uint8_t *col)
 {
     const int32_t G = p->groups, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t K = p->k_h * p->k_w * (p->in_c / G);
+    const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g;
     const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
     int32_t init[NN_LANE_BLOCK];
     int32_t o0, nb, g, oy, ox, i, lane;
@@ -25,7 +25,7 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
             for (ox = 0; ox < p->out_w; ox += NN_LANES) {
                 const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
                 int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
-                im2col_lanes(p, in, oy, ox, n, g, 0, col);
+                im2col_lanes(p, in, oy, ox, n, g, cin_g, 0, col);
                 for (i = 0; i < nb; i++) {
                     int32_t acc[NN_LANES];
                     acc[0] = acc[1] = acc[2] = acc[3] = init[i];

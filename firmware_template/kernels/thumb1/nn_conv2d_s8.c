@@ -16,7 +16,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
     const nn_conv_params geo = nn_conv_geometry(ps);
     const nn_conv_params *p = &geo;
     const int32_t G = p->groups, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t K = p->k_h * p->k_w * (p->in_c / G);
+    const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g;
     const int32_t ozp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
     int32_t init[NN_LANE_BLOCK];
     int32_t o0, nb, g, oy, ox, i, lane;
@@ -29,7 +29,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
             for (ox = 0; ox < p->out_w; ox += NN_LANES) {
                 const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
                 int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
-                im2col_lanes(p, in, oy, ox, n, g, ps->in_zp, col);
+                im2col_lanes(p, in, oy, ox, n, g, cin_g, ps->in_zp, col);
                 for (i = 0; i < nb; i++) {
                     const int32_t *c = chan + NN_S8_CHAN * (o0 + i);
                     int32_t acc[NN_LANES];

@@ -16,37 +16,54 @@
 #define NN_LANES 4
 #define NN_LANE_BLOCK 16     /* channels whose initial values live on the stack at once */
 
+/* dst[4j] = src[j] ^ 0x80 (x + 128 as a byte), j < n: one lane of a contiguous run of taps */
+static inline void lane_copy(uint8_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < n; j++)
+        dst[NN_LANES * j] = (uint8_t)(src[j] ^ 0x80);
+}
+
+static inline void lane_fill(uint8_t *dst, uint8_t v, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < n; j++)
+        dst[NN_LANES * j] = v;
+}
+
 /* Pack the windows of output pixels (oy, ox .. ox + 3) of group g into col[4 * K] as x ^ 0x80
  * (= x + 128, unsigned), lane p = pixel ox + p; lanes past the row (n < 4) repeat lane 0;
- * taps outside the input hold pad. */
+ * taps outside the input hold pad. A kernel row's valid taps are one run when channels and
+ * taps are dense (groups 1, no horizontal dilation): copied as one. */
 static void im2col_lanes(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                         int32_t n, int32_t g, int32_t pad, uint8_t *col)
+                         int32_t n, int32_t g, int32_t cin_g, int32_t pad, uint8_t *col)
 {
-    const int32_t C = p->in_c, cin_g = C / p->groups, W = p->in_w, K = p->k_h * p->k_w * cin_g;
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * cin_g;
     const int32_t iy0 = oy * p->stride_h - p->pad_h;
     const uint8_t padu = (uint8_t)(pad ^ 0x80);
-    int32_t lane, ky, kx, c;
+    const int dense = p->dil_w == 1 && cin_g == C;
+    int32_t lane, ky, kx, kx0, kx1;
     for (lane = 0; lane < NN_LANES; lane++) {
         const int32_t ix0 = (ox + (lane < n ? lane : 0)) * p->stride_w - p->pad_w;
         uint8_t *dst = col + lane;
-        for (ky = 0; ky < p->k_h; ky++) {
+        tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+        for (ky = 0; ky < p->k_h; ky++, dst += NN_LANES * run) {
             const int32_t iy = iy0 + ky * p->dil_h;
-            const int row_ok = iy >= 0 && iy < p->in_h;
-            const int8_t *row = in + (row_ok ? iy * W * C : 0) + g * cin_g;
-            for (kx = 0; kx < p->k_w; kx++) {
-                const int32_t ix = ix0 + kx * p->dil_w;
-                if (row_ok && ix >= 0 && ix < W) {
-                    const int8_t *src = row + ix * C;
-                    for (c = 0; c < cin_g; c++, dst += NN_LANES)
-                        *dst = (uint8_t)(src[c] ^ 0x80);
-                } else {
-                    for (c = 0; c < cin_g; c++, dst += NN_LANES)
-                        *dst = padu;
-                }
+            const int32_t row = (iy * W + ix0) * C + g * cin_g;   /* tap kx: row + kx*dil*C */
+            if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
+                lane_fill(dst, padu, run);
+                continue;
             }
+            lane_fill(dst, padu, kx0 * cin_g);
+            if (dense) {
+                lane_copy(dst + NN_LANES * kx0 * C, in + row + kx0 * C, (kx1 - kx0) * C);
+            } else {
+                for (kx = kx0; kx < kx1; kx++)
+                    lane_copy(dst + NN_LANES * kx * cin_g, in + row + kx * p->dil_w * C, cin_g);
+            }
+            lane_fill(dst + NN_LANES * kx1 * cin_g, padu, (KW - kx1) * cin_g);
         }
     }
-    (void)K;
 }
 
 /* acc[p] += sum over k < n8 of col[4k + p] * w[k], n8 a positive multiple of 8. */
