@@ -21,32 +21,54 @@ static inline int32_t pack2(int32_t x0, int32_t x1)
     return (int32_t)((uint32_t)x1 << NN_PACK_SHIFT) + x0;
 }
 
+static inline void pack_run(int32_t *col, const int8_t *a, const int8_t *b, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < n; j++)
+        col[j] = pack2(a[j], b[j]);
+}
+
+static inline void pack_fill(int32_t *col, int32_t v, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < n; j++)
+        col[j] = v;
+}
+
 /* Pack the windows of output pixels (oy, ox) and (oy, ox + 1) of group g (one == 1: only the
  * first; its lane is duplicated) into col[0..K), tap order (ky, kx, c) as the weights;
- * taps outside the input hold `pad` (0 for q7, in_zp for int8). */
+ * taps outside the input hold `pad` (0 for q7, in_zp for int8). Where both pixels have the same
+ * valid taps in a dense kernel row (groups 1, no horizontal dilation), the row is one run. */
 static void im2col_packed(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
                           int32_t g, int one, int32_t pad, int32_t *col)
 {
-    const int32_t C = p->in_c, cin_g = C / p->groups, W = p->in_w;
+    const int32_t C = p->in_c, cin_g = C / p->groups, W = p->in_w, KW = p->k_w, run = KW * cin_g;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    const int32_t dx = one ? 0 : p->stride_w;
-    int32_t ky, kx, c;
-    for (ky = 0; ky < p->k_h; ky++) {
+    const int32_t dx = one ? 0 : p->stride_w, pp = pack2(pad, pad);
+    const int dense = p->dil_w == 1 && cin_g == C;
+    int32_t ky, kx, c, ka0, ka1, kb0, kb1;
+    tap_range(ix0, KW, p->dil_w, W, &ka0, &ka1);
+    tap_range(ix0 + dx, KW, p->dil_w, W, &kb0, &kb1);
+    for (ky = 0; ky < p->k_h; ky++, col += run) {
         const int32_t iy = iy0 + ky * p->dil_h;
-        const int row_ok = iy >= 0 && iy < p->in_h;
-        const int8_t *row = in + (row_ok ? iy * W * C : 0) + g * cin_g;
-        for (kx = 0; kx < p->k_w; kx++) {
-            const int32_t ia = ix0 + kx * p->dil_w, ib = ia + dx;
-            const int oka = row_ok && ia >= 0 && ia < W, okb = row_ok && ib >= 0 && ib < W;
-            const int8_t *a = row + (oka ? ia * C : 0), *b = row + (okb ? ib * C : 0);
-            if (oka && okb) {
-                for (c = 0; c < cin_g; c++)
-                    col[c] = pack2(a[c], b[c]);
-            } else {
-                for (c = 0; c < cin_g; c++)
-                    col[c] = pack2(oka ? a[c] : pad, okb ? b[c] : pad);
-            }
-            col += cin_g;
+        const int32_t row = (iy * W + ix0) * C + g * cin_g;   /* tap kx of pixel a: row + kx*dil*C */
+        if (iy < 0 || iy >= p->in_h) {
+            pack_fill(col, pp, run);
+            continue;
+        }
+        if (dense && ka0 == kb0 && ka1 == kb1 && ka0 < ka1) {
+            pack_fill(col, pp, ka0 * C);
+            pack_run(col + ka0 * C, in + row + ka0 * C, in + row + (ka0 + dx) * C, (ka1 - ka0) * C);
+            pack_fill(col + ka1 * C, pp, (KW - ka1) * C);
+            continue;
+        }
+        for (kx = 0; kx < KW; kx++) {
+            const int oka = kx >= ka0 && kx < ka1, okb = kx >= kb0 && kx < kb1;
+            const int8_t *a = in + (oka ? row + kx * p->dil_w * C : 0);
+            const int8_t *b = in + (okb ? row + (kx * p->dil_w + dx) * C : 0);
+            int32_t *dst = col + kx * cin_g;
+            for (c = 0; c < cin_g; c++)
+                dst[c] = pack2(oka ? a[c] : pad, okb ? b[c] : pad);
         }
     }
 }
