@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Every headline number in one JSON line: accuracy, quantization/eval time, and per target the
-instructions per inference, RAM, flash and arena of each model's firmware (QEMU).
+instructions per inference, RAM, flash, arena and linked kernel bytes of each model's firmware (QEMU).
 
     .venv/bin/python tools/bench_all.py [--targets m0,m4] [--skip-cifar]
 
@@ -65,7 +65,7 @@ def main(argv=None):
                 b = firmware.bench(entry, t, manifest, ROOT / "build" / "bench")
                 r["targets"][t] = {"fits": True, **{k: b[k] for k in (
                     "instructions", "macs", "instructions_per_mac", "ram_bytes", "flash_bytes",
-                    "arena_bytes", "weights_bytes")}}
+                    "arena_bytes", "weights_bytes", "kernel_bytes")}}
             except NnbuildError as e:
                 r["targets"][t] = {"fits": False, "error": str(e).splitlines()[-3:]}
         result[name] = r

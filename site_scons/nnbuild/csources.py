@@ -14,7 +14,9 @@ from .errors import NnbuildError
 from .paths import TEMPLATE_DIR
 
 LIST_FILE = TEMPLATE_DIR / "sources.json"
-ISA_PREFERENCE = ("mve", "dsp", "ref")   # best first; isa_for picks the first a target can run
+ISA_PREFERENCE = ("mve", "dsp", "mla", "thumb1", "ref")   # best first; isa_for picks the first a target can run
+# ARMv6-M / ARMv8-M Baseline cores: Thumb-1 multiplies only (no MLA, no SMLAL): thumb1, not mla
+NO_LONG_MULTIPLY = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")
 
 
 def _bad(where, expected, path):
@@ -142,7 +144,10 @@ def firmware_sources(isa, root=TEMPLATE_DIR, path=LIST_FILE):
 
 def isa_for(target, path=LIST_FILE):
     """The best kernel variant `target` (a targets.Target) can run that the list defines:
-    mve on Helium cores, else dsp on cores with the DSP extension, else ref."""
-    can = {"mve": target.mve, "dsp": target.dsp, "ref": True}
+    mve on Helium cores, else dsp on cores with the DSP extension, else mla on ARMv7-M cores
+    (SMLAL, no DSP: the M3), else thumb1 on ARMv6-M cores (the M0/M0+), else ref (the host)."""
+    thumb1 = target.cpu in NO_LONG_MULTIPLY
+    mla = bool(target.cpu) and not thumb1
+    can = {"mve": target.mve, "dsp": target.dsp, "mla": mla, "thumb1": thumb1, "ref": True}
     have = isas(path)
     return next(i for i in ISA_PREFERENCE if can[i] and i in have)

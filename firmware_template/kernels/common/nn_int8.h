@@ -49,6 +49,21 @@ static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
     __asm("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
+#elif defined(__ARM_ARCH_6M__) || defined(NN_SPLIT_MUL)
+/* ARMv6-M has no 32x32->64 multiply (the int64 form is a libgcc call): the same value, exactly,
+ * from four 16x16 MULS. With a = ah*2^16 + al, b = bh*2^16 + bl (al, bl unsigned halves):
+ * a*b = ah*bh*2^32 + (ah*bl + al*bh)*2^16 + al*bl, the middle terms carried so no int32 overflows. */
+static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
+{
+    const uint32_t al = (uint32_t)a & 0xffffu, bl = (uint32_t)b & 0xffffu;
+    const int32_t ah = a >> 16, bh = b >> 16;
+    const uint32_t p0 = al * bl;
+    const int32_t mid = ah * (int32_t)bl + (int32_t)(p0 >> 16);
+    const int32_t mid2 = (int32_t)al * bh + (int32_t)((uint32_t)mid & 0xffffu);
+    const uint32_t lo = ((uint32_t)mid2 << 16) | (p0 & 0xffffu);
+    const int32_t hi = ah * bh + (mid >> 16) + (mid2 >> 16);
+    return (int32_t)((uint32_t)c + (uint32_t)hi + (lo >> 31));   /* + 2^31 carries iff lo >= 2^31 */
+}
 #else
 static inline int32_t nn_mla_hi_round(int32_t a, int32_t b, int32_t c)
 {
