@@ -85,7 +85,9 @@ def test_folder_holds_only_the_kernels_its_models_call():
     info = json.loads(files["nnbuild.json"])
     assert info["target"] == "m4" and info["isa"] == "dsp" and info["kernels"] == kernels
     m3 = cmake.folder_files([("m", {"m.c": ""}, ["nn_conv2d_q7"])], get_target("m3"), {})
-    assert [f for f in m3 if f.endswith(".c") and f.startswith("kernels/")] == ["kernels/ref/nn_conv2d_q7.c"]
+    # the M3's variant (kernels/mla/), with the header it includes
+    assert [f for f in m3 if f.endswith(".c") and f.startswith("kernels/")] == ["kernels/mla/nn_conv2d_q7.c"]
+    assert "kernels/mla/nn_conv_packed.h" in m3
     assert "toolchain-m3.cmake" in m3 and "-mcpu=cortex-m3" in m3["toolchain-m3.cmake"].decode()
     host = cmake.folder_files([("m", {"m.c": ""}, ["nn_fc_s8"])], get_target("host"), {})
     assert not [f for f in host if f.startswith(("board/", "toolchain"))]
