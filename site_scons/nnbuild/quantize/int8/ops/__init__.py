@@ -14,7 +14,8 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
-from ....errors import NnbuildError
+from ... import rules
+from ...rules import RuleTable
 
 
 @dataclass(frozen=True)
@@ -25,34 +26,14 @@ class Rule:
     fixed_params: tuple = None
 
 
-RULES = {}
-
-
-def register(op_type, r):
-    if op_type in RULES:
-        raise AssertionError(f"int8 rule for {op_type!r} registered twice")
-    RULES[op_type] = r
-    return r
-
-
-def rule(op):
-    r = RULES.get(op.type)
-    if r is None:
-        raise NnbuildError(f"the int8 scheme cannot quantize op type '{op.type}'",
-                           where=f"layer '{op.name}' ({op.type})", expected="one of " + ", ".join(sorted(RULES)))
-    return r
-
-
-def where(op):
-    return f"layer '{op.name}' ({op.type})"
+RULES = RuleTable("int8")
+register, rule = RULES.register, RULES.rule
+where = rules.where
 
 
 def attr(op, key):
     """A quantized op's attribute (a clear error when a hand-made graph lacks it)."""
-    if key in op.attrs:
-        return op.attrs[key]
-    raise NnbuildError(f"quantized op lacks attribute '{key}'", where=f"op '{op.name}' ({op.type})",
-                       expected="a graph produced by nnbuild.quantize (scheme int8)")
+    return rules.attr(op, key, expected="a graph produced by nnbuild.quantize (scheme int8)")
 
 
 for _m in sorted(m.name for m in pkgutil.iter_modules(__path__)):

@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 
-from ....errors import NnbuildError
+from ...rules import RuleTable, attr, where  # noqa: F401 (the rules' imports)
 
 
 @dataclass(frozen=True)
@@ -23,36 +23,8 @@ class Rule:
     fixed_bits: int = None
 
 
-RULES = {}
-
-
-def register(op_type, r):
-    if op_type in RULES:
-        raise AssertionError(f"q7 rule for {op_type!r} registered twice")
-    RULES[op_type] = r
-    return r
-
-
-def rule(op):
-    r = RULES.get(op.type)
-    if r is None:
-        raise NnbuildError(f"the q7 scheme cannot quantize op type '{op.type}'",
-                           where=f"layer '{op.name}' ({op.type})", expected="one of " + ", ".join(sorted(RULES)))
-    return r
-
-
-def where(op):
-    return f"layer '{op.name}' ({op.type})"
-
-
-def attr(op, key, default=None):
-    """A quantized op's attribute (a clear error when a hand-made graph lacks it)."""
-    if key in op.attrs:
-        return op.attrs[key]
-    if default is not None:
-        return default
-    raise NnbuildError(f"quantized op lacks attribute '{key}'", where=f"op '{op.name}' ({op.type})",
-                       expected="a graph produced by nnbuild.quantize")
+RULES = RuleTable("q7")
+register, rule = RULES.register, RULES.rule
 
 
 def same_bits(graph, op, f_in, f_out, warnings):
