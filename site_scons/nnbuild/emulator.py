@@ -32,8 +32,9 @@ class Result:
     stderr: str
 
 
-def run_firmware(elf, target, args=(), timeout=60.0, cwd=None):
-    """Run `elf` for `target` (a Target or its name) with semihosting argv `args`.
+def run_firmware(elf, target, args=(), timeout=60.0, cwd=None, qemu_extra=()):
+    """Run `elf` for `target` (a Target or its name) with semihosting argv `args` (and the
+    QEMU arguments `qemu_extra`, e.g. the cycle plugin's -plugin).
 
     Returns Result(exit_code, stdout, stderr); the firmware's own exit status is the exit code.
     Raises NnbuildError when QEMU is missing, the image is missing, an argument cannot be passed,
@@ -49,7 +50,7 @@ def run_firmware(elf, target, args=(), timeout=60.0, cwd=None):
         if not str(a) or any(c.isspace() for c in str(a)):
             raise NnbuildError(f"semihosting argument {str(a)!r} is empty or contains whitespace",
                                where=f"run {elf.name}", expected="arguments without spaces")
-    cmd = qemu_command(target, elf.resolve(), args)
+    cmd = qemu_command(target, elf.resolve(), args, extra=qemu_extra)
     with _qemu(cmd, cwd) as (p, interrupted):
         try:
             out, err = p.communicate(timeout=timeout)

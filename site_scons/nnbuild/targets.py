@@ -105,7 +105,7 @@ def get_target(name):
                            expected="one of " + ", ".join(TARGETS)) from None
 
 
-def qemu_command(target, elf, args=()):
+def qemu_command(target, elf, args=(), extra=()):
     """The qemu-system-arm argument list that runs `elf` with semihosting argv `args`.
 
     -icount shift=0 makes virtual time advance 1 ns per executed instruction, so the firmware's
@@ -117,7 +117,7 @@ def qemu_command(target, elf, args=()):
         str(a).replace(",", ",,") for a in ("firmware", *args))
     return ["qemu-system-arm", "-M", target.machine, "-nographic", "-monitor", "none",
             "-serial", "none", "-icount", "shift=0", "-semihosting-config", sh,
-            *target.qemu_args, "-kernel", str(elf)]
+            *target.qemu_args, *extra, "-kernel", str(elf)]
 
 
 def link_flags(target, board_dir):
