@@ -232,7 +232,7 @@ def build_parser():
                                       "(array 'outputs', N x classes)")
     sp.set_defaults(func=cmd_eval)
 
-    sp = sub.add_parser("bench", help="instructions, MACs and memory of a model's firmware in QEMU")
+    sp = sub.add_parser("bench", help="instructions, estimated cycles and latency, MACs and memory of a model's firmware in QEMU")
     model_args(sp)
     sp.add_argument("--target", default="m4")
     sp.add_argument("--report", metavar="FILE.html",

@@ -5,7 +5,7 @@
     run_batch()     model outputs for many inputs, computed on the target
     check_action()  `scons check`: target outputs == golden model bytes
     run_action()    `scons run image=...`: C preprocessing + model + top-k on the target
-    bench()         `nnbuild bench`: instructions per inference and per layer, memory
+    bench()         `nnbuild bench`: instructions and estimated cycles per inference and per layer, memory
     bench_report()  `nnbuild bench --report`: the gate's build report with those counts joined in
 """
 import json
@@ -210,26 +210,35 @@ def run_action(env, img, topk):
 
 
 def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
-    """Instructions per inference (and per layer), MACs and memory of one model on a target."""
+    """Instructions and the cycle estimate per inference (and per layer), MACs and memory of one
+    model on a target."""
     from .targets import get_target
+
+    from . import cycles
 
     target = get_target(target_name)
     elf = scons_build(manifest_path, target_name, entry.name, build_dir)
     budget = run_budget(model_macs(elf.parent.parent, entry.name), inferences=2)  # + profiled run
-    result = last_json(execute(elf, target, ["bench", entry.name], timeout=budget), "bench")
+    stdout, est = cycles.run(elf, target, ["bench", entry.name], f"{entry.name}_run", build_dir,
+                             timeout=budget * cycles.SLOWDOWN)
+    result = last_json(stdout, "bench")
     mem = json.loads((elf.parent / "memory_map.json").read_text())
     model_mem = mem.get("models", {}).get(entry.name, {})
     macs = result.get("macs") or sum(layer.get("macs", 0) for layer in result.get("layers", []))
     ins = result.get("instructions")
+    layers = result.get("layers", [])
+    for layer, c in zip(layers, est.layer_cycles(len(layers))):
+        layer["cycles_estimate"] = c
     return {
         "model": entry.name, "target": target_name,
         "instructions": ins, "macs": macs,
         "instructions_per_mac": round(ins / macs, 4) if ins and macs else None,
+        **cycles.summary(est, target, macs),
         "ram_bytes": mem["totals"]["ram"], "flash_bytes": mem["totals"]["flash"],
         "arena_bytes": model_mem.get("arena"), "weights_bytes": model_mem.get("weights"),
         "kernel_bytes": mem.get("groups", {}).get("kernels", {}).get("flash"),   # linked kernel code
         "stack_reserve": mem.get("stack_reserve"),
-        "layers": result.get("layers", []),
+        "layers": layers,
     }
 
 

@@ -20,7 +20,7 @@ Instruction counting resolution (QEMU -icount shift=0, SysTick on the core clock
 m55 31.25 (32 MHz). The firmware calibrates the factor at run time (platform.c), so these
 values document the resolution; they are not used to convert.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import NnbuildError
 
@@ -55,6 +55,7 @@ class Target:
     multilib: str | None          # arm-none-eabi-gcc -print-multi-directory for cflags
     systick_hz: int               # SysTick (core) clock QEMU gives the board: 1e9/hz instructions per tick
     notes: str = field(default="")
+    clock_hz: int = 0             # typical core clock of a real part (CLOCK_HZ): bench's latency_ms
 
     @property
     def is_host(self):
@@ -94,6 +95,15 @@ TARGETS = {t.name: t for t in (
     Target("host", "", ("-O2",), "host", "", False, False, None, (), None, None, None,
            0, 0, 0, 0, None, 0, "runs natively; no linker memory, no budget"),
 )}
+
+
+# Typical core clock of a real part with each core, for `nnbuild bench`'s latency_ms (the cycle
+# estimate divided by it): m0 nRF51822 16 MHz, m3 LPC1768 100 MHz, m4 STM32F411 100 MHz,
+# m7 STM32F746 216 MHz, m33 STM32L552 110 MHz, m55 Alif Ensemble high-performance core 400 MHz
+# (its high-efficiency M55 runs at 160 MHz). QEMU's boards run at other rates (systick_hz).
+CLOCK_HZ = {"m0": 16_000_000, "m3": 100_000_000, "m4": 100_000_000, "m7": 216_000_000,
+            "m33": 110_000_000, "m55": 400_000_000}
+TARGETS = {n: replace(t, clock_hz=CLOCK_HZ.get(n, 0)) for n, t in TARGETS.items()}
 
 
 def get_target(name):

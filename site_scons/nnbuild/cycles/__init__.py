@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = (HERE / "cycle_plugin.c", HERE / "qemu_plugin_api.h")
 CFLAGS = ("-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror")
 MARK_SYMBOL = "nn_profile_mark"
+SLOWDOWN = 4      # QEMU runs this much slower with a callback per instruction: run budgets grow
 
 # Which TRM table prices each target's core. M7, M33 and M55 use the M4 table: ARM publishes no
 # cycle table for the M7's dual-issue pipeline, and M33/M55 are priced like the M4's 3-stage one.
@@ -41,6 +42,18 @@ class Estimate:
         if len(self.marks) != n_layers + 1:
             return [None] * n_layers
         return [self.marks[i + 1][1] - self.marks[i][1] for i in range(n_layers)]
+
+
+def summary(est, target, macs):
+    """The bench fields of an estimate: cycles, per MAC, the table used, latency at the target's
+    typical clock (targets.CLOCK_HZ)."""
+    return {
+        "cycles_estimate": est.cycles,
+        "cycles_per_mac": round(est.cycles / macs, 4) if macs else None,
+        "cycle_table": f"cortex-{est.table}",
+        "clock_hz": target.clock_hz or None,
+        "latency_ms": round(est.cycles * 1e3 / target.clock_hz, 3) if target.clock_hz else None,
+    }
 
 
 def compiler():

@@ -8,16 +8,20 @@ void snip_alu(void);
 void snip_loads(void);
 void snip_loop(void);
 void snip_wide(void);
+void snip_m0(void);
 
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*f)(void); } all[] = {
-        {"alu", snip_alu}, {"loads", snip_loads}, {"loop", snip_loop}, {"wide", snip_wide}};
+#if __ARM_ARCH >= 7
+        {"alu", snip_alu}, {"loads", snip_loads}, {"loop", snip_loop}, {"wide", snip_wide},
+#endif
+        {"m0", snip_m0}};
     for (unsigned i = 0; argc > 1 && i < sizeof all / sizeof all[0]; i++)
         if (strcmp(argv[1], all[i].name) == 0) {
             run_snippet(all[i].f);
             return 0;
         }
-    nn_printf("usage: alu|loads|loop|wide\n");
+    nn_printf("usage: alu|loads|loop|wide|m0\n");
     return 1;
 }

@@ -16,6 +16,7 @@ run_snippet:
     pop {r4, pc}
     .size run_snippet, . - run_snippet
 
+#if __ARM_ARCH >= 7
 @ ALU and multiplies: 1 each, SDIV 12, BX LR 1 + 2
     .global snip_alu
     .type snip_alu, %function
@@ -82,3 +83,29 @@ snip_wide:
 2:  add.w r0, r0, #1
     bx lr
     .size snip_wide, . - snip_wide
+#endif
+
+@ ARMv6-M (the m0 table): PUSH/POP 1+N, single loads and stores 2 (no pipelining), taken
+@ branches 1 + 2, BL 4, POP {.., pc} 1 + N + 2
+    .global snip_m0
+    .type snip_m0, %function
+    .thumb_func
+    .p2align 2
+snip_m0:
+    push {r4, lr}
+    mov r1, sp
+    ldr r2, [r1]
+    ldr r3, [r1, #4]
+    str r2, [r1]
+    movs r4, #2
+1:  subs r4, #1
+    bne 1b
+    bl leaf_m0
+    pop {r4, pc}
+    .size snip_m0, . - snip_m0
+
+    .type leaf_m0, %function
+    .thumb_func
+leaf_m0:
+    bx lr
+    .size leaf_m0, . - leaf_m0
