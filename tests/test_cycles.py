@@ -122,3 +122,27 @@ def test_bench_reports_cycles_beside_instructions(tmp_path):
     assert all(layer["cycles_estimate"] >= layer["instructions"] for layer in layers)
     # the layers (mark to mark) are the run minus its entry and the copy of the scores
     assert 0.97 * cyc < sum(layer["cycles_estimate"] for layer in layers) <= cyc
+
+
+@needs_arm
+@needs_qemu
+def test_bench_all_prints_every_figure_in_one_json(capsys, monkeypatch):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("bench_all", ROOT / "tools" / "bench_all.py")
+    bench_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_all)
+    monkeypatch.setattr(bench_all, "MODELS", bench_all.MODELS[:1])        # sample_digits only
+    assert bench_all.main(["--targets", "m4", "--skip-accuracy", "--check", "2"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    r = d["sample_digits"]["targets"]["m4"]
+    for key in (*bench_all.BENCH_FIELDS, "nn_flash_bytes", "conv_layers", "max_conv_instructions_per_mac"):
+        assert r[key] is not None, key
+    assert r["bit_exact"] == {"images": 2, "identical": 2}
+    assert r["instructions"] < r["cycles_estimate"] and r["kernel_bytes"] < r["nn_flash_bytes"] < r["flash_bytes"]
+    assert set(r["conv_layers"]) == {"conv1+relu1", "conv2+relu2"}
+    assert r["max_conv_instructions_per_mac"] == max(c["instructions_per_mac"] for c in r["conv_layers"].values())
+    goal = {(g["model"], g["target"], g["field"]): g for g in d["goals"]}
+    assert goal[("cifar10_m4", "m4", "instructions")]["ok"] is None      # not measured: no verdict
+    assert len(goal) == len(bench_all.GOALS)
