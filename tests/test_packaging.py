@@ -31,5 +31,6 @@ def test_wheel_has_the_package_the_command_and_the_firmware_templates(tmp_path):
     # the SCons tool, found by env.Tool('nnbuild', toolpath=[nnbuild.scons_tool_path()])
     tools = {f"nnbuild/site_tools/{n}.py" for n in ("nnbuild", "nn_models", "nn_toolchain", "nn_trust")}
     assert tools <= names, sorted(tools - names)
+    assert {"nnbuild/cycles/cycle_plugin.c", "nnbuild/cycles/qemu_plugin_api.h"} <= names   # bench's cycle plugin
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "nnbuild = nnbuild.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
