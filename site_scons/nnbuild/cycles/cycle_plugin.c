@@ -147,7 +147,9 @@ static void decode32(insn *in, uint32_t h, uint32_t h2, enum core core)
             in->mem = true;
             in->base = 3;
         }
-    } else if ((h & 0xEC00) == 0xEC00) {                 /* coprocessor / floating point */
+    } else if ((h & 0xEC00) == 0xEC00) {                 /* coprocessor space: FP and Helium */
+        if ((h2 & 0x0E00) != 0x0A00)
+            return;                                      /* not the FPU (MVE, ...): one cycle */
         if ((h & 0xEE00) == 0xEC00 && (h & 0xFFE0) != 0xEC40) {  /* VLDR/VSTR/VLDM/VSTM/VPUSH/VPOP */
             in->mem = true;
             in->base = (h & 0xFF20) == 0xED00 ? 2 : (uint8_t)(1 + (h2 & 0xFF));
