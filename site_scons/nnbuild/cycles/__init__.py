@@ -11,13 +11,13 @@ zero-wait-state part: no caches, flash wait states or bus contention.
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import NnbuildError
+from ..hostcc import compiler      # the host runner's compiler ($CC, cc or gcc)
 
 HERE = Path(__file__).resolve().parent
 SOURCES = (HERE / "cycle_plugin.c", HERE / "qemu_plugin_api.h")
@@ -54,14 +54,6 @@ def summary(est, target, macs):
         "clock_hz": target.clock_hz or None,
         "latency_ms": round(est.cycles * 1e3 / target.clock_hz, 3) if target.clock_hz else None,
     }
-
-
-def compiler():
-    cc = os.environ.get("CC") or next((c for c in ("cc", "gcc", "clang") if shutil.which(c)), None)
-    if not cc or not shutil.which(cc):
-        raise NnbuildError("no host C compiler for the cycle-estimate plugin",
-                           expected="cc, gcc or clang on PATH (or $CC)")
-    return cc
 
 
 def build_plugin(build_dir):
