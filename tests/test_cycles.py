@@ -24,6 +24,10 @@ HAND_COUNTED = [
     ("loop", "m4", 11, 4 + 1 + 3 + 1 + 3 + 3 + 3 + 1 + 6),
     # movs 1, b to a 32-bit instruction at a halfword address 1 + 3, add.w 1, bx lr 3
     ("wide", "m4", 4, 1 + 4 + 1 + 3),
+    # movs, movs 1 each; mul, mla, mls, smull, umull, smlal, umlal 1 each on the M4; udiv 12; bx lr 3
+    ("mul", "m4", 11, 2 + 7 + 12 + 3),
+    # the M3's: mul 1, mla 2, mls 2, smull 3, umull 3, smlal 4, umlal 4
+    ("mul", "m3", 11, 2 + 1 + 2 + 2 + 3 + 3 + 4 + 4 + 12 + 3),
     # the m0 table: push {r4,lr} 3, mov 1, ldr 2, ldr 2 (no pipelining), str 2, movs 1,
     # 2x subs, bne taken 3, not taken 1, bl 4, bx lr 3, pop {r4,pc} 3 + 2
     ("m0", "m0", 13, 3 + 1 + 2 + 2 + 2 + 1 + 2 + 3 + 1 + 4 + 3 + 5),
@@ -34,7 +38,7 @@ HAND_COUNTED = [
 def snippets(tmp_path_factory):
     out = tmp_path_factory.mktemp("cycles")
     elves = {}
-    for name in ("m4", "m0"):
+    for name in ("m4", "m3", "m0"):
         srcs = [TEMPLATE / "boards/common/startup.c", TEMPLATE / "app/platform.c", DATA / "main.c",
                 DATA / "snippets.S"]
         elf = out / f"snippets_{name}.elf"

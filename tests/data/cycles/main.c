@@ -9,12 +9,16 @@ void snip_loads(void);
 void snip_loop(void);
 void snip_wide(void);
 void snip_m0(void);
+void snip_mul(void);
 
 int main(int argc, char **argv)
 {
     static const struct { const char *name; void (*f)(void); } all[] = {
-#if __ARM_ARCH >= 7
+#ifdef __ARM_FEATURE_DSP
         {"alu", snip_alu}, {"loads", snip_loads}, {"loop", snip_loop}, {"wide", snip_wide},
+#endif
+#if __ARM_ARCH >= 7
+        {"mul", snip_mul},
 #endif
         {"m0", snip_m0}};
     for (unsigned i = 0; argc > 1 && i < sizeof all / sizeof all[0]; i++)
@@ -22,6 +26,6 @@ int main(int argc, char **argv)
             run_snippet(all[i].f);
             return 0;
         }
-    nn_printf("usage: alu|loads|loop|wide|m0\n");
+    nn_printf("usage: alu|loads|loop|wide|mul|m0\n");
     return 1;
 }

@@ -17,6 +17,27 @@ run_snippet:
     .size run_snippet, . - run_snippet
 
 #if __ARM_ARCH >= 7
+@ Multiplies without DSP: 1 each on the M4; on the M3 MLA/MLS 2, SMULL/UMULL 3, SMLAL/UMLAL 4
+    .global snip_mul
+    .type snip_mul, %function
+    .thumb_func
+    .p2align 2
+snip_mul:
+    movs r0, #10
+    movs r1, #3
+    mul r2, r1, r0
+    mla r2, r1, r0, r2
+    mls r2, r1, r0, r2
+    smull r2, r3, r1, r0
+    umull r2, r3, r1, r0
+    smlal r2, r3, r1, r0
+    umlal r2, r3, r1, r0
+    udiv r2, r3, r0
+    bx lr
+    .size snip_mul, . - snip_mul
+#endif
+
+#ifdef __ARM_FEATURE_DSP
 @ ALU and multiplies: 1 each, SDIV 12, BX LR 1 + 2
     .global snip_alu
     .type snip_alu, %function
