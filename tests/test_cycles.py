@@ -103,7 +103,9 @@ def test_every_target_has_a_table_and_a_clock():
             assert cycles.CORE_TABLE[name] in ("m4", "m3", "m0") and t.clock_hz >= 16_000_000, name
     est = cycles.Estimate("m4", 10, 25, ((0, 0), (4, 10), (10, 25)))
     assert est.layer_cycles(2) == [10, 15] and est.layer_cycles(3) == [None] * 3
-    s = cycles.summary(est, targets.get_target("m4"), macs=5)
+    with pytest.raises(NnbuildError, match="counted 10 instructions where the firmware measured 1000"):
+        cycles.summary(est, targets.get_target("m4"), macs=5, instructions=1000)
+    s = cycles.summary(est, targets.get_target("m4"), macs=5, instructions=12)
     assert s == {"cycles_estimate": 25, "cycles_per_mac": 5.0, "cycle_table": "cortex-m4",
                  "clock_hz": 100_000_000, "latency_ms": 0.0}
 

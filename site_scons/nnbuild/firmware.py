@@ -233,7 +233,7 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
         "model": entry.name, "target": target_name,
         "instructions": ins, "macs": macs,
         "instructions_per_mac": round(ins / macs, 4) if ins and macs else None,
-        **cycles.summary(est, target, macs),
+        **cycles.summary(est, target, macs, ins),
         "ram_bytes": mem["totals"]["ram"], "flash_bytes": mem["totals"]["flash"],
         "arena_bytes": model_mem.get("arena"), "weights_bytes": model_mem.get("weights"),
         "kernel_bytes": mem.get("groups", {}).get("kernels", {}).get("flash"),   # linked kernel code

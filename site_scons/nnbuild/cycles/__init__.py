@@ -44,9 +44,15 @@ class Estimate:
         return [self.marks[i + 1][1] - self.marks[i][1] for i in range(n_layers)]
 
 
-def summary(est, target, macs):
+def summary(est, target, macs, instructions=None):
     """The bench fields of an estimate: cycles, per MAC, the table used, latency at the target's
-    typical clock (targets.CLOCK_HZ)."""
+    typical clock (targets.CLOCK_HZ). `instructions`, the firmware's own count of the same
+    inference, must agree with the plugin's (to the timer's resolution), or the plugin priced
+    something else and this is an error."""
+    if instructions is not None and abs(est.instructions - instructions) > 200 + 1e-4 * instructions:
+        raise NnbuildError(f"the cycle plugin counted {est.instructions} instructions where the "
+                           f"firmware measured {instructions}", where="cycle estimate",
+                           expected="both to count the same call of the model's run function")
     return {
         "cycles_estimate": est.cycles,
         "cycles_per_mac": round(est.cycles / macs, 4) if macs else None,
