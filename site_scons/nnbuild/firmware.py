@@ -212,9 +212,8 @@ def run_action(env, img, topk):
 def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
     """Instructions and the cycle estimate per inference (and per layer), MACs and memory of one
     model on a target."""
-    from .targets import get_target
-
     from . import cycles
+    from .targets import get_target
 
     target = get_target(target_name)
     elf = scons_build(manifest_path, target_name, entry.name, build_dir)
