@@ -48,7 +48,7 @@ def host_kernels(isa):
     return hostcc.load(path)
 
 
-@pytest.fixture(scope="module", params=csources.isas())
+@pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
 def lib(request):
     return host_kernels(request.param)
 
@@ -381,7 +381,7 @@ ARM_CPUS = {
     "m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
     "m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
     "m33": ["-mcpu=cortex-m33", "-mthumb"],
-    "m55": ["-mcpu=cortex-m55", "-mthumb"],
+    "m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],   # as targets.py: MVE needs the hard-float ABI here
 }
 
 
@@ -397,15 +397,18 @@ def test_kernels_cross_compile_warning_free(target, tmp_path):
     """The target's kernel variant, and ref (which every core can run), build with -Wall -Wextra
     -Werror; DSP cores really get the SMLAD variant."""
     isa = csources.isa_for(targets.get_target(target))
-    assert isa == ("thumb1" if target == "m0" else "dsp")   # m0: tests/test_kernels_lowcores.py
+    # m0: tests/test_kernels_lowcores.py; m55: Helium (mve over dsp)
+    assert isa == {"m0": "thumb1", "m55": "mve"}.get(target, "dsp")
     objdump = shutil.which("arm-none-eabi-objdump")
     for src in [*csources.kernel_sources("ref"), *csources.kernel_sources(isa)]:
         r = _cross_compile(target, src, tmp_path / f"{src.parent.name}_{src.stem}.o")
         assert r.returncode == 0, r.stderr
     if objdump:
-        asm = subprocess.run([objdump, "-d", str(tmp_path / f"{isa}_nn_conv2d_q7.o")], capture_output=True,
-                             text=True, check=True).stdout
+        arch = ["-m", "armv8.1-m.main"] if isa == "mve" else []   # objdump shows MVE only so
+        asm = subprocess.run([objdump, "-d", *arch, str(tmp_path / f"{isa}_nn_conv2d_q7.o")],
+                             capture_output=True, text=True, check=True).stdout
         assert ("smlad" in asm) == (isa == "dsp")
+        assert ("vmlava.s8" in asm) == (isa == "mve")   # objdump's name for VMLADAVA.S8
 
 
 @needs_arm

@@ -58,7 +58,7 @@ def _fill(cls, params):
     return cls(*(int(params[f]) for f, _ in cls._fields_))
 
 
-@pytest.fixture(scope="module", params=csources.isas())
+@pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
 def lib(request):
     defines = [] if request.param == "ref" else ["NN_EMULATE_DSP"]
     path = hostcc.build_shared(csources.kernel_sources(request.param), ROOT / "build" / "test_kernels_s8",

@@ -1,0 +1,66 @@
+/* Internal, Helium (MVE) variants only (kernels/mve/): the few vector loops every mve/ kernel
+ * shares, as inline asm. GCC 12's arm_mve.h intrinsics compile a tail-predicated loop into
+ * VCTP + VMRS/VMSR + VPST per iteration and never into DLSTP/LETP; these loops are the
+ * architecture's low-overhead tail-predicated form: the last iteration's inactive lanes are
+ * neither loaded (they read as zero), stored nor summed, so nothing outside a buffer is touched
+ * and no loop needs a scalar tail. Compiled only for MVE cores: the build picks mve/ from
+ * targets.Target.mve (nnbuild.csources.isa_for); there is no host emulation. */
+#ifndef NN_MVE_H
+#define NN_MVE_H
+
+#include "nn_internal.h"
+
+#if !defined(__ARM_FEATURE_MVE) || !defined(__GNUC__)
+#error "kernels/mve/ needs Helium (MVE, -mcpu=cortex-m55) and GCC-style inline asm"
+#endif
+
+#include <arm_mve.h>
+
+/* dst[0 .. n) = src[0 .. n), n >= 0 (buffers may not overlap) */
+static inline void mve_copy(int8_t *dst, const int8_t *src, int32_t n)
+{
+    __asm__ volatile(
+        "wlstp.8 lr, %[n], 2f\n"
+        "1:\n\t"
+        "vldrb.8 q0, [%[s]], #16\n\t"
+        "vstrb.8 q0, [%[d]], #16\n\t"
+        "letp    lr, 1b\n"
+        "2:\n"
+        : [d] "+r"(dst), [s] "+r"(src)
+        : [n] "r"(n)
+        : "lr", "q0", "memory");
+}
+
+/* dst[0 .. n) = v, n >= 0 */
+static inline void mve_fill(int8_t *dst, int32_t v, int32_t n)
+{
+    __asm__ volatile(
+        "vdup.8  q0, %[v]\n\t"
+        "wlstp.8 lr, %[n], 2f\n"
+        "1:\n\t"
+        "vstrb.8 q0, [%[d]], #16\n\t"
+        "letp    lr, 1b\n"
+        "2:\n"
+        : [d] "+r"(dst)
+        : [n] "r"(n), [v] "r"(v)
+        : "lr", "q0", "memory");
+}
+
+/* acc + sum a[i] * b[i] over i < n, n >= 1 (VMLADAVA over 16 int8 lanes per iteration) */
+static inline int32_t mve_dot(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+{
+    register int32_t s __asm__("r0") = acc;  /* VMLADAVA accumulates into an even register */
+    __asm__ volatile(
+        "dlstp.8 lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.8 q0, [%[a]], #16\n\t"
+        "vldrb.8 q1, [%[b]], #16\n\t"
+        "vmladava.s8 %[s], q0, q1\n\t"
+        "letp    lr, 1b\n"
+        : [s] "+r"(s), [a] "+r"(a), [b] "+r"(b)
+        : [n] "r"(n)
+        : "lr", "q0", "q1", "memory");
+    return s;
+}
+
+#endif

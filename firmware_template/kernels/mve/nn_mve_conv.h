@@ -1,0 +1,148 @@
+/* Internal to mve/nn_conv2d_q7.c and nn_conv2d_s8.c: int8 im2col and the 2 x 3 VMLADAVA tile.
+ *
+ * The general conv runs per group on tiles of 3 output pixels: im2col copies each pixel's window
+ * as one int8 column of K = k_h*k_w*cin_g bytes in (ky, kx, c) order, the order of a weight row,
+ * the three columns back to back in the scratch (3K bytes <= the contract's 4*ceil4(K)); then
+ * each pass computes 2 output channels x 3 pixels: per 16 values of K one load per weight row
+ * and per column (5) feed 6 VMLADAVA (96 MACs), with DLSTP/LETP tail predication for K % 16;
+ * the 6 results are requantised as two vectors (a0 b0 a1 b1, a2 b2 a2 b2: pixel j's two
+ * channels are adjacent bytes) and written by two byte scatter stores.
+ * Static functions in a header included once by each of those files. */
+#ifndef NN_MVE_CONV_H
+#define NN_MVE_CONV_H
+
+#include "nn_mve.h"
+#include "nn_conv_common.h"
+
+#define NN_MVE_TILE 3   /* output pixels per tile */
+
+/* The 2 x 3 MAC loop over k >= 1 values, on the caller's variables: a0..a2 += w0 . (c0, c1, c2),
+ * b0..b2 += w1 . (c0, c1, c2); the pointers advance by k. A macro so that the caller's
+ * accumulators are scalars bound to even registers (VMLADAVA's accumulator must be even; an
+ * array would live in memory): the caller declares them as
+ *   register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"),
+ *                    b0 __asm__("r6"), b1 __asm__("r8"), b2 __asm__("r10");
+ * and the pointers as x0 (r1), x1 (r3), x2 (r5), v0 (r9), v1 (r11), the count n (r12): fixed
+ * registers leave GCC nothing to allocate around the asm (free choice fails for lack of
+ * registers). q4-q7 stay free for the caller's epilogue constants. */
+#define MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n)                             \
+    __asm__ volatile(                                                                          \
+        "dlstp.8 lr, %[n]\n"                                                                   \
+        "1:\n\t"                                                                               \
+        "vldrb.8 q0, [%[x0]], #16\n\t"                                                         \
+        "vldrb.8 q1, [%[x1]], #16\n\t"                                                         \
+        "vldrb.8 q2, [%[x2]], #16\n\t"                                                         \
+        "vldrb.8 q3, [%[v0]], #16\n\t"                                                         \
+        "vmladava.s8 %[a0], q3, q0\n\t"                                                        \
+        "vmladava.s8 %[a1], q3, q1\n\t"                                                        \
+        "vmladava.s8 %[a2], q3, q2\n\t"                                                        \
+        "vldrb.8 q3, [%[v1]], #16\n\t"                                                         \
+        "vmladava.s8 %[b0], q3, q0\n\t"                                                        \
+        "vmladava.s8 %[b1], q3, q1\n\t"                                                        \
+        "vmladava.s8 %[b2], q3, q2\n\t"                                                        \
+        "letp    lr, 1b\n"                                                                     \
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1),           \
+          [b2] "+r"(b2), [v0] "+r"(v0), [v1] "+r"(v1), [x0] "+r"(x0), [x1] "+r"(x1),           \
+          [x2] "+r"(x2)                                                                        \
+        : [n] "r"(n)                                                                           \
+        : "lr", "q0", "q1", "q2", "q3", "memory")
+
+/* acc[0..2] += w0 . (c0, c1, c2), acc[3..5] += w1 . (c0, c1, c2) over k >= 1 values (the
+ * tiles' slow path: the last tile of a group, an odd channel). */
+static void mve_mac_2x3(const int8_t *w0, const int8_t *w1, const int8_t *c0, const int8_t *c1,
+                        const int8_t *c2, int32_t k, int32_t *acc)
+{
+    register int32_t a0 __asm__("r0") = acc[0], a1 __asm__("r2") = acc[1];
+    register int32_t a2 __asm__("r4") = acc[2], b0 __asm__("r6") = acc[3];
+    register int32_t b1 __asm__("r8") = acc[4], b2 __asm__("r10") = acc[5];
+    register const int8_t *x0 __asm__("r1") = c0, *x1 __asm__("r3") = c1, *x2 __asm__("r5") = c2;
+    register const int8_t *v0 __asm__("r9") = w0, *v1 __asm__("r11") = w1;
+    register int32_t n __asm__("r12") = k;
+    MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = b0;
+    acc[4] = b1;
+    acc[5] = b2;
+}
+
+/* The vector (l0, l1, l2, l3): two VMOVs of two general registers each. */
+static inline int32x4_t mve_pack(int32_t l0, int32_t l1, int32_t l2, int32_t l3)
+{
+    int32x4_t v;
+    __asm__("vmov %q[v][2], %q[v][0], %[l2], %[l0]\n\t"
+            "vmov %q[v][3], %q[v][1], %[l3], %[l1]"
+            : [v] "=w"(v)
+            : [l0] "r"(l0), [l1] "r"(l1), [l2] "r"(l2), [l3] "r"(l3));
+    return v;
+}
+
+/* Byte offsets of a tile's 6 outputs in the two result vectors: pixel j of the tile starts
+ * j * OC bytes after pixel 0 (the second vector repeats pixel 2: the same byte stored twice). */
+static inline void tile_offsets(int32_t OC, uint32x4_t *off0, uint32x4_t *off1)
+{
+    *off0 = vreinterpretq_u32_s32(mve_pack(0, 1, OC, OC + 1));
+    *off1 = vreinterpretq_u32_s32(mve_pack(2 * OC, 2 * OC + 1, 2 * OC, 2 * OC + 1));
+}
+
+/* The column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g bytes in (ky, kx, c) order at
+ * dst; padding taps hold `pad` (q7: 0; s8: in_zp, which the folded bias expects). A dense layer
+ * (groups 1, no horizontal dilation) copies one run per kernel row. */
+static void im2col_s8(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
+                      int32_t g, int32_t cin_g, int8_t *dst, int32_t pad)
+{
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    const int32_t dense = p->dil_w == 1 && cin_g == C;
+    int32_t kx0, kx1, ky;
+    tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+    for (ky = 0; ky < p->k_h; ky++, dst += row_len) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *src;
+        int32_t kx;
+        if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
+            mve_fill(dst, pad, row_len);
+            continue;
+        }
+        src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;   /* first valid tap */
+        if (kx0 > 0)
+            mve_fill(dst, pad, kx0 * cin_g);
+        if (dense) {
+            mve_copy(dst + kx0 * C, src, (kx1 - kx0) * C);
+        } else {
+            for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
+                mve_copy(dst + kx * cin_g, src, cin_g);
+        }
+        if (kx1 < KW)
+            mve_fill(dst + kx1 * cin_g, pad, (KW - kx1) * cin_g);
+    }
+}
+
+/* Next output pixel in row-major order. */
+static inline void next_pixel(const nn_conv_params *p, int32_t *oy, int32_t *ox)
+{
+    if (++*ox == p->out_w) {
+        *ox = 0;
+        ++*oy;
+    }
+}
+
+/* The columns of up to NN_MVE_TILE pixels from (oy, ox) on, n of them real: cols[j] for j >= n
+ * repeat column 0 (their results are dropped). Advances (oy, ox) past the tile. */
+static void im2col_tile(const nn_conv_params *p, const int8_t *in, int32_t *oy, int32_t *ox,
+                        int32_t g, int32_t cin_g, int8_t *scratch, int32_t n, int32_t pad,
+                        const int8_t **cols)
+{
+    const int32_t K = p->k_h * p->k_w * cin_g;
+    int32_t j;
+    for (j = 0; j < NN_MVE_TILE; j++) {
+        cols[j] = scratch + (j < n ? j : 0) * K;
+        if (j < n) {
+            im2col_s8(p, in, *oy, *ox, g, cin_g, scratch + j * K, pad);
+            next_pixel(p, oy, ox);
+        }
+    }
+}
+
+#endif
