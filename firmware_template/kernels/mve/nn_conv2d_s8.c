@@ -2,26 +2,20 @@
  *
  * mve/nn_conv2d_q7.c's loops (depthwise direct, common/nn_conv_s8_common.h; general: int8
  * im2col with in_zp in the padding taps, which the folded bias expects, and the 2 x 3 VMLADAVA
- * tile) with TFLite's per-channel MultiplyByQuantizedMultiplier as vectors of 4 results:
- *   srdhm(acc, mult)  = VQRDMULH (the only saturating case, both INT32_MIN, cannot occur:
- *                       mult >= 0),
- *   rdbpot(r, e)      = VRSHL by -e of r - (r < 0 && e > 0): VRSHL rounds half up in
- *                       unbounded precision, the -1 turns that into half away from zero for
- *                       negative r ((r & shift) >> 31 is -1 exactly then, as in CMSIS-NN),
- *   + out_zp          = VQADD (saturating, so the clamp that follows sees the exact order),
- * for layers whose shifts are all <= 0 (multipliers below 1); others take the scalar epilogue.
+ * tile) with TFLite's per-channel MultiplyByQuantizedMultiplier as vectors of 4 results
+ * (nn_mve.h: mve_mbqm_right) for layers whose shifts are all <= 0 (multipliers below 1);
+ * others take the scalar epilogue of nn_int8.h.
  */
 #include "nn_kernels.h"
 #include "nn_conv_s8_common.h"
 #include "nn_mve_conv.h"
 
-/* clamp(mbqm(acc, mult, shift) + zp, lo, hi) per lane, for shift <= 0 in every lane */
+/* clamp(mbqm(acc, mult, shift) + zp, lo, hi) per lane, for shift <= 0 in every lane; the zero
+ * point is added saturating, so the clamp after it sees the exact order */
 static inline int32x4_t requant_s8x4(int32x4_t acc, int32x4_t mult, int32x4_t shift, int32_t zp,
                                      int32x4_t vlo, int32x4_t vhi)
 {
-    int32x4_t r = vqrdmulhq_s32(acc, mult);
-    r = vaddq_s32(r, vshrq_n_s32(vandq_s32(r, shift), 31));
-    r = vqaddq_n_s32(vrshlq_s32(r, shift), zp);
+    const int32x4_t r = vqaddq_n_s32(mve_mbqm_right(acc, mult, shift), zp);
     return vminq_s32(vmaxq_s32(r, vlo), vhi);
 }
 

@@ -16,6 +16,19 @@
 
 #include <arm_mve.h>
 
+/* TFLite's MultiplyByQuantizedMultiplier(x, mult, shift) per lane for mult >= 0 and shift <= 0
+ * (multipliers below 1):
+ *   srdhm(x, mult) = VQRDMULH (its one saturating case, both INT32_MIN, cannot occur: mult >= 0),
+ *   rdbpot(r, e)   = VRSHL by -e of r - (r < 0 && e > 0): VRSHL rounds half up in unbounded
+ *                    precision, and the -1 makes that half away from zero for negative r
+ *                    ((r & shift) >> 31 is -1 exactly then, as in CMSIS-NN; r > INT32_MIN). */
+static inline int32x4_t mve_mbqm_right(int32x4_t x, int32x4_t mult, int32x4_t shift)
+{
+    int32x4_t r = vqrdmulhq_s32(x, mult);
+    r = vaddq_s32(r, vshrq_n_s32(vandq_s32(r, shift), 31));
+    return vrshlq_s32(r, shift);
+}
+
 /* dst[0 .. n) = src[0 .. n), n >= 0 (buffers may not overlap) */
 static inline void mve_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -44,6 +57,26 @@ static inline void mve_fill(int8_t *dst, int32_t v, int32_t n)
         : [d] "+r"(dst)
         : [n] "r"(n), [v] "r"(v)
         : "lr", "q0", "memory");
+}
+
+/* data[i] = clamp(data[i], lo, hi) in place for i < n, n >= 0, -128 <= lo <= hi <= 127 */
+static inline void mve_clamp(int8_t *data, int32_t n, int32_t lo, int32_t hi)
+{
+    const int8_t *src = data;
+    __asm__ volatile(
+        "vdup.8  q1, %[lo]\n\t"
+        "vdup.8  q2, %[hi]\n\t"
+        "wlstp.8 lr, %[n], 2f\n"
+        "1:\n\t"
+        "vldrb.8 q0, [%[s]], #16\n\t"
+        "vmax.s8 q0, q0, q1\n\t"
+        "vmin.s8 q0, q0, q2\n\t"
+        "vstrb.8 q0, [%[d]], #16\n\t"
+        "letp    lr, 1b\n"
+        "2:\n"
+        : [d] "+r"(data), [s] "+r"(src)
+        : [n] "r"(n), [lo] "r"(lo), [hi] "r"(hi)
+        : "lr", "q0", "q1", "q2", "memory");
 }
 
 /* acc + sum a[i] * b[i] over i < n, n >= 1 (VMLADAVA over 16 int8 lanes per iteration) */
