@@ -44,6 +44,31 @@ static inline void mve_copy(int8_t *dst, const int8_t *src, int32_t n)
         : "lr", "q0", "memory");
 }
 
+/* rows >= 1 runs of len >= 1 bytes, src_step apart, copied back to back to dst (an interior
+ * im2col window: one outer iteration per kernel row, no C in between) */
+static inline void mve_copy_rows(int8_t *dst, const int8_t *src, int32_t len, int32_t rows,
+                                 int32_t src_step)
+{
+    const int8_t *s;
+    int8_t *d;   /* post-increments step 16 even in a tail-predicated last iteration */
+    __asm__ volatile(
+        "1:\n\t"
+        "mov     %[s], %[src]\n\t"
+        "mov     %[d], %[dst]\n\t"
+        "dlstp.8 lr, %[len]\n"
+        "2:\n\t"
+        "vldrb.8 q0, [%[s]], #16\n\t"
+        "vstrb.8 q0, [%[d]], #16\n\t"
+        "letp    lr, 2b\n\t"
+        "add     %[src], %[src], %[step]\n\t"
+        "add     %[dst], %[dst], %[len]\n\t"
+        "subs    %[rows], %[rows], #1\n\t"
+        "bne     1b\n"
+        : [dst] "+r"(dst), [src] "+r"(src), [rows] "+r"(rows), [s] "=&r"(s), [d] "=&r"(d)
+        : [len] "r"(len), [step] "r"(src_step)
+        : "lr", "q0", "cc", "memory");
+}
+
 /* dst[0 .. n) = v, n >= 0 */
 static inline void mve_fill(int8_t *dst, int32_t v, int32_t n)
 {

@@ -97,6 +97,11 @@ static void im2col_s8(const nn_conv_params *p, const int8_t *in, int32_t oy, int
     const int32_t dense = p->dil_w == 1 && cin_g == C;
     int32_t kx0, kx1, ky;
     tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+    if (dense && kx0 == 0 && kx1 == KW && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        /* inside the input (the common case): every kernel row is one input run */
+        mve_copy_rows(dst, in + (iy0 * W + ix0) * C, row_len, p->k_h, p->dil_h * W * C);
+        return;
+    }
     for (ky = 0; ky < p->k_h; ky++, dst += row_len) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *src;
