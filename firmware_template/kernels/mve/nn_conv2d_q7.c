@@ -10,26 +10,39 @@
 #include "nn_kernels.h"
 #include "nn_mve_conv.h"
 
-/* A full tile (3 pixels, columns back to back at cols) through npairs channel pairs. */
-static NN_NOINLINE void tile_pairs(const int8_t *w, const int32_t *bias, int32_t npairs,
-                                   int32_t K, const int8_t *cols, int8_t *y, int32_t sh,
-                                   int32x4_t vlo, int32x4_t vhi, uint32x4_t off0,
-                                   uint32x4_t off1)
+/* A full tile (3 pixels, columns back to back) through all t->pairs channel pairs: per pass the
+ * accumulators start at the two biases, then MAC, then both result vectors are shifted
+ * (VQRSHL), clamped and scattered. Everything in one asm block: GCC, left to schedule the
+ * loop around MVE_MAC_2X3, kept its state on the stack at twice this cost per pass. */
+static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
 {
-    for (; npairs > 0; npairs--, y += 2, bias += 2, w += 2 * K) {
-        register int32_t a0 __asm__("r0") = bias[0], a1 __asm__("r2") = a0, a2 __asm__("r4") = a0;
-        register int32_t b0 __asm__("r6") = bias[1], b1 __asm__("r8") = b0, b2 __asm__("r10") = b0;
-        register const int8_t *x0 __asm__("r1") = cols, *x1 __asm__("r3") = cols + K;
-        register const int8_t *x2 __asm__("r5") = cols + 2 * K;
-        register const int8_t *v0 __asm__("r9") = w, *v1 __asm__("r11") = w + K;
-        register int32_t n __asm__("r12") = K;
-        int32x4_t r0, r1;
-        MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n);
-        r0 = vminq_s32(vmaxq_s32(vqrshlq_n_s32(mve_pack(a0, b0, a1, b1), sh), vlo), vhi);
-        r1 = vminq_s32(vmaxq_s32(vqrshlq_n_s32(mve_pack(a2, b2, a2, b2), sh), vlo), vhi);
-        vstrbq_scatter_offset_s32(y, off0, r0);
-        vstrbq_scatter_offset_s32(y, off1, r1);
-    }
+    MVE_TILE_ASM(
+        MVE_TILE_COLS
+        "ldr     lr, [r7, #68]\n\t"
+        "ldr     r0, [lr], #4\n\t"
+        "ldr     r6, [lr], #4\n\t"
+        "str     lr, [r7, #68]\n\t"
+        "mov     r2, r0\n\t"
+        "mov     r4, r0\n\t"
+        "mov     r8, r6\n\t"
+        "mov     r10, r6\n\t"
+        MVE_TILE_MAC
+        "vmov    q0[2], q0[0], r2, r0\n\t"
+        "vmov    q0[3], q0[1], r8, r6\n\t"
+        "vmov    q1[2], q1[0], r4, r4\n\t"
+        "vmov    q1[3], q1[1], r10, r10\n\t"
+        "ldr     r1, [r7, #80]\n\t"
+        "vqrshl.s32 q0, r1\n\t"
+        "vqrshl.s32 q1, r1\n\t"
+        "vmax.s32 q0, q0, q4\n\t"
+        "vmax.s32 q1, q1, q4\n\t"
+        "vmin.s32 q0, q0, q5\n\t"
+        "vmin.s32 q1, q1, q5\n\t"
+        "ldr     r1, [r7, #72]\n\t"
+        "vstrb.32 q0, [r1, q6]\n\t"
+        "vstrb.32 q1, [r1, q7]\n\t"
+        MVE_TILE_NEXT,
+        t, K);
 }
 
 static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
@@ -40,13 +53,15 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
     const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
     /* VQRSHL's shift: negative = rounding right shift; |s| beyond 31 gives what 31/40 give */
     const int32_t sh = s > 40 ? -40 : (s < -31 ? 31 : -s);
-    const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
     int8_t *cbuf = (int8_t *)scratch;
-    uint32x4_t off0, off1;
+    nn_mve_tile t;
     int32_t g, q, o, j;
 
-    tile_offsets(OC, &off0, &off1);
-
+    t.lo = vdupq_n_s32(lo);
+    t.hi = vdupq_n_s32(hi);
+    tile_offsets(OC, &t.off0, &t.off1);
+    t.cols = cbuf;
+    t.arg = sh;
     for (g = 0; g < G; g++) {
         const int8_t *wg = weight + g * cout_g * K;
         const int32_t *bg = bias + g * cout_g;
@@ -57,9 +72,13 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
             const int8_t *cols[NN_MVE_TILE];
             im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, 0, cols);
             o = 0;
-            if (n == NN_MVE_TILE) {
+            if (n == NN_MVE_TILE && cout_g >= 2) {
                 o = cout_g & ~1;
-                tile_pairs(wg, bg, cout_g >> 1, K, cbuf, y, sh, vlo, vhi, off0, off1);
+                t.bias = bg;
+                t.y = y;
+                t.pairs = cout_g >> 1;
+                t.w = wg;
+                tile_pairs(&t, K);
                 y += o;
             }
             for (; o < cout_g; o += 2, y += 2) {

@@ -10,38 +10,55 @@
 #include "nn_conv_s8_common.h"
 #include "nn_mve_conv.h"
 
-/* clamp(mbqm(acc, mult, shift) + zp, lo, hi) per lane, for shift <= 0 in every lane; the zero
- * point is added saturating, so the clamp after it sees the exact order */
-static inline int32x4_t requant_s8x4(int32x4_t acc, int32x4_t mult, int32x4_t shift, int32_t zp,
-                                     int32x4_t vlo, int32x4_t vhi)
-{
-    const int32x4_t r = vqaddq_n_s32(mve_mbqm_right(acc, mult, shift), zp);
-    return vminq_s32(vmaxq_s32(r, vlo), vhi);
-}
+/* One result vector of a pass (q0) to bytes: mve_mbqm_right with mult q2 and shift q3, out_zp
+ * (r5) added saturating (so the clamp after it sees the exact order), clamp to q4..q5, scatter
+ * by the offsets in `off` from y (r1). q1 is a temporary. */
+#define MVE_S8_STORE(off)                                                                      \
+    "vqrdmulh.s32 q0, q0, q2\n\t"                                                              \
+    "vand    q1, q0, q3\n\t"                                                                   \
+    "vshr.s32 q1, q1, #31\n\t"                                                                 \
+    "vadd.i32 q0, q0, q1\n\t"                                                                  \
+    "vrshl.s32 q0, q0, q3\n\t"                                                                 \
+    "vqadd.s32 q0, q0, r5\n\t"                                                                 \
+    "vmax.s32 q0, q0, q4\n\t"                                                                  \
+    "vmin.s32 q0, q0, q5\n\t"                                                                  \
+    "vstrb.32 q0, [r1, " off "]\n\t"
 
-/* A full tile (3 pixels, columns back to back at cols) through npairs channel pairs. */
-static NN_NOINLINE void tile_pairs(const int8_t *w, const int32_t *chan, int32_t npairs,
-                                   int32_t K, const int8_t *cols, int8_t *y, int32_t zp,
-                                   int32x4_t vlo, int32x4_t vhi, uint32x4_t off0,
-                                   uint32x4_t off1)
+/* A full tile (3 pixels, columns back to back) through all t->pairs channel pairs, for layers
+ * whose shifts are all <= 0: per pass the accumulators start at the two records' folded
+ * biases, then MAC, then the per-channel multipliers and shifts go into q2/q3 as (o, o+1, o,
+ * o+1) and both result vectors through MVE_S8_STORE. One asm block, as q7's. */
+static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
 {
-    for (; npairs > 0; npairs--, y += 2, chan += 2 * NN_S8_CHAN, w += 2 * K) {
-        register int32_t a0 __asm__("r0") = chan[0], a1 __asm__("r2") = a0, a2 __asm__("r4") = a0;
-        register int32_t b0 __asm__("r6") = chan[NN_S8_CHAN], b1 __asm__("r8") = b0;
-        register int32_t b2 __asm__("r10") = b0;
-        register const int8_t *x0 __asm__("r1") = cols, *x1 __asm__("r3") = cols + K;
-        register const int8_t *x2 __asm__("r5") = cols + 2 * K;
-        register const int8_t *v0 __asm__("r9") = w, *v1 __asm__("r11") = w + K;
-        register int32_t n __asm__("r12") = K;
-        int32x4_t mult, shift;
-        MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n);
-        mult = mve_pack(chan[1], chan[NN_S8_CHAN + 1], chan[1], chan[NN_S8_CHAN + 1]);
-        shift = mve_pack(chan[2], chan[NN_S8_CHAN + 2], chan[2], chan[NN_S8_CHAN + 2]);
-        vstrbq_scatter_offset_s32(y, off0, requant_s8x4(mve_pack(a0, b0, a1, b1), mult, shift, zp,
-                                                        vlo, vhi));
-        vstrbq_scatter_offset_s32(y, off1, requant_s8x4(mve_pack(a2, b2, a2, b2), mult, shift, zp,
-                                                        vlo, vhi));
-    }
+    MVE_TILE_ASM(
+        MVE_TILE_COLS
+        "ldr     lr, [r7, #68]\n\t"
+        "ldr     r0, [lr]\n\t"
+        "ldr     r6, [lr, #20]\n\t"   /* NN_S8_CHAN words per record */
+        "mov     r2, r0\n\t"
+        "mov     r4, r0\n\t"
+        "mov     r8, r6\n\t"
+        "mov     r10, r6\n\t"
+        MVE_TILE_MAC
+        "ldr     r5, [r7, #68]\n\t"
+        "ldrd    r1, r3, [r5, #4]\n\t"    /* mult, shift of channel o */
+        "vmov    q2[2], q2[0], r1, r1\n\t"
+        "vmov    q3[2], q3[0], r3, r3\n\t"
+        "ldrd    r1, r3, [r5, #24]\n\t"   /* of channel o + 1 */
+        "vmov    q2[3], q2[1], r1, r1\n\t"
+        "vmov    q3[3], q3[1], r3, r3\n\t"
+        "adds    r5, r5, #40\n\t"
+        "str     r5, [r7, #68]\n\t"
+        "ldr     r5, [r7, #80]\n\t"
+        "ldr     r1, [r7, #72]\n\t"
+        "vmov    q0[2], q0[0], r2, r0\n\t"
+        "vmov    q0[3], q0[1], r8, r6\n\t"
+        MVE_S8_STORE("q6")
+        "vmov    q0[2], q0[0], r4, r4\n\t"
+        "vmov    q0[3], q0[1], r10, r10\n\t"
+        MVE_S8_STORE("q7")
+        MVE_TILE_NEXT,
+        t, K);
 }
 
 static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const int8_t *weight,
@@ -52,14 +69,17 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
     const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
     const int32_t K = p->k_h * p->k_w * cin_g, npix = p->out_h * p->out_w;
     const int32_t zp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
-    const int32x4_t vlo = vdupq_n_s32(lo), vhi = vdupq_n_s32(hi);
     int8_t *cbuf = (int8_t *)scratch;
-    uint32x4_t off0, off1;
+    nn_mve_tile t;
     int32_t g, q, o, j, fast = 1;
 
     for (o = 0; o < p->out_c; o++)   /* the vector epilogue takes right shifts only */
         fast &= chan[NN_S8_CHAN * o + 2] <= 0;
-    tile_offsets(OC, &off0, &off1);
+    t.lo = vdupq_n_s32(lo);
+    t.hi = vdupq_n_s32(hi);
+    tile_offsets(OC, &t.off0, &t.off1);
+    t.cols = cbuf;
+    t.arg = zp;
 
     for (g = 0; g < G; g++) {
         const int8_t *wg = weight + g * cout_g * K;
@@ -71,9 +91,13 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
             const int8_t *cols[NN_MVE_TILE];
             im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, ps->in_zp, cols);
             o = 0;
-            if (n == NN_MVE_TILE && fast) {
+            if (n == NN_MVE_TILE && fast && cout_g >= 2) {
                 o = cout_g & ~1;
-                tile_pairs(wg, cg, cout_g >> 1, K, cbuf, y, zp, vlo, vhi, off0, off1);
+                t.bias = cg;
+                t.y = y;
+                t.pairs = cout_g >> 1;
+                t.w = wg;
+                tile_pairs(&t, K);
                 y += o;
             }
             for (; o < cout_g; o += 2, y += 2) {

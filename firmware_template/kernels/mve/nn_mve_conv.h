@@ -16,6 +16,77 @@
 
 #define NN_MVE_TILE 3   /* output pixels per tile */
 
+/* What a full tile's asm loop over the channel pairs reads (through one register) and
+ * updates: the epilogue's vectors, then scalars at the offsets the asm names. */
+typedef struct {
+    int32x4_t lo, hi;          /* 0, 16: the activation range in every lane */
+    uint32x4_t off0, off1;     /* 32, 48: tile_offsets */
+    const int8_t *cols;        /* 64: the 3 columns, back to back */
+    const int32_t *bias;       /* 68: q7: bias[o]; s8: the record of channel o */
+    int8_t *y;                 /* 72: output of channel o, pixel 0 */
+    int32_t pairs;             /* 76: channel pairs left, >= 1 */
+    int32_t arg;               /* 80: q7: VQRSHL's shift; s8: out_zp */
+    const int8_t *w;           /* 84: weight row o */
+} nn_mve_tile;
+
+/* The MAC loop of a tile pass, in the registers the tile asm loops use: accumulators r0 r2 r4
+ * (channel o, pixels 0..2) and r6 r8 r10 (channel o + 1), columns r1 r3 r5, weight rows r9 r11,
+ * K in r12. */
+#define MVE_TILE_MAC                                                                           \
+    "dlstp.8 lr, r12\n"                                                                        \
+    "2:\n\t"                                                                                   \
+    "vldrb.8 q0, [r1], #16\n\t"                                                                \
+    "vldrb.8 q1, [r3], #16\n\t"                                                                \
+    "vldrb.8 q2, [r5], #16\n\t"                                                                \
+    "vldrb.8 q3, [r9], #16\n\t"                                                                \
+    "vmladava.s8 r0, q3, q0\n\t"                                                               \
+    "vmladava.s8 r2, q3, q1\n\t"                                                               \
+    "vmladava.s8 r4, q3, q2\n\t"                                                               \
+    "vldrb.8 q3, [r11], #16\n\t"                                                               \
+    "vmladava.s8 r6, q3, q0\n\t"                                                               \
+    "vmladava.s8 r8, q3, q1\n\t"                                                               \
+    "vmladava.s8 r10, q3, q2\n\t"                                                              \
+    "letp    lr, 2b\n\t"
+
+/* Before a pass: the columns from t->cols (r1, r3 = r1 + K, r5 = r3 + K) and the weight rows
+ * from t->w (r9, r11 = r9 + K; t->w moves on to row o + 2). Pointers are set afresh for every
+ * pass: a tail-predicated loop's post-increments add 16 even in its partial last iteration. */
+#define MVE_TILE_COLS                                                                          \
+    "ldr     r1, [r7, #64]\n\t"                                                                \
+    "add     r3, r1, r12\n\t"                                                                  \
+    "add     r5, r3, r12\n\t"                                                                  \
+    "ldr     r9, [r7, #84]\n\t"                                                                \
+    "add     r11, r9, r12\n\t"                                                                 \
+    "add     lr, r11, r12\n\t"                                                                 \
+    "str     lr, [r7, #84]\n\t"
+
+/* After a pass (r1 = t->y): y += 2, and loop to 1: while pairs remain. */
+#define MVE_TILE_NEXT                                                                          \
+    "adds    r1, r1, #2\n\t"                                                                   \
+    "str     r1, [r7, #72]\n\t"                                                                \
+    "ldr     r1, [r7, #76]\n\t"                                                                \
+    "subs    r1, r1, #1\n\t"                                                                   \
+    "str     r1, [r7, #76]\n\t"                                                                \
+    "bne     1b\n\t"
+
+/* Runs `body` (asm text using the macros above) with t in r7 and K in r12; every other general
+ * register but sp and pc, and q0-q7, are the body's. */
+#define MVE_TILE_ASM(body, t, k)                                                               \
+    do {                                                                                       \
+        register nn_mve_tile *t_ __asm__("r7") = (t);                                          \
+        register int32_t k_ __asm__("r12") = (k);                                              \
+        __asm__ volatile(                                                                      \
+            "vldrw.32 q4, [r7]\n\t"                                                            \
+            "vldrw.32 q5, [r7, #16]\n\t"                                                       \
+            "vldrw.32 q6, [r7, #32]\n\t"                                                       \
+            "vldrw.32 q7, [r7, #48]\n"                                                         \
+            "1:\n\t" body                                                                      \
+            :                                                                                  \
+            : "r"(t_), "r"(k_)                                                                 \
+            : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "lr",       \
+              "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "cc", "memory");                 \
+    } while (0)
+
 /* The 2 x 3 MAC loop over k >= 1 values, on the caller's variables: a0..a2 += w0 . (c0, c1, c2),
  * b0..b2 += w1 . (c0, c1, c2); the pointers advance by k. A macro so that the caller's
  * accumulators are scalars bound to even registers (VMLADAVA's accumulator must be even; an
@@ -102,25 +173,23 @@ static void im2col_s8(const nn_conv_params *p, const int8_t *in, int32_t oy, int
         mve_copy_rows(dst, in + (iy0 * W + ix0) * C, row_len, p->k_h, p->dil_h * W * C);
         return;
     }
+    /* a window clipped by the padding: pad everything, then copy the valid runs */
+    mve_fill(dst, pad, p->k_h * row_len);
+    if (kx0 >= kx1)
+        return;
     for (ky = 0; ky < p->k_h; ky++, dst += row_len) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *src;
         int32_t kx;
-        if (iy < 0 || iy >= p->in_h || kx0 >= kx1) {
-            mve_fill(dst, pad, row_len);
+        if (iy < 0 || iy >= p->in_h)
             continue;
-        }
         src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;   /* first valid tap */
-        if (kx0 > 0)
-            mve_fill(dst, pad, kx0 * cin_g);
         if (dense) {
             mve_copy(dst + kx0 * C, src, (kx1 - kx0) * C);
         } else {
             for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
                 mve_copy(dst + kx * cin_g, src, cin_g);
         }
-        if (kx1 < KW)
-            mve_fill(dst + kx1 * cin_g, pad, (KW - kx1) * cin_g);
     }
 }
 
@@ -134,13 +203,33 @@ static inline void next_pixel(const nn_conv_params *p, int32_t *oy, int32_t *ox)
 }
 
 /* The columns of up to NN_MVE_TILE pixels from (oy, ox) on, n of them real: cols[j] for j >= n
- * repeat column 0 (their results are dropped). Advances (oy, ox) past the tile. */
+ * repeat column 0 (their results are dropped). Advances (oy, ox) past the tile. Three pixels
+ * of one output row whose windows lie inside the input (most tiles of a dense layer) take one
+ * row-copy loop each, without the per-pixel window clipping. */
 static void im2col_tile(const nn_conv_params *p, const int8_t *in, int32_t *oy, int32_t *ox,
                         int32_t g, int32_t cin_g, int8_t *scratch, int32_t n, int32_t pad,
                         const int8_t **cols)
 {
-    const int32_t K = p->k_h * p->k_w * cin_g;
+    const int32_t C = p->in_c, KH = p->k_h, KW = p->k_w, K = KH * KW * cin_g;
+    const int32_t iy0 = *oy * p->stride_h - p->pad_h, ix0 = *ox * p->stride_w - p->pad_w;
+    const int32_t dx = p->stride_w * C;
     int32_t j;
+    if (n == NN_MVE_TILE && cin_g == C && p->dil_w == 1 && *ox + 2 < p->out_w && iy0 >= 0
+        && iy0 + (KH - 1) * p->dil_h < p->in_h && ix0 >= 0
+        && ix0 + 2 * p->stride_w + KW <= p->in_w) {
+        const int8_t *src = in + (iy0 * p->in_w + ix0) * C;
+        const int32_t row_step = p->dil_h * p->in_w * C;
+        for (j = 0; j < NN_MVE_TILE; j++, src += dx) {
+            cols[j] = scratch + j * K;
+            mve_copy_rows(scratch + j * K, src, KW * C, KH, row_step);
+        }
+        *ox += NN_MVE_TILE;
+        if (*ox == p->out_w) {
+            *ox = 0;
+            ++*oy;
+        }
+        return;
+    }
     for (j = 0; j < NN_MVE_TILE; j++) {
         cols[j] = scratch + (j < n ? j : 0) * K;
         if (j < n) {
