@@ -1,6 +1,7 @@
 /* 2-D convolution, q7, Helium (MVE) variant (docs/q7_contract.md: conv2d). Same bytes as ref/.
  *
- *   - depthwise (one input channel per group): direct, common/nn_conv_common.h;
+ *   - depthwise (one input channel per group, any multiplier): direct, 4 output channels per
+ *     int32 vector (nn_mve_dw.h);
  *   - general: per group, tiles of 3 output pixels: im2col into int8 columns, then 2 output
  *     channels x 3 pixels per VMLADAVA pass (nn_mve_conv.h), the contract's requantisation
  *     (VQRSHL: round half up, exact in any width; left shifts saturate, which the 8-bit clamp
@@ -9,6 +10,32 @@
  */
 #include "nn_kernels.h"
 #include "nn_mve_conv.h"
+#include "nn_mve_dw.h"
+
+/* Depthwise (nn_mve_dw.h): per output pixel and block of 4 channels, bias + the window's
+ * products, then the same VQRSHL requantisation as the general path. */
+static void conv_depthwise_mve(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                               const int32_t *bias, int8_t *out)
+{
+    const int32_t OC = p->out_c, m = OC / p->in_c, KK = p->k_h * p->k_w, s = p->out_shift;
+    const int32_t sh = s > 40 ? -40 : (s < -31 ? 31 : -s);
+    const int32_t row_step = p->dil_h * p->in_w * p->in_c, col_step = p->dil_w * p->in_c;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    int32_t oy, ox, o;
+    for (oy = 0; oy < p->out_h; oy++) {
+        for (ox = 0; ox < p->out_w; ox++, out += OC) {
+            const dw_window_at a = dw_clip(p, oy, ox);
+            for (o = 0; o < OC; o += 4) {
+                const dw_block b = dw_block_at(o, OC, m, KK);
+                int32x4_t acc = vldrwq_z_s32(bias + o, b.pr);
+                acc = dw_window(&b, in + a.x_at + o / m, weight + o * KK + a.w_at, a.ky1 - a.ky0,
+                                a.kx1 - a.kx0, row_step, col_step, p->k_w, 0, acc);
+                acc = vminq_s32(vmaxq_s32(vqrshlq_n_s32(acc, sh), lo), hi);
+                vstrbq_p_s32(out + o, acc, b.pr);
+            }
+        }
+    }
+}
 
 /* A full tile (3 pixels, columns back to back) through all t->pairs channel pairs: per pass the
  * accumulators start at the two biases, then MAC, then both result vectors are shifted
@@ -27,8 +54,10 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
         "mov     r8, r6\n\t"
         "mov     r10, r6\n\t"
         MVE_TILE_MAC
-        "vmov    q0[2], q0[0], r2, r0\n\t"
-        "vmov    q0[3], q0[1], r8, r6\n\t"
+        "vmov.32 q0[0], r0\n\t"   /* single lanes: see mve_pack */
+        "vmov.32 q0[1], r6\n\t"
+        "vmov.32 q0[2], r2\n\t"
+        "vmov.32 q0[3], r8\n\t"
         "vmov    q1[2], q1[0], r4, r4\n\t"
         "vmov    q1[3], q1[1], r10, r10\n\t"
         "ldr     r1, [r7, #80]\n\t"
@@ -102,7 +131,7 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
                   const int32_t *bias, int8_t *out, int16_t *scratch)
 {
     if (NN_CONV_IS_DEPTHWISE(p))
-        conv_depthwise(p, in, weight, bias, out);
+        conv_depthwise_mve(p, in, weight, bias, out);
     else
         conv_general(p, in, weight, bias, out, scratch);
 }

@@ -6,7 +6,10 @@
  * each pass computes 2 output channels x 3 pixels: per 16 values of K one load per weight row
  * and per column (5) feed 6 VMLADAVA (96 MACs), with DLSTP/LETP tail predication for K % 16;
  * the 6 results are requantised as two vectors (a0 b0 a1 b1, a2 b2 a2 b2: pixel j's two
- * channels are adjacent bytes) and written by two byte scatter stores.
+ * channels are adjacent bytes) and written by two byte scatter stores. The asm fills vectors
+ * with the two-register VMOV only where both registers hold the same value (a2 a2, b2 b2;
+ * s8's multipliers and shifts), the one use on which QEMU 7.2 and the architecture agree
+ * (mve_pack).
  * Static functions in a header included once by each of those files. */
 #ifndef NN_MVE_CONV_H
 #define NN_MVE_CONV_H
@@ -138,13 +141,18 @@ static void mve_mac_2x3(const int8_t *w0, const int8_t *w1, const int8_t *c0, co
     acc[5] = b2;
 }
 
-/* The vector (l0, l1, l2, l3): two VMOVs of two general registers each. */
+/* The vector (l0, l1, l2, l3): four single-lane VMOVs. Not the two-register form
+ * (VMOV Qd[2], Qd[0], Rt, Rt2): QEMU 7.2 puts Rt in lane 0 where GCC (vcreateq) and the
+ * architecture put it in lane 2, so code using it would pass in QEMU and fail on silicon or
+ * the other way round. */
 static inline int32x4_t mve_pack(int32_t l0, int32_t l1, int32_t l2, int32_t l3)
 {
     int32x4_t v;
-    __asm__("vmov %q[v][2], %q[v][0], %[l2], %[l0]\n\t"
-            "vmov %q[v][3], %q[v][1], %[l3], %[l1]"
-            : [v] "=w"(v)
+    __asm__("vmov.32 %q[v][0], %[l0]\n\t"
+            "vmov.32 %q[v][1], %[l1]\n\t"
+            "vmov.32 %q[v][2], %[l2]\n\t"
+            "vmov.32 %q[v][3], %[l3]"
+            : [v] "=&w"(v)
             : [l0] "r"(l0), [l1] "r"(l1), [l2] "r"(l2), [l3] "r"(l3));
     return v;
 }
