@@ -41,14 +41,14 @@ static void conv_depthwise_mve(const nn_conv_params *p, const int8_t *in, const 
  * accumulators start at the two biases, then MAC, then both result vectors are shifted
  * (VQRSHL), clamped and scattered. Everything in one asm block: GCC, left to schedule the
  * loop around MVE_MAC_2X3, kept its state on the stack at twice this cost per pass. */
-static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
+static NN_NOINLINE void tile_pairs(nn_mve_tile *t)
 {
     MVE_TILE_ASM(
         MVE_TILE_COLS
-        "ldr     lr, [r7, #68]\n\t"
+        "ldr     lr, [r12, #68]\n\t"
         "ldr     r0, [lr], #4\n\t"
         "ldr     r6, [lr], #4\n\t"
-        "str     lr, [r7, #68]\n\t"
+        "str     lr, [r12, #68]\n\t"
         "mov     r2, r0\n\t"
         "mov     r4, r0\n\t"
         "mov     r8, r6\n\t"
@@ -60,18 +60,18 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
         "vmov.32 q0[3], r8\n\t"
         "vmov    q1[2], q1[0], r4, r4\n\t"
         "vmov    q1[3], q1[1], r10, r10\n\t"
-        "ldr     r1, [r7, #80]\n\t"
+        "ldr     r1, [r12, #80]\n\t"
         "vqrshl.s32 q0, r1\n\t"
         "vqrshl.s32 q1, r1\n\t"
         "vmax.s32 q0, q0, q4\n\t"
         "vmax.s32 q1, q1, q4\n\t"
         "vmin.s32 q0, q0, q5\n\t"
         "vmin.s32 q1, q1, q5\n\t"
-        "ldr     r1, [r7, #72]\n\t"
+        "ldr     r1, [r12, #72]\n\t"
         "vstrb.32 q0, [r1, q6]\n\t"
         "vstrb.32 q1, [r1, q7]\n\t"
         MVE_TILE_NEXT,
-        t, K);
+        t);
 }
 
 static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
@@ -90,6 +90,7 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
     t.hi = vdupq_n_s32(hi);
     tile_offsets(OC, &t.off0, &t.off1);
     t.cols = cbuf;
+    t.k = K;
     t.arg = sh;
     for (g = 0; g < G; g++) {
         const int8_t *wg = weight + g * cout_g * K;
@@ -107,7 +108,7 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
                 t.y = y;
                 t.pairs = cout_g >> 1;
                 t.w = wg;
-                tile_pairs(&t, K);
+                tile_pairs(&t);
                 y += o;
             }
             for (; o < cout_g; o += 2, y += 2) {

@@ -80,11 +80,11 @@ static void conv_depthwise_mve(const nn_conv_s8_params *ps, const int8_t *in,
  * whose shifts are all <= 0: per pass the accumulators start at the two records' folded
  * biases, then MAC, then the per-channel multipliers and shifts go into q2/q3 as (o, o+1, o,
  * o+1) and both result vectors through MVE_S8_STORE. One asm block, as q7's. */
-static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
+static NN_NOINLINE void tile_pairs(nn_mve_tile *t)
 {
     MVE_TILE_ASM(
         MVE_TILE_COLS
-        "ldr     lr, [r7, #68]\n\t"
+        "ldr     lr, [r12, #68]\n\t"
         "ldr     r0, [lr]\n\t"
         "ldr     r6, [lr, #20]\n\t"   /* NN_S8_CHAN words per record */
         "mov     r2, r0\n\t"
@@ -92,7 +92,7 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
         "mov     r8, r6\n\t"
         "mov     r10, r6\n\t"
         MVE_TILE_MAC
-        "ldr     r5, [r7, #68]\n\t"
+        "ldr     r5, [r12, #68]\n\t"
         "ldrd    r1, r3, [r5, #4]\n\t"    /* mult, shift of channel o */
         "vmov    q2[2], q2[0], r1, r1\n\t"
         "vmov    q3[2], q3[0], r3, r3\n\t"
@@ -100,9 +100,9 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
         "vmov    q2[3], q2[1], r1, r1\n\t"
         "vmov    q3[3], q3[1], r3, r3\n\t"
         "adds    r5, r5, #40\n\t"
-        "str     r5, [r7, #68]\n\t"
-        "ldr     r5, [r7, #80]\n\t"
-        "ldr     r1, [r7, #72]\n\t"
+        "str     r5, [r12, #68]\n\t"
+        "ldr     r5, [r12, #80]\n\t"
+        "ldr     r1, [r12, #72]\n\t"
         "vmov.32 q0[0], r0\n\t"   /* single lanes: see mve_pack */
         "vmov.32 q0[1], r6\n\t"
         "vmov.32 q0[2], r2\n\t"
@@ -112,7 +112,7 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t, int32_t K)
         "vmov    q0[3], q0[1], r10, r10\n\t"
         MVE_S8_STORE("q7")
         MVE_TILE_NEXT,
-        t, K);
+        t);
 }
 
 static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const int8_t *weight,
@@ -131,6 +131,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
     t.hi = vdupq_n_s32(hi);
     tile_offsets(OC, &t.off0, &t.off1);
     t.cols = cbuf;
+    t.k = K;
     t.arg = zp;
 
     for (g = 0; g < G; g++) {
@@ -149,7 +150,7 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
                 t.y = y;
                 t.pairs = cout_g >> 1;
                 t.w = wg;
-                tile_pairs(&t, K);
+                tile_pairs(&t);
                 y += o;
             }
             for (; o < cout_g; o += 2, y += 2) {

@@ -15,6 +15,7 @@
 #define NN_MVE_CONV_H
 
 #include "nn_mve.h"
+#include <stddef.h>
 #include "nn_conv_common.h"
 
 #define NN_MVE_TILE 3   /* output pixels per tile */
@@ -30,13 +31,19 @@ typedef struct {
     int32_t pairs;             /* 76: channel pairs left, >= 1 */
     int32_t arg;               /* 80: q7: VQRSHL's shift; s8: out_zp */
     const int8_t *w;           /* 84: weight row o */
+    int32_t k;                 /* 88: K */
 } nn_mve_tile;
 
+/* the offsets the asm uses (a negative array size stops the build if the layout moves) */
+typedef char nn_mve_tile_layout[offsetof(nn_mve_tile, cols) == 64 && offsetof(nn_mve_tile, w) == 84
+                                && offsetof(nn_mve_tile, k) == 88 ? 1 : -1];
+
 /* The MAC loop of a tile pass, in the registers the tile asm loops use: accumulators r0 r2 r4
- * (channel o, pixels 0..2) and r6 r8 r10 (channel o + 1), columns r1 r3 r5, weight rows r9 r11,
- * K in r12. */
+ * (channel o, pixels 0..2) and r6 r8 r10 (channel o + 1), columns r1 r3 r5, weight rows r9 r11;
+ * t in r12. */
 #define MVE_TILE_MAC                                                                           \
-    "dlstp.8 lr, r12\n"                                                                        \
+    "ldr     lr, [r12, #88]\n\t"                                                               \
+    "dlstp.8 lr, lr\n"                                                                         \
     "2:\n\t"                                                                                   \
     "vldrb.8 q0, [r1], #16\n\t"                                                                \
     "vldrb.8 q1, [r3], #16\n\t"                                                                \
@@ -55,74 +62,44 @@ typedef struct {
  * from t->w (r9, r11 = r9 + K; t->w moves on to row o + 2). Pointers are set afresh for every
  * pass: a tail-predicated loop's post-increments add 16 even in its partial last iteration. */
 #define MVE_TILE_COLS                                                                          \
-    "ldr     r1, [r7, #64]\n\t"                                                                \
-    "add     r3, r1, r12\n\t"                                                                  \
-    "add     r5, r3, r12\n\t"                                                                  \
-    "ldr     r9, [r7, #84]\n\t"                                                                \
-    "add     r11, r9, r12\n\t"                                                                 \
-    "add     lr, r11, r12\n\t"                                                                 \
-    "str     lr, [r7, #84]\n\t"
+    "ldr     lr, [r12, #88]\n\t"                                                               \
+    "ldr     r1, [r12, #64]\n\t"                                                               \
+    "add     r3, r1, lr\n\t"                                                                   \
+    "add     r5, r3, lr\n\t"                                                                   \
+    "ldr     r9, [r12, #84]\n\t"                                                               \
+    "add     r11, r9, lr\n\t"                                                                  \
+    "add     r0, r11, lr\n\t"                                                                  \
+    "str     r0, [r12, #84]\n\t"
 
 /* After a pass (r1 = t->y): y += 2, and loop to 1: while pairs remain. */
 #define MVE_TILE_NEXT                                                                          \
     "adds    r1, r1, #2\n\t"                                                                   \
-    "str     r1, [r7, #72]\n\t"                                                                \
-    "ldr     r1, [r7, #76]\n\t"                                                                \
+    "str     r1, [r12, #72]\n\t"                                                               \
+    "ldr     r1, [r12, #76]\n\t"                                                               \
     "subs    r1, r1, #1\n\t"                                                                   \
-    "str     r1, [r7, #76]\n\t"                                                                \
+    "str     r1, [r12, #76]\n\t"                                                               \
     "bne     1b\n\t"
 
-/* Runs `body` (asm text using the macros above) with t in r7 and K in r12; every other general
- * register but sp and pc, and q0-q7, are the body's. */
-#define MVE_TILE_ASM(body, t, k)                                                               \
+/* Runs `body` (asm text using the macros above) with t in r12; every other general register
+ * but r7 (the frame pointer of unoptimised builds), sp and pc, and q0-q7, are the body's. */
+#define MVE_TILE_ASM(body, t)                                                                  \
     do {                                                                                       \
-        register nn_mve_tile *t_ __asm__("r7") = (t);                                          \
-        register int32_t k_ __asm__("r12") = (k);                                              \
+        register nn_mve_tile *t_ __asm__("r12") = (t);                                         \
         __asm__ volatile(                                                                      \
-            "vldrw.32 q4, [r7]\n\t"                                                            \
-            "vldrw.32 q5, [r7, #16]\n\t"                                                       \
-            "vldrw.32 q6, [r7, #32]\n\t"                                                       \
-            "vldrw.32 q7, [r7, #48]\n"                                                         \
+            "vldrw.32 q4, [r12]\n\t"                                                           \
+            "vldrw.32 q5, [r12, #16]\n\t"                                                      \
+            "vldrw.32 q6, [r12, #32]\n\t"                                                      \
+            "vldrw.32 q7, [r12, #48]\n"                                                        \
             "1:\n\t" body                                                                      \
             :                                                                                  \
-            : "r"(t_), "r"(k_)                                                                 \
-            : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "lr",       \
+            : "r"(t_)                                                                          \
+            : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r8", "r9", "r10", "r11", "lr",        \
               "q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "cc", "memory");                 \
     } while (0)
 
-/* The 2 x 3 MAC loop over k >= 1 values, on the caller's variables: a0..a2 += w0 . (c0, c1, c2),
- * b0..b2 += w1 . (c0, c1, c2); the pointers advance by k. A macro so that the caller's
- * accumulators are scalars bound to even registers (VMLADAVA's accumulator must be even; an
- * array would live in memory): the caller declares them as
- *   register int32_t a0 __asm__("r0"), a1 __asm__("r2"), a2 __asm__("r4"),
- *                    b0 __asm__("r6"), b1 __asm__("r8"), b2 __asm__("r10");
- * and the pointers as x0 (r1), x1 (r3), x2 (r5), v0 (r9), v1 (r11), the count n (r12): fixed
- * registers leave GCC nothing to allocate around the asm (free choice fails for lack of
- * registers). q4-q7 stay free for the caller's epilogue constants. */
-#define MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n)                             \
-    __asm__ volatile(                                                                          \
-        "dlstp.8 lr, %[n]\n"                                                                   \
-        "1:\n\t"                                                                               \
-        "vldrb.8 q0, [%[x0]], #16\n\t"                                                         \
-        "vldrb.8 q1, [%[x1]], #16\n\t"                                                         \
-        "vldrb.8 q2, [%[x2]], #16\n\t"                                                         \
-        "vldrb.8 q3, [%[v0]], #16\n\t"                                                         \
-        "vmladava.s8 %[a0], q3, q0\n\t"                                                        \
-        "vmladava.s8 %[a1], q3, q1\n\t"                                                        \
-        "vmladava.s8 %[a2], q3, q2\n\t"                                                        \
-        "vldrb.8 q3, [%[v1]], #16\n\t"                                                         \
-        "vmladava.s8 %[b0], q3, q0\n\t"                                                        \
-        "vmladava.s8 %[b1], q3, q1\n\t"                                                        \
-        "vmladava.s8 %[b2], q3, q2\n\t"                                                        \
-        "letp    lr, 1b\n"                                                                     \
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1),           \
-          [b2] "+r"(b2), [v0] "+r"(v0), [v1] "+r"(v1), [x0] "+r"(x0), [x1] "+r"(x1),           \
-          [x2] "+r"(x2)                                                                        \
-        : [n] "r"(n)                                                                           \
-        : "lr", "q0", "q1", "q2", "q3", "memory")
-
 /* acc[0..2] += w0 . (c0, c1, c2), acc[3..5] += w1 . (c0, c1, c2) over k >= 1 values (the
- * tiles' slow path: the last tile of a group, an odd channel). */
+ * tiles' slow path: the last tile of a group, an odd channel). The accumulators are bound to
+ * even registers (VMLADAVA's must be even), everything else too: left to choose, GCC runs out. */
 static void mve_mac_2x3(const int8_t *w0, const int8_t *w1, const int8_t *c0, const int8_t *c1,
                         const int8_t *c2, int32_t k, int32_t *acc)
 {
@@ -132,7 +109,26 @@ static void mve_mac_2x3(const int8_t *w0, const int8_t *w1, const int8_t *c0, co
     register const int8_t *x0 __asm__("r1") = c0, *x1 __asm__("r3") = c1, *x2 __asm__("r5") = c2;
     register const int8_t *v0 __asm__("r9") = w0, *v1 __asm__("r11") = w1;
     register int32_t n __asm__("r12") = k;
-    MVE_MAC_2X3(a0, a1, a2, b0, b1, b2, v0, v1, x0, x1, x2, n);
+    __asm__ volatile(
+        "dlstp.8 lr, %[n]\n"
+        "1:\n\t"
+        "vldrb.8 q0, [%[x0]], #16\n\t"
+        "vldrb.8 q1, [%[x1]], #16\n\t"
+        "vldrb.8 q2, [%[x2]], #16\n\t"
+        "vldrb.8 q3, [%[v0]], #16\n\t"
+        "vmladava.s8 %[a0], q3, q0\n\t"
+        "vmladava.s8 %[a1], q3, q1\n\t"
+        "vmladava.s8 %[a2], q3, q2\n\t"
+        "vldrb.8 q3, [%[v1]], #16\n\t"
+        "vmladava.s8 %[b0], q3, q0\n\t"
+        "vmladava.s8 %[b1], q3, q1\n\t"
+        "vmladava.s8 %[b2], q3, q2\n\t"
+        "letp    lr, 1b\n"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1),
+          [b2] "+r"(b2), [v0] "+r"(v0), [v1] "+r"(v1), [x0] "+r"(x0), [x1] "+r"(x1),
+          [x2] "+r"(x2)
+        : [n] "r"(n)
+        : "lr", "q0", "q1", "q2", "q3", "memory");
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
