@@ -63,6 +63,20 @@ def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
 
 
 @needs_arm
+@needs_qemu
+def test_qemu_m55_helium_equals_golden(manifest, models, tmp_path):
+    """The m55 image runs the mve (Helium) kernels: the same bytes as the golden model."""
+    from nnbuild import csources, firmware, targets
+
+    assert csources.isa_for(targets.get_target("m55")) == "mve"
+    entry, *_, images, _, expected = models
+    elf = firmware.scons_build(manifest, "m55", build_dir=tmp_path / "build")
+    got, info = firmware.run_batch(entry, "m55", images[:50], elf=elf)
+    assert info["inferences"] == 50
+    assert np.array_equal(got, expected[:50]), f"{int((got != expected[:50]).any(1).sum())} images differ"
+
+
+@needs_arm
 def test_cifar_does_not_fit_m0(manifest, tmp_path):
     r = subprocess.run([str(ROOT / ".venv/bin/scons"), "-Q", "-C", str(ROOT), "target=m0", f"manifest={manifest}",
                         f"build_dir={tmp_path / 'build'}"], capture_output=True, text=True)

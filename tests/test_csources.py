@@ -45,7 +45,7 @@ def test_one_public_function_per_file_named_after_it():
 
 def test_isa_for_follows_the_target_table():
     assert {n: csources.isa_for(t) for n, t in targets.TARGETS.items()} == {
-        "m0": "thumb1", "m3": "mla", "m4": "dsp", "m7": "dsp", "m33": "dsp", "m55": "dsp", "host": "ref"}
+        "m0": "thumb1", "m3": "mla", "m4": "dsp", "m7": "dsp", "m33": "dsp", "m55": "mve", "host": "ref"}
 
 
 def test_an_mve_variant_would_be_picked_for_helium_cores_over_dsp(tmp_path):
@@ -90,4 +90,5 @@ def test_unreadable_list_and_unknown_isa_fail_clearly(tmp_path):
         csources.app_sources(path=tmp_path / "missing.json")
     with pytest.raises(NnbuildError, match="unknown kernel ISA variant 'neon'"):
         csources.kernel_sources("neon")
-    assert csources.isas() == ["ref", "dsp", "mla", "thumb1"]
+    assert csources.isas() == ["ref", "dsp", "mve", "mla", "thumb1"]
+    assert csources.host_isas() == ["ref", "dsp", "mla", "thumb1"]

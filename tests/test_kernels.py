@@ -48,7 +48,7 @@ def host_kernels(isa):
     return hostcc.load(path)
 
 
-@pytest.fixture(scope="module", params=csources.isas())
+@pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
 def lib(request):
     return host_kernels(request.param)
 
@@ -381,7 +381,7 @@ ARM_CPUS = {
     "m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
     "m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
     "m33": ["-mcpu=cortex-m33", "-mthumb"],
-    "m55": ["-mcpu=cortex-m55", "-mthumb"],
+    "m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],   # as targets.py: MVE needs the hard-float ABI here
 }
 
 
@@ -397,15 +397,18 @@ def test_kernels_cross_compile_warning_free(target, tmp_path):
     """The target's kernel variant, and ref (which every core can run), build with -Wall -Wextra
     -Werror; DSP cores really get the SMLAD variant."""
     isa = csources.isa_for(targets.get_target(target))
-    assert isa == ("thumb1" if target == "m0" else "dsp")   # m0: tests/test_kernels_lowcores.py
+    # m0: tests/test_kernels_lowcores.py; m55: Helium (mve over dsp)
+    assert isa == {"m0": "thumb1", "m55": "mve"}.get(target, "dsp")
     objdump = shutil.which("arm-none-eabi-objdump")
     for src in [*csources.kernel_sources("ref"), *csources.kernel_sources(isa)]:
         r = _cross_compile(target, src, tmp_path / f"{src.parent.name}_{src.stem}.o")
         assert r.returncode == 0, r.stderr
     if objdump:
-        asm = subprocess.run([objdump, "-d", str(tmp_path / f"{isa}_nn_conv2d_q7.o")], capture_output=True,
-                             text=True, check=True).stdout
+        arch = ["-m", "armv8.1-m.main"] if isa == "mve" else []   # objdump shows MVE only so
+        asm = subprocess.run([objdump, "-d", *arch, str(tmp_path / f"{isa}_nn_conv2d_q7.o")],
+                             capture_output=True, text=True, check=True).stdout
         assert ("smlad" in asm) == (isa == "dsp")
+        assert ("vmlava.s8" in asm) == (isa == "mve")   # objdump's name for VMLADAVA.S8
 
 
 @needs_arm
@@ -502,4 +505,133 @@ def test_kernels_in_qemu_match_golden(target, tmp_path):
     r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=120)
+    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+
+
+# -- Helium (MVE) in QEMU (m55) -------------------------------------------------------------------
+# The mve/ kernels have no host emulation: QEMU's mps3-an547 runs them. Seeded shapes aimed at
+# their edges: K % 16 != 0 (tail-predicated last iteration), odd channel counts (the 2-channel
+# tile's single channel, the 4-lane blocks' tails), tiles of 3 pixels with 1 or 2 left over,
+# clipped windows, groups, depthwise with multipliers, strides, dilation; shifts chosen so that
+# outputs mostly do not saturate (a wrong accumulator must show).
+
+def _moderate_shift(rng, k):
+    """A right shift that keeps most outputs of a K-term int8 dot product inside int8."""
+    return max(0, int(np.log2(max(1, k) * 64 * 64) / 2 + 6) - 7 + int(rng.integers(-1, 2)))
+
+
+def _mve_conv_case(rng):
+    kind = int(rng.integers(4))   # 0 dense, 1 grouped, 2 depthwise (multiplier 1..3), 3 deep
+    if kind == 2:
+        c = int(rng.integers(1, 38))
+        groups, cin_g, cout = c, 1, c * int(rng.integers(1, 4))
+    else:
+        groups = 1 if kind != 1 else int(rng.integers(2, 4))
+        cin_g = int(rng.integers(1, 8)) if kind != 3 else int(rng.integers(15, 40))
+        c, cout = groups * cin_g, groups * int(rng.integers(1, 12))
+    kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    pad = (int(rng.integers(0, kh)), int(rng.integers(0, kw)))
+    h = max(int(rng.integers(3, 12)), dil[0] * (kh - 1) + 1)
+    w = max(int(rng.integers(3, 12)), dil[1] * (kw - 1) + 1)
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-128, 128, (cout, kh, kw, cin_g)).astype(np.int8)
+    b = rng.integers(-(1 << 14), 1 << 14, cout).astype(np.int32)
+    act = [(-128, 127), (0, 127), (-50, 60)][rng.integers(3)]
+    return x, wt, b, stride, pad, dil, groups, _moderate_shift(rng, kh * kw * cin_g), act
+
+
+def _mve_qemu_source():
+    rng = np.random.default_rng(55)
+    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    calls, max_out, max_scratch = [], 1, 4
+    for i in range(40):
+        x, w, b, stride, pad, dil, groups, shift, act = _mve_conv_case(rng)
+        want = golden.conv2d(x[None], w, b, stride, pad, dil, groups, shift, *act)[0]
+        (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
+        src += [_c_array("int8_t", f"cx{i}", x), _c_array("int8_t", f"cw{i}", w),
+                _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
+        src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
+                   f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
+                   f"{shift},{act[0]},{act[1]}}};\n")
+        scratch = conv_scratch_bytes(kh, kw, c // groups)
+        calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cb{i}, {scratch}); "
+                     f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
+        max_out, max_scratch = max(max_out, want.size), max(max_scratch, scratch)
+    for i, n in enumerate([1, 15, 16, 17, 31, 100, 511, 512]):
+        o = int(rng.integers(1, 12))
+        x, w = rng.integers(-128, 128, (1, 1, 1, n)).astype(np.int8), rng.integers(-128, 128, (o, n)).astype(np.int8)
+        b = rng.integers(-(1 << 14), 1 << 14, o).astype(np.int32)
+        shift = _moderate_shift(rng, n)
+        want = golden.fully_connected(x, w, b, shift, -128, 127)
+        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", w),
+                _c_array("int32_t", f"fb{i}", b), _c_array("int8_t", f"fy{i}", want)]
+        src.append(f"static const nn_fc_params fp{i} = {{{n},{o},{shift},-128,127}};\n")
+        calls.append(f"nn_fc_q7(&fp{i}, fx{i}, fw{i}, fb{i}, out, scratch); bad += check(\"fc\", {i}, fy{i}, {o});")
+    pools = [(rng.integers(-128, 128, (h, w, c)).astype(np.int8), k, s, p) for h, w, c, k, s, p in [
+        (9, 9, 1, (3, 3), (2, 2), (1, 1)), (8, 7, 15, (2, 3), (2, 1), (0, 1)), (7, 7, 16, (3, 3), (2, 2), (0, 0)),
+        (6, 9, 17, (3, 2), (1, 2), (1, 0)), (5, 5, 33, (5, 5), (1, 1), (2, 2)), (20, 20, 5, (17, 17), (3, 3), (1, 1))]]
+    for i, (x, kernel, stride, pad) in enumerate(pools):
+        src.append(_c_array("int8_t", f"px{i}", x))
+        for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
+            want = ref(x[None], kernel, stride, pad)[0]
+            src.append(_c_array("int8_t", f"{kind}y{i}", want))
+            calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
+            max_out = max(max_out, want.size)
+        src.append(f"static const nn_pool_params pp{i} = {{{x.shape[0]},{x.shape[1]},{x.shape[2]},"
+                   f"{want.shape[0]},{want.shape[1]},{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},"
+                   f"{pad[0]},{pad[1]}}};\n")
+    for i, n in enumerate([1, 3, 4, 5, 17, 100, 257]):
+        a, b = rng.integers(-128, 128, n).astype(np.int8), rng.integers(-128, 128, n).astype(np.int8)
+        sa, sb, so = int(rng.integers(0, 8)), int(rng.integers(0, 8)), int(rng.integers(-2, 10))
+        src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
+                _c_array("int8_t", f"ay{i}", golden.add([a, b], [sa, sb], so))]
+        calls.append(f"nn_add_q7(aa{i}, {sa}, ab{i}, {sb}, {so}, out, {n}); bad += check(\"add\", {i}, ay{i}, {n});")
+        calls.append(f"memcpy(out, aa{i}, {n}); nn_add_q7(out, {sa}, ab{i}, {sb}, {so}, out, {n}); "
+                     f"bad += check(\"add in place\", {i}, ay{i}, {n});")
+        calls.append(f"memcpy(out, aa{i}, {n}); nn_relu_q7(out, {n}); bad += check(\"relu\", {i}, ry{i}, {n});")
+        src.append(_c_array("int8_t", f"ry{i}", golden.relu(a)))
+        max_out = max(max_out, n)
+    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
+               f"static int16_t scratch[{max_scratch // 2 + GUARD}] __attribute__((aligned(4)));\n")
+    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n    int j;\n"
+               f"    for (j = n; j < n + {GUARD}; j++)\n"
+               "        if (out[j] != 0x5A) { nn_printf(\"OVERRUN %s %d\\n\", what, i); return 1; }\n"
+               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
+               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
+    # the conv runs with exactly its declared scratch followed by sentinels; out is reset to
+    # sentinels before every case so that check() sees writes past the output
+    src.append("static int guarded_conv(const nn_conv_params *p, const int8_t *x, const int8_t *w,\n"
+               "                        const int32_t *b, int32_t n)\n{\n    int j;\n"
+               "    if (nn_conv2d_q7_scratch_bytes(p) != n) { nn_printf(\"SCRATCH\\n\"); return 1; }\n"
+               f"    memset(scratch, 0x5A, sizeof scratch);\n    memset(out, 0x5A, sizeof out);\n"
+               "    nn_conv2d_q7(p, x, w, b, out, scratch);\n"
+               f"    for (j = n; j < n + {GUARD}; j++)\n"
+               "        if (((const uint8_t *)scratch)[j] != 0x5A) { nn_printf(\"SCRATCH OVERRUN\\n\"); return 1; }\n"
+               "    return 0;\n}\n")
+    body = []
+    for c in calls:   # every non-conv case starts from a sentinel-filled output too
+        body.append(c if c.startswith("bad += guarded_conv") or c.startswith("memcpy")
+                    else "memset(out, 0x5A, sizeof out); " + c)
+    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
+               + "\n    ".join(body) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    return "".join(src)
+
+
+@needs_arm
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+def test_mve_kernels_in_qemu_match_golden(tmp_path):
+    """m55 runs the mve variant (Helium: VMLADAVA tiles, tail predication, gathers, scatters):
+    every q7 kernel it has == golden on shapes at its edges, no write past an output or scratch."""
+    t = targets.get_target("m55")
+    assert csources.isa_for(t) == "mve"
+    (tmp_path / "cases.c").write_text(_mve_qemu_source())
+    elf = tmp_path / "kernels.elf"
+    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
+    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c", *csources.kernel_sources("mve")]
+    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=KINC)
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
     assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr

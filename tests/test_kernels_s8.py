@@ -58,7 +58,7 @@ def _fill(cls, params):
     return cls(*(int(params[f]) for f, _ in cls._fields_))
 
 
-@pytest.fixture(scope="module", params=csources.isas())
+@pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
 def lib(request):
     defines = [] if request.param == "ref" else ["NN_EMULATE_DSP"]
     path = hostcc.build_shared(csources.kernel_sources(request.param), ROOT / "build" / "test_kernels_s8",
@@ -651,3 +651,127 @@ def test_int8_sample_model_in_qemu_and_on_the_host_equals_golden(int8_sample, ta
     for dsp in (False, True):
         host = hostrun.generate_and_build(qgraph, build / f"host_{dsp}", "sample_digits", dsp=dsp)
         assert np.array_equal(host.run(x).reshape(len(x), -1), want), f"dsp={dsp}"
+
+
+# -- Helium (MVE) in QEMU (m55) -------------------------------------------------------------------
+# As test_kernels.py's MVE test, for the *_s8 kernels: shapes at the mve/ loops' edges with zero
+# points at both ends of int8, multipliers that keep most outputs inside int8 (and now and then
+# one above 1: a left shift, which sends conv, depthwise and add to their scalar epilogues).
+
+def _mve_conv_case(rng):
+    from test_kernels import _moderate_shift, _mve_conv_case as q7_case
+    x, wt, b, stride, pad, dil, groups, shift, act = q7_case(rng)
+    wt = np.clip(wt, -127, 127).astype(np.int8)
+    k = wt.shape[1] * wt.shape[2] * wt.shape[3]
+    real = 2.0 ** -_moderate_shift(rng, k)
+    mult, sh = _rand_requant(rng, wt.shape[0], real / 2, real * 2)
+    if rng.integers(4) == 0:   # a multiplier above 1 somewhere
+        mult[0], sh[0] = arith.quantize_multiplier(float(rng.uniform(1.0, 1.9)))
+    in_zp, out_zp = _rand_zp(rng), _rand_zp(rng)
+    return x, wt, b, in_zp, mult, sh, out_zp, _rand_act(rng, out_zp), stride, pad, dil, groups
+
+
+def _mve_qemu_source_s8():
+    rng = np.random.default_rng(5555)
+    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    calls, max_out, max_scratch = [], 1, 4
+    ties = []   # power-of-two multipliers: many exact halves, rounded away from zero
+    for c, groups, o in ((3, 1, 6), (17, 1, 5), (9, 9, 9), (4, 2, 6)):   # dense, depthwise, grouped
+        x = rng.integers(-8, 9, (5, 6, c)).astype(np.int8)
+        wt = rng.integers(-8, 9, (o, 1, 3, c // groups)).astype(np.int8)
+        shift = rng.integers(-6, 0, o).astype(np.int32)
+        ties.append((x, wt, rng.integers(-300, 300, o).astype(np.int32), int(rng.integers(-3, 4)),
+                     np.full(o, 1 << 30, np.int32), shift, 0, (-128, 127), (1, 1), (0, 1), (1, 1), groups))
+    for i in range(40 + len(ties)):
+        case = _mve_conv_case(rng) if i < 40 else ties[i - 40]
+        op, out_shape = conv_op(*case)
+        low = _lower(op, [case[0].shape], out_shape)
+        want = want_conv(case)
+        a = low.arrays
+        src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
+                _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
+                _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
+        scratch = kernels.find(op, "int8").scratch(low.params)
+        calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cc{i}, {scratch}); "
+                     f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
+        max_out, max_scratch = max(max_out, want.size), max(max_scratch, scratch)
+    for i, n in enumerate([1, 15, 16, 17, 100, 512]):
+        x, w, b, in_zp, mult, shift, out_zp, act = _fc_case(rng)
+        x = rng.integers(-128, 128, (1, 1, n)).astype(np.int8)
+        w = rng.integers(-127, 128, (w.shape[0], n)).astype(np.int8)
+        case = (x, w, b[:w.shape[0]], in_zp, mult[:w.shape[0]], shift[:w.shape[0]], out_zp, act)
+        low = _lower(fc_op(*case), [x.shape], (1, 1, w.shape[0]))
+        want = golden(fc_op(*case), x)
+        a = low.arrays
+        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", a["weight"]),
+                _c_array("int32_t", f"fc{i}", a["chan"]), _c_array("int8_t", f"fy{i}", want),
+                _c_struct("nn_fc_s8_params", f"fp{i}", low.params)]
+        calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fc{i}, out, scratch); "
+                     f"bad += check(\"fc\", {i}, fy{i}, {w.shape[0]});")
+        max_scratch = max(max_scratch, 2 * n)
+    for i in range(16):
+        x, kernel, stride, pad, zp, act = _pool_case(rng)
+        if i % 4 == 0:   # channel counts around the 16- and 4-lane blocks
+            x = rng.integers(-128, 128, x.shape[:2] + (int(rng.choice([15, 16, 17, 33])),)).astype(np.int8)
+        src.append(_c_array("int8_t", f"px{i}", x))
+        for kind in ("max_pool", "avg_pool"):
+            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act)
+            low = _lower(op, [x.shape], out_shape, [zp])
+            want = golden(op, x)
+            tag = f"{kind[:3]}{i}"
+            src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
+            calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
+                         f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")
+            max_out = max(max_out, want.size)
+    for i, n in enumerate([1, 3, 4, 5, 17, 100, 299]):
+        a, b = _rand_i8(rng, (1, 1, n)), _rand_i8(rng, (1, 1, n))
+        attrs = _add_case(rng)
+        if i == 6:   # input multipliers above 1: the scalar path
+            attrs["in_mult"][0], attrs["in_shift"][0] = arith.quantize_multiplier(1.5)
+        add = ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs)
+        low = _lower(add, [a.shape, b.shape], (1, 1, n))
+        src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
+                _c_array("int8_t", f"ay{i}", golden(add, a, b)), _c_struct("nn_add_s8_params", f"ap{i}", low.params)]
+        calls.append(f"nn_add_s8(&ap{i}, aa{i}, ab{i}, out); bad += check(\"add\", {i}, ay{i}, {n});")
+        lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        src.append(_c_array("int8_t", f"ky{i}", np.clip(a.reshape(-1), lo, hi)))
+        calls.append(f"memcpy(out, aa{i}, {n}); nn_clamp_s8(out, {n}, {lo}, {hi}); bad += check(\"clamp\", {i}, ky{i}, {n});")
+        max_out = max(max_out, n)
+    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
+               f"static int16_t scratch[{max_scratch // 2 + GUARD}] __attribute__((aligned(4)));\n")
+    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n    int j;\n"
+               f"    for (j = n; j < n + {GUARD}; j++)\n"
+               "        if (out[j] != 0x5A) { nn_printf(\"OVERRUN %s %d\\n\", what, i); return 1; }\n"
+               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
+               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
+    src.append("static int guarded_conv(const nn_conv_s8_params *p, const int8_t *x, const int8_t *w,\n"
+               "                        const int32_t *c, int32_t n)\n{\n    int j;\n"
+               "    if (nn_conv2d_s8_scratch_bytes(p) != n) { nn_printf(\"SCRATCH\\n\"); return 1; }\n"
+               "    memset(scratch, 0x5A, sizeof scratch);\n    memset(out, 0x5A, sizeof out);\n"
+               "    nn_conv2d_s8(p, x, w, c, out, scratch);\n"
+               f"    for (j = n; j < n + {GUARD}; j++)\n"
+               "        if (((const uint8_t *)scratch)[j] != 0x5A) { nn_printf(\"SCRATCH OVERRUN\\n\"); return 1; }\n"
+               "    return 0;\n}\n")
+    body = [c if c.startswith(("bad += guarded_conv", "memcpy")) else "memset(out, 0x5A, sizeof out); " + c
+            for c in calls]
+    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
+               + "\n    ".join(body) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    return "".join(src)
+
+
+@needs_arm
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+def test_mve_kernels_s8_in_qemu_match_golden(tmp_path):
+    """m55's mve variant, every *_s8 kernel it has (and the q7 max pool the s8 one calls) ==
+    golden on shapes at its edges, no write past an output or scratch."""
+    t = targets.get_target("m55")
+    assert csources.isa_for(t) == "mve"
+    (tmp_path / "cases.c").write_text(_mve_qemu_source_s8())
+    elf = tmp_path / "kernels.elf"
+    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
+    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c", *csources.kernel_sources("mve")]
+    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=KINC)
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
+    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr

@@ -4,7 +4,9 @@
  * ref/<function>.c; some have a variant with dual 16-bit MACs in dsp/<function>.c (same names)
  * that the build compiles instead for cores with the DSP extension (firmware_template/
  * sources.json, nnbuild.csources); NN_EMULATE_DSP compiles the dsp/ files on any host with C
- * emulations of the intrinsics. Every variant gives identical bytes.
+ * emulations of the intrinsics. mve/<function>.c (Helium, Cortex-M55; base dsp/) vectorises
+ * conv, depthwise, fc, pooling, add, relu and clamp with MVE and has no host emulation: QEMU's
+ * mps3-an547 tests it. Every variant gives identical bytes.
  *
  * Activations are HWC int8. Parameters are trusted: the code generator checks them at build time.
  * Assumptions (not re-checked here):
@@ -27,7 +29,9 @@
  *   - target is little-endian (every Cortex-M build we support); GCC or Clang on ARM (inline asm).
  * Scratch sizes are the kernel's, not a variant's: every variant returns the same number (the
  * largest any of them needs), so one memory plan serves every target.
+ * The mve/ conv keeps three int8 columns (3*K bytes) in the same scratch, within the contract.
  * Design notes: ref/ and dsp/nn_conv2d_q7.c (loops; dsp/nn_conv_im2col.h, nn_conv_mat_mult.h),
+ * mve/nn_mve_conv.h (the Helium tile),
  * common/nn_dsp.h (int16 column layout), common/nn_simd.h (intrinsics).
  */
 #ifndef NN_KERNELS_H

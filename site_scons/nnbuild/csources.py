@@ -17,6 +17,8 @@ LIST_FILE = TEMPLATE_DIR / "sources.json"
 ISA_PREFERENCE = ("mve", "dsp", "mla", "thumb1", "ref")   # best first; isa_for picks the first a target can run
 # ARMv6-M / ARMv8-M Baseline cores: Thumb-1 multiplies only (no MLA, no SMLAL): thumb1, not mla
 NO_LONG_MULTIPLY = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m23")
+# variants that only an ARM core (or QEMU) runs: no C emulation of their intrinsics on the host
+NO_HOST_BUILD = ("mve",)
 
 
 def _bad(where, expected, path):
@@ -95,6 +97,11 @@ def _under(rels, root):
 def isas(path=LIST_FILE):
     """The kernel ISA variants the list defines (e.g. ['ref', 'dsp'])."""
     return list(_listing(path)["isa"])
+
+
+def host_isas(path=LIST_FILE):
+    """The variants the host runner and the host tests can build (all but NO_HOST_BUILD)."""
+    return [i for i in isas(path) if i not in NO_HOST_BUILD]
 
 
 def kernel_sources_rel(isa, path=LIST_FILE):

@@ -37,8 +37,8 @@ static inline nn_conv_params nn_conv_geometry(const nn_conv_s8_params *p)
     return g;
 }
 
-static void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
-                              const int32_t *chan, int8_t *out)
+static NN_MAYBE_UNUSED void conv_depthwise_s8(const nn_conv_s8_params *p, const int8_t *in,
+                                              const int8_t *weight, const int32_t *chan, int8_t *out)
 {
     const int32_t C = p->in_c, W = p->in_w, OC = p->out_c, KH = p->k_h, KW = p->k_w;
     const int32_t mult_c = OC / C, row_step = p->dil_h * W * C, col_step = p->dil_w * C;

@@ -1,0 +1,143 @@
+/* 2-D convolution, q7, Helium (MVE) variant (docs/q7_contract.md: conv2d). Same bytes as ref/.
+ *
+ *   - depthwise (one input channel per group, any multiplier): direct, 4 output channels per
+ *     int32 vector (nn_mve_dw.h);
+ *   - general: per group, tiles of 3 output pixels: im2col into int8 columns, then 2 output
+ *     channels x 3 pixels per VMLADAVA pass (nn_mve_conv.h), the contract's requantisation
+ *     (VQRSHL: round half up, exact in any width; left shifts saturate, which the 8-bit clamp
+ *     after them cannot tell from the contract's clamp-then-shift).
+ * Both accumulate exactly in int32: only the order of the additions differs from ref/.
+ */
+#include "nn_kernels.h"
+#include "nn_mve_conv.h"
+#include "nn_mve_dw.h"
+
+/* Depthwise (nn_mve_dw.h): per output pixel and block of 4 channels, bias + the window's
+ * products, then the same VQRSHL requantisation as the general path. */
+static void conv_depthwise_mve(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                               const int32_t *bias, int8_t *out)
+{
+    const int32_t OC = p->out_c, m = OC / p->in_c, KK = p->k_h * p->k_w, s = p->out_shift;
+    const int32_t sh = s > 40 ? -40 : (s < -31 ? 31 : -s);
+    const int32_t row_step = p->dil_h * p->in_w * p->in_c, col_step = p->dil_w * p->in_c;
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    int32_t oy, ox, o;
+    for (oy = 0; oy < p->out_h; oy++) {
+        for (ox = 0; ox < p->out_w; ox++, out += OC) {
+            const dw_window_at a = dw_clip(p, oy, ox);
+            for (o = 0; o < OC; o += 4) {
+                const dw_block b = dw_block_at(o, OC, m, KK);
+                int32x4_t acc = vldrwq_z_s32(bias + o, b.pr);
+                acc = dw_window(&b, in + a.x_at + o / m, weight + o * KK + a.w_at, a.ky1 - a.ky0,
+                                a.kx1 - a.kx0, row_step, col_step, p->k_w, 0, acc);
+                acc = vminq_s32(vmaxq_s32(vqrshlq_n_s32(acc, sh), lo), hi);
+                vstrbq_p_s32(out + o, acc, b.pr);
+            }
+        }
+    }
+}
+
+/* A full tile (3 pixels, columns back to back) through all t->pairs channel pairs: per pass the
+ * accumulators start at the two biases, then MAC, then both result vectors are shifted
+ * (VQRSHL), clamped and scattered. Everything in one asm block: GCC, left to schedule the
+ * loop around MVE_MAC_2X3, kept its state on the stack at twice this cost per pass. */
+static NN_NOINLINE void tile_pairs(nn_mve_tile *t)
+{
+    MVE_TILE_ASM(
+        MVE_TILE_COLS
+        "ldr     lr, [r12, #68]\n\t"
+        "ldr     r0, [lr], #4\n\t"
+        "ldr     r6, [lr], #4\n\t"
+        "str     lr, [r12, #68]\n\t"
+        "mov     r2, r0\n\t"
+        "mov     r4, r0\n\t"
+        "mov     r8, r6\n\t"
+        "mov     r10, r6\n\t"
+        MVE_TILE_MAC
+        "vmov.32 q0[0], r0\n\t"   /* single lanes: see mve_pack */
+        "vmov.32 q0[1], r6\n\t"
+        "vmov.32 q0[2], r2\n\t"
+        "vmov.32 q0[3], r8\n\t"
+        "vmov    q1[2], q1[0], r4, r4\n\t"
+        "vmov    q1[3], q1[1], r10, r10\n\t"
+        "ldr     r1, [r12, #80]\n\t"
+        "vqrshl.s32 q0, r1\n\t"
+        "vqrshl.s32 q1, r1\n\t"
+        "vmax.s32 q0, q0, q4\n\t"
+        "vmax.s32 q1, q1, q4\n\t"
+        "vmin.s32 q0, q0, q5\n\t"
+        "vmin.s32 q1, q1, q5\n\t"
+        "ldr     r1, [r12, #72]\n\t"
+        "vstrb.32 q0, [r1, q6]\n\t"
+        "vstrb.32 q1, [r1, q7]\n\t"
+        MVE_TILE_NEXT,
+        t);
+}
+
+static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                         const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
+    const int32_t K = p->k_h * p->k_w * cin_g, npix = p->out_h * p->out_w;
+    const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
+    /* VQRSHL's shift: negative = rounding right shift; |s| beyond 31 gives what 31/40 give */
+    const int32_t sh = s > 40 ? -40 : (s < -31 ? 31 : -s);
+    int8_t *cbuf = (int8_t *)scratch;
+    nn_mve_tile t;
+    int32_t g, q, o, j;
+
+    t.lo = vdupq_n_s32(lo);
+    t.hi = vdupq_n_s32(hi);
+    tile_offsets(OC, &t.off0, &t.off1);
+    t.cols = cbuf;
+    t.k = K;
+    t.arg = sh;
+    for (g = 0; g < G; g++) {
+        const int8_t *wg = weight + g * cout_g * K;
+        const int32_t *bg = bias + g * cout_g;
+        int32_t oy = 0, ox = 0;
+        for (q = 0; q < npix; q += NN_MVE_TILE) {
+            const int32_t n = npix - q < NN_MVE_TILE ? npix - q : NN_MVE_TILE;
+            int8_t *y = out + q * OC + g * cout_g;
+            const int8_t *cols[NN_MVE_TILE];
+            im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, 0, cols);
+            o = 0;
+            if (n == NN_MVE_TILE && cout_g >= 2) {
+                o = cout_g & ~1;
+                t.bias = bg;
+                t.y = y;
+                t.pairs = cout_g >> 1;
+                t.w = wg;
+                tile_pairs(&t);
+                y += o;
+            }
+            for (; o < cout_g; o += 2, y += 2) {
+                const int32_t pair = o + 1 < cout_g;
+                const int8_t *w0 = wg + o * K, *w1 = pair ? w0 + K : w0;
+                int32_t acc[6];
+                acc[0] = acc[1] = acc[2] = bg[o];
+                acc[3] = acc[4] = acc[5] = pair ? bg[o + 1] : 0;
+                mve_mac_2x3(w0, w1, cols[0], cols[1], cols[2], K, acc);
+                for (j = 0; j < n; j++) {
+                    y[j * OC] = (int8_t)nn_requant(acc[j], s, lo, hi);
+                    if (pair)
+                        y[j * OC + 1] = (int8_t)nn_requant(acc[3 + j], s, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                  const int32_t *bias, int8_t *out, int16_t *scratch)
+{
+    if (NN_CONV_IS_DEPTHWISE(p))
+        conv_depthwise_mve(p, in, weight, bias, out);
+    else
+        conv_general(p, in, weight, bias, out, scratch);
+}
+
+int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
+{
+    return nn_conv_scratch_contract(p);
+}
