@@ -67,6 +67,11 @@ def quantize_graph(entry, graph):
     from .quantize import quantize
 
     if _is_quantized(graph):
+        given, have = entry.quantization.scheme, graph.meta["quantization"]["scheme"]
+        if "quantization.scheme" in entry.lines and given != have:     # never silently another scheme
+            raise NnbuildError(f"model '{entry.name}' arrives quantized with scheme {have}, and the manifest "
+                               f"asks for {given}", file=entry.manifest_path, where=entry.where("quantization.scheme"),
+                               expected=f"scheme: {have}, or no quantization section")
         return graph, {}
     pixels = load_calibration(entry, graph)
     report = {}

@@ -210,7 +210,7 @@ def read_model(path):
     data = read_user_file(path, MAX_BYTES, "TFLite model")
     buf = _Buf(data, path)
     if len(data) < 8 or data[4:8] != S.FILE_IDENTIFIER:
-        buf.fail(f"the file does not start as a TFLite flatbuffer (identifier {bytes(data[4:8])!r})")
+        buf.fail(f"the file does not start as a TFLite flatbuffer (identifier {bytes(data[4:8])!r}, not b'TFL3')")
     root = _Tab(buf, buf.get(N.UOffsetTFlags, 0, "root table"), "model")
     version = root.scalar(S.Model.VERSION, N.Uint32Flags, 0)
     if version != S.SCHEMA_VERSION:
