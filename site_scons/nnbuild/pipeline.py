@@ -63,7 +63,7 @@ def load_calibration(entry, graph):
 
 def quantize_graph(entry, graph):
     """(quantized graph, report): calibrated with the entry's scheme, or as imported when the
-    model arrived quantized (no calibration data needed, empty report)."""
+    model arrived quantized (no calibration data needed, a report without tensors)."""
     from .quantize import quantize
 
     if _is_quantized(graph):
@@ -72,7 +72,9 @@ def quantize_graph(entry, graph):
             raise NnbuildError(f"model '{entry.name}' arrives quantized with scheme {have}, and the manifest "
                                f"asks for {given}", file=entry.manifest_path, where=entry.where("quantization.scheme"),
                                expected=f"scheme: {have}, or no quantization section")
-        return graph, {}
+        source = graph.meta["quantization"].get("imported", "the model file")
+        return graph, {"scheme": have, "model": entry.name, "strategy": f"as imported from {source}", "samples": 0,
+                       "warnings": []}
     pixels = load_calibration(entry, graph)
     report = {}
     q = entry.quantization
