@@ -42,7 +42,7 @@ def reimport(tmp_path, q):
     return g
 
 
-def assert_same_graph(a, b):
+def assert_same_graph(a, b, source="tflite"):
     """Equal int8 graphs up to names: the same ops (types, attrs, params) on the same tensors
     (shapes, dtypes, quantization records), in the same order."""
     rename = {a.input: b.input}
@@ -60,7 +60,7 @@ def assert_same_graph(a, b):
         assert (tuple(t.shape), t.dtype, t.quant) == (tuple(u.shape), u.dtype, u.quant), name
     assert [rename[t] for t in a.outputs] == b.outputs
     qa, qb = a.meta["quantization"], b.meta["quantization"]
-    assert (qa["scheme"], qa["per_channel"]) == (qb["scheme"], qb["per_channel"]) and qb["imported"] == "tflite"
+    assert (qa["scheme"], qa["per_channel"]) == (qb["scheme"], qb["per_channel"]) and qb["imported"] == source
 
 
 def _attrs(op):
