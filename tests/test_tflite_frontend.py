@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_MEAN, CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
-from test_export_tflite import Net, net_convs, net_elementwise, net_ranks
+from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_ranks
 from tflm_oracle import run_tflm
 
 from nnbuild import golden, reference
@@ -20,7 +20,7 @@ from nnbuild.errors import NnbuildError
 from nnbuild.exporters import tflite
 from nnbuild.exporters import tflite_schema as S
 from nnbuild.frontends.tflite import load_tflite
-from nnbuild.frontends.tflite.convert import _int8_mean_is_avg_pool
+from nnbuild.frontends.tflite.convert import MAX_MEAN_CELLS, _int8_mean_is_avg_pool, tflm_int8_mean
 
 B, T = S.BuiltinOperator, S.TensorType
 MEAN, SCALE = 120.0, 1 / 64          # the test nets' input stage (test_export_tflite.Net)
@@ -91,6 +91,47 @@ def test_int8_round_trip_is_the_same_graph_and_runs_like_tflm(tmp_path, make, se
     assert np.array_equal(want, golden.run(q, px))
     got = run_tflm(tflite.export(q), r[first])
     assert np.array_equal(got.reshape(want.shape), want) and len(np.unique(want)) > 3
+
+
+def _tflm_equals_imported(tmp_path, data, n=16, seed=0):
+    """Import .tflite bytes, run golden from the input stage's output, compare with TFLM."""
+    g, quantized = load_tflite(_write(tmp_path, data), mean=(MEAN,), scale=SCALE)
+    assert quantized
+    px = _pixels(g.tensors[g.input].shape, n, seed)
+    first = g.ops[0].outputs[0]
+    r = golden.run(g, px, outputs=[first, g.outputs[0]])
+    want = r[g.outputs[0]]
+    assert np.array_equal(run_tflm(data, r[first]).reshape(want.shape), want)
+    return g, want
+
+
+@pytest.mark.parametrize("act", ["RELU6", "RELU_N1_TO_1"])
+def test_int8_fused_relu6_is_a_clip_after_the_conv(tmp_path, act):
+    lo, hi = tflite.activation_range(act, np.float32(0.1), -5)
+    q = hand_made_conv(act_min=lo)
+    q.ops[1].attrs["act_max"] = hi
+    g, _ = _tflm_equals_imported(tmp_path, tflite.export(q))
+    assert [op.type for op in g.ops] == ["input_stage", "conv2d", "clip"]
+    assert (g.ops[2].attrs["act_min"], g.ops[2].attrs["act_max"]) == (lo, hi)
+
+
+@pytest.mark.parametrize("cells,zp", [(1, -3), (16, 0)])
+def test_int8_mean_runs_like_tflm_or_is_refused(tmp_path, cells, zp):
+    side = int(np.sqrt(cells))
+    m = Tfl()
+    quant = {"scale": np.array([0.07], np.float32), "zero_point": np.array([zp], np.int64), "dim": 0}
+    x = m.tensor([1, side, side, 4], T.INT8, quant=quant)
+    m.inputs = [x]
+    mean = m.op(B.MEAN, [x, m.const(np.array([1, 2], np.int32))], [1, 1, 1, 4],
+                (S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(0, "bool", True)])), out_type=T.INT8)
+    m.tensors[mean]["quant"] = quant
+    m.outputs = [mean]
+    if not _int8_mean_is_avg_pool(cells, zp):
+        with pytest.raises(NnbuildError, match=r"operator 0 \(MEAN\): int8 MEAN over 16 cells"):
+            load_tflite(_write(tmp_path, m.bytes()))
+        return
+    g, want = _tflm_equals_imported(tmp_path, m.bytes(), n=64)
+    assert [op.type for op in g.ops] == ["input_stage", "avg_pool"] and len(np.unique(want)) > 3
 
 
 def test_int8_reimport_host_build_equals_golden(tmp_path):
@@ -465,9 +506,31 @@ def _strip_pad(data):
     return bytes(b.Output())
 
 
-def test_int8_mean_equals_avg_pool_only_where_tflm_rounds_alike():
-    assert _int8_mean_is_avg_pool(49, -128) and _int8_mean_is_avg_pool(16, 0)
-    assert not _int8_mean_is_avg_pool(16, -128)      # ties of (sum - n zp) / n round the other way
+def test_int8_mean_rule_against_tflm():
+    """TFLM's int8 MEAN as the frontend models it, against TFLM on every sum of a 3x3 and a 2x2
+    window (one channel per sum); and the rule accepts or refuses by that model."""
+    for n, zp in ((9, -3), (4, 5), (25, 0)):
+        side = int(np.sqrt(n))
+        m = Tfl()
+        quant = {"scale": np.array([0.07], np.float32), "zero_point": np.array([zp], np.int64), "dim": 0}
+        x = m.tensor([1, side, side, 1], T.INT8, quant=quant)
+        m.inputs = [x]
+        out = m.op(B.MEAN, [x, m.const(np.array([1, 2], np.int32))], [1, 1, 1, 1],
+                   (S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(0, "bool", True)])), out_type=T.INT8)
+        m.tensors[out]["quant"] = quant
+        m.outputs = [out]
+        sums = np.arange(-128 * n, 127 * n + 1)
+        xs = np.full((len(sums), n), -128, np.int64)    # every sum: fill cells from -128 upwards
+        rest = sums + 128 * n
+        for c in range(n):
+            xs[:, c] += np.minimum(rest, 255)
+            rest = rest - np.minimum(rest, 255)
+        got = run_tflm(m.bytes(), xs.astype(np.int8).reshape(-1, side, side, 1)).reshape(-1)
+        assert np.array_equal(got, tflm_int8_mean(sums - n * zp, n, zp)), (n, zp)
+    # it rounds twice (a high multiply, then a rounding shift): only a 1x1 mean is the average pool
+    assert _int8_mean_is_avg_pool(1, -3) and not any(_int8_mean_is_avg_pool(n, z) for n in (4, 9, 16, 49)
+                                                     for z in (-128, 0, 5))
+    assert not _int8_mean_is_avg_pool(MAX_MEAN_CELLS + 1, 0)
 
 
 def test_schema_constants_of_the_reader_match_tflite_schema():

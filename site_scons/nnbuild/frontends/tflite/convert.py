@@ -25,6 +25,7 @@ import numpy as np
 from ... import ir, ops
 from ...errors import NnbuildError
 from ...exporters import tflite_schema as S
+from ...quantize.int8.arith import mbqm, quantize_multiplier
 from ..caffe.convert import load_mean
 from . import reader
 
@@ -587,8 +588,8 @@ def _pad(b, op):
 
 
 def _mean(b, op):
-    """MEAN over H and W -> a global average pool (exact for float; for int8 where TFLM's
-    integer MEAN rounds as the IR's average pool, checked over every possible sum)."""
+    """MEAN over H and W -> a global average pool (float; int8 where TFLM's integer MEAN gives
+    the IR's average pool for every possible sum)."""
     x = b.data(op, kinds=("image",))
     axes = sorted(int(a) % 4 for a in b.const(op, 1, np.int32, "axis").reshape(-1))
     if axes != [1, 2]:
@@ -600,22 +601,34 @@ def _mean(b, op):
             raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
         zp = b.quant(op.inputs[0], op)[1]
         if not _int8_mean_is_avg_pool(h * w, zp):
-            raise b.error(op, f"int8 MEAN over {h * w} cells with zero point {zp}: TFLM rounds (sum - n * zp) / n, "
-                              "which differs from the IR's average pool on ties",
-                          expected="an odd number of cells or zero point 0 (or a float model)")
+            raise b.error(op, f"int8 MEAN over {h * w} cells with zero point {zp}: TFLM's integer mean (a multiply "
+                              "by 2^k / n and a rounding shift) differs from the IR's average pool for some sums",
+                          expected=f"a MEAN whose every result equals the rounded average (at most {MAX_MEAN_CELLS} "
+                                   "cells), or a float model")
     b.add_op(op, "avg_pool", [x.tensor], {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)},
              kind="image" if len(b.m.tensors[op.outputs[0]].shape) == 4 else "vector")
 
 
-def _int8_mean_is_avg_pool(n, zp):
-    """Whether round_half_away((S - n zp) / n) + zp == round_half_away(S / n) for every sum S
-    of n int8 values (TFLM's MEAN with equal in/out params vs the IR's avg_pool)."""
-    s = np.arange(-128 * n, 127 * n + 1, dtype=np.int64)
-    d = s - n * zp
+MAX_MEAN_CELLS = 4096      # the int8 MEAN check below enumerates 255 * n + 1 sums
 
-    def rha(v):
-        return np.sign(v) * ((np.abs(v) + n // 2) // n)
-    return bool(np.array_equal(rha(d) + zp, rha(s)))
+
+def tflm_int8_mean(d, n, zp):
+    """TFLM's int8 MEAN over n cells (keep_dims, equal input and output quantization) of the sums
+    d = sum(x - zp): the multiplier QM(1.0) divided by n with a shift of at most log2(n), then
+    MultiplyByQuantizedMultiplier, the zero point and the clamp."""
+    mult, shift = quantize_multiplier(1.0)
+    k = min(int(n).bit_length() - 1, 32, 31 + shift)
+    return np.clip(mbqm(d, ((mult << k) // n), shift - k) + zp, -128, 127)
+
+
+def _int8_mean_is_avg_pool(n, zp):
+    """Whether TFLM's int8 MEAN equals the IR's average pool (golden.avg_pool: sum rounded half
+    away from zero by n) for every possible sum of n int8 values: checked exhaustively."""
+    if n > MAX_MEAN_CELLS:
+        return False
+    s = np.arange(-128 * n, 127 * n + 1, dtype=np.int64)
+    ours = np.clip(np.sign(s) * ((np.abs(s) + n // 2) // n), -128, 127)
+    return bool(np.array_equal(tflm_int8_mean(s - n * zp, n, zp), ours))
 
 
 def _quantize(b, op):
