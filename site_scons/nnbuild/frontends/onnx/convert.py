@@ -78,7 +78,21 @@ def _parse(path):
     if not model.HasField("graph") or not model.graph.node:
         raise NnbuildError("the file holds no ONNX graph (truncated or not an ONNX model)", file=path,
                            expected="a ModelProto with a graph of nodes")
+    _check_names(model, path)
     return model
+
+
+def _check_names(model, path):
+    """Every name and op type is printable text: errors quote them in one line (a name that is
+    not UTF-8 reaches Python as bytes, one with a newline would split the message)."""
+    g = model.graph
+    texts = [g.name] + [v.name for v in list(g.input) + list(g.output)] + [t.name for t in g.initializer]
+    for n in g.node:
+        texts += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
+    for t in texts:
+        if not isinstance(t, str) or not t.isprintable():
+            raise NnbuildError(f"the model has a name or op type that is not printable text ({t!r:.60})", file=path,
+                               expected="UTF-8 names without control characters")
 
 
 def _opset(model, path):

@@ -177,7 +177,8 @@ class _Tab:
 
     def string(self, slot):
         v = self._vector(slot, 1, f"{self.what} string")
-        return "" if v is None else bytes(self.buf.data[v[0]:v[0] + v[1]]).decode("utf-8", "replace")
+        text = "" if v is None else bytes(self.buf.data[v[0]:v[0] + v[1]]).decode("utf-8", "replace")
+        return "".join(c if c.isprintable() else "?" for c in text)   # names go into one-line errors
 
     def blob(self, slot, what):
         v = self._vector(slot, 1, f"{self.what} {what}")
