@@ -108,7 +108,7 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
         record.unlink(missing_ok=True)      # rewritten last: until then nothing vouches for the files
         graph = ir.load_graph(graph_json, graph_npz)
         qgraph, report = quantize_graph(entry, graph)
-        if eval_data:
+        if eval_data and not _is_quantized(graph):     # an imported model has no float twin to compare
             evaluate(graph, qgraph, *calibration.load_eval_data(eval_data, graph), report=report)
         qgraph.save(quant_json, quant_npz)
         with atomic_write(report_txt, "w") as f:
