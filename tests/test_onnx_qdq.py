@@ -14,6 +14,7 @@ from test_tflite_frontend import MEAN, SCALE, assert_same_graph  # noqa: E402
 from nnbuild import golden  # noqa: E402
 from nnbuild.errors import NnbuildError  # noqa: E402
 from nnbuild.frontends.onnx import load_onnx  # noqa: E402
+from nnbuild.quantize.int8.imported import from_record  # noqa: E402
 from nnbuild.windows import pair  # noqa: E402
 
 
@@ -119,7 +120,8 @@ def net_qdq(seed):
 def _load(tmp_path, model):
     p = tmp_path / "qdq.onnx"
     onnx.save(model, str(p))
-    return load_onnx(p, mean=(MEAN,), scale=SCALE, name="net")
+    g = load_onnx(p, mean=(MEAN,), scale=SCALE, name="net")
+    return from_record(g)       # what the quantize step does with the import's record
 
 
 @pytest.mark.parametrize("make,seed", [(net_qdq, 0), (net_qdq, 1), (net_convs, 0), (net_convs, 2)],

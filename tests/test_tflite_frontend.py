@@ -20,7 +20,15 @@ from nnbuild.errors import NnbuildError
 from nnbuild.exporters import tflite
 from nnbuild.exporters import tflite_schema as S
 from nnbuild.frontends.tflite import load_tflite
-from nnbuild.frontends.tflite.convert import MAX_MEAN_CELLS, _int8_mean_is_avg_pool, tflm_int8_mean
+from nnbuild.quantize.int8.imported import MAX_MEAN_CELLS, from_record, tflm_int8_mean
+from nnbuild.quantize.int8.imported import int8_mean_is_avg_pool as _int8_mean_is_avg_pool
+
+
+def load_int8(path, **kw):
+    """The int8 graph of a fully int8 .tflite, as the quantize step makes it from the import's record."""
+    g, quantized = load_tflite(path, **kw)
+    assert quantized and g.meta["quantization"]["record"]
+    return from_record(g)
 
 B, T = S.BuiltinOperator, S.TensorType
 MEAN, SCALE = 120.0, 1 / 64          # the test nets' input stage (test_export_tflite.Net)
@@ -37,9 +45,7 @@ def _write(tmp_path, data, name="m.tflite"):
 
 
 def reimport(tmp_path, q):
-    g, quantized = load_tflite(_write(tmp_path, tflite.export(q)), mean=(MEAN,), scale=SCALE, name=q.name)
-    assert quantized
-    return g
+    return load_int8(_write(tmp_path, tflite.export(q)), mean=(MEAN,), scale=SCALE, name=q.name)
 
 
 def assert_same_graph(a, b, source="tflite"):
@@ -95,8 +101,7 @@ def test_int8_round_trip_is_the_same_graph_and_runs_like_tflm(tmp_path, make, se
 
 def _tflm_equals_imported(tmp_path, data, n=16, seed=0):
     """Import .tflite bytes, run golden from the input stage's output, compare with TFLM."""
-    g, quantized = load_tflite(_write(tmp_path, data), mean=(MEAN,), scale=SCALE)
-    assert quantized
+    g = load_int8(_write(tmp_path, data), mean=(MEAN,), scale=SCALE)
     px = _pixels(g.tensors[g.input].shape, n, seed)
     first = g.ops[0].outputs[0]
     r = golden.run(g, px, outputs=[first, g.outputs[0]])
@@ -127,8 +132,8 @@ def test_int8_mean_runs_like_tflm_or_is_refused(tmp_path, cells, zp):
     m.tensors[mean]["quant"] = quant
     m.outputs = [mean]
     if not _int8_mean_is_avg_pool(cells, zp):
-        with pytest.raises(NnbuildError, match=r"operator 0 \(MEAN\): int8 MEAN over 16 cells"):
-            load_tflite(_write(tmp_path, m.bytes()))
+        with pytest.raises(NnbuildError, match=r"layer '.*' \(avg_pool\): int8 MEAN over 16 cells"):
+            load_int8(_write(tmp_path, m.bytes()))
         return
     g, want = _tflm_equals_imported(tmp_path, m.bytes(), n=64)
     assert [op.type for op in g.ops] == ["input_stage", "avg_pool"] and len(np.unique(want)) > 3
@@ -169,7 +174,8 @@ def test_manifest_without_quantization_section_imports_the_int8_model(tmp_path):
     assert entry.import_files() == [str(tmp_path / "m.tflite")]
     graph = pipeline.import_model(entry)
     qgraph, report = pipeline.quantize_graph(entry, graph)
-    assert qgraph is graph and report["warnings"] == [] and "as imported from tflite" in format_report(report)
+    assert graph.meta["quantization"]["record"] and "record" not in qgraph.meta["quantization"]
+    assert report["warnings"] == [] and "as imported from tflite" in format_report(report)
     assert_same_graph(q, qgraph)
     entry = load_manifest(_manifest(tmp_path, extra="    quantization: {scheme: q7}\n")).model("imported")
     with pytest.raises(NnbuildError, match="arrives quantized with scheme int8, and the manifest asks for q7"):

@@ -73,6 +73,10 @@ def quantize_graph(entry, graph):
                                f"asks for {given}", file=entry.manifest_path, where=entry.where("quantization.scheme"),
                                expected=f"scheme: {have}, or no quantization section")
         source = graph.meta["quantization"].get("imported", "the model file")
+        if graph.meta["quantization"].get("record"):    # a frontend's record: derive the integer params
+            from .quantize.int8.imported import from_record
+
+            graph = from_record(graph)
         return graph, {"scheme": have, "model": entry.name, "strategy": f"as imported from {source}", "samples": 0,
                        "warnings": []}
     pixels = load_calibration(entry, graph)

@@ -5,8 +5,8 @@ that records the tensor's (scale, zero point); a DequantizeLinear of an int8 / i
 is a constant whose float value the float handlers use as they would any weight, and whose
 integers the int8 graph keeps. After the float structure is built, the conv2d / fully_connected
 weights are read back as those integers (exactly: float32(q * s) / s rounds back to q for
-|q| <= 127), biases are taken as the int32 initializers, and quantize/int8/imported.py derives
-the rest, as for an int8 .tflite. What the int8 scheme does not fit (uint8 or per-axis
+|q| <= 127), biases are taken as the int32 initializers, and the graph is recorded as arriving
+quantized (frontends/quantized.py); the quantize step derives the rest, as for an int8 .tflite. What the int8 scheme does not fit (uint8 or per-axis
 activations, asymmetric or -128 weights, a bias not at s_in * s_w, an activation without a
 QuantizeLinear) is refused naming the node or tensor.
 """
@@ -64,7 +64,7 @@ def dequantize_linear(b, node):
 
 
 def int8_graph(b, graph):
-    """The int8-scheme graph of a QDQ model whose float structure `graph` the builder made."""
+    """The record (frontends/quantized.py) of a QDQ model whose float structure `graph` the builder made."""
     from ...passes import fuse_activation
 
     graph = fuse_activation.apply(graph)      # Conv -> Relu -> QuantizeLinear: one quantized op
@@ -86,14 +86,9 @@ def int8_graph(b, graph):
             raise NnbuildError("float weights in a QDQ model", file=b.path, where=f"layer '{op.name}'",
                                expected="int8 weights through DequantizeLinear")
         weights[op.name] = _mac_integers(b, op, q, qparams[op.inputs[0]][0])
-    from ...quantize.int8 import imported
+    from ..quantized import record
 
-    try:
-        return imported.build(graph, qparams, weights, "onnx-qdq")
-    except NnbuildError as e:
-        if e.file is not None:
-            raise
-        raise NnbuildError(e.message, file=b.path, where=e.where, expected=e.expected) from None
+    return record(graph, qparams, weights, "onnx-qdq").validate()
 
 
 def _mac_integers(b, op, q, s_in):

@@ -1,6 +1,6 @@
 """The TFLite frontend: a .tflite model -> ir.Graph; a fully int8 model arrives quantized.
 
-    reader.py    the bounded flatbuffer reader (flatbuffers' Table, exporters/tflite_schema slots)
+    reader.py    the bounded flatbuffer reader (flatbuffers' Table, nnbuild/tflite_schema slots)
     convert.py   load_tflite: TFLite operators (NHWC) -> IR ops; int8 through quantize/int8/imported
 
 This file is the frontend's declaration only, so that finding the frontends (and loading a

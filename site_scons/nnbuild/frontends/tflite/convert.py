@@ -1,6 +1,6 @@
-"""TFLite -> IR: one .tflite file -> a float ir.Graph, or, for a fully int8 model, the int8
-scheme's quantized graph with the file's scales, zero points, weights and biases kept exactly
-(quantize/int8/imported.py derives the rest as TFLite Micro does).
+"""TFLite -> IR: one .tflite file -> a float ir.Graph, or, for a fully int8 model, the record of
+its scales, zero points, weights and biases exactly as the file holds them (frontends/quantized.py;
+the quantize step derives the rest as TFLite Micro does, quantize/int8/imported.py).
 
 NHWC is the IR's HWC. Every TFLite value is tracked as one of:
   * an image: TFLite [1, H, W, C], the IR tensor (H, W, C);
@@ -24,8 +24,7 @@ import numpy as np
 
 from ... import ir, ops
 from ...errors import NnbuildError
-from ...exporters import tflite_schema as S
-from ...quantize.int8.arith import mbqm, quantize_multiplier
+from ... import tflite_schema as S
 from ..caffe.convert import load_mean
 from . import reader
 
@@ -48,8 +47,10 @@ class _Val:
 
 
 def load_tflite(path, input_shape=None, mean=None, scale=None, channel_order="RGB", name=None):
-    """(graph, quantized): a validated float graph, or the int8 graph of a fully int8 model."""
-    from ...quantize.int8 import imported
+    """(graph, quantized): a validated float graph, or the record of a fully int8 model (its float
+    structure with the file's scales, zero points and integers; frontends/quantized.py), which the
+    quantize step turns into the int8 graph (quantize/int8/imported.py: from_record)."""
+    from ..quantized import record
 
     path = os.fspath(path)
     m = reader.read_model(path)
@@ -67,9 +68,9 @@ def load_tflite(path, input_shape=None, mean=None, scale=None, channel_order="RG
         g.meta["channel_order"] = "GRAY" if shape[2] == 1 else (channel_order or "RGB")
         if not b.quantized:
             return g.validate(), False
-        return imported.build(g, b.qparams, b.weights, "tflite"), True
+        return record(g, b.qparams, b.weights, "tflite").validate(), True
     except NnbuildError as e:
-        if e.file is None:      # errors of the int8 rules name the layer, not the file
+        if e.file is None:      # errors of the IR's shape rules name the op, not the file
             raise NnbuildError(e.message, file=path, where=e.where, expected=e.expected) from None
         raise
 
@@ -588,47 +589,21 @@ def _pad(b, op):
 
 
 def _mean(b, op):
-    """MEAN over H and W -> a global average pool (float; int8 where TFLM's integer MEAN gives
-    the IR's average pool for every possible sum)."""
+    """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the quantize
+    step accepts it where TFLM's integer MEAN gives the IR's average pool for every sum)."""
     x = b.data(op, kinds=("image",))
     axes = sorted(int(a) % 4 for a in b.const(op, 1, np.int32, "axis").reshape(-1))
     if axes != [1, 2]:
         raise b.error(op, f"MEAN over axes {axes}", expected="[1, 2] (a global average over H and W)")
     h, w, c = b.shape(x.tensor)
     keep = bool(op.options.get("keep_dims", 0))
-    if b.quantized:
-        if not keep:
-            raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
-        zp = b.quant(op.inputs[0], op)[1]
-        if not _int8_mean_is_avg_pool(h * w, zp):
-            raise b.error(op, f"int8 MEAN over {h * w} cells with zero point {zp}: TFLM's integer mean (a multiply "
-                              "by 2^k / n and a rounding shift) differs from the IR's average pool for some sums",
-                          expected=f"a MEAN whose every result equals the rounded average (at most {MAX_MEAN_CELLS} "
-                                   "cells), or a float model")
-    b.add_op(op, "avg_pool", [x.tensor], {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)},
+    if b.quantized and not keep:
+        raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
+    attrs = {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)}
+    if b.quantized:             # the quantize step checks TFLM's integer MEAN against the average pool
+        attrs["tflite_mean"] = True
+    b.add_op(op, "avg_pool", [x.tensor], attrs,
              kind="image" if len(b.m.tensors[op.outputs[0]].shape) == 4 else "vector")
-
-
-MAX_MEAN_CELLS = 4096      # the int8 MEAN check below enumerates 255 * n + 1 sums
-
-
-def tflm_int8_mean(d, n, zp):
-    """TFLM's int8 MEAN over n cells (keep_dims, equal input and output quantization) of the sums
-    d = sum(x - zp): the multiplier QM(1.0) divided by n with a shift of at most log2(n), then
-    MultiplyByQuantizedMultiplier, the zero point and the clamp."""
-    mult, shift = quantize_multiplier(1.0)
-    k = min(int(n).bit_length() - 1, 32, 31 + shift)
-    return np.clip(mbqm(d, ((mult << k) // n), shift - k) + zp, -128, 127)
-
-
-def _int8_mean_is_avg_pool(n, zp):
-    """Whether TFLM's int8 MEAN equals the IR's average pool (golden.avg_pool: sum rounded half
-    away from zero by n) for every possible sum of n int8 values: checked exhaustively."""
-    if n > MAX_MEAN_CELLS:
-        return False
-    s = np.arange(-128 * n, 127 * n + 1, dtype=np.int64)
-    ours = np.clip(np.sign(s) * ((np.abs(s) + n // 2) // n), -128, 127)
-    return bool(np.array_equal(tflm_int8_mean(s - n * zp, n, zp), ours))
 
 
 def _quantize(b, op):

@@ -1,5 +1,5 @@
 """A bounded reader of .tflite flatbuffers: the file -> plain Python records (Model, Tensor,
-Operator), with the `flatbuffers` package's Table and the field slots of exporters/tflite_schema.
+Operator), with the `flatbuffers` package's Table and the field slots of nnbuild/tflite_schema.py.
 
 Every offset, vtable and vector length is checked against the file's size before it is read, so
 a truncated or hostile file gives one NnbuildError naming what lies outside it, never an
@@ -14,7 +14,7 @@ from flatbuffers import number_types as N
 from flatbuffers.table import Table
 
 from ...errors import NnbuildError, read_user_file
-from ...exporters import tflite_schema as S
+from ... import tflite_schema as S
 
 MAX_BYTES = 256 << 20          # the whole .tflite (weights inline)
 MAX_ITEMS = 1 << 16            # tensors, operators, buffers, operator codes, subgraphs
