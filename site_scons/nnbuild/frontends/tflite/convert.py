@@ -368,8 +368,8 @@ def _pool_pad(b, op, x, k, s, avg, zero):
 
 
 def _pair(op, a, b_):
-    v = (int(op.options.get(a, 0)), int(op.options.get(b_, 0)))
-    return v
+    """(h, w) of two options, e.g. strides."""
+    return int(op.options.get(a, 0)), int(op.options.get(b_, 0))
 
 
 # -- operators ---------------------------------------------------------------------------------
