@@ -1,7 +1,9 @@
 """The TFLite frontend: a .tflite model -> ir.Graph; a fully int8 model arrives quantized.
 
     reader.py    the bounded flatbuffer reader (flatbuffers' Table, nnbuild/tflite_schema slots)
-    convert.py   load_tflite: TFLite operators (NHWC) -> IR ops; int8 through quantize/int8/imported
+    convert.py   load_tflite: TFLite operators (NHWC) -> IR ops; a fully int8 model as a record
+                 of its numbers (frontends/quantized.py)
+    windows.py   TFLite's SAME / VALID (+ a folded PAD) as the IR's symmetric padding
 
 This file is the frontend's declaration only, so that finding the frontends (and loading a
 manifest) imports neither flatbuffers nor numpy.

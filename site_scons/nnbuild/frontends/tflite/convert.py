@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import ir, ops
-from ...errors import NnbuildError
 from ... import tflite_schema as S
+from ...errors import NnbuildError
 from ..caffe.convert import load_mean
 from . import reader
+from .windows import conv_pad, pool_pad
 
-B, T, P, A = S.BuiltinOperator, S.TensorType, S.Padding, S.ActivationFunctionType
+B, T, A = S.BuiltinOperator, S.TensorType, S.ActivationFunctionType
 MAX_VALUES = 1 << 24                  # per tensor, checked from its shape before any data is read
 TYPE_NAMES = {v: k for k, v in vars(T).items() if not k.startswith("_")}
 
@@ -305,68 +306,6 @@ class _Builder:
         return name
 
 
-# -- padding and windows -----------------------------------------------------------------------
-
-def _axis_pad(n, k, s, d, padding, before, after):
-    """TFLite's (output size, leading padding) along one axis of an input of n cells with
-    explicit padding (before, after) and then SAME or VALID."""
-    size, extent = n + before + after, d * (k - 1) + 1
-    if padding == P.SAME:
-        out = -(-size // s)
-        lead = max((out - 1) * s + extent - size, 0) // 2
-    else:
-        out, lead = (size - extent) // s + 1, 0
-    return out, before + lead
-
-
-def _conv_pad(b, op, x, k, s, d):
-    """The IR's symmetric (pad_h, pad_w) that computes what TFLite computes, or an error."""
-    h, w, _ = b.shape(x.tensor)
-    top, bottom, left, right = x.pads
-    padding = op.options.get("padding", P.SAME)
-    pads = []
-    for n, kk, ss, dd, before, after in ((h, k[0], s[0], d[0], top, bottom), (w, k[1], s[1], d[1], left, right)):
-        out, lead = _axis_pad(n, kk, ss, dd, padding, before, after)
-        if out < 1 or ir.conv_output_size(n, kk, ss, lead, dd) != out:
-            raise b.error(op, f"padding {'SAME' if padding == P.SAME else 'VALID'} with explicit pads {list(x.pads)} "
-                              f"on a {h}x{w} input is not symmetric (leading {lead}, {out} outputs)",
-                          expected="padding the IR expresses: the same on both sides of each axis")
-        pads.append(lead)
-    return tuple(pads)
-
-
-def _pool_pad(b, op, x, k, s, avg, zero):
-    """The IR's (Caffe's) pad whose windows and divisors are TFLite's, or an error."""
-    h, w, _ = b.shape(x.tensor)
-    top, bottom, left, right = x.pads
-    padding = op.options.get("padding", P.VALID)
-    pads = []
-    for n, kk, ss, before, after in ((h, k[0], s[0], top, bottom), (w, k[1], s[1], left, right)):
-        size = n + before + after
-        out, lead = _axis_pad(n, kk, ss, 1, padding, before, after)
-        tfl = []
-        for o in range(max(out, 0)):
-            a = o * ss - (lead - before)                  # window start in the padded tensor
-            lo, hi = max(a, 0), min(a + kk, size)         # TFLite clips to the (explicitly) padded tensor
-            tfl.append((max(lo - before, 0), min(hi - before, n), hi - lo, lo < before or hi > before + n))
-        ok = out >= 1 and ir.pool_output_size(n, kk, ss, lead) == out and not ir.pool_has_empty_window(n, kk, ss, lead)
-        for o, (start, end, count, touches_pad) in enumerate(tfl if ok else ()):
-            c_start, c_end, c_count = ir.pool_window(o, kk, ss, lead, n)
-            if (start, end) != (c_start, c_end) or end <= start:
-                ok = False
-            elif avg and (count != c_count or (touches_pad and x.pad_value != zero)):
-                ok = False                                # Caffe's divisor counts padding (real 0)
-            elif not avg and touches_pad and x.pad_value > zero:
-                ok = False                                # max: padding never above a real value
-        if not ok:
-            raise b.error(op, f"pooling {kk}x{ss} (kernel x stride) with {'SAME' if padding == P.SAME else 'VALID'} "
-                              f"padding and explicit pads {list(x.pads)} on {n} cells: its windows"
-                              f"{' and divisors' if avg else ''} are not the IR's (Caffe's) windows for any padding",
-                          expected="a pooling whose windows the IR expresses")
-        pads.append(lead)
-    return tuple(pads)
-
-
 def _pair(op, a, b_):
     """(h, w) of two options, e.g. strides."""
     return int(op.options.get(a, 0)), int(op.options.get(b_, 0))
@@ -398,7 +337,7 @@ def _conv_common(b, op, depthwise):
         raise b.error(op, f"strides {list(stride)}, dilations {list(dilation)}", expected="positive values")
     if x.kind == "padded" and x.pad_value != (b.qparams[x.tensor][1] if b.quantized else 0.0):
         raise b.error(op, f"the input is padded with {x.pad_value}", expected="the zero point (real 0)")
-    pad = _conv_pad(b, op, x, (kh, kw), stride, dilation)
+    pad = conv_pad(b, op, x, (kh, kw), stride, dilation)
     attrs = {"kernel": (kh, kw), "stride": stride, "pad": pad, "dilation": dilation, "group": group}
     bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
     if bias is not None and bias.shape != (o,):
@@ -470,7 +409,7 @@ def _pool(b, op):
         low = -128
     else:
         zero, low = 0.0, -np.inf
-    pad = _pool_pad(b, op, x, k, s, avg, zero if avg else low)
+    pad = pool_pad(b, op, x, k, s, avg, zero if avg else low)
     b.with_activation(op, "avg_pool" if avg else "max_pool", [x.tensor], {"kernel": k, "stride": s, "pad": pad})
 
 
