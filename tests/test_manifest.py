@@ -148,7 +148,7 @@ def test_parse_size_rejects_garbage(text):
     (("samples: 500", "samples: 0"), r"line 21, models\[0\]\.quantization\.samples: 0 is too small"),
     (("scheme: q7", "scheme: int4"), r"line 19, models\[0\]\.quantization\.scheme: 'int4' is not allowed"),
     (("    labels: labels.txt", "    labels: nolabels.txt"), r"line 29, models\[1\]\.labels: labels file not found"),
-    (("    format: caffe", "    format: darknet"), r"line 9, models\[0\]\.format: 'darknet' is not allowed \(expected one of caffe, onnx\)"),
+    (("    format: caffe", "    format: darknet"), r"line 9, models\[0\]\.format: 'darknet' is not allowed \(expected one of caffe, onnx, tflite\)"),
     (("    weights: d.caffemodel\n", "    weights: d.caffemodel\n    weights: e.caffemodel\n"),
      r"line 28, models\[1\]\.weights: duplicate key 'weights'"),
 ])

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fuzz every parser of user files: prototxt, binary caffemodel, HDF5 weights, mean.binaryproto,
-manifest, images (PNG/PPM/PGM/JPEG) and .npz data sets.
+manifest, images (PNG/PPM/PGM/JPEG), .npz data sets, .tflite and .onnx models.
 
 Inputs are generated with hypothesis: mutations of valid files made here (the sample model, small
 images and data sets), structurally generated files (blobs, PNG headers, .npy headers with
@@ -94,6 +94,18 @@ def _npz(path):
     npzfile.read_array(path, "labels")
 
 
+def _tflite(path):
+    from nnbuild.frontends.tflite import load_tflite
+
+    load_tflite(path)
+
+
+def _onnx(path):
+    from nnbuild.frontends.onnx import load_onnx
+
+    load_onnx(path)
+
+
 def _selftest(path):
     """What the harness must catch (tests/test_fuzz.py): chosen by the file's content."""
     what = Path(path).read_text()
@@ -108,7 +120,8 @@ def _selftest(path):
 
 
 WORKER_TARGETS = {"prototxt": _prototxt, "caffemodel": _weights, "h5": _weights, "mean": _mean,
-                  "manifest": _manifest, "image": _image, "npz": _npz, "selftest": _selftest}
+                  "manifest": _manifest, "image": _image, "npz": _npz, "tflite": _tflite, "onnx": _onnx,
+                  "selftest": _selftest}
 
 
 def worker_main():
@@ -234,6 +247,57 @@ def _caffemodel(weights, legacy=False):
     return net.SerializeToString()
 
 
+def _tflite_seeds():
+    """An int8 .tflite of nnbuild's writer (input stage + SAME conv + fully connected, weights
+    by hand) and the float model of the same structure (the writer's tables with FLOAT32 tensors)."""
+    import numpy as np
+
+    from nnbuild import ir
+    from nnbuild.exporters import tflite
+
+    rng = np.random.default_rng(1)
+    g = ir.Graph("fuzz", "px", ["y"], meta={"quantization": {"scheme": "int8"}})
+    g.tensors["px"] = ir.Tensor("px", (6, 6, 2), "uint8")
+    g.tensors["x"] = ir.Tensor("x", (6, 6, 2), "int8", {"scale": 0.05, "zero_point": 3})
+    g.tensors["c"] = ir.Tensor("c", (6, 6, 4), "int8", {"scale": 0.1, "zero_point": -5})
+    g.tensors["y"] = ir.Tensor("y", (1, 1, 3), "int8", {"scale": 0.2, "zero_point": 1})
+    ws, fs = rng.uniform(0.005, 0.02, 4).astype(np.float32), rng.uniform(0.005, 0.02, 3).astype(np.float32)
+    cm, cs = tflite.conv_multipliers(0.05, ws, 0.1, 4)
+    fm, fsh = tflite.conv_multipliers(0.1, fs, 0.2, 3)
+    mac = dict(in_zp=3, out_zp=-5, act_min=-128, act_max=127, per_channel=True)
+    g.ops = [ir.Op("in", "input_stage", ["px"], ["x"], {"scale": 1.0, "mul": 1, "shift": 1}, {"off": np.zeros(2, np.int32)}),
+             ir.Op("c", "conv2d", ["x"], ["c"], dict(kernel=3, stride=1, pad=1, dilation=1, group=1, **mac),
+                   dict(weight=rng.integers(-127, 128, (4, 3, 3, 2)).astype(np.int8), bias=np.arange(4, dtype=np.int32),
+                        weight_scale=ws, out_mult=np.array(cm, np.int32), out_shift=np.array(cs, np.int32))),
+             ir.Op("y", "fully_connected", ["c"], ["y"], dict(mac, in_zp=-5, out_zp=1),
+                   dict(weight=rng.integers(-127, 128, (3, 144)).astype(np.int8), bias=np.arange(3, dtype=np.int32),
+                        weight_scale=fs, out_mult=np.array(fm, np.int32), out_shift=np.array(fsh, np.int32)))]
+    m = tflite.build_model(g.validate())
+    int8 = tflite.serialize(m)
+    for t in m.tensors:             # the same model in float: FLOAT32 tensors, float data
+        if t["type"] in (tflite.S.TensorType.INT8, tflite.S.TensorType.INT32):
+            if t["buffer"]:
+                n = len(m.buffers[t["buffer"]]) // (1 if t["type"] == tflite.S.TensorType.INT8 else 4)
+                m.buffers[t["buffer"]] = np.full(n, 0.01, np.float32).tobytes()
+            t["type"], t["quant"] = tflite.S.TensorType.FLOAT32, None
+    return [int8, tflite.serialize(m)]
+
+
+def _onnx_seeds():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(2)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, a).astype(np.float32), n)
+             for n, a in (("w", (4, 2, 3, 3)), ("b", (4,)), ("g", (3, 16)), ("gb", (3,)))]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("Gemm", ["f", "g", "gb"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "fuzz", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    return [helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()]
+
+
 def seeds(target):
     """Valid files of each format, made here from the sample model and small arrays."""
     import numpy as np
@@ -283,12 +347,17 @@ def seeds(target):
             save(buf, images=images, labels=np.array([1, 2, 3]))
             out.append(buf.getvalue())
         return out
+    if target == "tflite":
+        return _tflite_seeds()
+    if target == "onnx":
+        return _onnx_seeds()
     raise KeyError(target)
 
 
 MAGIC = {"prototxt": [b"layer {", b"name: "], "caffemodel": [b"\x0a\x04", b"\xa2\x06"], "h5": [b"\x89HDF\r\n\x1a\n"],
          "mean": [b"\x3a", b"\x08"], "manifest": [b"version: 1\nmodels:\n", b"- "],
-         "image": [b"\x89PNG\r\n\x1a\n", b"P5 ", b"P6\n", b"\xff\xd8\xff"], "npz": [b"PK\x03\x04"]}
+         "image": [b"\x89PNG\r\n\x1a\n", b"P5 ", b"P6\n", b"\xff\xd8\xff"], "npz": [b"PK\x03\x04"],
+         "tflite": [b"\x1c\x00\x00\x00TFL3", b"\x10\x00\x00\x00TFL3"], "onnx": [b"\x08\x07\x3a", b"\x3a"]}
 TOKENS = {
     "prototxt": [b"{", b"}", b"<", b"layer {", b"dim: -1", b"dim: 1000000000", b"num_output: 0", b"\x00", b"\"",
                  b"kernel_size: 99999", b"#", b"type: \"Convolution\"", b"1e999", b"bottom: \"data\""],
@@ -460,7 +529,8 @@ _STRUCTURED = {"prototxt": _prototxt_strategy, "h5": _h5_strategy, "caffemodel":
                "image": _png_strategy, "npz": _npz_strategy}
 TARGETS = tuple(t for t in WORKER_TARGETS if t != "selftest")
 _NAMES = {"npz": "data.npz", "manifest": "models.yaml", "prototxt": "net.prototxt", "h5": "w.caffemodel.h5",
-          "caffemodel": "w.caffemodel", "mean": "mean.binaryproto", "image": "image"}
+          "caffemodel": "w.caffemodel", "mean": "mean.binaryproto", "image": "image", "tflite": "m.tflite",
+          "onnx": "m.onnx"}
 
 
 # -- one fuzz campaign ------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def make_predictor(entry, graph, mode, target="m4", build_dir=None):
     if mode == "float":
         from . import reference
 
+        if "quantization" in graph.meta:    # an imported int8 model (.tflite, QDQ ONNX) has no float twin
+            raise NnbuildError(f"model '{entry.name}' arrives quantized and has no float model",
+                               where=str(entry.manifest_path), expected="--mode quant, host or qemu")
         return lambda images: reference.run(graph, images).reshape(len(images), -1)
     if mode == "qemu":
         from . import firmware

@@ -63,11 +63,22 @@ def load_calibration(entry, graph):
 
 def quantize_graph(entry, graph):
     """(quantized graph, report): calibrated with the entry's scheme, or as imported when the
-    model arrived quantized (no calibration data needed, empty report)."""
+    model arrived quantized (no calibration data needed, a report without tensors)."""
     from .quantize import quantize
 
     if _is_quantized(graph):
-        return graph, {}
+        given, have = entry.quantization.scheme, graph.meta["quantization"]["scheme"]
+        if "quantization.scheme" in entry.lines and given != have:     # never silently another scheme
+            raise NnbuildError(f"model '{entry.name}' arrives quantized with scheme {have}, and the manifest "
+                               f"asks for {given}", file=entry.manifest_path, where=entry.where("quantization.scheme"),
+                               expected=f"scheme: {have}, or no quantization section")
+        source = graph.meta["quantization"].get("imported", "the model file")
+        if graph.meta["quantization"].get("record"):    # a frontend's record: derive the integer params
+            from .quantize.int8.imported import from_record
+
+            graph = from_record(graph)
+        return graph, {"scheme": have, "model": entry.name, "strategy": f"as imported from {source}", "samples": 0,
+                       "warnings": []}
     pixels = load_calibration(entry, graph)
     report = {}
     q = entry.quantization
@@ -101,7 +112,7 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
         record.unlink(missing_ok=True)      # rewritten last: until then nothing vouches for the files
         graph = ir.load_graph(graph_json, graph_npz)
         qgraph, report = quantize_graph(entry, graph)
-        if eval_data:
+        if eval_data and not _is_quantized(graph):     # an imported model has no float twin to compare
             evaluate(graph, qgraph, *calibration.load_eval_data(eval_data, graph), report=report)
         qgraph.save(quant_json, quant_npz)
         with atomic_write(report_txt, "w") as f:

@@ -36,9 +36,10 @@ def fingerprint(entry, graph):
     h.update(ir.npz_bytes(graph.params_dict()))
     q = entry.quantization
     h.update(json.dumps({"scheme": q.scheme, "strategy": q.strategy, "options": q.options()}, sort_keys=True).encode())
-    pixels = pipeline.load_calibration(entry, graph)
-    h.update(repr((pixels.dtype.str, pixels.shape)).encode())
-    h.update(pixels.tobytes())
+    if "quantization" not in graph.meta:        # an imported quantized model has no calibration
+        pixels = pipeline.load_calibration(entry, graph)
+        h.update(repr((pixels.dtype.str, pixels.shape)).encode())
+        h.update(pixels.tobytes())
     return h.hexdigest()
 
 

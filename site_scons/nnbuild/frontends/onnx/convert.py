@@ -23,14 +23,15 @@ from ..caffe.convert import load_mean
 
 MAX_BYTES = 256 << 20           # the .onnx file (weights inline; external data is refused)
 MAX_VALUES = 1 << 24            # per tensor, checked from its dims before it is decoded
-_FLOAT, _INT64, _BOOL = 1, 7, 9  # onnx.TensorProto.FLOAT / INT64 / BOOL
+_FLOAT, _INT8, _INT32, _INT64, _BOOL = 1, 3, 6, 7, 9  # onnx.TensorProto.FLOAT / INT8 / INT32 / INT64 / BOOL
 
 
 @dataclass
 class _Val:
-    kind: str                   # "image" | "vector" | "flat" | "const"
+    kind: str                   # "image" | "vector" | "flat" | "const" | "quant" (a QuantizeLinear output)
     tensor: str = None          # the IR tensor (not for constants)
     array: object = None        # the constant's value
+    q: object = None            # const: (int array, scale, zero point, axis) of a DequantizeLinear; quant: base kind
 
 
 def load_onnx(path, input_shape=None, mean=None, scale=None, channel_order="RGB", name=None):
@@ -52,6 +53,10 @@ def load_onnx(path, input_shape=None, mean=None, scale=None, channel_order="RGB"
     g = b.finish()
     g.name = name or g.name
     g.meta["channel_order"] = "GRAY" if shape[2] == 1 else (channel_order or "RGB")
+    if b.act_q:         # a QDQ model: the int8 graph of its scales, zero points and int8 weights
+        from .qdq import int8_graph
+
+        return int8_graph(b, g.validate())
     return g.validate()
 
 
@@ -73,7 +78,21 @@ def _parse(path):
     if not model.HasField("graph") or not model.graph.node:
         raise NnbuildError("the file holds no ONNX graph (truncated or not an ONNX model)", file=path,
                            expected="a ModelProto with a graph of nodes")
+    _check_names(model, path)
     return model
+
+
+def _check_names(model, path):
+    """Every name and op type is printable text: errors quote them in one line (a name that is
+    not UTF-8 reaches Python as bytes, one with a newline would split the message)."""
+    g = model.graph
+    texts = [g.name] + [v.name for v in list(g.input) + list(g.output)] + [t.name for t in g.initializer]
+    for n in g.node:
+        texts += [n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)]
+    for t in texts:
+        if not isinstance(t, str) or not t.isprintable():
+            raise NnbuildError(f"the model has a name or op type that is not printable text ({t!r:.60})", file=path,
+                               expected="UTF-8 names without control characters")
 
 
 def _opset(model, path):
@@ -91,6 +110,7 @@ class _Builder:
         self.path, self.model, self.opset = path, model, _opset(model, path)
         self.vals = {}
         self.used_names = set()
+        self.act_q, self.used_q, self.op_q = {}, {}, {}    # QDQ: tensor (scale, zp); consts read per node / op
         self.graph = ir.Graph(name=model.graph.name or os.path.splitext(os.path.basename(path))[0],
                               input="", outputs=[])
         for t in model.graph.initializer:
@@ -111,11 +131,12 @@ class _Builder:
         if any(int(d) < 0 for d in t.dims) or n > MAX_VALUES:
             raise NnbuildError(f"tensor of dims {list(t.dims)}", file=self.path, where=where,
                                expected=f"at most {MAX_VALUES} values (2^24)")
-        if t.data_type not in (_FLOAT, _INT64, _BOOL):
+        if t.data_type not in (_FLOAT, _INT64, _BOOL, _INT8, _INT32):
             import onnx
 
             raise NnbuildError(f"tensor of data type {onnx.TensorProto.DataType.Name(t.data_type)}", file=self.path,
-                               where=where, expected="FLOAT (float32) weights, INT64 shapes, BOOL flags")
+                               where=where, expected="FLOAT (float32) weights, INT64 shapes, BOOL flags (INT8 / INT32 "
+                                                     "for DequantizeLinear)")
         try:
             arr = numpy_helper.to_array(t)
         except Exception as e:      # a malformed tensor: its raw data does not match its dims
@@ -136,6 +157,8 @@ class _Builder:
                              expected=f"a constant {what} (initializer)")
         if v.array.dtype != dtype:
             raise self.error(node, f"{what} '{node.input[i]}' is {v.array.dtype}", expected=f"{np.dtype(dtype).name}")
+        if v.q is not None:     # a DequantizeLinear'd constant: the int8 path needs its integers
+            self.used_q.setdefault(self.index, {})[i] = v.q
         return v.array
 
     def value(self, node, name):
@@ -148,8 +171,9 @@ class _Builder:
     def data(self, node, i=0, kinds=("image", "vector")):
         v = self.value(node, node.input[i] if i < len(node.input) else "")
         if v.kind not in kinds:
-            what = {"flat": "a flattened image (only Gemm/MatMul may read one)", "const": "a constant"}[v.kind] \
-                if v.kind in ("flat", "const") else v.kind
+            what = {"flat": "a flattened image (only Gemm/MatMul may read one)", "const": "a constant",
+                    "quant": "a QuantizeLinear output (only DequantizeLinear may read one)"}[v.kind] \
+                if v.kind in ("flat", "const", "quant") else v.kind
             raise self.error(node, f"input '{node.input[i]}' is {what}", expected="an image or vector tensor")
         return v
 
@@ -195,6 +219,8 @@ class _Builder:
         self.graph.tensors[out] = ir.Tensor(out, shape)
         op.outputs = [out]
         self.graph.ops.append(op)
+        if self.index in self.used_q:
+            self.op_q[op.name] = self.used_q[self.index]
         if kind is None:        # an op keeps its data input's layout; fully_connected makes a vector
             kind = "vector" if op_type == "fully_connected" else \
                 next(v.kind for v in (self.value(node, n) for n in node.input) if v.kind != "const")
@@ -544,3 +570,12 @@ _HANDLERS = {
     "Concat": _concat, "Flatten": _flatten, "Reshape": _flatten, "BatchNormalization": _batch_norm,
     "Softmax": _softmax, "Identity": _identity, "Dropout": _identity, "Constant": _constant,
 }
+
+
+def _qdq(b, node):
+    from .qdq import dequantize_linear, quantize_linear
+
+    (quantize_linear if node.op_type == "QuantizeLinear" else dequantize_linear)(b, node)
+
+
+_HANDLERS.update({"QuantizeLinear": _qdq, "DequantizeLinear": _qdq})

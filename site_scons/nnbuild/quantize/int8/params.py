@@ -89,6 +89,20 @@ def output_multipliers(s_in, w_scales, s_out, n_out, where):
     return mult, shift
 
 
+def mac_record(op, q_in, q_out, wq, bq, ws, per_channel, where):
+    """(attrs, params) of a conv2d / fully_connected from its int8 weights `wq`, int32 bias `bq`
+    and float32 weight scales `ws` (quantized here, or imported from a quantized model): the
+    accumulator check, the multipliers in TFLite's order, the zero points and the clamp (a fused
+    ReLU clamps at the output zero point)."""
+    (s_in, z_in), (s_out, z_out) = q_in, q_out
+    check_accumulator(wq, bq, where)
+    mult, shift = output_multipliers(s_in, ws, s_out, wq.shape[0], where)
+    relu = op.attrs.get("activation", "none") == "relu"
+    attrs = {"in_zp": int(z_in), "out_zp": int(z_out), "act_min": int(z_out) if relu else -128, "act_max": 127,
+             "per_channel": bool(per_channel)}
+    return attrs, {"weight": wq, "bias": bq, "weight_scale": ws, "out_mult": mult, "out_shift": shift}
+
+
 def check_accumulator(wq, bq, where):
     """|bias| + 255 * sum|w| must fit int32 per channel, so no input overflows the accumulator."""
     worst = np.abs(bq.astype(np.int64)) + 255 * np.abs(wq.reshape(wq.shape[0], -1).astype(np.int64)).sum(axis=1)
@@ -125,8 +139,10 @@ def input_stage_params(mean, scale, shape, s_out, z_out, where):
 
 # -- lowering ---------------------------------------------------------------------------------------
 
-def lower(graph, qparams, options, warnings):
-    """The quantized graph for {tensor name: (scale, zero point)}; appends warnings."""
+def lower(graph, qparams, options, warnings, given=None):
+    """The quantized graph for {tensor name: (scale, zero point)}; appends warnings. `given`:
+    {op name: (attrs, params)} that replace the rule's (an imported model's weights, imported.py)."""
+    given = given or {}
     q = ir.Graph(graph.name, graph.input, list(graph.outputs), meta=copy.deepcopy(graph.meta))
     q.meta["quantization"] = {"scheme": "int8", "per_channel": bool(options["per_channel"])}
     for name, t in graph.tensors.items():
@@ -136,7 +152,7 @@ def lower(graph, qparams, options, warnings):
             s, z = qparams[name]
             q.tensors[name] = ir.Tensor(name, tuple(t.shape), "int8", {"scale": arith.f32(s), "zero_point": int(z)})
     for op in graph.ops:
-        attrs, params = rule(op).params(graph, op, [qparams.get(t) for t in op.inputs], qparams[op.outputs[0]],
-                                        options, warnings)
+        attrs, params = given[op.name] if op.name in given else \
+            rule(op).params(graph, op, [qparams.get(t) for t in op.inputs], qparams[op.outputs[0]], options, warnings)
         q.ops.append(ir.Op(op.name, op.type, list(op.inputs), list(op.outputs), {**op.attrs, **attrs}, params))
     return q.validate()

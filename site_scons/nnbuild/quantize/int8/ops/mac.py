@@ -9,19 +9,12 @@ from . import Rule, attr, register, where
 
 
 def _params(graph, op, q_in, q_out, options, warnings):
-    (s_in, z_in), (s_out, z_out) = q_in[0], q_out
     w = np.asarray(op.params["weight"], np.float64)
-    n_out = w.shape[0]
     per_channel = bool(options["per_channel"])
     ws = params.weight_scales(w, per_channel, where(op))
     wq = params.quantize_weights(w, ws)
-    bq = params.quantize_bias(op.params.get("bias", 0.0), s_in, ws, n_out, where(op), warnings)
-    params.check_accumulator(wq, bq, where(op))
-    mult, shift = params.output_multipliers(s_in, ws, s_out, n_out, where(op))
-    relu = op.attrs.get("activation", "none") == "relu"
-    attrs = {"in_zp": int(z_in), "out_zp": int(z_out), "act_min": int(z_out) if relu else -128, "act_max": 127,
-             "per_channel": per_channel}
-    return attrs, {"weight": wq, "bias": bq, "weight_scale": ws, "out_mult": mult, "out_shift": shift}
+    bq = params.quantize_bias(op.params.get("bias", 0.0), q_in[0][0], ws, w.shape[0], where(op), warnings)
+    return params.mac_record(op, q_in[0], q_out, wq, bq, ws, per_channel, where(op))
 
 
 def _requant_args(op):

@@ -1,0 +1,68 @@
+"""TFLite padding (SAME / VALID, after an explicit PAD folded in) as the IR's symmetric padding:
+a convolution where TFLite's leading padding and output size are the IR's; a pooling where every
+window and, for an average, every divisor is the IR's (Caffe's ceil-mode windows, padding counted
+in the divisor as real 0), else an error naming the operator."""
+from ... import ir
+from ... import tflite_schema as S
+
+P = S.Padding
+
+
+def _axis_pad(n, k, s, d, padding, before, after):
+    """TFLite's (output size, leading padding) along one axis of an input of n cells with
+    explicit padding (before, after) and then SAME or VALID."""
+    size, extent = n + before + after, d * (k - 1) + 1
+    if padding == P.SAME:
+        out = -(-size // s)
+        lead = max((out - 1) * s + extent - size, 0) // 2
+    else:
+        out, lead = (size - extent) // s + 1, 0
+    return out, before + lead
+
+
+def conv_pad(b, op, x, k, s, d):
+    """The IR's symmetric (pad_h, pad_w) that computes what TFLite computes, or an error."""
+    h, w, _ = b.shape(x.tensor)
+    top, bottom, left, right = x.pads
+    padding = op.options.get("padding", P.SAME)
+    pads = []
+    for n, kk, ss, dd, before, after in ((h, k[0], s[0], d[0], top, bottom), (w, k[1], s[1], d[1], left, right)):
+        out, lead = _axis_pad(n, kk, ss, dd, padding, before, after)
+        if out < 1 or ir.conv_output_size(n, kk, ss, lead, dd) != out:
+            raise b.error(op, f"padding {'SAME' if padding == P.SAME else 'VALID'} with explicit pads {list(x.pads)} "
+                              f"on a {h}x{w} input is not symmetric (leading {lead}, {out} outputs)",
+                          expected="padding the IR expresses: the same on both sides of each axis")
+        pads.append(lead)
+    return tuple(pads)
+
+
+def pool_pad(b, op, x, k, s, avg, zero):
+    """The IR's (Caffe's) pad whose windows and divisors are TFLite's, or an error."""
+    h, w, _ = b.shape(x.tensor)
+    top, bottom, left, right = x.pads
+    padding = op.options.get("padding", P.VALID)
+    pads = []
+    for n, kk, ss, before, after in ((h, k[0], s[0], top, bottom), (w, k[1], s[1], left, right)):
+        size = n + before + after
+        out, lead = _axis_pad(n, kk, ss, 1, padding, before, after)
+        tfl = []
+        for o in range(max(out, 0)):
+            a = o * ss - (lead - before)                  # window start in the padded tensor
+            lo, hi = max(a, 0), min(a + kk, size)         # TFLite clips to the (explicitly) padded tensor
+            tfl.append((max(lo - before, 0), min(hi - before, n), hi - lo, lo < before or hi > before + n))
+        ok = out >= 1 and ir.pool_output_size(n, kk, ss, lead) == out and not ir.pool_has_empty_window(n, kk, ss, lead)
+        for o, (start, end, count, touches_pad) in enumerate(tfl if ok else ()):
+            c_start, c_end, c_count = ir.pool_window(o, kk, ss, lead, n)
+            if (start, end) != (c_start, c_end) or end <= start:
+                ok = False
+            elif avg and (count != c_count or (touches_pad and x.pad_value != zero)):
+                ok = False                                # Caffe's divisor counts padding (real 0)
+            elif not avg and touches_pad and x.pad_value > zero:
+                ok = False                                # max: padding never above a real value
+        if not ok:
+            raise b.error(op, f"pooling {kk}x{ss} (kernel x stride) with {'SAME' if padding == P.SAME else 'VALID'} "
+                              f"padding and explicit pads {list(x.pads)} on {n} cells: its windows"
+                              f"{' and divisors' if avg else ''} are not the IR's (Caffe's) windows for any padding",
+                          expected="a pooling whose windows the IR expresses")
+        pads.append(lead)
+    return tuple(pads)

@@ -1,0 +1,217 @@
+"""The facts of TensorFlow Lite's flatbuffer schema (schema.fbs) that nnbuild's .tflite writer
+and reader (frontends/tflite/) need, as named constants: the file identifier, the field slot of
+each table field they use (a flatbuffer table field is addressed by its declaration index), and
+enum values. Written from the schema's meaning, not generated; tests check them against the
+schema module that TFLite Micro ships.
+"""
+
+FILE_IDENTIFIER = b"TFL3"
+SCHEMA_VERSION = 3                       # Model.version
+
+# Placeholder that deprecated_builtin_code (int8) holds for operator codes >= 127.
+PLACEHOLDER_FOR_GREATER_OP_CODES = 127
+
+
+class Model:
+    SLOTS = 10
+    VERSION, OPERATOR_CODES, SUBGRAPHS, DESCRIPTION, BUFFERS = 0, 1, 2, 3, 4
+
+
+class OperatorCode:
+    SLOTS = 4
+    DEPRECATED_BUILTIN_CODE, CUSTOM_CODE, VERSION, BUILTIN_CODE = 0, 1, 2, 3
+
+
+class SubGraph:
+    SLOTS = 6
+    TENSORS, INPUTS, OUTPUTS, OPERATORS, NAME = 0, 1, 2, 3, 4
+
+
+class Tensor:
+    SLOTS = 11
+    SHAPE, TYPE, BUFFER, NAME, QUANTIZATION = 0, 1, 2, 3, 4
+    IS_VARIABLE, SPARSITY, SHAPE_SIGNATURE = 5, 6, 7
+    EXTERNAL_BUFFER = 10
+
+
+class QuantizationParameters:
+    SLOTS = 7
+    MIN, MAX, SCALE, ZERO_POINT = 0, 1, 2, 3
+    DETAILS_TYPE = 4
+    QUANTIZED_DIMENSION = 6
+
+
+class Operator:
+    SLOTS = 14
+    OPCODE_INDEX, INPUTS, OUTPUTS, BUILTIN_OPTIONS_TYPE, BUILTIN_OPTIONS = 0, 1, 2, 3, 4
+    CUSTOM_OPTIONS = 5
+    BUILTIN_OPTIONS_2_TYPE = 11
+
+
+class Buffer:
+    SLOTS = 3
+    DATA, OFFSET, SIZE = 0, 1, 2
+
+
+class Conv2DOptions:
+    SLOTS = 7
+    PADDING, STRIDE_W, STRIDE_H, FUSED_ACTIVATION_FUNCTION, DILATION_W_FACTOR, DILATION_H_FACTOR = range(6)
+
+
+class DepthwiseConv2DOptions:
+    SLOTS = 7
+    (PADDING, STRIDE_W, STRIDE_H, DEPTH_MULTIPLIER, FUSED_ACTIVATION_FUNCTION,
+     DILATION_W_FACTOR, DILATION_H_FACTOR) = range(7)
+
+
+class Pool2DOptions:
+    SLOTS = 6
+    PADDING, STRIDE_W, STRIDE_H, FILTER_WIDTH, FILTER_HEIGHT, FUSED_ACTIVATION_FUNCTION = range(6)
+
+
+class FullyConnectedOptions:
+    SLOTS = 6
+    FUSED_ACTIVATION_FUNCTION, WEIGHTS_FORMAT, KEEP_NUM_DIMS = 0, 1, 2
+
+
+class SoftmaxOptions:
+    SLOTS = 1
+    BETA = 0
+
+
+class ConcatenationOptions:
+    SLOTS = 2
+    AXIS, FUSED_ACTIVATION_FUNCTION = 0, 1
+
+
+class AddOptions:
+    SLOTS = 2
+    FUSED_ACTIVATION_FUNCTION = 0
+
+
+class ReshapeOptions:
+    SLOTS = 1
+    NEW_SHAPE = 0
+
+
+class MulOptions:
+    SLOTS = 1
+    FUSED_ACTIVATION_FUNCTION = 0
+
+
+class ReducerOptions:
+    SLOTS = 1
+    KEEP_DIMS = 0
+
+
+class PadOptions:
+    SLOTS = 0
+
+
+class PadV2Options:
+    SLOTS = 0
+
+
+class QuantizeOptions:
+    SLOTS = 0
+
+
+class BuiltinOperator:
+    ADD = 0
+    AVERAGE_POOL_2D = 1
+    CONCATENATION = 2
+    CONV_2D = 3
+    DEPTHWISE_CONV_2D = 4
+    DEQUANTIZE = 6
+    FULLY_CONNECTED = 9
+    LOGISTIC = 14
+    MAX_POOL_2D = 17
+    MUL = 18
+    RELU = 19
+    RELU_N1_TO_1 = 20
+    RELU6 = 21
+    RESHAPE = 22
+    SOFTMAX = 25
+    TANH = 28
+    PAD = 34
+    MEAN = 40
+    PADV2 = 60
+    QUANTIZE = 114
+
+
+class BuiltinOptions:
+    NONE = 0
+    Conv2DOptions = 1
+    DepthwiseConv2DOptions = 2
+    Pool2DOptions = 5
+    FullyConnectedOptions = 8
+    SoftmaxOptions = 9
+    ConcatenationOptions = 10
+    AddOptions = 11
+    ReshapeOptions = 17
+    MulOptions = 21
+    PadOptions = 22
+    ReducerOptions = 27
+    DequantizeOptions = 38
+    PadV2Options = 43
+    QuantizeOptions = 89
+
+
+class TensorType:
+    FLOAT32 = 0
+    FLOAT16 = 1
+    INT32 = 2
+    UINT8 = 3
+    INT64 = 4
+    INT16 = 7
+    INT8 = 9
+
+
+class Padding:
+    SAME = 0
+    VALID = 1
+
+
+class ActivationFunctionType:
+    NONE = 0
+    RELU = 1
+    RELU_N1_TO_1 = 2
+    RELU6 = 3
+
+
+# The name of every BuiltinOperator code (the reader's errors name an unsupported operator).
+OPERATOR_NAMES = (
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE",
+    "EMBEDDING_LOOKUP", "FLOOR", "FULLY_CONNECTED", "HASHTABLE_LOOKUP", "L2_NORMALIZATION", "L2_POOL_2D",
+    "LOCAL_RESPONSE_NORMALIZATION", "LOGISTIC", "LSH_PROJECTION", "LSTM", "MAX_POOL_2D", "MUL", "RELU",
+    "RELU_N1_TO_1", "RELU6", "RESHAPE", "RESIZE_BILINEAR", "RNN", "SOFTMAX", "SPACE_TO_DEPTH", "SVDF", "TANH",
+    "CONCAT_EMBEDDINGS", "SKIP_GRAM", "CALL", "CUSTOM", "EMBEDDING_LOOKUP_SPARSE", "PAD",
+    "UNIDIRECTIONAL_SEQUENCE_RNN", "GATHER", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "TRANSPOSE", "MEAN",
+    "SUB", "DIV", "SQUEEZE", "UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "BIDIRECTIONAL_SEQUENCE_RNN",
+    "EXP", "TOPK_V2", "SPLIT", "LOG_SOFTMAX", "DELEGATE", "BIDIRECTIONAL_SEQUENCE_LSTM", "CAST", "PRELU",
+    "MAXIMUM", "ARG_MAX", "MINIMUM", "LESS", "NEG", "PADV2", "GREATER", "GREATER_EQUAL", "LESS_EQUAL",
+    "SELECT", "SLICE", "SIN", "TRANSPOSE_CONV", "SPARSE_TO_DENSE", "TILE", "EXPAND_DIMS", "EQUAL",
+    "NOT_EQUAL", "LOG", "SUM", "SQRT", "RSQRT", "SHAPE", "POW", "ARG_MIN", "FAKE_QUANT", "REDUCE_PROD",
+    "REDUCE_MAX", "PACK", "LOGICAL_OR", "ONE_HOT", "LOGICAL_AND", "LOGICAL_NOT", "UNPACK", "REDUCE_MIN",
+    "FLOOR_DIV", "REDUCE_ANY", "SQUARE", "ZEROS_LIKE", "FILL", "FLOOR_MOD", "RANGE",
+    "RESIZE_NEAREST_NEIGHBOR", "LEAKY_RELU", "SQUARED_DIFFERENCE", "MIRROR_PAD", "ABS", "SPLIT_V", "UNIQUE",
+    "CEIL", "REVERSE_V2", "ADD_N", "GATHER_ND", "COS", "WHERE", "RANK", "ELU", "REVERSE_SEQUENCE",
+    "MATRIX_DIAG", "QUANTIZE", "MATRIX_SET_DIAG", "ROUND", "HARD_SWISH", "IF", "WHILE",
+    "NON_MAX_SUPPRESSION_V4", "NON_MAX_SUPPRESSION_V5", "SCATTER_ND", "SELECT_V2", "DENSIFY", "SEGMENT_SUM",
+    "BATCH_MATMUL", "PLACEHOLDER_FOR_GREATER_OP_CODES", "CUMSUM", "CALL_ONCE", "BROADCAST_TO", "RFFT2D",
+    "CONV_3D", "IMAG", "REAL", "COMPLEX_ABS", "HASHTABLE", "HASHTABLE_FIND", "HASHTABLE_IMPORT",
+    "HASHTABLE_SIZE", "REDUCE_ALL", "CONV_3D_TRANSPOSE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
+    "BROADCAST_ARGS", "RANDOM_STANDARD_NORMAL", "BUCKETIZE", "RANDOM_UNIFORM", "MULTINOMIAL", "GELU",
+    "DYNAMIC_UPDATE_SLICE", "RELU_0_TO_1", "UNSORTED_SEGMENT_PROD", "UNSORTED_SEGMENT_MAX",
+    "UNSORTED_SEGMENT_SUM", "ATAN2", "UNSORTED_SEGMENT_MIN", "SIGN", "BITCAST", "BITWISE_XOR", "RIGHT_SHIFT",
+    "STABLEHLO_LOGISTIC", "STABLEHLO_ADD", "STABLEHLO_DIVIDE", "STABLEHLO_MULTIPLY", "STABLEHLO_MAXIMUM",
+    "STABLEHLO_RESHAPE", "STABLEHLO_CLAMP", "STABLEHLO_CONCATENATE", "STABLEHLO_BROADCAST_IN_DIM",
+    "STABLEHLO_CONVOLUTION", "STABLEHLO_SLICE", "STABLEHLO_CUSTOM_CALL", "STABLEHLO_REDUCE", "STABLEHLO_ABS",
+    "STABLEHLO_AND", "STABLEHLO_COSINE", "STABLEHLO_EXPONENTIAL", "STABLEHLO_FLOOR", "STABLEHLO_LOG",
+    "STABLEHLO_MINIMUM", "STABLEHLO_NEGATE", "STABLEHLO_OR", "STABLEHLO_POWER", "STABLEHLO_REMAINDER",
+    "STABLEHLO_RSQRT", "STABLEHLO_SELECT", "STABLEHLO_SUBTRACT", "STABLEHLO_TANH", "STABLEHLO_SCATTER",
+    "STABLEHLO_COMPARE", "STABLEHLO_CONVERT", "STABLEHLO_DYNAMIC_SLICE", "STABLEHLO_DYNAMIC_UPDATE_SLICE",
+    "STABLEHLO_PAD", "STABLEHLO_IOTA", "STABLEHLO_DOT_GENERAL", "STABLEHLO_REDUCE_WINDOW", "STABLEHLO_SORT",
+    "STABLEHLO_WHILE", "STABLEHLO_GATHER", "STABLEHLO_TRANSPOSE", "DILATE", "STABLEHLO_RNG_BIT_GENERATOR",
+    "REDUCE_WINDOW", "STABLEHLO_COMPOSITE", "STABLEHLO_SHIFT_LEFT", "STABLEHLO_CBRT", "STABLEHLO_CASE",
+)
