@@ -40,13 +40,20 @@ static inline void lane_copy(int32_t *dst, const int8_t *src, int32_t n)
         dst[NN_LANES * j] = src[j];
 }
 
+static inline void lane_fill(int32_t *dst, int32_t v, int32_t n)
+{
+    int32_t j;
+    for (j = 0; j < n; j++)
+        dst[NN_LANES * j] = v;
+}
+
 /* Lane `lane` of taps [t0, t1) (tap numbers of the whole window) into the chunk [k0, k1):
  * copied from src (src[0] is tap t0) or, when src is NULL, the pad value. */
 static void lane_put(int32_t *col, int32_t lane, int32_t k0, int32_t k1, int32_t t0, int32_t t1,
                      const int8_t *src, int32_t pad)
 {
     int32_t *dst;
-    int32_t j, n;
+    int32_t n;
     if (t0 < k0) {
         if (src)
             src += k0 - t0;
@@ -58,12 +65,10 @@ static void lane_put(int32_t *col, int32_t lane, int32_t k0, int32_t k1, int32_t
     dst = col + NN_LANES * (t0 - k0) + lane;
     if (n <= 0)
         return;
-    if (src) {
+    if (src)
         lane_copy(dst, src, n);
-    } else {
-        for (j = 0; j < n; j++)
-            dst[NN_LANES * j] = pad;
-    }
+    else
+        lane_fill(dst, pad, n);
 }
 
 /* Taps [k0, k1) of the windows of output pixels (oy, ox .. ox + 3) of group g into
@@ -124,9 +129,11 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * C, d = p->stride_w * C;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    int32_t kx0[NN_LANES], kx1[NN_LANES], ca = 0, cb = KW, lane, ky, kx, j;
+    int32_t kx0[NN_LANES], kx1[NN_LANES], ca = 0, cb = KW, lane, ky, j;
     for (lane = 0; lane < NN_LANES; lane++) {
         tap_range(ix0 + lane * p->stride_w, KW, 1, W, &kx0[lane], &kx1[lane]);
+        if (kx0[lane] >= kx1[lane])   /* no valid tap (tap_range may then return lo > KW) */
+            kx0[lane] = kx1[lane] = 0;
         ca = kx0[lane] > ca ? kx0[lane] : ca;
         cb = kx1[lane] < cb ? kx1[lane] : cb;
     }
@@ -142,17 +149,17 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
             quad_copy(col + NN_LANES * ca * C, row + ca * C, d, (cb - ca) * C);
         if (ca == 0 && cb == KW)
             continue;
+        /* per lane: [0, kx0) pad, [kx0, ca) and [cb, kx1) input, [kx1, KW) pad (kx0 <= ca < cb
+         * <= kx1 when there is a common part; else the lane's [kx0, kx1) in one run) */
         for (lane = 0; lane < NN_LANES; lane++) {
-            for (kx = 0; kx < KW; kx++) {
-                int32_t *dst = col + NN_LANES * kx * C + lane;
-                if (kx >= ca && kx < cb)
-                    continue;
-                if (kx >= kx0[lane] && kx < kx1[lane])
-                    lane_copy(dst, row + lane * d + kx * C, C);
-                else
-                    for (j = 0; j < C; j++)
-                        dst[NN_LANES * j] = pad;
-            }
+            const int32_t a = kx0[lane], b = kx1[lane];
+            const int32_t a1 = ca < cb ? ca : b, b0 = ca < cb ? cb : b;
+            const int8_t *src = row + lane * d;
+            int32_t *dst = col + lane;
+            lane_fill(dst, pad, a * C);
+            lane_copy(dst + NN_LANES * a * C, src + a * C, (a1 - a) * C);
+            lane_copy(dst + NN_LANES * b0 * C, src + b0 * C, (b - b0) * C);
+            lane_fill(dst + NN_LANES * b * C, pad, (KW - b) * C);
         }
     }
 }
@@ -208,12 +215,13 @@ static inline void mac_words4(const int32_t *col, const int8_t *w, int32_t n4, i
 #endif
 
 /* acc[p] += sum over k < n of col[4k + p] * w[k]. With `whole`, n is rounded up to whole
- * 4-tap blocks: the taps past n hold 0 in col (im2col_words), so whatever w has there (the
- * next channel's weights: the caller passes `whole` only when they exist) adds nothing. */
+ * 4-tap blocks when 2 or 3 taps remain (11 instructions per padded tap against about 16 per
+ * tap of the C tail): the taps past n hold 0 in col (lanes_block), so whatever w has there
+ * (the next channel's weights: the caller passes `whole` only when they exist) adds nothing. */
 static NN_NOINLINE void mac_words(const int32_t *col, const int8_t *w, int32_t n, int whole,
                                   int32_t *acc)
 {
-    const int32_t n4 = whole ? (n + 3) & ~3 : n & ~3;
+    const int32_t n4 = whole && (n & 2) ? (n + 3) & ~3 : n & ~3;
     int32_t k;
     if (n4 != 0)
         mac_words4(col, w, n4, acc);
