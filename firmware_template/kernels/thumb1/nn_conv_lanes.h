@@ -168,10 +168,13 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
 #if defined(__ARM_ARCH_6M__)
 static inline void mac_words4(const int32_t *col, const int8_t *w, int32_t n4, int32_t *acc)
 {
-    /* LDM's register list is fixed: the four words are r0-r3 (local register variables) */
+    /* LDM's register list is fixed: the four words are r0-r3 (local register variables).
+     * The asm loads and stores the accumulators itself (LDM/STM through r0-r3); acc's pointer
+     * waits in a high register while its low register holds the weights. */
     register int32_t x0 __asm("r0"), x1 __asm("r1"), x2 __asm("r2"), x3 __asm("r3");
     const int8_t *wend = w + n4;
-    int32_t idx = -n4, a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], wk;
+    int32_t idx = -n4, a0, a1, a2, a3;
+    int32_t *wk = acc, *keep;
 #define NN_TAP                                              \
         "ldmia  %[col]!, {r0, r1, r2, r3}\n\t"              \
         "ldrsb  %[wk], [%[wend], %[idx]]\n\t"               \
@@ -185,21 +188,30 @@ static inline void mac_words4(const int32_t *col, const int8_t *w, int32_t n4, i
         "add    %[a3], %[x3]\n\t"                           \
         "adds   %[idx], #1\n\t"
     __asm volatile(   /* GCC wraps Thumb-1 inline asm in divided syntax: this is unified */
-        ".syntax unified\n"
+        ".syntax unified\n\t"
+        "ldmia  %[wk]!, {r0, r1, r2, r3}\n\t"
+        "mov    %[keep], %[wk]\n\t"
+        "mov    %[a0], r0\n\t"
+        "mov    %[a1], r1\n\t"
+        "mov    %[a2], r2\n\t"
+        "mov    %[a3], r3\n"
         "1:\n\t"
         NN_TAP NN_TAP NN_TAP NN_TAP
         "bne    1b\n\t"
+        "mov    %[wk], %[keep]\n\t"
+        "subs   %[wk], #16\n\t"
+        "mov    r0, %[a0]\n\t"
+        "mov    r1, %[a1]\n\t"
+        "mov    r2, %[a2]\n\t"
+        "mov    r3, %[a3]\n\t"
+        "stmia  %[wk]!, {r0, r1, r2, r3}\n\t"
         ".syntax divided"
-        : [col] "+l"(col), [idx] "+l"(idx), [a0] "+h"(a0), [a1] "+h"(a1), [a2] "+h"(a2),
-          [a3] "+h"(a3), [wk] "=&l"(wk), [x0] "=&l"(x0), [x1] "=&l"(x1), [x2] "=&l"(x2),
-          [x3] "=&l"(x3)
+        : [col] "+l"(col), [idx] "+l"(idx), [wk] "+l"(wk), [keep] "=&h"(keep),
+          [a0] "=&h"(a0), [a1] "=&h"(a1), [a2] "=&h"(a2), [a3] "=&h"(a3),
+          [x0] "=&l"(x0), [x1] "=&l"(x1), [x2] "=&l"(x2), [x3] "=&l"(x3)
         : [wend] "l"(wend)
         : "cc", "memory");
 #undef NN_TAP
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
 }
 #else
 static inline void mac_words4(const int32_t *col, const int8_t *w, int32_t n4, int32_t *acc)
@@ -214,23 +226,30 @@ static inline void mac_words4(const int32_t *col, const int8_t *w, int32_t n4, i
 }
 #endif
 
-/* acc[p] += sum over k < n of col[4k + p] * w[k]. With `whole`, n is rounded up to whole
- * 4-tap blocks when 2 or 3 taps remain (11 instructions per padded tap against about 16 per
- * tap of the C tail): the taps past n hold 0 in col (lanes_block), so whatever w has there
- * (the next channel's weights: the caller passes `whole` only when they exist) adds nothing. */
-static NN_NOINLINE void mac_words(const int32_t *col, const int8_t *w, int32_t n, int whole,
-                                  int32_t *acc)
+/* acc[4i + p] += sum over k < n of col[4k + p] * w[iK + k], i < nb: the chunk's MACs of nb
+ * output channels whose weight rows are K apart. The loop runs whole 4-tap blocks: the taps
+ * past n hold 0 in col (lanes_block), so whatever the weights have there (the next channel's)
+ * adds nothing; only the block's last channel, when `more` says that nothing follows its
+ * weights, stops at n & ~3 and finishes in C. */
+static NN_NOINLINE void mac_block(const int32_t *col, const int8_t *w, int32_t K, int32_t n,
+                                  int32_t nb, int more, int32_t *acc)
 {
-    const int32_t n4 = whole && (n & 2) ? (n + 3) & ~3 : n & ~3;
-    int32_t k;
-    if (n4 != 0)
-        mac_words4(col, w, n4, acc);
-    for (k = n4, col += NN_LANES * n4; k < n; k++, col += NN_LANES) {
-        const int32_t wk = w[k];
-        acc[0] += col[0] * wk;
-        acc[1] += col[1] * wk;
-        acc[2] += col[2] * wk;
-        acc[3] += col[3] * wk;
+    const int32_t up = (n + 3) & ~3, n4 = n & ~3;
+    const int32_t whole = more ? nb : nb - 1;
+    int32_t i, k;
+    for (i = 0; i < whole; i++, w += K, acc += NN_LANES)
+        mac_words4(col, w, up, acc);
+    if (whole < nb) {
+        const int32_t *x = col + NN_LANES * n4;
+        if (n4 != 0)
+            mac_words4(col, w, n4, acc);
+        for (k = n4; k < n; k++, x += NN_LANES) {
+            const int32_t wk = w[k];
+            acc[0] += x[0] * wk;
+            acc[1] += x[1] * wk;
+            acc[2] += x[2] * wk;
+            acc[3] += x[3] * wk;
+        }
     }
 }
 
@@ -242,7 +261,7 @@ static void lanes_block(const nn_conv_params *p, const int8_t *in, const int8_t 
                         int32_t cin_g, int32_t K, int32_t kc, int32_t pad, int32_t *col,
                         int32_t *acc)
 {
-    int32_t k0, k1, i, j;
+    int32_t k0, k1, j;
     for (k0 = 0; k0 < K; k0 = k1) {
         k1 = K - k0 < kc ? K : k0 + kc;
         if (k0 == 0 && k1 == K && n == NN_LANES && p->dil_w == 1 && cin_g == p->in_c)
@@ -251,9 +270,7 @@ static void lanes_block(const nn_conv_params *p, const int8_t *in, const int8_t 
             im2col_words(p, in, oy, ox, n, g, cin_g, pad, k0, k1, col);
         for (j = NN_LANES * (k1 - k0); j & 15; j++)   /* the 4-tap block's taps past k1 */
             col[j] = 0;
-        for (i = 0; i < nb; i++)   /* the last channel's last chunk: no weights past it */
-            mac_words(col, weight + (o0 + i) * K + k0, k1 - k0, o0 + i + 1 < p->out_c || k1 < K,
-                      acc + NN_LANES * i);
+        mac_block(col, weight + o0 * K + k0, K, k1 - k0, nb, o0 + nb < p->out_c || k1 < K, acc);
     }
 }
 
