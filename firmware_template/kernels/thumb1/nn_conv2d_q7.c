@@ -30,13 +30,18 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
             gend += cout_g;
         }
         nb = gend - o0 < NN_LANE_BLOCK ? gend - o0 : NN_LANE_BLOCK;
-        for (oy = 0; oy < p->out_h; oy++) {
-            for (ox = 0; ox < p->out_w; ox += NN_LANES) {
-                const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+        for (ox = 0; ox < p->out_w; ox += NN_LANES) {   /* columns outside: h once per run */
+            const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+            const int whole = lanes_whole(p, n, cin_g, K, kc);
+            lanes_cols h;
+            if (whole)
+                lanes_cols_of(p, ox, &h);
+            for (oy = 0; oy < p->out_h; oy++) {
                 int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
                 for (i = 0; i < nb; i++)
                     acc[4 * i] = acc[4 * i + 1] = acc[4 * i + 2] = acc[4 * i + 3] = bias[o0 + i];
-                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, 0, col, acc);
+                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, 0,
+                            whole ? &h : 0, col, acc);
                 for (lane = 0; lane < n; lane++, y += OC) {
                     const int32_t *a = acc + lane;
                     if (fast) {

@@ -26,16 +26,21 @@ static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const in
             gend += cout_g;
         }
         nb = gend - o0 < NN_LANE_BLOCK ? gend - o0 : NN_LANE_BLOCK;
-        for (oy = 0; oy < p->out_h; oy++) {
-            for (ox = 0; ox < p->out_w; ox += NN_LANES) {
-                const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+        for (ox = 0; ox < p->out_w; ox += NN_LANES) {   /* columns outside: h once per run */
+            const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+            const int whole = lanes_whole(p, n, cin_g, K, kc);
+            lanes_cols h;
+            if (whole)
+                lanes_cols_of(p, ox, &h);
+            for (oy = 0; oy < p->out_h; oy++) {
                 int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
                 int8_t unused[2];
                 for (i = 0; i < nb; i++) {
                     const int32_t b = chan[NN_S8_CHAN * (o0 + i)];
                     acc[4 * i] = acc[4 * i + 1] = acc[4 * i + 2] = acc[4 * i + 3] = b;
                 }
-                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, ps->in_zp, col, acc);
+                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, ps->in_zp,
+                            whole ? &h : 0, col, acc);
                 for (i = 0; i < nb; i++) {
                     const int32_t *c = chan + NN_S8_CHAN * (o0 + i), *a = acc + NN_LANES * i;
                     nn_requant2_s8(a[0], a[1], c[1], c[2], ozp, lo, hi, &y[i],

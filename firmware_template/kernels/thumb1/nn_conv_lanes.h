@@ -121,22 +121,41 @@ static void quad_copy(int32_t *col, const int8_t *s, int32_t d, int32_t n)
     }
 }
 
+/* The kernel columns [kx0, kx1) of each of 4 lanes that lie inside the input (dense rows),
+ * and [ca, cb) the ones all four have: the same for every output row, so computed once per
+ * run of 4 output pixels. */
+typedef struct {
+    int32_t kx0[NN_LANES], kx1[NN_LANES], ca, cb;
+} lanes_cols;
+
+static void lanes_cols_of(const nn_conv_params *p, int32_t ox, lanes_cols *h)
+{
+    const int32_t ix0 = ox * p->stride_w - p->pad_w;
+    int32_t lane;
+    h->ca = 0;
+    h->cb = p->k_w;
+    for (lane = 0; lane < NN_LANES; lane++) {
+        int32_t a, b;
+        tap_range(ix0 + lane * p->stride_w, p->k_w, 1, p->in_w, &a, &b);
+        if (a >= b)   /* no valid tap (tap_range may then return a > k_w) */
+            a = b = 0;
+        h->kx0[lane] = a;
+        h->kx1[lane] = b;
+        h->ca = a > h->ca ? a : h->ca;
+        h->cb = b < h->cb ? b : h->cb;
+    }
+}
+
 /* im2col_words for the whole window of 4 valid lanes, dense (groups 1, no horizontal
- * dilation): per kernel row, the kernel columns every lane has inside the input are one
- * quad_copy; the few others (the left and right borders) go lane by lane. */
+ * dilation), h = lanes_cols_of(ox): per kernel row, the kernel columns every lane has inside
+ * the input are one quad_copy; the few others (the left and right borders) go lane by lane. */
 static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                         int32_t pad, int32_t *col)
+                         int32_t pad, const lanes_cols *h, int32_t *col)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * C, d = p->stride_w * C;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
-    int32_t kx0[NN_LANES], kx1[NN_LANES], ca = 0, cb = KW, lane, ky, j;
-    for (lane = 0; lane < NN_LANES; lane++) {
-        tap_range(ix0 + lane * p->stride_w, KW, 1, W, &kx0[lane], &kx1[lane]);
-        if (kx0[lane] >= kx1[lane])   /* no valid tap (tap_range may then return lo > KW) */
-            kx0[lane] = kx1[lane] = 0;
-        ca = kx0[lane] > ca ? kx0[lane] : ca;
-        cb = kx1[lane] < cb ? kx1[lane] : cb;
-    }
+    const int32_t ca = h->ca, cb = h->cb, inner = ca == 0 && cb == KW;
+    int32_t lane, ky, j;
     for (ky = 0; ky < p->k_h; ky++, col += NN_LANES * run) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *row = in + (iy * W + ix0) * C;   /* lane 0's kernel column 0 */
@@ -147,12 +166,12 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
         }
         if (ca < cb)
             quad_copy(col + NN_LANES * ca * C, row + ca * C, d, (cb - ca) * C);
-        if (ca == 0 && cb == KW)
+        if (inner)
             continue;
         /* per lane: [0, kx0) pad, [kx0, ca) and [cb, kx1) input, [kx1, KW) pad (kx0 <= ca < cb
          * <= kx1 when there is a common part; else the lane's [kx0, kx1) in one run) */
         for (lane = 0; lane < NN_LANES; lane++) {
-            const int32_t a = kx0[lane], b = kx1[lane];
+            const int32_t a = h->kx0[lane], b = h->kx1[lane];
             const int32_t a1 = ca < cb ? ca : b, b0 = ca < cb ? cb : b;
             const int8_t *src = row + lane * d;
             int32_t *dst = col + lane;
@@ -255,23 +274,31 @@ static NN_NOINLINE void mac_block(const int32_t *col, const int8_t *w, int32_t K
 
 /* The MAC part of a block of nb output channels (o0 ..) of group g for the 4 output pixels
  * (oy, ox ..): acc[4i + p] starts at the caller's value and gets every tap, chunk by chunk
- * (kc = lane_chunk(K), computed once per call: ARMv6-M divides in software). */
+ * (kc = lane_chunk(K), computed once per call: ARMv6-M divides in software). h: the lanes'
+ * columns when the whole window is one chunk of 4 valid dense lanes (lanes_whole), else NULL. */
 static void lanes_block(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                         int32_t o0, int32_t nb, int32_t oy, int32_t ox, int32_t n, int32_t g,
-                        int32_t cin_g, int32_t K, int32_t kc, int32_t pad, int32_t *col,
-                        int32_t *acc)
+                        int32_t cin_g, int32_t K, int32_t kc, int32_t pad, const lanes_cols *h,
+                        int32_t *col, int32_t *acc)
 {
     int32_t k0, k1, j;
     for (k0 = 0; k0 < K; k0 = k1) {
         k1 = K - k0 < kc ? K : k0 + kc;
-        if (k0 == 0 && k1 == K && n == NN_LANES && p->dil_w == 1 && cin_g == p->in_c)
-            im2col_whole(p, in, oy, ox, pad, col);
+        if (h)
+            im2col_whole(p, in, oy, ox, pad, h, col);
         else
             im2col_words(p, in, oy, ox, n, g, cin_g, pad, k0, k1, col);
         for (j = NN_LANES * (k1 - k0); j & 15; j++)   /* the 4-tap block's taps past k1 */
             col[j] = 0;
         mac_block(col, weight + o0 * K + k0, K, k1 - k0, nb, o0 + nb < p->out_c || k1 < K, acc);
     }
+}
+
+/* Whether a run of n output pixels takes im2col_whole (then lanes_cols_of gives its h). */
+static inline int lanes_whole(const nn_conv_params *p, int32_t n, int32_t cin_g, int32_t K,
+                              int32_t kc)
+{
+    return n == NN_LANES && kc == K && p->dil_w == 1 && cin_g == p->in_c;
 }
 
 #endif
