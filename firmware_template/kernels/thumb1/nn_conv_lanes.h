@@ -108,7 +108,33 @@ static void im2col_words(const nn_conv_params *p, const int8_t *in, int32_t oy, 
     }
 }
 
-/* col[4j + p] = s[j + p*d], j < n: a run of taps of the 4 lanes, d bytes apart in the input */
+/* col[4j + p] = s[j + p*d], j < n, n >= 1: a run of taps of the 4 lanes, d bytes apart in the
+ * input. ARMv6-M: two LDRSB and one STM of two words per half tap, lanes 0/1 and 2/3 from the
+ * same two end pointers at indexes j - n and j - n + 2d (9 instructions per tap, GCC's 14). */
+#if defined(__ARM_ARCH_6M__)
+static void quad_copy(int32_t *col, const int8_t *s, int32_t d, int32_t n)
+{
+    register int32_t v0 __asm("r0"), v1 __asm("r1");   /* STM's register list */
+    const int8_t *e0 = s + n, *e1 = e0 + d;
+    int32_t i = -n, i2 = 2 * d - n;
+    __asm volatile(
+        ".syntax unified\n"
+        "1:\n\t"
+        "ldrsb  r0, [%[e0], %[i]]\n\t"
+        "ldrsb  r1, [%[e1], %[i]]\n\t"
+        "stmia  %[col]!, {r0, r1}\n\t"
+        "ldrsb  r0, [%[e0], %[i2]]\n\t"
+        "ldrsb  r1, [%[e1], %[i2]]\n\t"
+        "stmia  %[col]!, {r0, r1}\n\t"
+        "adds   %[i2], #1\n\t"
+        "adds   %[i], #1\n\t"
+        "bne    1b\n\t"
+        ".syntax divided"
+        : [col] "+l"(col), [i] "+l"(i), [i2] "+l"(i2), [v0] "=&l"(v0), [v1] "=&l"(v1)
+        : [e0] "l"(e0), [e1] "l"(e1)
+        : "cc", "memory");
+}
+#else
 static void quad_copy(int32_t *col, const int8_t *s, int32_t d, int32_t n)
 {
     const int8_t *s1 = s + d, *s2 = s1 + d, *s3 = s2 + d;
@@ -120,6 +146,7 @@ static void quad_copy(int32_t *col, const int8_t *s, int32_t d, int32_t n)
         col[3] = s3[j];
     }
 }
+#endif
 
 /* The kernel columns [kx0, kx1) of each of 4 lanes that lie inside the input (dense rows),
  * and [ca, cb) the ones all four have: the same for every output row, so computed once per
