@@ -151,3 +151,102 @@ def test_split_multiply_is_the_64_bit_value_exactly(split_prims):
 def test_split_multiply_requant_matches_arith(split_prims):
     s8k.test_int8_primitives_match_arith(split_prims)
     s8k.test_requant_epilogue_matches_arith_below_its_bound(split_prims)
+
+
+# thumb1's conv paths, each with its edge: (input h, w, c), (out_c, kh, kw), stride, pad, dil,
+# groups. K % 4 = 1 (conv1-like: 1 channel, 5x5, the block's last channel ends in C), 2, 3
+# and K < 4; 19 channels (a second block whose weights follow the first's); output widths that
+# are no multiple of 4 (a short lane group: the general im2col); horizontal stride 2 (lanes 2C
+# apart); a border window with no valid column; groups; K = 128 (one chunk) and 129 (two).
+LANE_CASES = [
+    ((12, 14, 1), (9, 5, 5), (1, 1), (2, 2), (1, 1), 1),
+    ((7, 9, 2), (5, 1, 3), (1, 1), (0, 1), (1, 1), 1),
+    ((6, 10, 3), (4, 1, 1), (1, 1), (0, 0), (1, 1), 1),
+    ((5, 11, 3), (19, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((6, 13, 2), (6, 3, 2), (2, 2), (1, 1), (1, 1), 1),
+    ((11, 11, 2), (5, 2, 1), (1, 3), (2, 2), (2, 1), 1),
+    ((5, 8, 4), (6, 3, 3), (1, 1), (1, 1), (1, 2), 2),
+    ((3, 6, 32), (5, 2, 2), (1, 1), (0, 0), (1, 1), 1),
+    ((4, 5, 129), (3, 1, 1), (1, 1), (0, 0), (1, 1), 1),
+]
+
+
+def _lane_case(rng, i, spec, extreme):
+    (h, w, c), (o, kh, kw), stride, pad, dil, groups = spec
+    if extreme:   # every product at +-2^14
+        x = np.full((h, w, c), -128 if i % 2 else 127, np.int8)
+        wt = np.full((o, kh, kw, c // groups), -128, np.int8)
+    else:
+        x, wt = q7k._rand_i8(rng, (h, w, c)), q7k._rand_i8(rng, (o, kh, kw, c // groups))
+    b = rng.integers(-(1 << 16), 1 << 16, o).astype(np.int32)
+    return x, wt, b, stride, pad, dil, groups
+
+
+@pytest.mark.parametrize("extreme", [False, True])
+def test_thumb1_lane_paths_match_golden_on_the_host(extreme):
+    """q7 and int8 on each lane path (the host builds the loops' C twins)."""
+    lib = q7k.host_kernels("thumb1")
+    lib8 = s8k.hostcc.load(s8k.hostcc.build_shared(csources.kernel_sources("thumb1"), s8k.ROOT / "build" /
+                                                   "test_kernels_lowcores", include_dirs=s8k.KINC))
+    rng = np.random.default_rng(31)
+    for i, spec in enumerate(LANE_CASES):
+        x, wt, b, stride, pad, dil, groups = _lane_case(rng, i, spec, extreme)
+        for shift, act in ((12, (-128, 127)), (1, (0, 127)), (-2, (-128, 127))):
+            got = q7k.run_conv(lib, x, wt, b, stride, pad, dil, groups, shift, act)
+            want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
+            np.testing.assert_array_equal(got, want, err_msg=f"q7 case {i} shift {shift}")
+        mult, sh = s8k._rand_requant(rng, wt.shape[0], lo=1e-6, hi=1e-3)
+        for in_zp in (-128, 0, 127):
+            case = (x, wt, b, in_zp, mult, sh, int(rng.integers(-128, 128)), (-128, 127), stride, pad, dil,
+                    groups)
+            np.testing.assert_array_equal(s8k.run_conv(lib8, case), s8k.want_conv(case),
+                                          err_msg=f"int8 case {i} in_zp {in_zp}")
+
+
+POOL_CASES = [((8, 10, 5), (2, 2), (2, 2), (0, 0)), ((9, 9, 3), (2, 2), (2, 2), (0, 0)),
+              ((7, 6, 4), (2, 2), (1, 1), (0, 0)), ((9, 8, 3), (3, 3), (2, 2), (1, 1))]
+
+
+def _lane_qemu_source(extreme):
+    """C source: LANE_CASES (q7) and POOL_CASES (max) against golden; main returns the misses."""
+    rng = np.random.default_rng(32)
+    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    calls, max_out, max_scratch = [], 1, 4
+    for i, spec in enumerate(LANE_CASES):
+        x, wt, b, stride, pad, dil, groups = _lane_case(rng, i, spec, extreme)
+        shift, act = (12, (-128, 127)) if i % 2 else (1, (0, 127))
+        want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
+        (h, w, c), (o, kh, kw, _) = x.shape, wt.shape
+        src += [q7k._c_array("int8_t", f"cx{i}", x), q7k._c_array("int8_t", f"cw{i}", wt),
+                q7k._c_array("int32_t", f"cb{i}", b), q7k._c_array("int8_t", f"cy{i}", want),
+                f"static const nn_conv_params cp{i} = {{{h},{w},{c},{want.shape[0]},{want.shape[1]},{o},"
+                f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
+                f"{shift},{act[0]},{act[1]}}};\n"]
+        calls.append(f"nn_conv2d_q7(&cp{i}, cx{i}, cw{i}, cb{i}, out, scratch); "
+                     f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
+        max_out = max(max_out, want.size)
+        max_scratch = max(max_scratch, q7k.conv_scratch_bytes(kh, kw, c // groups))
+    for i, ((h, w, c), kernel, stride, pad) in enumerate(POOL_CASES):
+        x = np.full((h, w, c), -128, np.int8) if extreme else q7k._rand_i8(rng, (h, w, c))
+        want = golden.max_pool(x[None], kernel, stride, pad)[0]
+        src += [q7k._c_array("int8_t", f"px{i}", x), q7k._c_array("int8_t", f"py{i}", want),
+                f"static const nn_pool_params pp{i} = {{{h},{w},{c},{want.shape[0]},{want.shape[1]},"
+                f"{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}}};\n"]
+        calls.append(f"nn_maxpool_q7(&pp{i}, px{i}, out); bad += check(\"maxpool\", {i}, py{i}, {want.size});")
+        max_out = max(max_out, want.size)
+    src.append(f"static int8_t out[{max_out}] __attribute__((aligned(4)));\n"
+               f"static int16_t scratch[{max_scratch // 2}] __attribute__((aligned(4)));\n"
+               "static int check(const char *what, int i, const int8_t *want, int n)\n{\n"
+               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
+               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n"
+               "int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
+               + "\n    ".join(calls) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    return "".join(src)
+
+
+@needs_arm
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
+@pytest.mark.parametrize("extreme", [False, True])
+def test_thumb1_lane_paths_match_golden_in_qemu(extreme, tmp_path):
+    """The same paths through the LDM/MULS asm on the m0 board (and the 2x2 max pool)."""
+    _run_in_qemu("m0", _lane_qemu_source(extreme), tmp_path)

@@ -1,37 +1,56 @@
 /* 2-D convolution, q7, variant for ARMv6-M (Cortex-M0/M0+); docs/q7_contract.md: conv2d, the
  * same bytes as ref/.
  *
- * Depthwise: the direct loop (common/nn_conv_common.h). General: per group and run of 4 output
- * pixels of one row, im2col into biased byte lanes, then one output channel at a time over the
- * 4 lanes (thumb1/nn_conv_lanes.h).
+ * Depthwise: the direct loop (common/nn_conv_common.h). General: per block of up to 16 output
+ * channels of one group and run of 4 output pixels of one row, the int32 im2col lanes and the
+ * LDM + MULS loop (thumb1/nn_conv_lanes.h), then the requantisation of the block.
  */
 #include "nn_kernels.h"
 #include "nn_conv_lanes.h"
 
+/* requant(acc, s, lo, hi) for 2 <= s <= 31 (sm1 = s - 1): nn_round_shift2's three instructions */
+static inline int8_t requant_s(int32_t acc, int32_t sm1, int32_t lo, int32_t hi)
+{
+    const int32_t r = nn_round_shift2(acc, sm1);
+    return (int8_t)(r < lo ? lo : (r > hi ? hi : r));
+}
+
 static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
-                         const int32_t *bias, int8_t *out, uint8_t *col)
+                         const int32_t *bias, int8_t *out, int32_t *col)
 {
     const int32_t G = p->groups, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g;
+    const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g, kc = lane_chunk(K);
     const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
-    int32_t init[NN_LANE_BLOCK];
-    int32_t o0, nb, g, oy, ox, i, lane;
+    const int fast = s >= 2 && s <= 31;   /* nn_round_shift2's range */
+    int32_t acc[NN_LANES * NN_LANE_BLOCK];
+    int32_t o0, nb, g = 0, gend = cout_g, oy, ox, i, lane;
     for (o0 = 0; o0 < OC; o0 += nb) {
-        g = o0 / cout_g;   /* blocks stay inside one group: one im2col serves them */
-        nb = (g + 1) * cout_g - o0;
-        nb = nb < NN_LANE_BLOCK ? nb : NN_LANE_BLOCK;
-        lane_init(weight, K, o0, nb, bias, 1, init);
-        for (oy = 0; oy < p->out_h; oy++) {
-            for (ox = 0; ox < p->out_w; ox += NN_LANES) {
-                const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+        if (o0 == gend) {   /* blocks stay inside one group: one im2col serves them */
+            g++;
+            gend += cout_g;
+        }
+        nb = gend - o0 < NN_LANE_BLOCK ? gend - o0 : NN_LANE_BLOCK;
+        for (ox = 0; ox < p->out_w; ox += NN_LANES) {   /* columns outside: h once per run */
+            const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
+            const int whole = lanes_whole(p, n, cin_g, K, kc);
+            lanes_cols h;
+            if (whole)
+                lanes_cols_of(p, ox, &h);
+            for (oy = 0; oy < p->out_h; oy++) {
                 int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
-                im2col_lanes(p, in, oy, ox, n, g, cin_g, 0, col);
-                for (i = 0; i < nb; i++) {
-                    int32_t acc[NN_LANES];
-                    acc[0] = acc[1] = acc[2] = acc[3] = init[i];
-                    mac_lanes(col, weight + (o0 + i) * K, K, acc);
-                    for (lane = 0; lane < n; lane++)
-                        y[lane * OC + i] = (int8_t)nn_requant(acc[lane], s, lo, hi);
+                for (i = 0; i < nb; i++)
+                    acc[4 * i] = acc[4 * i + 1] = acc[4 * i + 2] = acc[4 * i + 3] = bias[o0 + i];
+                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, 0,
+                            whole ? &h : 0, col, acc);
+                for (lane = 0; lane < n; lane++, y += OC) {
+                    const int32_t *a = acc + lane;
+                    if (fast) {
+                        for (i = 0; i < nb; i++)
+                            y[i] = requant_s(a[NN_LANES * i], s - 1, lo, hi);
+                    } else {
+                        for (i = 0; i < nb; i++)
+                            y[i] = (int8_t)nn_requant(a[NN_LANES * i], s, lo, hi);
+                    }
                 }
             }
         }
@@ -43,8 +62,8 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
 {
     if (NN_CONV_IS_DEPTHWISE(p))
         conv_depthwise(p, in, weight, bias, out);
-    else   /* the contract's scratch (4 * K bytes at least) holds the 4 lanes of K taps */
-        conv_general(p, in, weight, bias, out, (uint8_t *)scratch);
+    else   /* the contract's scratch (16 * min(ceil4(K), 128) bytes at least) holds a chunk's 4 lanes */
+        conv_general(p, in, weight, bias, out, (int32_t *)(void *)scratch);
 }
 
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
