@@ -75,14 +75,17 @@ def quantize_graph(entry, graph):
     return qgraph, report
 
 
-def generate_model(qgraph, out_dir, name):
-    """lower -> plan -> emit for one quantized model; returns (steps, plan, [header, source])."""
+def generate_model(qgraph, out_dir, name, memory="fast", arena_budget=None):
+    """lower -> schedule -> plan -> emit for one quantized model; returns (steps, plan, [header,
+    source]). `memory` (manifest: fast, small, auto) and `arena_budget` (bytes available to the
+    arena, for auto) pick layer-by-layer or streamed execution (nnbuild.schedule)."""
     from .codegen import generate
     from .lower import lower
     from .planner import plan as make_plan
+    from .schedule import choose
 
     steps = lower(qgraph)
-    p = make_plan(steps, qgraph)
+    _, p = choose(steps, qgraph, memory, arena_budget, lambda sch: make_plan(steps, qgraph, sch))
     return steps, p, generate(qgraph, p, steps, out_dir, name)
 
 

@@ -79,8 +79,12 @@ class Plan:
 
     def format_table(self):
         """Per-step memory table (text) for build logs and reports."""
-        lines = [f"arena {self.arena_bytes} B, peak live {self.peak_bytes} B at step {self.peak_step}",
-                 f"{'step':>4}  {'layer':<24} {'op':<22} {'live B':>8}  buffers (offset:bytes)"]
+        lines = [f"arena {self.arena_bytes} B, peak live {self.peak_bytes} B at step {self.peak_step}"]
+        if self.schedule is not None:
+            lines += [f"streamed: {len(self.substep_step)} sub-steps"] + self.schedule.describe()
+        else:
+            lines += ["layer by layer"]
+        lines += [f"{'step':>4}  {'layer':<24} {'op':<22} {'live B':>8}  buffers (offset:bytes)"]
         for r in self.rows:
             bufs = ", ".join(f"{n}@{self.buffers[n].offset}:{self.buffers[n].size}" for n in r.live)
             mark = " <- peak" if r.index == self.peak_step else ""

@@ -1,0 +1,348 @@
+"""The schedule stage between lowering and planning: which chains of row-wise steps run fused,
+row by row, through line buffers instead of layer by layer through whole tensors.
+
+A fused group is a chain of steps whose kernels can run on a band of output rows (Kernel.rows:
+input stage, conv, pools with pad_h 0), each reading only the previous one's output, which
+nothing else reads. Every edge inside a group is a sliding-window line buffer holding as many
+rows as the consumer's window spans (kernel, dilation; pools: their window): when the next row
+does not fit, the rows still needed move to the front. The group's first step reads a whole
+tensor (or the caller's pixels) and its last writes a whole tensor, so groups and single steps
+mix freely. The command list of a group is computed here, statically, by pulling rows from the
+last step (`_simulate`): one command computes one output row of one step, after an optional move.
+
+The planner (planner.plan with a schedule) sees each line buffer and each group's scratch (one
+region for its steps, as they never run at once) with its real size and its lifetime in
+sub-steps (one sub-step per command; one per unfused step).
+
+`choose(steps, g, memory, budget)` picks: `fast` is layer by layer; `small` the smallest arena
+over the ways of cutting each chain into groups; `auto` layer by layer when its arena fits
+`budget` (bytes, or None), else `small`.
+"""
+from dataclasses import dataclass, field
+from itertools import product
+
+MEMORY_MODES = ("auto", "fast", "small")
+MAX_SEARCH_EDGES = 10       # chains with more edges try fewer cuttings (all, none, one cut)
+
+
+@dataclass
+class Stage:
+    """One step of a group, with the row geometry of its window along the height."""
+    step: object
+    window: str          # Kernel.rows.window
+    in_h: int
+    out_h: int
+    k: int               # input rows one output row's window spans (dilation included)
+    stride: int
+    pad: int
+    in_row_bytes: int
+    out_row_bytes: int
+
+    def needs(self, y):
+        """[lo, hi): the input rows (inside the tensor) output row y reads."""
+        if self.window == "pixels":
+            return y, y + 1
+        start = y * self.stride - self.pad
+        end = start + self.k if self.window == "conv" else min(start + self.k, self.in_h + self.pad)
+        return max(start, 0), min(end, self.in_h)
+
+
+@dataclass
+class Edge:
+    """The line buffer between stage i and i+1 (holds rows [first, first + count) of `tensor`)."""
+    tensor: str
+    row_bytes: int
+    cap: int
+    first: int = 0
+    count: int = 0
+    keep: int = 0        # the consumer's first needed row: rows before it may be dropped
+
+
+@dataclass
+class Run:
+    """One command: output row y of stage `stage`, from input rows [in_first, in_first+in_rows)
+    held by its input buffer, into row slot `slot` of its output buffer, after dropping `drop`
+    rows of that buffer (moving the `keep` rows after them to its front)."""
+    stage: int
+    y: int
+    in_first: int
+    in_rows: int
+    slot: int
+    drop: int = 0
+    keep: int = 0
+
+
+@dataclass
+class Group:
+    stages: list
+    edges: list
+    runs: list
+
+    @property
+    def steps(self):
+        return [st.step for st in self.stages]
+
+    @property
+    def input(self):
+        return self.stages[0].step.inputs[0]
+
+    @property
+    def output(self):
+        return self.stages[-1].step.output
+
+    def scratch(self):
+        return max((st.step.scratch for st in self.stages), default=0)
+
+
+@dataclass
+class Schedule:
+    steps: list
+    graph: object
+    groups: list = field(default_factory=list)
+
+    def units(self):
+        """The execution order: each item a lone Step or a Group (at its first step's place)."""
+        first = {grp.steps[0].index: grp for grp in self.groups}
+        inside = {s.index for grp in self.groups for s in grp.steps}
+        out = []
+        for s in self.steps:
+            if s.index in first:
+                out.append(first[s.index])
+            elif s.index not in inside:
+                out.append(s)
+        return out
+
+    def add_buffers(self, packer):
+        """Declare every buffer with its sub-step lifetime (planner.plan's schedule client)."""
+        g = self.graph
+        tensor_buffer, scratch_buffer, substep_step = {}, {}, []
+        span = {}                                   # root buffer -> [first, last, tensors, size]
+
+        def write(tensor, t, alias=None):
+            if alias is not None:
+                tensor_buffer[tensor] = tensor_buffer[alias]
+            else:
+                tensor_buffer[tensor] = tensor
+                span[tensor] = [t, t, [], g.tensors[tensor].size]
+            span[tensor_buffer[tensor]][2].append(tensor)
+            read(tensor, t)
+
+        def read(tensor, t):
+            if tensor in tensor_buffer:             # the pixel input is the caller's
+                b = span[tensor_buffer[tensor]]
+                b[1] = max(b[1], t)
+
+        for unit in self.units():
+            if not isinstance(unit, Group):
+                t = len(substep_step)
+                substep_step.append(unit.index)
+                for i in unit.inputs:
+                    read(i, t)
+                write(unit.output, t, unit.alias)
+                if unit.scratch:
+                    name = f"{unit.name}:scratch"
+                    packer.add_buffer(name, unit.scratch, t, t, "scratch")
+                    scratch_buffer[unit.index] = name
+                continue
+            t0, last = len(substep_step), len(unit.stages) - 1
+            edge_span = [[None, None] for _ in unit.edges]
+            scratch_span = [None, None]
+            for r in unit.runs:
+                t = len(substep_step)
+                st = unit.stages[r.stage]
+                substep_step.append(st.step.index)
+                if r.stage == 0:
+                    read(unit.input, t)
+                else:
+                    edge_span[r.stage - 1][1] = t
+                if r.stage == last:
+                    if unit.output not in tensor_buffer:
+                        write(unit.output, t)
+                    read(unit.output, t)
+                else:
+                    e = edge_span[r.stage]
+                    e[0] = t if e[0] is None else e[0]
+                    e[1] = t
+                if st.step.scratch:
+                    scratch_span = [t if scratch_span[0] is None else scratch_span[0], t]
+            for e, (first, lst) in zip(unit.edges, edge_span):
+                name = f"{e.tensor}:rows"
+                packer.add_buffer(name, e.cap * e.row_bytes, first, lst, "rows", [e.tensor])
+                tensor_buffer[e.tensor] = name
+            if unit.scratch():
+                name = f"group{self.groups.index(unit)}:scratch"
+                packer.add_buffer(name, unit.scratch(), *scratch_span, "scratch")
+                for st in unit.stages:
+                    if st.step.scratch:
+                        scratch_buffer[st.step.index] = name
+            assert len(substep_step) > t0
+        for t in g.outputs:                         # copied out after the last sub-step
+            span[tensor_buffer[t]][1] = len(substep_step) - 1
+        for name, (first, lst, tensors, size) in span.items():
+            packer.add_buffer(name, size, first, lst, "tensor", tensors)
+        return tensor_buffer, scratch_buffer, substep_step
+
+    def to_json_dict(self):
+        return {"groups": [{"steps": [s.index for s in grp.steps], "names": [s.name for s in grp.steps],
+                            "line_buffers": [{"tensor": e.tensor, "rows": e.cap, "row_bytes": e.row_bytes}
+                                             for e in grp.edges],
+                            "commands": len(grp.runs),
+                            "moved_bytes": sum(r.keep * grp.edges[r.stage].row_bytes
+                                               for r in grp.runs if r.drop)}
+                           for grp in self.groups]}
+
+    def describe(self):
+        """Text lines for plan.txt: one per group."""
+        out = []
+        for i, grp in enumerate(self.groups):
+            bufs = ", ".join(f"{e.tensor} {e.cap}x{e.row_bytes} B" for e in grp.edges)
+            out.append(f"fused group {i}: {' -> '.join(s.name for s in grp.steps)}; "
+                       f"line buffers {bufs}; {len(grp.runs)} row commands")
+        return out
+
+
+def _stage(step, g):
+    p = step.params
+    (ih, iw, ic), (oh, ow, oc) = g.tensors[step.inputs[0]].shape, g.tensors[step.output].shape
+    window = step.rows.window
+    if window == "conv":
+        k, stride, pad = p["dil_h"] * (p["k_h"] - 1) + 1, p["stride_h"], p["pad_h"]
+    elif window == "pool":
+        k, stride, pad = p["k_h"], p["stride_h"], p["pad_h"]
+    else:
+        k, stride, pad = 1, 1, 0
+    return Stage(step, window, ih, oh, k, stride, pad, iw * ic, ow * oc)
+
+
+def _streamable(step, g):
+    if step.rows is None or step.alias is not None or len(step.inputs) != 1:
+        return False
+    if step.rows.window == "pool" and step.params["pad_h"] != 0:
+        return False        # the pools' divisor clip at in_h + pad_h (kernels/common/nn_rows.h)
+    return len(g.tensors[step.output].shape) == 3
+
+
+def chains(steps, g):
+    """Maximal chains of streamable steps, each reading only the previous one's output."""
+    readers = {}
+    for s in steps:
+        for t in s.inputs:
+            readers.setdefault(t, []).append(s)
+    by_output = {s.output: s for s in steps}
+    out = []
+    for s in steps:
+        prev = by_output.get(s.inputs[0]) if s.inputs else None
+        if prev is not None and _links(prev, s, readers, g):
+            continue                               # not a chain head
+        chain = [s]
+        while True:
+            nxt = readers.get(chain[-1].output, [])
+            if len(nxt) != 1 or not _links(chain[-1], nxt[0], readers, g):
+                break
+            chain.append(nxt[0])
+        if len(chain) > 1:
+            out.append(chain)
+    return out
+
+
+def _links(a, b, readers, g):
+    return (_streamable(a, g) and _streamable(b, g) and b.inputs == [a.output]
+            and len(readers.get(a.output, [])) == 1 and a.output not in g.outputs)
+
+
+def make_group(chain, g):
+    stages = [_stage(s, g) for s in chain]
+    edges = [Edge(a.step.output, a.out_row_bytes, b.k) for a, b in zip(stages, stages[1:])]
+    return Group(stages, edges, _simulate(stages, edges))
+
+
+def _simulate(stages, edges):
+    """The group's commands: pull every output row of the last stage, each stage producing the
+    rows its consumer needs, one at a time."""
+    runs, done = [], [0] * len(stages)
+
+    def produce(i):
+        st, y = stages[i], done[i]
+        lo, hi = st.needs(y)
+        if i == 0:
+            in_first, in_rows = 0, st.in_h
+        else:
+            e = edges[i - 1]
+            e.keep = lo
+            while e.first + e.count < hi:
+                produce(i - 1)
+            in_first, in_rows = e.first, e.count
+        drop = keep = 0
+        if i == len(stages) - 1:
+            slot = y
+        else:
+            e = edges[i]
+            if e.count == e.cap:                   # full: drop the rows the consumer is past
+                drop = e.keep - e.first
+                assert 0 < drop <= e.count, (i, y, e)
+                keep = e.count - drop
+                e.first, e.count = e.keep, keep
+            slot = e.count
+            e.count += 1
+            assert e.first + slot == y
+        runs.append(Run(i, y, in_first, in_rows, slot, drop, keep))
+        done[i] += 1
+
+    for _ in range(stages[-1].out_h):
+        produce(len(stages) - 1)
+    return runs
+
+
+def build(steps, g, cuts):
+    """The schedule with these chains cut where `cuts` says: cuts[c] is one bool per edge of
+    chain c (True: a whole tensor, False: a line buffer)."""
+    groups = []
+    for chain, cut in zip(chains(steps, g), cuts):
+        run = [chain[0]]
+        for s, c in zip(chain[1:], cut):
+            if c:
+                if len(run) > 1:
+                    groups.append(make_group(run, g))
+                run = [s]
+            else:
+                run.append(s)
+        if len(run) > 1:
+            groups.append(make_group(run, g))
+    return Schedule(steps, g, groups)
+
+
+def _options(n):
+    if n <= MAX_SEARCH_EDGES:
+        return list(product((False, True), repeat=n))
+    return [(False,) * n, (True,) * n] + [tuple(j == i for j in range(n)) for i in range(n)]
+
+
+def smallest(steps, g, arena_of):
+    """The schedule with the smallest arena (`arena_of(schedule)`), chains cut one at a time
+    (each chain's best cutting with the others fixed); ties go to fewer line buffers."""
+    cs = chains(steps, g)
+    cuts = [(False,) * (len(c) - 1) for c in cs]
+    best = arena_of(build(steps, g, cuts))
+    for i, c in enumerate(cs):
+        for opt in _options(len(c) - 1):
+            trial = cuts[:i] + [opt] + cuts[i + 1:]
+            a = arena_of(build(steps, g, trial))
+            if (a, -sum(opt)) < (best, -sum(cuts[i])):
+                best, cuts = a, trial
+    return build(steps, g, cuts)
+
+
+def choose(steps, g, memory, arena_budget, plan_of):
+    """(schedule or None for layer by layer, its plan) for manifest `memory` (MEMORY_MODES);
+    `plan_of(schedule)` is planner.plan for these steps; `arena_budget` (bytes or None) is what
+    `auto` compares the layer-by-layer arena with."""
+    if memory not in MEMORY_MODES:
+        raise ValueError(memory)
+    lbl = plan_of(None)
+    if memory == "fast" or (memory == "auto" and (arena_budget is None or lbl.arena_bytes <= arena_budget)):
+        return None, lbl
+    if not chains(steps, g):
+        return None, lbl
+    sch = smallest(steps, g, lambda s: plan_of(s).arena_bytes)
+    p = plan_of(sch)
+    return (sch, p) if p.arena_bytes < lbl.arena_bytes else (None, lbl)
