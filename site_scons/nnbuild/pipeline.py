@@ -114,11 +114,28 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
             sys.stderr.write(f"nnbuild: warning: model '{entry.name}': {w}\n")
 
 
-def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None):
-    """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report."""
+def arena_budget(entry, qgraph, ram=None):
+    """The bytes `memory: auto` lets the arena use: the model's own `budget.ram` (an arena limit)
+    and, with `ram` (firmware.model_ram: the target's RAM budget less its stack and heap
+    reserves), that less the app's I/O buffer (input + scores) and OTHER_RAM for the rest of the
+    firmware's statics. None: no limit known (auto is then layer by layer)."""
+    limits = [entry.budget["ram"]] if entry.budget.get("ram") else []
+    if ram is not None:
+        io = qgraph.tensors[qgraph.input].size + sum(qgraph.tensors[t].size for t in qgraph.outputs)
+        limits.append(ram - io - OTHER_RAM)
+    return min(limits) if limits else None
+
+
+OTHER_RAM = 512     # platform, app and profiling statics of the firmware (m0: 2 KiB stack aside)
+
+
+def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None, ram=None):
+    """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report;
+    `ram`: the target's RAM for models (arena_budget), which `memory: auto` decides with."""
     with _cleanup_on_error([out_c, out_h, plan_txt] + ([plan_json] if plan_json else [])):
         qgraph = ir.load_graph(quant_json, quant_npz)
-        _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name)
+        _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name, memory=entry.memory,
+                                    arena_budget=arena_budget(entry, qgraph, ram))
         with atomic_write(plan_txt, "w") as f:
             f.write(plan.format_table())
         if plan_json:
