@@ -147,6 +147,11 @@ void nn_maxpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int3
                         int32_t in_rows, const int8_t *in, int8_t *out);
 void nn_avgpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out);
+/* A max pool split by rows (max is separable): the horizontal windows of one input row, and
+ * acc = max(acc, x) over n values. */
+void nn_maxpool_q7_hrow(const nn_pool_params *p, const int8_t *in, int8_t *out);
+void nn_maxpool_s8_hrow(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
+void nn_max_q7(int8_t *acc, const int8_t *x, int32_t n);
 void nn_input_stage_q7_rows(const uint8_t *pixels, int32_t row_bytes, int32_t y0, int32_t y1,
                             int32_t mul, const int32_t *off, int32_t off_len, int16_t shift,
                             int8_t *out);

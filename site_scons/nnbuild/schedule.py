@@ -5,7 +5,10 @@ A fused group is a chain of steps whose kernels can run on a band of output rows
 input stage, conv, pools with pad_h 0), each reading only the previous one's output, which
 nothing else reads. Every edge inside a group is a sliding-window line buffer holding as many
 rows as the consumer's window spans (kernel, dilation; pools: their window): when the next row
-does not fit, the rows still needed move to the front. The group's first step reads a whole
+does not fit, the rows still needed move to the front. A max pool inside a group whose window
+is at most stride + 1 rows is split by rows (max is separable): it takes its input one row at
+a time, pools it horizontally and folds it into its output row, keeping only the pooled row two
+windows share (cifar10_m4's conv1 -> pool1: 1 + 0.5 rows instead of 3). The group's first step reads a whole
 tensor (or the caller's pixels) and its last writes a whole tensor, so groups and single steps
 mix freely. The command list of a group is computed here, statically, by pulling rows from the
 last step (`_simulate`): one command computes one output row of one step, after an optional move.
@@ -37,6 +40,13 @@ class Stage:
     pad: int
     in_row_bytes: int
     out_row_bytes: int
+    by_row: bool = False  # a max pool fed one input row at a time (split by rows, see _simulate)
+
+    @property
+    def carry_bytes(self):
+        """A row-split max pool's carry row: the pooled row two windows share (k = stride + 1),
+        and where each further row of a window is pooled before its max is taken."""
+        return self.out_row_bytes if self.by_row and self.k > 1 else 0
 
     def needs(self, y):
         """[lo, hi): the input rows (inside the tensor) output row y reads."""
@@ -62,7 +72,9 @@ class Edge:
 class Run:
     """One command: output row y of stage `stage`, from input rows [in_first, in_first+in_rows)
     held by its input buffer, into row slot `slot` of its output buffer, after dropping `drop`
-    rows of that buffer (moving the `keep` rows after them to its front)."""
+    rows of that buffer (moving the `keep` rows after them to its front). A row-split max pool
+    (Stage.by_row) has one command per input row `in_first` it takes, with `in_rows` one of
+    the BY_ROW operations."""
     stage: int
     y: int
     in_first: int
@@ -70,6 +82,14 @@ class Run:
     slot: int
     drop: int = 0
     keep: int = 0
+
+
+# a row-split max pool's command: what it does with input row in_first (the only row held)
+POOL_ROW, MAX_ROW, CARRY_OUT, CARRY_ROW = 0, 1, 2, 3
+#   POOL_ROW   output row = the input row's horizontal windows (the window's first row)
+#   MAX_ROW    carry = those windows; output row = max(output row, carry)
+#   CARRY_OUT  output row = carry (the row this window shares with the previous one)
+#   CARRY_ROW  carry = those windows; output row = carry (a window's first row, shared with the next)
 
 
 @dataclass
@@ -92,6 +112,9 @@ class Group:
 
     def scratch(self):
         return max((st.step.scratch for st in self.stages), default=0)
+
+    def carry_name(self, stage):
+        return f"{stage.step.output}:carry"
 
 
 @dataclass
@@ -165,6 +188,10 @@ class Schedule:
                     e[1] = t
                 if st.step.scratch:
                     scratch_span = [t if scratch_span[0] is None else scratch_span[0], t]
+            for st in unit.stages:
+                if st.carry_bytes:
+                    ts = [t0 + j for j, r in enumerate(unit.runs) if unit.stages[r.stage] is st]
+                    packer.add_buffer(unit.carry_name(st), st.carry_bytes, ts[0], ts[-1], "rows")
             for e, (first, lst) in zip(unit.edges, edge_span):
                 name = f"{e.tensor}:rows"
                 packer.add_buffer(name, e.cap * e.row_bytes, first, lst, "rows", [e.tensor])
@@ -195,7 +222,8 @@ class Schedule:
         """Text lines for plan.txt: one per group."""
         out = []
         for i, grp in enumerate(self.groups):
-            bufs = ", ".join(f"{e.tensor} {e.cap}x{e.row_bytes} B" for e in grp.edges)
+            bufs = ", ".join([f"{e.tensor} {e.cap}x{e.row_bytes} B" for e in grp.edges]
+                             + [f"{st.step.name} carry {st.carry_bytes} B" for st in grp.stages if st.carry_bytes])
             out.append(f"fused group {i}: {' -> '.join(s.name for s in grp.steps)}; "
                        f"line buffers {bufs}; {len(grp.runs)} row commands")
         return out
@@ -252,7 +280,9 @@ def _links(a, b, readers, g):
 
 def make_group(chain, g):
     stages = [_stage(s, g) for s in chain]
-    edges = [Edge(a.step.output, a.out_row_bytes, b.k) for a, b in zip(stages, stages[1:])]
+    for st in stages[1:]:   # a max pool after a streamed step takes its rows one at a time
+        st.by_row = st.step.rows.hrow is not None and st.pad == 0 and st.k <= st.stride + 1
+    edges = [Edge(a.step.output, a.out_row_bytes, 1 if b.by_row else b.k) for a, b in zip(stages, stages[1:])]
     return Group(stages, edges, _simulate(stages, edges))
 
 
@@ -261,31 +291,61 @@ def _simulate(stages, edges):
     rows its consumer needs, one at a time."""
     runs, done = [], [0] * len(stages)
 
+    def out_slot(i, y):
+        """Where output row y of stage i goes: (slot, drop, keep), making room when full."""
+        if i == len(stages) - 1:
+            return y, 0, 0
+        e, drop, keep = edges[i], 0, 0
+        if e.count == e.cap:                       # full: drop the rows the consumer is past
+            drop = e.keep - e.first
+            assert 0 < drop <= e.count, (i, y, e)
+            keep = e.count - drop
+            e.first, e.count = e.keep, keep
+        slot = e.count
+        e.count += 1
+        assert e.first + slot == y
+        return slot, drop, keep
+
+    def pull(i, row):
+        """Make input row `row` of stage i present in its input buffer."""
+        e = edges[i - 1]
+        while e.first + e.count <= row:
+            produce(i - 1)
+
     def produce(i):
         st, y = stages[i], done[i]
         lo, hi = st.needs(y)
+        if st.by_row:
+            return produce_by_row(i, y, lo, hi)
         if i == 0:
             in_first, in_rows = 0, st.in_h
         else:
-            e = edges[i - 1]
-            e.keep = lo
-            while e.first + e.count < hi:
-                produce(i - 1)
-            in_first, in_rows = e.first, e.count
-        drop = keep = 0
-        if i == len(stages) - 1:
-            slot = y
-        else:
-            e = edges[i]
-            if e.count == e.cap:                   # full: drop the rows the consumer is past
-                drop = e.keep - e.first
-                assert 0 < drop <= e.count, (i, y, e)
-                keep = e.count - drop
-                e.first, e.count = e.keep, keep
-            slot = e.count
-            e.count += 1
-            assert e.first + slot == y
-        runs.append(Run(i, y, in_first, in_rows, slot, drop, keep))
+            edges[i - 1].keep = lo
+            pull(i, hi - 1)
+            in_first, in_rows = edges[i - 1].first, edges[i - 1].count
+        runs.append(Run(i, y, in_first, in_rows, *out_slot(i, y)))
+        done[i] += 1
+
+    def produce_by_row(i, y, lo, hi):
+        """Max pool row y = max over its window's rows of their horizontal windows; the row two
+        windows share (k = stride + 1) is kept in the carry row."""
+        st, e = stages[i], edges[i - 1]
+        slot, drop, keep = out_slot(i, y)
+        first = lo
+        if st.k > st.stride and y > 0 and lo == stages[i].needs(y - 1)[1] - 1:
+            runs.append(Run(i, y, lo, CARRY_OUT, slot, drop, keep))
+            drop = keep = 0
+            first = lo + 1
+        for r in range(first, hi):
+            e.keep = r
+            pull(i, r)
+            shared = st.k > st.stride and y + 1 < st.out_h and stages[i].needs(y + 1)[0] == r
+            if r == lo:
+                op = CARRY_ROW if shared else POOL_ROW
+            else:
+                op = MAX_ROW
+            runs.append(Run(i, y, r, op, slot, drop, keep))
+            drop = keep = 0
         done[i] += 1
 
     for _ in range(stages[-1].out_h):

@@ -189,6 +189,28 @@ class _ModelText:
                 f" * (7 values per command) */\n"
                 + c_array(f"{self.name}_group{k}", np.array(rows, dtype=np.int16)) + "\n")
 
+    def _by_row(self, grp, st, inp, row):
+        """A max pool split by rows (schedule.Stage.by_row): c[3] is what to do with the one
+        input row held (schedule.POOL_ROW ...)."""
+        from ..schedule import CARRY_OUT, CARRY_ROW, MAX_ROW, POOL_ROW
+
+        s, n = st.step, st.out_row_bytes
+        carry = f"a + {self.plan.buffers[grp.carry_name(st)].offset}" if st.carry_bytes else None
+        lines = [f"/* one input row at a time: {POOL_ROW} pool it into the output row"]
+        if carry:
+            lines[0] += f", {MAX_ROW} pool it into carry and max that in,"
+            lines += [f" * {CARRY_OUT} output row = carry (the row shared with the previous window), "
+                      f"{CARRY_ROW} pool it",
+                      " * into carry (shared with the next window) and start the output row with it */",
+                      f"if (c[3] == {CARRY_OUT}) {{", f"    memcpy({row}, {carry}, {n});", "    break;", "}"]
+            lines += s.rows.hrow(s, self, inp, f"c[3] == {POOL_ROW} ? {row} : {carry}")
+            lines += [f"if (c[3] == {MAX_ROW})", f"    nn_max_q7({row}, {carry}, {n});",
+                      f"else if (c[3] == {CARRY_ROW})", f"    memcpy({row}, {carry}, {n});"]
+        else:
+            lines[0] += " */"
+            lines += s.rows.hrow(s, self, inp, f"{row}")
+        return [f"            {l}\n" for l in lines] + ["            break;\n"]
+
     def _group(self, grp, k):
         """One commented block: a loop over the group's row commands (nnbuild.schedule)."""
         t, plan = self.g.tensors, self.plan
@@ -216,9 +238,12 @@ class _ModelText:
                            f"(uint32_t)(c[6] * {rb}));\n")
             else:
                 rb = st.out_row_bytes
+            row = f"a + {base} + c[4] * {rb}"
+            if st.by_row:
+                out.extend(self._by_row(grp, st, inp, row))
+                continue
             band = {"y0": "c[1]", "y1": "c[1] + 1", "in_first": "c[2]", "in_rows": "c[3]", "inp": inp,
-                    "out": f"a + {base} + c[4] * {rb}", "row_bytes": st.in_row_bytes,
-                    "scratch": self.scratch(s)}
+                    "out": row, "row_bytes": st.in_row_bytes, "scratch": self.scratch(s)}
             out.extend(f"            {line}\n" for line in s.rows.emit(s, self, band))
             out.append("            break;\n")
         out.append("        }\n    }\n")

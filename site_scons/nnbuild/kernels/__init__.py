@@ -41,6 +41,8 @@ class Rows:
     window: str     # the input rows an output row reads: "conv", "pool" (pad_h 0 only) or "pixels"
     emit: object    # emit(step, ctx, band) -> [C statements]; band: C expressions y0, y1, in_first,
                     # in_rows (input rows held), inp (row in_first), out (row y0), scratch
+    hrow: object = None   # max pools: emit_hrow(step, ctx, inp, out) -> [C statements], the
+                          # horizontal windows of one input row (the pool split by rows)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,11 @@ def emit_rows(s, ctx, b):
             f"{b['inp']}, {b['out']});"]
 
 
+def emit_hrow(s, ctx, inp, out):
+    return [f"{s.kernel}_hrow(&{ctx.sym(s, 'params')}, {inp}, {out});"]
+
+
 ROWS = Rows("pool", emit_rows)
-register(Kernel("max_pool", "q7", "nn_maxpool_q7", lower, emit, struct="nn_pool_params", rows=ROWS))
+MAX_ROWS = Rows("pool", emit_rows, emit_hrow)
+register(Kernel("max_pool", "q7", "nn_maxpool_q7", lower, emit, struct="nn_pool_params", rows=MAX_ROWS))
 register(Kernel("avg_pool", "q7", "nn_avgpool_q7", lower, emit, struct="nn_pool_params", rows=ROWS))
