@@ -297,10 +297,10 @@ def _simulate(stages, edges):
             return y, 0, 0
         e, drop, keep = edges[i], 0, 0
         if e.count == e.cap:                       # full: drop the rows the consumer is past
-            drop = e.keep - e.first
-            assert 0 < drop <= e.count, (i, y, e)
+            drop = min(e.keep - e.first, e.count)  # (all, when a stride skips rows)
+            assert drop > 0, (i, y, e)
             keep = e.count - drop
-            e.first, e.count = e.keep, keep
+            e.first, e.count = e.first + drop, keep
         slot = e.count
         e.count += 1
         assert e.first + slot == y
