@@ -35,12 +35,16 @@ class Buffer:
     kind: str            # "tensor", "scratch" or "rows" (a fused group's line buffer)
     tensors: list = field(default_factory=list)   # tensors stored here (several when in place)
     offset: int = None
+    spans: list = None   # live sub-step intervals [(first, last)], when not all of start..end
+
+    def intervals(self):
+        return self.spans or [(self.start, self.end)]
 
     def live_at(self, i):
-        return self.start <= i <= self.end
+        return any(a <= i <= b for a, b in self.intervals())
 
     def overlaps_in_time(self, other):
-        return self.start <= other.end and other.start <= self.end
+        return any(a <= d and c <= b for a, b in self.intervals() for c, d in other.intervals())
 
 
 @dataclass
@@ -120,10 +124,15 @@ class Packer:
     def __init__(self):
         self.buffers = {}
 
-    def add_buffer(self, name, size, first, last, kind="tensor", tensors=()):
-        if name in self.buffers or size < 0 or not 0 <= first <= last:
-            raise AssertionError(f"bad buffer {name!r}: {size} B, sub-steps {first}..{last}")
-        b = Buffer(name, int(size), int(first), int(last), kind, list(tensors))
+    def add_buffer(self, name, size, first, last, kind="tensor", tensors=(), spans=None):
+        """`spans`: the sub-step intervals it is live in, when it is dead between them (a line
+        buffer whose row is consumed before the next is written, a group's scratch); they
+        must lie in first..last. Its offset is the same in all of them."""
+        spans = sorted((int(a), int(b)) for a, b in spans) if spans else None
+        if name in self.buffers or size < 0 or not 0 <= first <= last or (spans and (
+                spans[0][0] != first or max(b for _, b in spans) != last or any(a > b for a, b in spans))):
+            raise AssertionError(f"bad buffer {name!r}: {size} B, sub-steps {first}..{last} {spans}")
+        b = Buffer(name, int(size), int(first), int(last), kind, list(tensors), spans=spans)
         self.buffers[name] = b
         return b
 

@@ -13,9 +13,11 @@ tensor (or the caller's pixels) and its last writes a whole tensor, so groups an
 mix freely. The command list of a group is computed here, statically, by pulling rows from the
 last step (`_simulate`): one command computes one output row of one step, after an optional move.
 
-The planner (planner.plan with a schedule) sees each line buffer and each group's scratch (one
-region for its steps, as they never run at once) with its real size and its lifetime in
-sub-steps (one sub-step per command; one per unfused step).
+The planner (planner.plan with a schedule) sees each line buffer and each step's scratch with
+its real size and the sub-steps it is live in (one sub-step per command; one per unfused step):
+a scratch only during its step's commands, a line buffer only while a row it holds is still
+to be read, so that e.g. a convolution's one-row output buffer, dead once the pool has taken the
+row, shares bytes with the next convolution's scratch.
 
 `choose(steps, g, memory, budget)` picks: `fast` is layer by layer; `small` the smallest arena
 over the ways of cutting each chain into groups; `auto` layer by layer when its arena fits
@@ -110,9 +112,6 @@ class Group:
     def output(self):
         return self.stages[-1].step.output
 
-    def scratch(self):
-        return max((st.step.scratch for st in self.stages), default=0)
-
     def carry_name(self, stage):
         return f"{stage.step.output}:carry"
 
@@ -168,40 +167,43 @@ class Schedule:
                     scratch_buffer[unit.index] = name
                 continue
             t0, last = len(substep_step), len(unit.stages) - 1
-            edge_span = [[None, None] for _ in unit.edges]
-            scratch_span = [None, None]
+            written = [{} for _ in unit.edges]      # edge -> row -> (written, last read)
+            scratch_at = []
             for r in unit.runs:
                 t = len(substep_step)
                 st = unit.stages[r.stage]
                 substep_step.append(st.step.index)
                 if r.stage == 0:
                     read(unit.input, t)
-                else:
-                    edge_span[r.stage - 1][1] = t
+                else:                               # the rows this command reads
+                    rows = written[r.stage - 1]
+                    lo, hi = (r.in_first, r.in_first + (r.in_rows != CARRY_OUT)) if st.by_row else st.needs(r.y)
+                    for row in range(lo, hi):
+                        rows[row] = (rows[row][0], t)
                 if r.stage == last:
                     if unit.output not in tensor_buffer:
                         write(unit.output, t)
                     read(unit.output, t)
                 else:
-                    e = edge_span[r.stage]
-                    e[0] = t if e[0] is None else e[0]
-                    e[1] = t
+                    written[r.stage][r.y] = (t, t)
                 if st.step.scratch:
-                    scratch_span = [t if scratch_span[0] is None else scratch_span[0], t]
+                    scratch_at.append((t, st.step.index))
             for st in unit.stages:
                 if st.carry_bytes:
                     ts = [t0 + j for j, r in enumerate(unit.runs) if unit.stages[r.stage] is st]
                     packer.add_buffer(unit.carry_name(st), st.carry_bytes, ts[0], ts[-1], "rows")
-            for e, (first, lst) in zip(unit.edges, edge_span):
+            for e, rows in zip(unit.edges, written):
                 name = f"{e.tensor}:rows"
-                packer.add_buffer(name, e.cap * e.row_bytes, first, lst, "rows", [e.tensor])
+                spans = _merge(rows.values())
+                packer.add_buffer(name, e.cap * e.row_bytes, spans[0][0], max(b for _, b in spans), "rows",
+                                  [e.tensor], spans=spans)
                 tensor_buffer[e.tensor] = name
-            if unit.scratch():
-                name = f"group{self.groups.index(unit)}:scratch"
-                packer.add_buffer(name, unit.scratch(), *scratch_span, "scratch")
-                for st in unit.stages:
-                    if st.step.scratch:
-                        scratch_buffer[st.step.index] = name
+            for st in unit.stages:                 # live only during its own commands
+                if st.step.scratch:
+                    name = f"{st.step.name}:scratch"
+                    spans = _merge((t, t) for t, i in scratch_at if i == st.step.index)
+                    packer.add_buffer(name, st.step.scratch, spans[0][0], spans[-1][1], "scratch", spans=spans)
+                    scratch_buffer[st.step.index] = name
             assert len(substep_step) > t0
         for t in g.outputs:                         # copied out after the last sub-step
             span[tensor_buffer[t]][1] = len(substep_step) - 1
@@ -227,6 +229,17 @@ class Schedule:
             out.append(f"fused group {i}: {' -> '.join(s.name for s in grp.steps)}; "
                        f"line buffers {bufs}; {len(grp.runs)} row commands")
         return out
+
+
+def _merge(intervals):
+    """Sorted, merged (first, last) intervals: a buffer is live while any of its rows is."""
+    out = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def _stage(step, g):
