@@ -169,3 +169,14 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
     assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
     plan_txt = next((tmp_path / "models").glob("*/plan.txt")).read_text()
     assert plan_txt.startswith("arena 8544 B") and "fused group 0" in plan_txt
+
+
+def test_manifest_memory_defaults_to_auto_and_signs_codegen(tmp_path):
+    from nnbuild.manifest import load_manifest
+
+    text = (ROOT / "models.yaml").read_text()
+    assert load_manifest(ROOT / "models.yaml").models[0].memory == "auto"
+    path = tmp_path / "m.yaml"
+    path.write_text(text.replace("    budget: {ram: 10KiB}", "    budget: {ram: 10KiB}\n    memory: small"))
+    entry = load_manifest(path).models[0]
+    assert entry.memory == "small" and '"memory":"small"' in entry.fingerprint("name", "memory", "budget")
