@@ -1,11 +1,11 @@
 """The one orchestrator: the only place that sequences import -> passes -> quantize -> lower ->
-plan -> emit. Each build step reads files and writes its artifacts atomically; SCons builders
+schedule -> plan -> emit. Each build step reads files and writes its artifacts atomically; SCons builders
 (site_scons/site_tools/nn_models.py), the CLI (cli.py) and the host runner call exactly these, so
 they can never disagree about what an artifact contains.
 
     import_step    model files (frontend) + passes  -> graph.json + graph.npz       (float IR)
     quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
-    codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt + plan.json
+    codegen_step   quantized IR: lower, schedule, plan, emit -> <name>.c + <name>.h + plan.txt + plan.json
 """
 import json
 import sys
