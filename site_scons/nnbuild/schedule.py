@@ -184,8 +184,9 @@ class Schedule:
                     if unit.output not in tensor_buffer:
                         write(unit.output, t)
                     read(unit.output, t)
-                else:
-                    written[r.stage][r.y] = (t, t)
+                else:                               # a row-split pool writes its row in several commands
+                    first = written[r.stage].get(r.y, (t, t))[0]
+                    written[r.stage][r.y] = (first, t)
                 if st.step.scratch:
                     scratch_at.append((t, st.step.index))
             for st in unit.stages:
