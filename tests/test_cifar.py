@@ -77,8 +77,12 @@ def test_qemu_m55_helium_equals_golden(manifest, models, tmp_path):
 
 
 @needs_arm
-def test_cifar_does_not_fit_m0(manifest, tmp_path):
-    r = subprocess.run([str(ROOT / ".venv/bin/scons"), "-Q", "-C", str(ROOT), "target=m0", f"manifest={manifest}",
+def test_cifar_does_not_fit_m0_layer_by_layer(manifest, tmp_path):
+    """With memory: fast the gate refuses it; memory: auto streams it (tests/test_schedule.py)."""
+    fast = tmp_path / "cifar10_fast.yaml"
+    fast.write_text(manifest.read_text().replace("../../shared", str(ROOT.parent / "shared"))
+                    .replace("    budget: {ram: 48KiB}", "    budget: {ram: 48KiB}\n    memory: fast"))
+    r = subprocess.run([str(ROOT / ".venv/bin/scons"), "-Q", "-C", str(ROOT), "target=m0", f"manifest={fast}",
                         f"build_dir={tmp_path / 'build'}"], capture_output=True, text=True)
     assert r.returncode != 0
     assert "m0" in r.stderr and "cifar10_m4" in r.stderr, r.stderr

@@ -140,6 +140,8 @@ def test_parse_size_rejects_garbage(text):
     (("ram: 65536", "ram: 12 parsecs"), r"line 23, models\[0\]\.budget\.ram: '12 parsecs' is not a size"),
     (("  m0: {ram: \"48 KB\"}", "  m0: {rom: 1}"), r"line 6, budgets\.m0\.rom: unknown key 'rom'"),
     (("version: 1", "version: 2"), r"line 1, version: unsupported manifest version 2"),
+    (("    targets: [m4, m0]", "    targets: [m4, m0]\n    memory: tiny"),
+     r"line 25, models\[0\]\.memory: 'tiny' is not allowed \(expected one of auto, fast, small\)"),
     (("    weights: d.caffemodel\n", ""), r"line 25, models\[1\]: missing key 'weights'"),
     (("    weights: d.caffemodel\n", "    caffe: {weights: d.caffemodel}\n"),
      r"line 27, models\[1\]\.caffe: the model's files are given twice"),

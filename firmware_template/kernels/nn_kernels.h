@@ -131,4 +131,33 @@ void nn_concat_s8(const int8_t *in, int32_t pixels, int16_t in_c, int16_t in_zp,
 void nn_softmax_s8(const int8_t *in, int32_t pixels, int16_t depth, const int32_t *exp_table,
                    int8_t *out);                                 /* over channels, depth <= 511 */
 
+/* Row-range entry points (ref/nn_*_rows.c, common/nn_rows.h) for streamed, fused execution
+ * (nnbuild.schedule):
+ * rows [y0, y1) of the layer's output (written from `out`) from a buffer holding only its input
+ * rows [in_first, in_first + in_rows) (row in_first at `in`), which must include every input row
+ * those outputs read. They call the kernels above with adjusted parameters (any ISA variant).
+ * Pools: pad_h = 0 only. Input stage: rows of row_bytes pixels values, from pixel row y0. */
+void nn_conv2d_q7_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                       int32_t in_rows, const int8_t *in, const int8_t *weight,
+                       const int32_t *bias, int8_t *out, int16_t *scratch);
+void nn_conv2d_s8_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                       int32_t in_rows, const int8_t *in, const int8_t *weight,
+                       const int32_t *chan, int8_t *out, int16_t *scratch);
+void nn_maxpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                        int32_t in_rows, const int8_t *in, int8_t *out);
+void nn_avgpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                        int32_t in_rows, const int8_t *in, int8_t *out);
+void nn_maxpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                        int32_t in_rows, const int8_t *in, int8_t *out);
+void nn_avgpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                        int32_t in_rows, const int8_t *in, int8_t *out);
+/* A max pool split by rows (max is separable): the horizontal windows of one input row, and
+ * acc = max(acc, x) over n values. */
+void nn_maxpool_q7_hrow(const nn_pool_params *p, const int8_t *in, int8_t *out);
+void nn_maxpool_s8_hrow(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
+void nn_max_q7(int8_t *acc, const int8_t *x, int32_t n);
+void nn_input_stage_q7_rows(const uint8_t *pixels, int32_t row_bytes, int32_t y0, int32_t y1,
+                            int32_t mul, const int32_t *off, int32_t off_len, int16_t shift,
+                            int8_t *out);
+
 #endif

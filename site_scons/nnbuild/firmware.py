@@ -35,6 +35,13 @@ def budgets_for(manifest, target, entries):
     return {"target": total, "models": {e.name: dict(e.budget or {}) for e in entries}}
 
 
+def model_ram(manifest, target):
+    """The RAM the target's budget leaves for models (arenas and the app's I/O buffer): its RAM
+    budget less the stack and heap reserves (memory: auto, pipeline.arena_budget)."""
+    ram = budgets_for(manifest, target, [])["target"]["ram"]
+    return None if not ram else ram - target.stack_bytes - target.heap_bytes
+
+
 def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="arm-none-eabi-objcopy",
          plans=None):
     """Check the linked image against the budgets; only then write `outputs` (keys elf, bin, hex,

@@ -27,6 +27,7 @@ class Step:
     macs: int = 0
     struct: str = None   # C parameter struct type, when the kernel takes one
     emit: object = None  # Kernel.emit: the C statements of this call
+    rows: object = None  # Kernel.rows: how it runs on a band of output rows (None: whole layers only)
 
 
 def lower(qgraph, isa=kernels.ANY_ISA):
@@ -55,7 +56,7 @@ def lower(qgraph, isa=kernels.ANY_ISA):
         act = op.attrs.get("activation", "none")
         step = Step(index=len(steps), name=op.name, op=op.type + ("" if act == "none" else f"+{act}"),
                     kernel=low.symbol or k.symbol, inputs=list(op.inputs), output=op.outputs[0],
-                    params=low.params, arrays=low.arrays, macs=low.macs, struct=k.struct, emit=k.emit,
+                    params=low.params, arrays=low.arrays, macs=low.macs, struct=k.struct, emit=k.emit, rows=k.rows,
                     scratch=k.scratch(low.params) if k.scratch else 0)
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)

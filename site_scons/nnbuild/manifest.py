@@ -96,6 +96,7 @@ class ModelEntry:
     quantization: QuantSpec = field(default_factory=QuantSpec)
     budget: dict = field(default_factory=dict)   # declared limits only: {"ram": bytes, "flash": bytes}
     targets: tuple = None                        # None: every target
+    memory: str = "auto"                         # fast | small | auto (nnbuild.schedule)
     manifest: str = None
     index: int = None                                        # position in models[]
     key: str = None                                          # e.g. "models[0]", for errors
@@ -387,7 +388,7 @@ class _Reader:
     def model(self, node, key):
         short = sorted({k for f in FRONTENDS.values() for k in f.source_files})
         d = self.mapping(node, key, ("name", "format", *FORMATS, *short, "input", "labels",
-                                     "quantization", "budget", "targets"), required=("name",))
+                                     "quantization", "budget", "targets", "memory"), required=("name",))
         lines = {}
         for k, v in d.items():
             lines[k] = v.start_mark.line + 1
@@ -406,6 +407,10 @@ class _Reader:
             entry.quantization = self.quantization(d["quantization"], f"{key}.quantization", lines)
         if "budget" in d:
             entry.budget = self.budget(d["budget"], f"{key}.budget")
+        if "memory" in d:
+            from .schedule import MEMORY_MODES
+
+            entry.memory = self.string(d["memory"], f"{key}.memory", MEMORY_MODES)
         if "targets" in d:
             items = self.sequence(d["targets"], f"{key}.targets")
             entry.targets = tuple(self.target(n, f"{key}.targets[{i}]") for i, n in enumerate(items))

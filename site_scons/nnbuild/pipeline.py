@@ -1,11 +1,11 @@
 """The one orchestrator: the only place that sequences import -> passes -> quantize -> lower ->
-plan -> emit. Each build step reads files and writes its artifacts atomically; SCons builders
+schedule -> plan -> emit. Each build step reads files and writes its artifacts atomically; SCons builders
 (site_scons/site_tools/nn_models.py), the CLI (cli.py) and the host runner call exactly these, so
 they can never disagree about what an artifact contains.
 
     import_step    model files (frontend) + passes  -> graph.json + graph.npz       (float IR)
     quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
-    codegen_step   quantized IR: lower, plan, emit  -> <name>.c + <name>.h + plan.txt + plan.json
+    codegen_step   quantized IR: lower, schedule, plan, emit -> <name>.c + <name>.h + plan.txt + plan.json
 """
 import json
 import sys
@@ -86,14 +86,17 @@ def quantize_graph(entry, graph):
     return qgraph, report
 
 
-def generate_model(qgraph, out_dir, name):
-    """lower -> plan -> emit for one quantized model; returns (steps, plan, [header, source])."""
+def generate_model(qgraph, out_dir, name, memory="fast", arena_budget=None):
+    """lower -> schedule -> plan -> emit for one quantized model; returns (steps, plan, [header,
+    source]). `memory` (manifest: fast, small, auto) and `arena_budget` (bytes available to the
+    arena, for auto) pick layer-by-layer or streamed execution (nnbuild.schedule)."""
     from .codegen import generate
     from .lower import lower
     from .planner import plan as make_plan
+    from .schedule import choose
 
     steps = lower(qgraph)
-    p = make_plan(steps, qgraph)
+    _, p = choose(steps, qgraph, memory, arena_budget, lambda sch: make_plan(steps, qgraph, sch))
     return steps, p, generate(qgraph, p, steps, out_dir, name)
 
 
@@ -122,11 +125,28 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
             sys.stderr.write(f"nnbuild: warning: model '{entry.name}': {w}\n")
 
 
-def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None):
-    """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report."""
+def arena_budget(entry, qgraph, ram=None):
+    """The bytes `memory: auto` lets the arena use: the model's own `budget.ram` (an arena limit)
+    and, with `ram` (firmware.model_ram: the target's RAM budget less its stack and heap
+    reserves), that less the app's I/O buffer (input + scores) and OTHER_RAM for the rest of the
+    firmware's statics. None: no limit known (auto is then layer by layer)."""
+    limits = [entry.budget["ram"]] if entry.budget.get("ram") else []
+    if ram is not None:
+        io = qgraph.tensors[qgraph.input].size + sum(qgraph.tensors[t].size for t in qgraph.outputs)
+        limits.append(ram - io - OTHER_RAM)
+    return min(limits) if limits else None
+
+
+OTHER_RAM = 1024    # the app's and platform's other statics (measured on m0: 931 B)
+
+
+def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None, ram=None):
+    """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report;
+    `ram`: the target's RAM for models (arena_budget), which `memory: auto` decides with."""
     with _cleanup_on_error([out_c, out_h, plan_txt] + ([plan_json] if plan_json else [])):
         qgraph = ir.load_graph(quant_json, quant_npz)
-        _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name)
+        _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name, memory=entry.memory,
+                                    arena_budget=arena_budget(entry, qgraph, ram))
         with atomic_write(plan_txt, "w") as f:
             f.write(plan.format_table())
         if plan_json:

@@ -52,19 +52,19 @@ MODEL_STEPS = {
         outputs=lambda e: ["graph.json", "graph.npz"],
         fields=("name", "format", "source", "input", "labels", "labels_file"),
         files=lambda e: e.import_files(),
-        run=lambda e, prev, out: pipeline.import_step(e, *out)),
+        run=lambda e, prev, out, ram: pipeline.import_step(e, *out)),
     "quantize": dict(
         verb="quantizing",
         outputs=lambda e: ["quant.json", "quant.npz", "quant_report.txt"],
         fields=("quantization",),
         files=lambda e: calibration.source_files(e.quantization.calibration) if e.quantization.calibration else [],
-        run=lambda e, prev, out: pipeline.quantize_step(e, *prev, *out)),
+        run=lambda e, prev, out, ram: pipeline.quantize_step(e, *prev, *out)),
     "codegen": dict(
         verb="generating C for",
         outputs=lambda e: [f"{e.name}.c", f"{e.name}.h", "plan.txt", "plan.json"],
-        fields=("name",),   # labels etc. reach the generator through the quantized graph
+        fields=("name", "memory", "budget"),   # labels etc. reach the generator through the quantized graph
         files=lambda e: [],
-        run=lambda e, prev, out: pipeline.codegen_step(e, *prev, *out)),
+        run=lambda e, prev, out, ram: pipeline.codegen_step(e, *prev, *out, ram=ram)),
 }
 GLUE = __file__  # this file: a change to how steps are wired reruns them too
 
@@ -158,13 +158,15 @@ def _step_builder(step):
         previous = list(source[:2])   # the previous step's .json + .npz (none for import)
         inputs = [env.Value(portable_fingerprint(entry, spec["fields"]))] + \
             [env.fs.File(str(p)) for p in [*spec["files"](entry), *_step_sources(env, step), GLUE]]
+        if step == "codegen":   # memory: auto decides with the target's RAM
+            inputs.append(env.Value(json.dumps(env.get("NN_RAM"))))
         return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
     def action(target, source, env):
         spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
         prev = [s.abspath for s in source[:2]] if step != "import" else []
         return _run_step(f"{spec['verb']} model '{entry.name}'",
-                         lambda: spec["run"](entry, prev, [t.abspath for t in target]))
+                         lambda: spec["run"](entry, prev, [t.abspath for t in target], env.get("NN_RAM")))
 
     return SCons.Builder.Builder(action=SCons.Action.Action(action, f"$NNBUILD_{step.upper()}COMSTR"),
                                  emitter=emitter)
@@ -262,9 +264,10 @@ def _remove_on_failure(env, outputs, keep_for=()):
     atexit.register(at_exit)
 
 
-def _nn_model(env, entry):
-    """Chain the three steps for one model; returns the generated C file node."""
-    e = env.Override({"NN_ENTRY": entry})
+def _nn_model(env, entry, ram=None):
+    """Chain the three steps for one model; returns the generated C file node. `ram`: the
+    target's RAM for models (firmware.model_ram), for `memory: auto`."""
+    e = env.Override({"NN_ENTRY": entry, "NN_RAM": ram})
     d = env["NN_BUILD"].Dir(f"models/{entry.name}")
     graph = e.NnImport(d.File("graph.json"), [])
     quant = e.NnQuantize(d.File("quant.json"), graph)

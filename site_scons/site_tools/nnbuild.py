@@ -118,12 +118,20 @@ def _select(manifest, target, models):
 _GENERATED = {}   # (build dir, manifest, model) -> generated .c: the chain is declared once
 
 
-def _generated(env, build, entry):
-    """The model chain of `entry`, shared by every NnModels call (one per target, say)."""
+def _generated(env, build, entry, target, manifest):
+    """The model chain of `entry`, shared by every NnModels call (one per target, say). A model
+    with `memory: auto` is generated for one target's RAM (firmware.model_ram) per build dir."""
+    from nnbuild.firmware import model_ram
+
     key = (build.abspath, entry.manifest_path, entry.name)
+    ram = model_ram(manifest, target) if entry.memory == "auto" else None
     if key not in _GENERATED:
-        _GENERATED[key] = env.NnModel(entry)
-    return _GENERATED[key]
+        _GENERATED[key] = (ram, env.NnModel(entry, ram))
+    elif _GENERATED[key][0] != ram:
+        _fail(f"model '{entry.name}' has memory: auto, so its C depends on the target's RAM, and this "
+              f"build generates it for two targets with different RAM into one build dir: give each "
+              f"target its own build dir, or set memory: fast or small")
+    return _GENERATED[key][1]
 
 
 def nn_models(env, manifest, target=None, models=None):
@@ -143,7 +151,7 @@ def nn_models(env, manifest, target=None, models=None):
         _fail(str(e))
     build = _build_dir(env)
     out = build.Dir(t.name)
-    generated = [_generated(env, build, e) for e in entries]
+    generated = [_generated(env, build, e, t, m) for e in entries]
     cenv = env.Clone(NN_TARGET=t)
     dirs = include_dirs(cenv, entries)
     cenv.AppendUnique(CPPPATH=dirs)

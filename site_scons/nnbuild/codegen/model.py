@@ -101,6 +101,8 @@ class _ModelText:
         ]
         for s in self.steps:
             parts.append(self._constants(s))
+        for k, grp in enumerate(u for u in self._units() if not hasattr(u, "emit")):
+            parts.append(self._group_table(grp, k))
         parts.append(f"static int8_t {n}_arena[{self.NAME}_ARENA_BYTES] __attribute__((aligned(4)));\n\n")
         parts.append(self._run())
         parts.append(self._descriptor())
@@ -155,20 +157,97 @@ class _ModelText:
     def int(value):
         return c_int(value)
 
+    def _units(self):
+        """Lone steps and fused groups in execution order (nnbuild.schedule)."""
+        sch = self.plan.schedule
+        return sch.units() if sch is not None else list(self.steps)
+
     def _run(self):
         n = self.name
+        units = self._units()
+        groups = [u for u in units if not hasattr(u, "emit")]
         lines = [f"int {n}_run(const uint8_t *pixels, int8_t *scores)\n{{\n",
-                 f"    int8_t *const a = {n}_arena;\n\n",
+                 f"    int8_t *const a = {n}_arena;\n" + ("    int32_t i;\n" if groups else "") + "\n",
                  "    if (pixels == NULL || scores == NULL) {\n        return -1;\n    }\n"]
-        for s in self.steps:
-            lines.append("\n" + self._step_comment(s))
-            lines.append(f"    NN_PROFILE_MARK({s.index});\n")
-            lines.extend(f"    {c}\n" for c in s.emit(s, self))
+        for u in units:
+            if hasattr(u, "emit"):
+                lines.append("\n" + self._step_comment(u))
+                lines.append(f"    NN_PROFILE_MARK({u.index});\n")
+                lines.extend(f"    {c}\n" for c in u.emit(u, self))
+            else:
+                lines.append(self._group(u, groups.index(u)))
         out = self.g.outputs[0]
         lines.append(f"\n    NN_PROFILE_MARK({len(self.steps)});\n")
         lines.append(f"    memcpy(scores, {self._ptr(out)}, {self.NAME}_OUTPUT_N);  /* logits out of the arena */\n")
         lines.append("    return 0;\n}\n\n")
         return "".join(lines)
+
+    def _group_table(self, grp, k):
+        rows = [[r.stage, r.y, r.in_first, r.in_rows, r.slot, r.drop, r.keep] for r in grp.runs]
+        return (f"/* fused group {k}: one row command per line: step of the group, output row, first input row\n"
+                f" * held, input rows held, output slot, rows dropped from the output buffer first, rows kept\n"
+                f" * (7 values per command) */\n"
+                + c_array(f"{self.name}_group{k}", np.array(rows, dtype=np.int16)) + "\n")
+
+    def _by_row(self, grp, st, inp, row):
+        """A max pool split by rows (schedule.Stage.by_row): c[3] is what to do with the one
+        input row held (schedule.POOL_ROW ...)."""
+        from ..schedule import CARRY_OUT, CARRY_ROW, MAX_ROW, POOL_ROW
+
+        s, n = st.step, st.out_row_bytes
+        carry = f"a + {self.plan.buffers[grp.carry_name(st)].offset}" if st.carry_bytes else None
+        lines = [f"/* one input row at a time: {POOL_ROW} pool it into the output row"]
+        if carry:
+            lines[0] += f", {MAX_ROW} pool it into carry and max that in,"
+            lines += [f" * {CARRY_OUT} output row = carry (the row shared with the previous window), "
+                      f"{CARRY_ROW} pool it",
+                      " * into carry (shared with the next window) and start the output row with it */",
+                      f"if (c[3] == {CARRY_OUT}) {{", f"    memcpy({row}, {carry}, {n});", "    break;", "}"]
+            lines += s.rows.hrow(s, self, inp, f"c[3] == {POOL_ROW} ? {row} : {carry}")
+            lines += [f"if (c[3] == {MAX_ROW})", f"    nn_max_q7({row}, {carry}, {n});",
+                      f"else if (c[3] == {CARRY_ROW})", f"    memcpy({row}, {carry}, {n});"]
+        else:
+            lines[0] += " */"
+            lines += s.rows.hrow(s, self, inp, f"{row}")
+        return [f"            {l}\n" for l in lines] + ["            break;\n"]
+
+    def _group(self, grp, k):
+        """One commented block: a loop over the group's row commands (nnbuild.schedule)."""
+        t, plan = self.g.tensors, self.plan
+        bufs = ", ".join(f"{_comment(e.tensor)} @{plan.tensor_offset(e.tensor)} ({e.cap} x {e.row_bytes} B)"
+                         for e in grp.edges)
+        out = [f"\n    /* Fused group {k}, streamed row by row through line buffers: "
+               f"{_comment(' -> '.join(s.name for s in grp.steps))}\n"
+               f"     * line buffers {bufs}; {len(grp.runs)} row commands */\n"]
+        for st in grp.stages:
+            out.append(self._step_comment(st.step).replace("    /* [", "    /*   [", 1))
+        out.extend(f"    NN_PROFILE_MARK({s.index});\n" for s in grp.steps)
+        out.append(f"    for (i = 0; i < {len(grp.runs)}; i++) {{\n"
+                   f"        const int16_t *c = {self.name}_group{k} + 7 * i;\n"
+                   "        switch (c[0]) {\n")
+        for j, st in enumerate(grp.stages):
+            s = st.step
+            inp = "pixels" if s.inputs[0] == self.g.input else f"a + {plan.tensor_offset(s.inputs[0])}"
+            if s.inputs[0] == self.g.input and st.window != "pixels":
+                raise NnbuildError("a fused step reads the pixels", where=f"step '{s.name}'")
+            base = plan.tensor_offset(s.output)
+            out.append(f"        case {j}:  /* {_comment(s.name)} */\n")
+            if j < len(grp.stages) - 1:
+                rb = grp.edges[j].row_bytes
+                out.append(f"            if (c[5])\n                memmove(a + {base}, a + {base} + c[5] * {rb}, "
+                           f"(uint32_t)(c[6] * {rb}));\n")
+            else:
+                rb = st.out_row_bytes
+            row = f"a + {base} + c[4] * {rb}"
+            if st.by_row:
+                out.extend(self._by_row(grp, st, inp, row))
+                continue
+            band = {"y0": "c[1]", "y1": "c[1] + 1", "in_first": "c[2]", "in_rows": "c[3]", "inp": inp,
+                    "out": row, "row_bytes": st.in_row_bytes, "scratch": self.scratch(s)}
+            out.extend(f"            {line}\n" for line in s.rows.emit(s, self, band))
+            out.append("            break;\n")
+        out.append("        }\n    }\n")
+        return "".join(out)
 
     def _descriptor(self):
         n, N = self.name, self.NAME

@@ -13,6 +13,8 @@ A `Kernel` is registered by (op type, scheme, ISA) with
            target-independent, so a kernel's variants must agree on it.
   emit     emit(step, ctx) -> [C statements] for one call (ctx: codegen.model's pointer/symbol helpers)
   inplace  indices of the inputs the output may overwrite (element-wise kernels)
+  rows     Rows, when the kernel can run on a band of output rows (streamed execution,
+           nnbuild.schedule; C entry points kernels/ref/nn_*_rows.c), else None
 
 Lowering (nnbuild.lower) and code generation (nnbuild.codegen) are loops over this table.
 Adding a kernel = adding a module here that calls `register(...)`: modules are discovered.
@@ -35,6 +37,15 @@ class Lowered:
 
 
 @dataclass(frozen=True)
+class Rows:
+    window: str     # the input rows an output row reads: "conv", "pool" (pad_h 0 only) or "pixels"
+    emit: object    # emit(step, ctx, band) -> [C statements]; band: C expressions y0, y1, in_first,
+                    # in_rows (input rows held), inp (row in_first), out (row y0), scratch
+    hrow: object = None   # max pools: emit_hrow(step, ctx, inp, out) -> [C statements], the
+                          # horizontal windows of one input row (the pool split by rows)
+
+
+@dataclass(frozen=True)
 class Kernel:
     op: str
     scheme: str
@@ -45,6 +56,7 @@ class Kernel:
     scratch: object = None
     inplace: tuple = ()
     isa: str = ANY_ISA
+    rows: Rows = None
 
 
 _REGISTRY = {}

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_acc, check_range, check_shift, pair, shapes, where
 
 
@@ -52,4 +52,10 @@ def emit(s, ctx):
             f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
-register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch))
+def emit_rows(s, ctx, b):
+    return [f"nn_conv2d_q7_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
+            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'bias')}, {b['out']}, {b['scratch']});"]
+
+
+register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch,
+                rows=Rows("conv", emit_rows)))

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import INT32, array, attr, check_range, shapes, where
 
 
@@ -26,4 +26,11 @@ def emit(s, ctx):
             f"{p['off_len']}, {p['shift']}, {ctx.ptr(s.output)});"]
 
 
-register(Kernel("input_stage", "q7", "nn_input_stage_q7", lower, emit))
+def emit_rows(s, ctx, b):
+    p = s.params
+    return [f"nn_input_stage_q7_rows({b['inp']}, {b['row_bytes']}, {b['y0']}, {b['y1']}, {ctx.int(p['mul'])}, "
+            f"{ctx.sym(s, 'off')}, {p['off_len']}, {p['shift']}, {b['out']});"]
+
+
+ROWS = Rows("pixels", emit_rows)
+register(Kernel("input_stage", "q7", "nn_input_stage_q7", lower, emit, rows=ROWS))

@@ -1,7 +1,7 @@
 """nn_maxpool_q7 / nn_avgpool_q7: Caffe pooling (ceil mode, clipped windows)."""
 from .. import ir
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import check_range, pair, shapes, where
 
 
@@ -34,5 +34,16 @@ def emit(s, ctx):
     return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.ptr(s.output)});"]
 
 
-register(Kernel("max_pool", "q7", "nn_maxpool_q7", lower, emit, struct="nn_pool_params"))
-register(Kernel("avg_pool", "q7", "nn_avgpool_q7", lower, emit, struct="nn_pool_params"))
+def emit_rows(s, ctx, b):
+    return [f"{s.kernel}_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
+            f"{b['inp']}, {b['out']});"]
+
+
+def emit_hrow(s, ctx, inp, out):
+    return [f"{s.kernel}_hrow(&{ctx.sym(s, 'params')}, {inp}, {out});"]
+
+
+ROWS = Rows("pool", emit_rows)
+MAX_ROWS = Rows("pool", emit_rows, emit_hrow)
+register(Kernel("max_pool", "q7", "nn_maxpool_q7", lower, emit, struct="nn_pool_params", rows=MAX_ROWS))
+register(Kernel("avg_pool", "q7", "nn_avgpool_q7", lower, emit, struct="nn_pool_params", rows=ROWS))

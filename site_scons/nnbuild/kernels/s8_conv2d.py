@@ -9,7 +9,7 @@ the true accumulator (< 2^30, fold_bias) covers the folded partial sums and the 
 import numpy as np
 
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_range, where
 from .q7_conv2d import geometry, scratch
 
@@ -80,4 +80,10 @@ def emit(s, ctx):
             f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
-register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch))
+def emit_rows(s, ctx, b):
+    return [f"nn_conv2d_s8_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
+            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'chan')}, {b['out']}, {b['scratch']});"]
+
+
+register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch,
+                rows=Rows("conv", emit_rows)))

@@ -6,7 +6,7 @@ import numpy as np
 from . import Kernel, Lowered, register
 from ._checks import act_range, shapes
 from .q7_activation import emit_lut, lower_lut
-from .q7_input_stage import emit as emit_input, lower as lower_input
+from .q7_input_stage import ROWS as INPUT_ROWS, emit as emit_input, lower as lower_input
 from .s8_conv2d import SCHEME
 
 
@@ -21,7 +21,7 @@ def emit_clamp(s, ctx):
     return copy + [f"nn_clamp_s8({ctx.ptr(s.output)}, {p['n']}, {p['act_min']}, {p['act_max']});"]
 
 
-register(Kernel("input_stage", SCHEME, "nn_input_stage_q7", lower_input, emit_input))
+register(Kernel("input_stage", SCHEME, "nn_input_stage_q7", lower_input, emit_input, rows=INPUT_ROWS))
 register(Kernel("relu", SCHEME, "nn_clamp_s8", lower_clamp, emit_clamp, inplace=(0,)))
 register(Kernel("clip", SCHEME, "nn_clamp_s8", lower_clamp, emit_clamp, inplace=(0,)))
 register(Kernel("sigmoid", SCHEME, "nn_lut_q7", lower_lut, emit_lut, inplace=(0,)))

@@ -1,0 +1,182 @@
+"""Streamed, fused execution (nnbuild.schedule, `memory: small`): the generated C of a streamed
+schedule gives the golden model's bytes on the host (portable and emulated-DSP kernels) and in
+QEMU (dsp, mla, thumb1 variants), with a smaller arena than layer by layer."""
+import json
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
+from nnbuild import golden, ir, schedule
+from nnbuild.hostrun import HostModel
+from nnbuild.lower import lower
+from nnbuild.pipeline import generate_model
+from nnbuild.planner import plan
+from test_planner import GraphBuilder
+
+
+def _streamed_equals_golden(qgraph, pixels, tmp_path, name="m"):
+    """Generate with memory: small, run on the host (ref and dsp); returns (streamed, layer-by-layer) plans."""
+    expected = golden.run(qgraph, pixels).reshape(len(pixels), -1)
+    _, p, _ = generate_model(qgraph, tmp_path / "gen", name, memory="small")
+    for dsp in (False, True):
+        got = HostModel(tmp_path / "gen", name, tmp_path / f"lib{dsp}", dsp=dsp).run(pixels)
+        assert np.array_equal(got, expected), (qgraph.name, dsp, p.format_table())
+    steps = lower(qgraph)
+    return p, plan(steps, qgraph)
+
+
+# (h, w, c, layers): conv (out_c, k, stride, pad, dilation), pool (k, stride, kind)
+CHAINS = {
+    "cifar_like": (32, 32, 3, [("conv", 8, 5, 1, 2, 1), ("pool", 3, 2, "max_pool"), ("conv", 8, 5, 1, 2, 1),
+                               ("pool", 3, 2, "avg_pool"), ("conv", 8, 3, 1, 1, 1)]),
+    "strided_dilated": (19, 13, 1, [("conv", 4, 3, 2, 1, 1), ("conv", 6, 3, 1, 2, 2), ("pool", 2, 1, "max_pool"),
+                                    ("conv", 4, 1, 1, 0, 1)]),
+    "ceil_pools": (17, 11, 3, [("conv", 6, 3, 1, 0, 1), ("pool", 3, 2, "avg_pool"), ("pool", 2, 2, "max_pool"),
+                               ("conv", 4, 2, 1, 1, 1)]),
+    "wide_windows": (14, 9, 2, [("conv", 4, 5, 1, 4, 1), ("pool", 3, 1, "max_pool"), ("conv", 5, 3, 3, 0, 1),
+                                ("pool", 2, 1, "avg_pool")]),
+}
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS))
+def test_streamed_chains_equal_golden_on_the_host(chain, tmp_path):
+    """Negative pads, strides, dilation, a clipped (ceil-mode) bottom, max pools split by rows
+    (k = stride + 1, k = stride) and not (k = 3, stride 1)."""
+    h, w, c, layers = CHAINS[chain]
+    b = GraphBuilder(h, w, c, seed=len(chain), name=chain)
+    x = "data"
+    for i, layer in enumerate(layers):
+        if layer[0] == "conv":
+            _, oc, k, stride, pad, dil = layer
+            x = b.conv(f"conv{i}", x, oc, k, stride=stride, pad=pad, dilation=dil, act=(0, 127))
+        else:
+            x = b.pool(f"pool{i}", x, layer[1], layer[2], kind=layer[3])
+    b.fc("fc", x, 5)
+    g = b.g
+    p, lbl = _streamed_equals_golden(g, b.pixels(12), tmp_path)
+    assert p.schedule is not None and p.schedule.groups, p.format_table()
+    assert p.arena_bytes < lbl.arena_bytes
+
+
+def _random_graphs(tmp_path, seeds, scheme):
+    from test_firmware_random import random_net
+    from nnbuild import pipeline
+    from nnbuild.manifest import load_manifest
+
+    manifest = {"version": 1, "models": [random_net(s, tmp_path, scheme=scheme) for s in seeds]}
+    path = tmp_path / "nets.yaml"
+    path.write_text(json.dumps(manifest))
+    for entry in load_manifest(path).models:
+        graph = pipeline.import_model(entry)
+        yield entry.name, pipeline.quantize_graph(entry, graph)[0], pipeline.load_calibration(entry, graph)
+
+
+@pytest.mark.parametrize("scheme", ["q7", "int8"])
+def test_streamed_random_nets_equal_golden_on_the_host(scheme, tmp_path):
+    """tests/test_firmware_random's generator (its branching seed 11 included): every net whose
+    schedule streams is bit-exact, and the arena never grows."""
+    streamed = 0
+    for name, qgraph, images in _random_graphs(tmp_path, (11, 13, 21, 22, 23, 24), scheme):
+        p, lbl = _streamed_equals_golden(qgraph, images[:16], tmp_path / name, name)
+        assert p.arena_bytes <= lbl.arena_bytes
+        streamed += p.schedule is not None
+    assert streamed >= 3
+
+
+def test_auto_is_layer_by_layer_when_it_fits_and_streams_when_not():
+    b = GraphBuilder(16, 16, 3, name="auto")
+    b.fc("fc", b.pool("pool", b.conv("conv", "data", 8, 3, pad=1), 2, 2), 4)
+    g = b.g
+    steps = lower(g)
+    plan_of = lambda s: plan(steps, g, s)
+    lbl = plan_of(None).arena_bytes
+    assert schedule.choose(steps, g, "auto", None, plan_of)[0] is None
+    assert schedule.choose(steps, g, "auto", lbl, plan_of)[0] is None
+    sch, p = schedule.choose(steps, g, "auto", lbl - 1, plan_of)
+    assert sch is not None and p.arena_bytes < lbl
+    assert schedule.choose(steps, g, "fast", 0, plan_of)[0] is None
+    assert schedule.choose(steps, g, "small", None, plan_of)[0] is not None
+
+
+def test_plan_shows_the_schedule_and_every_sub_step_is_a_command():
+    b = GraphBuilder(12, 12, 1, name="show")
+    b.fc("fc", b.pool("pool", b.conv("conv", "data", 4, 3, pad=1), 3, 2), 4)
+    g = b.g
+    steps = lower(g)
+    sch = schedule.smallest(steps, g, lambda s: plan(steps, g, s).arena_bytes)
+    p = plan(steps, g, sch)
+    text = p.format_table()
+    assert re.search(r"fused group 0: [\w >-]*conv -> pool; line buffers .*carry", text), text
+    d = p.to_json_dict()
+    grp = d["schedule"]["groups"][0]
+    assert grp["names"][-2:] == ["conv", "pool"]
+    assert d["substeps"] == grp["commands"] + len(steps) - len(grp["steps"])   # one per unfused step
+    # the reported peak is the most bytes live at one sub-step
+    live = [sum(-(-b["bytes"] // 4) * 4 for b in d["buffers"] if b["first_substep"] <= t <= b["last_substep"])
+            for t in range(d["substeps"])]
+    assert d["peak_bytes"] == max(live)
+
+
+@needs_shared
+@pytest.mark.parametrize("scheme", ["q7", "int8"])
+def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tmp_path):
+    from nnbuild.calibration import load_eval_data
+    from nnbuild.quantize import quantize
+    from conftest import CIFAR_CALIB
+
+    calib = np.load(CIFAR_CALIB)["images"][:500]
+    options = {"per_channel": True} if scheme == "int8" else {}
+    qgraph = quantize(cifar_graph, calib, scheme, strategy="mse", options=options)
+    images, _ = load_eval_data(CIFAR_TEST, cifar_graph)
+    p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, "cifar")
+    assert len(images) == 932 and lbl.arena_bytes == 40960
+    assert p.arena_bytes == 8544, p.format_table()   # + 3,072 B of pixels: 11,616 B <= 12 KiB
+
+
+SCONS = str(ROOT / ".venv" / "bin" / "scons")
+
+
+def _scons_check(*args):
+    r = subprocess.run([SCONS, "-Q", "-C", str(ROOT), *map(str, args), "check"], capture_output=True, text=True)
+    assert r.returncode == 0, f"scons {args} failed:\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+@needs_arm
+@needs_qemu
+@pytest.mark.parametrize("target", ["m4", "m3", "m0"])
+def test_sample_streamed_in_qemu_equals_golden(target, tmp_path):
+    """The dsp, mla and thumb1 conv variants and the ref pools behind the row entry points."""
+    text = (ROOT / "models.yaml").read_text().replace("models/sample/", f"{ROOT}/models/sample/")
+    text = text.replace("    budget: {ram: 10KiB}", "    budget: {ram: 10KiB}\n    memory: small")
+    manifest = tmp_path / "sample_small.yaml"
+    manifest.write_text(text)
+    out = _scons_check(f"target={target}", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}")
+    assert re.search(rf"\[check\] {target} sample_digits: \d+/\d+ outputs identical", out), out
+    assert "fused group 0" in (tmp_path / "build" / "models" / "sample_digits" / "plan.txt").read_text()
+
+
+@needs_shared
+@needs_arm
+@needs_qemu
+@pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
+def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
+    """memory: auto (the default) picks the streamed schedule from the m0's 16 KiB."""
+    out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={tmp_path}")
+    assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
+    plan_txt = next((tmp_path / "models").glob("*/plan.txt")).read_text()
+    assert plan_txt.startswith("arena 8544 B") and "fused group 0" in plan_txt
+
+
+def test_manifest_memory_defaults_to_auto_and_signs_codegen(tmp_path):
+    from nnbuild.manifest import load_manifest
+
+    text = (ROOT / "models.yaml").read_text()
+    assert load_manifest(ROOT / "models.yaml").models[0].memory == "auto"
+    path = tmp_path / "m.yaml"
+    path.write_text(text.replace("    budget: {ram: 10KiB}", "    budget: {ram: 10KiB}\n    memory: small"))
+    entry = load_manifest(path).models[0]
+    assert entry.memory == "small" and '"memory":"small"' in entry.fingerprint("name", "memory", "budget")
