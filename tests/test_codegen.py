@@ -86,13 +86,17 @@ def test_descriptor_fields(build_dir):
     b = cifar_graph()
     b.g.meta.update(labels=["plane", 'say "hi"', "b?", "c", "d", "e", "f", "g", "h", "\u00fc"],
                     channel_order="BGR")
+    b.g.tensors["ip1"].quant = {"frac_bits": 1}    # logits in steps of 0.5: exp table zero from d = 24
     info = HostModel(b.g, "described", build_dir).info()
     assert info["labels"] == b.g.meta["labels"]
     assert info["channel_order"] == "BGR" and info["input_shape"] == (32, 32, 3) and info["out_n"] == 10
     f = b.fb("ip1")
     assert info["out_scale"] == 2.0 ** -f and info["out_zero_point"] == 0
-    np.testing.assert_array_equal(info["softmax_exp_table"], softmax_exp_table(2.0 ** -f))
-    assert info["softmax_exp_table"][0] == 65536
+    full, stored = softmax_exp_table(2.0 ** -f), info["softmax_exp_table"]
+    # stored up to the last non-zero entry (flash); the app reads zeros after it
+    assert stored.size == 24 and stored[-1] > 0 and not full[stored.size:].any()
+    np.testing.assert_array_equal(stored, full[:stored.size])
+    assert stored[0] == 65536
 
 
 def test_softmax_exp_table_values():

@@ -35,6 +35,7 @@ class NnModelStruct(ctypes.Structure):
         ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
         ("macs", ctypes.c_uint32),
         ("arena_bytes", ctypes.c_uint32),
+        ("softmax_exp_len", ctypes.c_int16),
     ]
 
 
@@ -141,7 +142,7 @@ class HostModel:
             "channel_order": m.channel_order.decode(), "out_n": m.out_n, "out_scale": m.out_scale,
             "out_zero_point": m.out_zero_point,
             "labels": [m.labels[i].decode() for i in range(m.out_n)] if m.labels else None,
-            "softmax_exp_table": np.array(m.softmax_exp_table[:256], dtype=np.int32),
+            "softmax_exp_table": np.array(m.softmax_exp_table[:m.softmax_exp_len], dtype=np.int32),
             "layer_names": [m.layer_names[i].decode() for i in range(n)],
             "layer_ops": [m.layer_ops[i].decode() for i in range(n)],
             "layer_macs": [int(m.layer_macs[i]) for i in range(n)],
