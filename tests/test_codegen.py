@@ -197,22 +197,23 @@ def test_registry_lists_models(tmp_path):
 @pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
 def test_integer_mean_image_gets_the_uint8_offset_table(build_dir, dsp):
     """cifar10_m4's case: a per-pixel integer mean at frac bits -1 (off = mean * 2^(shift-1)):
-    nn_input_stage_off8_q7 with a uint8 table, the same integers as the int32 one."""
+    nn_input_stage_off8_q7 with a uint8 table (off = base + off8 * off_mul), the same integers."""
     b = cifar_graph()
     st = b.g.ops[0]
     mean = np.random.default_rng(3).integers(1, 256, st.params["off"].size)   # 0: 255 * mul + 2^23 overflows
     st.attrs.update(mul=1 << 23, shift=24)
     st.params["off"] = (mean << 23).astype(np.int32)
     step = lower(b.g)[0]
-    assert step.kernel == "nn_input_stage_off8_q7" and step.params["off_mul"] == 1 << 23
-    assert step.arrays["off"].dtype == np.uint8 and np.array_equal(step.arrays["off"], mean)
+    assert step.kernel == "nn_input_stage_off8_q7" and step.arrays["off"].dtype == np.uint8
+    base = (1 << 23) - step.params["add"]
+    assert base == mean.min() << 23 and step.params["off_mul"] % (1 << 23) == 0
+    np.testing.assert_array_equal(base + step.arrays["off"].astype(np.int64) * step.params["off_mul"], mean << 23)
     host_equals_golden(b, build_dir, f"off8{int(dsp)}", dsp=dsp)
 
 
 @pytest.mark.parametrize("off, mul, shift", [
-    ((np.arange(48) * 614), 614, 10),                     # quotients above 255
-    ((np.arange(48) - 5) << 4, 16, 4),                    # negative offsets
-    ((np.arange(48) * 7 + 1), 16, 4),                     # odd offsets (grid 1) above 255
+    (np.arange(48) ** 2 * 614, 614, 10),                  # quotients up to 2209 on the grid of 614
+    ((np.arange(48) ** 2 - 5) << 4, 16, 4),               # the same from a negative base
     ((np.arange(48) * 8) << 20, 2**31 // 256, 24),        # 255 * mul + 2^23 leaves int32
 ])
 def test_offsets_without_an_exact_uint8_form_keep_the_int32_table(off, mul, shift):
