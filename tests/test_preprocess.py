@@ -27,9 +27,9 @@ class Model(ctypes.Structure):
                 ("in_c", ctypes.c_int16), ("channel_order", ctypes.c_char_p), ("out_n", ctypes.c_int16),
                 ("out_scale", ctypes.c_float), ("out_zero_point", ctypes.c_int32), ("run", RUN_FN),
                 ("labels", ctypes.POINTER(ctypes.c_char_p)), ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
-                ("n_layers", ctypes.c_int16), ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
+                ("softmax_exp_len", ctypes.c_int16), ("n_layers", ctypes.c_int16), ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
                 ("layer_ops", ctypes.POINTER(ctypes.c_char_p)), ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
-                ("macs", ctypes.c_uint32), ("arena_bytes", ctypes.c_uint32), ("softmax_exp_len", ctypes.c_int16)]
+                ("macs", ctypes.c_uint32), ("arena_bytes", ctypes.c_uint32)]
 
 
 class Result(ctypes.Structure):

@@ -20,13 +20,13 @@ typedef struct {
     const char *const *labels;         /* out_n entries, or NULL when the manifest has none */
     const int32_t *softmax_exp_table;  /* round(2^16 * exp(-d * out_scale)) for d = 0..255, of
                                           which softmax_exp_len are stored (the rest are 0) */
+    int16_t softmax_exp_len;           /* 1..256: up to the last non-zero entry (in a padding hole) */
     int16_t n_layers;
     const char *const *layer_names;
     const char *const *layer_ops;
     const uint32_t *layer_macs;
     uint32_t macs;                     /* multiply-accumulates per inference */
     uint32_t arena_bytes;
-    int16_t softmax_exp_len;           /* 1..256: the table ends at its last non-zero entry */
 } nn_model;
 
 extern const nn_model *const nn_models[];

@@ -29,13 +29,13 @@ class NnModelStruct(ctypes.Structure):
         ("run", _RUN),
         ("labels", ctypes.POINTER(ctypes.c_char_p)),
         ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
+        ("softmax_exp_len", ctypes.c_int16),
         ("n_layers", ctypes.c_int16),
         ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
         ("layer_ops", ctypes.POINTER(ctypes.c_char_p)),
         ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
         ("macs", ctypes.c_uint32),
         ("arena_bytes", ctypes.c_uint32),
-        ("softmax_exp_len", ctypes.c_int16),
     ]
 
 
