@@ -86,13 +86,17 @@ def test_descriptor_fields(build_dir):
     b = cifar_graph()
     b.g.meta.update(labels=["plane", 'say "hi"', "b?", "c", "d", "e", "f", "g", "h", "\u00fc"],
                     channel_order="BGR")
+    b.g.tensors["ip1"].quant = {"frac_bits": 1}    # logits in steps of 0.5: exp table zero from d = 24
     info = HostModel(b.g, "described", build_dir).info()
     assert info["labels"] == b.g.meta["labels"]
     assert info["channel_order"] == "BGR" and info["input_shape"] == (32, 32, 3) and info["out_n"] == 10
     f = b.fb("ip1")
     assert info["out_scale"] == 2.0 ** -f and info["out_zero_point"] == 0
-    np.testing.assert_array_equal(info["softmax_exp_table"], softmax_exp_table(2.0 ** -f))
-    assert info["softmax_exp_table"][0] == 65536
+    full, stored = softmax_exp_table(2.0 ** -f), info["softmax_exp_table"]
+    # stored up to the last non-zero entry (flash); the app reads zeros after it
+    assert stored.size == 24 and stored[-1] > 0 and not full[stored.size:].any()
+    np.testing.assert_array_equal(stored, full[:stored.size])
+    assert stored[0] == 65536
 
 
 def test_softmax_exp_table_values():
@@ -188,6 +192,39 @@ def test_registry_lists_models(tmp_path):
     with pytest.raises(NnbuildError, match="more than once"):
         generate_registry(["m", "m"], tmp_path)
 
+
+
+@pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp-emulated"])
+def test_integer_mean_image_gets_the_uint8_offset_table(build_dir, dsp):
+    """cifar10_m4's case: a per-pixel integer mean at frac bits -1 (off = mean * 2^(shift-1)):
+    nn_input_stage_off8_q7 with a uint8 table (off = base + off8 * off_mul), the same integers."""
+    b = cifar_graph()
+    st = b.g.ops[0]
+    mean = np.random.default_rng(3).integers(1, 256, st.params["off"].size)   # 0: 255 * mul + 2^23 overflows
+    st.attrs.update(mul=1 << 23, shift=24)
+    st.params["off"] = (mean << 23).astype(np.int32)
+    step = lower(b.g)[0]
+    assert step.kernel == "nn_input_stage_off8_q7" and step.arrays["off"].dtype == np.uint8
+    base = (1 << 23) - step.params["add"]
+    assert base == mean.min() << 23 and step.params["off_mul"] % (1 << 23) == 0
+    np.testing.assert_array_equal(base + step.arrays["off"].astype(np.int64) * step.params["off_mul"], mean << 23)
+    host_equals_golden(b, build_dir, f"off8{int(dsp)}", dsp=dsp)
+
+
+@pytest.mark.parametrize("off, mul, shift", [
+    (np.arange(48) ** 2 * 614, 614, 10),                  # quotients up to 2209 on the grid of 614
+    ((np.arange(48) ** 2 - 5) << 4, 16, 4),               # the same from a negative base
+    ((np.arange(48) * 8) << 20, 2**31 // 256, 24),        # 255 * mul + 2^23 leaves int32
+])
+def test_offsets_without_an_exact_uint8_form_keep_the_int32_table(off, mul, shift):
+    from nnbuild.kernels.q7_input_stage import compact_offsets
+    assert compact_offsets(np.asarray(off, np.int32), mul, shift) is None
+    b = GraphBuilder(4, 4, 3)
+    b.g.ops[0].attrs.update(mul=mul, shift=shift)
+    b.g.ops[0].params["off"] = np.asarray(off, np.int32)
+    b.fc("fc", "data", 2)
+    step = lower(b.g)[0]
+    assert step.kernel == "nn_input_stage_q7" and step.arrays["off"].dtype == np.int32
 
 # -- generation-time errors ----------------------------------------------------------------------
 

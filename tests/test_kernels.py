@@ -376,6 +376,32 @@ def test_input_stage_matches_golden(lib):
         assert np.array_equal(out[:px.size].reshape(px.shape), want), off_len
 
 
+
+def test_input_stage_off8_matches_golden(lib):
+    """off_base + off8 * off_mul is the contract's int32 offset: halves of the output grid (rounding
+    ties, cifar10_m4's case), whole steps, and arbitrary multipliers with offsets on coarser grids."""
+    rng = np.random.default_rng(12)
+    for case in range(15):
+        px = rng.integers(0, 256, (9, 7, 3)).astype(np.uint8)
+        off8 = rng.integers(0, 256, px.size).astype(np.uint8)
+        shift = int(rng.integers(2, 22))
+        if case % 3 == 0:
+            mul, k = 1 << (shift - 1), shift - 1
+        elif case % 3 == 1:
+            mul, k = 1 << shift, shift
+        else:
+            mul = int(rng.integers(1 << (shift - 2), 1 << (shift + 1)))
+            k = max(0, mul.bit_length() - 1 - int(rng.integers(0, 3)))
+        base = -int(rng.integers(-8, 9)) << shift if case % 2 else 0   # int8: a folded zero point
+        out = _guarded(px.size)
+        lib.nn_input_stage_off8_q7(_ptr(px), px.size, mul, _ptr(off8), 1 << k, (1 << (shift - 1)) - base,
+                                   shift, _ptr(out))
+        _intact(out, px.size)
+        off = (base + (off8.astype(np.int64) << k)).astype(np.int32)
+        want = golden.input_stage(px[None], mul, off, shift)[0]
+        assert np.array_equal(out[:px.size].reshape(px.shape), want), (case, shift, k, mul)
+        assert len(np.unique(want)) > 50, case   # a real test: not everything saturated
+
 # -- cross-compilation ----------------------------------------------------------------------------
 
 ARM_CPUS = {

@@ -27,7 +27,7 @@ class Model(ctypes.Structure):
                 ("in_c", ctypes.c_int16), ("channel_order", ctypes.c_char_p), ("out_n", ctypes.c_int16),
                 ("out_scale", ctypes.c_float), ("out_zero_point", ctypes.c_int32), ("run", RUN_FN),
                 ("labels", ctypes.POINTER(ctypes.c_char_p)), ("softmax_exp_table", ctypes.POINTER(ctypes.c_int32)),
-                ("n_layers", ctypes.c_int16), ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
+                ("softmax_exp_len", ctypes.c_int16), ("n_layers", ctypes.c_int16), ("layer_names", ctypes.POINTER(ctypes.c_char_p)),
                 ("layer_ops", ctypes.POINTER(ctypes.c_char_p)), ("layer_macs", ctypes.POINTER(ctypes.c_uint32)),
                 ("macs", ctypes.c_uint32), ("arena_bytes", ctypes.c_uint32)]
 
@@ -242,11 +242,13 @@ def make_model(scores_fn, table, labels, in_shape=(4, 4, 3), order=b"RGB", rc=0)
             scores[i] = int(v)
         return rc
 
+    # stored as the generator does: up to the last non-zero entry (the C reads zeros after it)
+    n_exp = int(np.flatnonzero(table)[-1]) + 1 if table is not None else 0
     keep = {"run": RUN_FN(run), "labels": (ctypes.c_char_p * out_n)(*labels),
-            "table": (ctypes.c_int32 * 256)(*table.tolist()) if table is not None else None}
+            "table": (ctypes.c_int32 * n_exp)(*table[:n_exp].tolist()) if table is not None else None}
     m = Model(name=b"t", in_h=in_shape[0], in_w=in_shape[1], in_c=in_shape[2], channel_order=order,
               out_n=out_n, out_scale=2.0 ** -4, out_zero_point=0, run=keep["run"], labels=keep["labels"],
-              softmax_exp_table=keep["table"])
+              softmax_exp_table=keep["table"], softmax_exp_len=n_exp)
     return m, keep
 
 

@@ -136,7 +136,10 @@ def test_uniform_mean_gives_per_channel_offsets():
     assert st.params["off"].shape == (3,)
     k = 2.0 ** (q.tensors["x"].quant["frac_bits"] + st.attrs["shift"])
     assert st.attrs["mul"] == round(0.02 * k)
-    np.testing.assert_array_equal(st.params["off"], np.round(np.array([120.0, 110.5, 100.25]) * 0.02 * k))
+    # the mean on its grid of 2^-2 (meangrid): M * round(scale * k / 4), within M/2 units of the exact offsets
+    m = np.array([480, 442, 401])
+    np.testing.assert_array_equal(st.params["off"], m * round(0.02 * k / 4))
+    assert np.abs(st.params["off"] - np.array([120.0, 110.5, 100.25]) * 0.02 * k).max() <= m.max() / 2
 
 
 def test_misc_ops_params_and_golden_close_to_float():
@@ -515,3 +518,34 @@ def test_cifar_q7_top1(cifar_graph):
     q_mm = quantize(cifar_graph, calib, strategy="minmax")
     res_mm = evaluate(cifar_graph, q_mm, z["images"], z["labels"], float_scores=float_scores)
     assert res_mm["q7_correct"] >= 735                       # measured: 741/932 (79.51 %)
+
+
+def test_mean_on_grid_is_exact_when_it_can_be():
+    from nnbuild.quantize.meangrid import mean_on_grid
+    img = np.random.default_rng(2).integers(0, 256, (4, 4, 3)).astype(np.float32)
+    m, g = mean_on_grid(img, (4, 4, 3), "w")
+    assert g == 0 and m.dtype == np.int64 and np.array_equal(m, img.reshape(-1))
+    m, g = mean_on_grid(img + 0.25, (4, 4, 3), "w")
+    assert g == 2 and np.array_equal(m, img.reshape(-1) * 4 + 1)
+    m, g = mean_on_grid([104.0, 116.7, 0.5 / 256], (2, 2, 3), "w")     # off the grid: 8 bits, half up
+    assert g == 8 and m.tolist() == [104 * 256, 29875, 1]
+    m, g = mean_on_grid(np.tile([1.5, 2.0], 9), (3, 3, 2), "w")           # one mean per channel
+    assert g == 1 and m.tolist() == [3, 4]
+    for bad in ([1.0, 2.0], [np.inf] * 3, [2.0 ** 23] * 3):
+        with pytest.raises(NnbuildError, match="mean"):
+            mean_on_grid(bad, (2, 2, 3), "input stage")
+
+
+@pytest.mark.parametrize("scheme", ["q7", "int8"])
+def test_integer_mean_image_gives_offsets_on_one_grid(scheme):
+    """(p - M) * mul, exactly, before the rounding shift (and int8's zero point): the generator
+    can then store the offsets as one byte per value."""
+    from nnbuild.quantize.int8 import params as i8
+    img = np.random.default_rng(4).integers(60, 200, (4, 4, 3)).astype(np.float64)
+    if scheme == "q7":
+        mul, shift, off = q7.input_stage_params(img, 1 / 255, (4, 4, 3), 7, "w")
+        np.testing.assert_array_equal(off, img.reshape(-1).astype(np.int64) * mul)
+    else:
+        mul, shift, off = i8.input_stage_params(img, 1.0, (4, 4, 3), 0.8123, -7, "w")
+        np.testing.assert_array_equal(off, img.reshape(-1).astype(np.int64) * mul + (7 << shift))
+    assert 20 <= shift <= 31

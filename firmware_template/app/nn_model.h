@@ -18,8 +18,9 @@ typedef struct {
     int32_t out_zero_point;            /* whatever the quantization scheme */
     int (*run)(const uint8_t *pixels, int8_t *scores);  /* returns 0 on success */
     const char *const *labels;         /* out_n entries, or NULL when the manifest has none */
-    const int32_t *softmax_exp_table;  /* 256 entries for nn_softmax_q7 on the scores:
-                                          round(2^16 * exp(-d * out_scale)) */
+    const int32_t *softmax_exp_table;  /* round(2^16 * exp(-d * out_scale)) for d = 0..255, of
+                                          which softmax_exp_len are stored (the rest are 0) */
+    int16_t softmax_exp_len;           /* 1..256: up to the last non-zero entry (in a padding hole) */
     int16_t n_layers;
     const char *const *layer_names;
     const char *const *layer_ops;

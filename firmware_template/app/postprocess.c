@@ -41,20 +41,26 @@ int nn_topk(const int8_t *scores, int n, int k, int16_t *idx_out)
     return NN_OK;
 }
 
-static uint32_t softmax_sum(const int32_t *table, const int8_t *scores, int n, int8_t *max_out)
+/* exp_table[d], d = 0..255: stored up to softmax_exp_len, zero after (flash: most of the 256 are) */
+static uint32_t exp_at(const nn_model *m, int d)
+{
+    return d < m->softmax_exp_len ? (uint32_t)m->softmax_exp_table[d] : 0u;
+}
+
+static uint32_t softmax_sum(const nn_model *mod, const int8_t *scores, int n, int8_t *max_out)
 {
     int8_t m = scores[0];
     uint32_t sum = 0;
     int i;
     for (i = 1; i < n; i++) if (scores[i] > m) m = scores[i];
-    for (i = 0; i < n; i++) sum += (uint32_t)table[m - scores[i]];
+    for (i = 0; i < n; i++) sum += exp_at(mod, m - scores[i]);
     *max_out = m;
     return sum;
 }
 
-static int16_t percent_of(const int32_t *table, int8_t m, int8_t q, uint32_t sum)
+static int16_t percent_of(const nn_model *mod, int8_t m, int8_t q, uint32_t sum)
 {
-    return (int16_t)(((uint32_t)table[m - q] * 100u + sum / 2u) / sum);
+    return (int16_t)((exp_at(mod, m - q) * 100u + sum / 2u) / sum);
 }
 
 int nn_softmax_percent(const nn_model *m, const int8_t *scores, int16_t *percent_out)
@@ -65,9 +71,9 @@ int nn_softmax_percent(const nn_model *m, const int8_t *scores, int16_t *percent
     if (m == NULL || scores == NULL || percent_out == NULL || m->softmax_exp_table == NULL)
         return NN_ERR_ARG;
     if (m->out_n < 1) return NN_ERR_ARG;
-    sum = softmax_sum(m->softmax_exp_table, scores, m->out_n, &mx);
+    sum = softmax_sum(m, scores, m->out_n, &mx);
     if (sum == 0) return NN_ERR_ARG;   /* a broken table: exp_table[0] must be > 0 */
-    for (i = 0; i < m->out_n; i++) percent_out[i] = percent_of(m->softmax_exp_table, mx, scores[i], sum);
+    for (i = 0; i < m->out_n; i++) percent_out[i] = percent_of(m, mx, scores[i], sum);
     return NN_OK;
 }
 
@@ -85,13 +91,13 @@ int nn_classify(const nn_model *m, const uint8_t *frame, int w, int h, const nn_
     if (rc != NN_OK) return rc;
     if (m->run(pixel_buf, scores) != 0) return NN_ERR_MODEL;
 
-    if (m->softmax_exp_table != NULL) sum = softmax_sum(m->softmax_exp_table, scores, m->out_n, &mx);
+    if (m->softmax_exp_table != NULL) sum = softmax_sum(m, scores, m->out_n, &mx);
     for (r = 0; r < k; r++) {
         prev = next_rank(scores, m->out_n, prev);
         top[r].index = (int16_t)prev;
         top[r].score = scores[prev];
         /* -1: the model has no usable softmax table, so no percentage */
-        top[r].percent = sum ? percent_of(m->softmax_exp_table, mx, scores[prev], sum) : (int16_t)-1;
+        top[r].percent = sum ? percent_of(m, mx, scores[prev], sum) : (int16_t)-1;
         top[r].label = m->labels != NULL ? m->labels[prev] : NULL;
     }
     return NN_OK;

@@ -24,6 +24,16 @@ static inline int32_t nn_requant(int32_t acc, int32_t s, int32_t lo, int32_t hi)
     return r < lo ? lo : (r > hi ? hi : r);
 }
 
+/* sat8(x): one SSAT where the core has it (GCC does not always find it in the clamp) */
+static inline int32_t nn_sat8(int32_t x)
+{
+#if defined(__ARM_FEATURE_SAT)
+    return __builtin_arm_ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
 /* round_shift(acc, s) for 2 <= s <= 31, given sm1 = s - 1: ((acc >> (s-1)) + 1) >> 1 rounds the
  * same way (the floor of (x + 1) / 2 only depends on the floor of x) and cannot overflow since
  * |acc >> (s-1)| <= 2^30. Three instructions: for the per-output epilogue of the MAC loops. */

@@ -4,6 +4,12 @@
 #include "nn_kernels.h"
 #include "nn_dsp.h"
 
+/* out of line: once per output, where the inlined copies cost flash, not time */
+static NN_NOINLINE int8_t fc_requant(int32_t acc, int32_t s, int32_t lo, int32_t hi)
+{
+    return (int8_t)nn_requant(acc, s, lo, hi);
+}
+
 void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *bias, int8_t *out, int16_t *scratch)
 {
@@ -31,8 +37,8 @@ void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
             acc0 += w0[k] * t[k];
             acc1 += w1[k] * t[k];
         }
-        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
-        out[o + 1] = (int8_t)nn_requant(acc1, s, lo, hi);
+        out[o] = fc_requant(acc0, s, lo, hi);
+        out[o + 1] = fc_requant(acc1, s, lo, hi);
     }
     if (o < p->out_n) {
         const int8_t *w0 = weight + o * N;
@@ -47,7 +53,7 @@ void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
         }
         for (k = 0; k < N - k4; k++)
             acc0 += w0[k] * t[k];
-        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+        out[o] = fc_requant(acc0, s, lo, hi);
     }
 }
 

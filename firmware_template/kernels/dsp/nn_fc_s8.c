@@ -5,6 +5,12 @@
 #include "nn_dsp.h"
 #include "nn_int8.h"
 
+/* out of line: once per output, where the inlined copies cost flash, not time */
+static NN_NOINLINE int8_t fc_requant(int32_t acc, const int32_t *c, int32_t zp, int32_t lo, int32_t hi)
+{
+    return nn_requant_s8(acc, c[1], c[2], zp, lo, hi);
+}
+
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *chan, int8_t *out, int16_t *scratch)
 {
@@ -33,8 +39,8 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
             acc0 += w0[k] * t[k];
             acc1 += w1[k] * t[k];
         }
-        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
-        out[o + 1] = nn_requant_s8(acc1, c1[1], c1[2], zp, lo, hi);
+        out[o] = fc_requant(acc0, c0, zp, lo, hi);
+        out[o + 1] = fc_requant(acc1, c1, zp, lo, hi);
     }
     if (o < p->out_n) {
         const int8_t *w0 = weight + o * N;
@@ -50,7 +56,7 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
         }
         for (k = 0; k < N - k4; k++)
             acc0 += w0[k] * t[k];
-        out[o] = nn_requant_s8(acc0, c0[1], c0[2], zp, lo, hi);
+        out[o] = fc_requant(acc0, c0, zp, lo, hi);
     }
 }
 

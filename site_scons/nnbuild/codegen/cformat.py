@@ -13,8 +13,8 @@ C_KEYWORDS = {
     "volatile", "while", "_Bool", "_Complex", "_Imaginary",
 }
 # values per line: a weight row stays readable in a diff and short enough for review tools
-PER_LINE = {"int8_t": 16, "int32_t": 8, "uint32_t": 8, "int16_t": 12}
-_C_TYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.int16): "int16_t",
+PER_LINE = {"int8_t": 16, "uint8_t": 16, "int32_t": 8, "uint32_t": 8, "int16_t": 12}
+_C_TYPE = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
            np.dtype(np.int32): "int32_t", np.dtype(np.uint32): "uint32_t"}
 
 

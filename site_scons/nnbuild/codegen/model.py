@@ -256,7 +256,9 @@ class _ModelText:
             out.append(f"static const char *const {n}_labels[{len(self.labels)}] = {{\n"
                        + "".join(f"    {c_string(l)},\n" for l in self.labels) + "};\n")
         out.append(f"/* softmax exp table for logits of scale {self.out_scale!r} */\n")
-        out.append(c_array(f"{n}_softmax_exp", softmax_exp_table(self.out_scale)))
+        exp = softmax_exp_table(self.out_scale)
+        exp = exp[:int(np.flatnonzero(exp)[-1]) + 1]   # the app reads zeros past the stored entries
+        out.append(c_array(f"{n}_softmax_exp", exp))
         out.append(f"static const char *const {n}_layer_names[{len(self.steps)}] = {{\n"
                    + "".join(f"    {c_string(s.name)},\n" for s in self.steps) + "};\n")
         out.append(f"static const char *const {n}_layer_ops[{len(self.steps)}] = {{\n"
@@ -274,6 +276,7 @@ class _ModelText:
             f"    .run = {n}_run,\n"
             f"    .labels = {f'{n}_labels' if self.labels is not None else 'NULL'},\n"
             f"    .softmax_exp_table = {n}_softmax_exp,\n"
+            f"    .softmax_exp_len = {exp.size},\n"
             f"    .n_layers = {len(self.steps)},\n"
             f"    .layer_names = {n}_layer_names,\n"
             f"    .layer_ops = {n}_layer_ops,\n"

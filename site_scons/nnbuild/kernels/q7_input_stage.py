@@ -1,9 +1,32 @@
-"""nn_input_stage_q7: uint8 pixels -> q7 with an integer mul/offset/shift (per pixel or channel)."""
+"""nn_input_stage_q7: uint8 pixels -> q7 with an integer mul/offset/shift (per pixel or channel).
+
+A per-pixel table of the form off_base + off8 * off_mul with off8 in 0..255 (a mean image on a
+grid, quantize/meangrid.py: cifar10_m4's in both schemes) goes to nn_input_stage_off8_q7
+instead: the same integers, a quarter of the flash, and a shorter loop."""
 import numpy as np
 
 from ..errors import NnbuildError
 from . import Kernel, Lowered, Rows, register
 from ._checks import INT32, array, attr, check_range, shapes, where
+
+
+def compact_offsets(off, mul, shift):
+    """(off8 uint8, off_mul, add) with off == off_base + off8 * off_mul and
+    add = 2^(shift-1) - off_base, or None when nn_input_stage_off8_q7 cannot compute this stage
+    exactly: a quotient above 255, or an int32 overflow in the kernel's terms (p * mul,
+    off8 * off_mul, add - off8 * off_mul, and their sum) for some pixel value p."""
+    off = off.astype(np.int64)
+    base = int(off.min())
+    rest = off - base
+    step = int(np.gcd.reduce(rest)) or 1
+    q = rest // step
+    if q.max() > 255:
+        return None
+    add = (1 << (shift - 1)) - base
+    ends = np.concatenate([[255 * mul, add, rest.max()], add - rest, 255 * mul + add - rest])
+    if ends.min() < INT32[0] or ends.max() > INT32[1]:
+        return None
+    return q.astype(np.uint8), step, add
 
 
 def lower(g, op):
@@ -17,11 +40,18 @@ def lower(g, op):
         raise NnbuildError(f"param 'off' has {off.size} values", where=where(op),
                            expected=f"{n_out} (per pixel) or {shape_out[2]} (per channel)")
     check_range(op, {"mul": mul}, INT32, "int32")
+    compact = compact_offsets(off, mul, shift) if off.size == n_out and n_out > shape_out[2] else None
+    if compact is not None:
+        return Lowered({"n": n_out, "mul": mul, "shift": shift, "off_mul": compact[1], "add": compact[2]},
+                       {"off": compact[0]}, symbol="nn_input_stage_off8_q7")
     return Lowered({"n": n_out, "mul": mul, "shift": shift, "off_len": int(off.size)}, {"off": off})
 
 
 def emit(s, ctx):
     p = s.params
+    if s.kernel == "nn_input_stage_off8_q7":
+        return [f"nn_input_stage_off8_q7({ctx.ptr(s.inputs[0])}, {p['n']}, {ctx.int(p['mul'])}, "
+                f"{ctx.sym(s, 'off')}, {ctx.int(p['off_mul'])}, {ctx.int(p['add'])}, {p['shift']}, {ctx.ptr(s.output)});"]
     return [f"nn_input_stage_q7({ctx.ptr(s.inputs[0])}, {p['n']}, {ctx.int(p['mul'])}, {ctx.sym(s, 'off')}, "
             f"{p['off_len']}, {p['shift']}, {ctx.ptr(s.output)});"]
 

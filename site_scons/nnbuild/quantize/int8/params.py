@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import ir
 from ...errors import NnbuildError
+from ..meangrid import mean_on_grid
 from . import arith
 from .ops import rule
 
@@ -116,20 +117,15 @@ def check_accumulator(wq, bq, where):
 
 def input_stage_params(mean, scale, shape, s_out, z_out, where):
     """mul, shift, off with requant(p * mul - off, shift) ~= round((p - mean) * scale / s_out) + z_out:
-    the zero point is folded into off (z_out * 2^shift, exact). The largest shift (<= 31) that keeps
-    every |p * mul - off| (p in 0..255) and the constants below 2^31 is the most precise."""
-    h, w, c = shape
-    mean = np.asarray(mean, np.float64).reshape(-1)
-    if mean.size == 1:
-        mean = np.repeat(mean, c)
-    if mean.size not in (c, h * w * c):
-        raise NnbuildError(f"mean has {mean.size} values", where=where, expected=f"1, {c} or {h * w * c}")
-    if mean.size == h * w * c and np.all(mean.reshape(-1, c) == mean[:c]):
-        mean = mean[:c]     # the same mean at every pixel: C offsets (flash)
+    off = M * mm - z_out * 2^shift with the mean on its grid (M, g: quantize/meangrid.py),
+    mul = round(scale * 2^shift / s_out), mm = round(scale * 2^(shift-g) / s_out) (the zero point
+    folded in exactly). The largest shift (<= 31) that keeps every |p * mul - off| (p in 0..255)
+    and the constants below 2^31 is the most precise."""
+    m, g = mean_on_grid(mean, shape, where)
     for shift in range(31, 0, -1):
         k = 2.0 ** shift / float(s_out)
-        mul = int(np.round(scale * k))
-        off = np.round(mean * scale * k) - float(z_out) * 2.0 ** shift
+        mul, mm = int(np.round(scale * k)), int(np.round(scale * k / 2.0 ** g))
+        off = m * mm - int(z_out) * (1 << shift)
         ends = np.abs(np.concatenate([off, 255 * mul - off]))
         if abs(mul) <= arith.INT32_MAX and ends.max() <= arith.INT32_MAX:
             return mul, shift, off.astype(np.int32)

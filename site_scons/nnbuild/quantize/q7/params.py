@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import ir
 from ...errors import NnbuildError
+from ..meangrid import mean_on_grid
 from .ops import rule
 
 FW_MIN, FW_MAX = -16, 31       # weight frac bits: below -16 the weights are absurd for q7
@@ -77,22 +78,15 @@ def mac_params(op, f_in, f_out, where, warnings):
 # -- input stage ----------------------------------------------------------------------------------
 
 def input_stage_params(mean, scale, shape, f, where):
-    """mul, shift, off so that requant(p * mul - off, shift) ~= round((p - mean) * scale * 2^f).
-
-    The largest shift (<= 31) with |p * mul - off| < 2^31 for every p in 0..255 is the most
-    precise choice."""
-    h, w, c = shape
-    mean = np.asarray(mean, np.float64).reshape(-1)
-    if mean.size == 1:
-        mean = np.repeat(mean, c)
-    if mean.size not in (c, h * w * c):
-        raise NnbuildError(f"mean has {mean.size} values", where=where, expected=f"1, {c} or {h * w * c}")
-    if mean.size == h * w * c and np.all(mean.reshape(-1, c) == mean[:c]):
-        mean = mean[:c]     # the same mean at every pixel: C offsets instead of H*W*C (flash)
+    """mul, shift, off so that requant(p * mul - off, shift) ~= round((p - mean) * scale * 2^f):
+    off = M * mm with the mean on its grid (M, g: quantize/meangrid.py) and
+    mm = round(scale * 2^(f+shift-g)). The largest shift (<= 31) with |p * mul - off| < 2^31 for
+    every p in 0..255 is the most precise choice."""
+    m, g = mean_on_grid(mean, shape, where)
     for shift in range(31, 0, -1):
         k = 2.0 ** (f + shift)
-        mul = int(np.round(scale * k))
-        off = np.round(mean * scale * k)
+        mul, mm = int(np.round(scale * k)), int(np.round(scale * k / 2.0 ** g))
+        off = m * mm
         ends = np.abs(np.concatenate([off, 255 * mul - off]))
         if abs(mul) <= INT32_MAX and ends.max() <= INT32_MAX:
             return mul, shift, off.astype(np.int32)
