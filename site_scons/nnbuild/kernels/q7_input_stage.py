@@ -58,6 +58,11 @@ def emit(s, ctx):
 
 def emit_rows(s, ctx, b):
     p = s.params
+    if s.kernel == "nn_input_stage_off8_q7":     # a per-image table: the band is plain pointer arithmetic
+        first = f"({b['y0']}) * {b['row_bytes']}"
+        return [f"nn_input_stage_off8_q7({b['inp']} + {first}, (({b['y1']}) - ({b['y0']})) * {b['row_bytes']}, "
+                f"{ctx.int(p['mul'])}, {ctx.sym(s, 'off')} + {first}, {ctx.int(p['off_mul'])}, {ctx.int(p['add'])}, "
+                f"{p['shift']}, {b['out']});"]
     return [f"nn_input_stage_q7_rows({b['inp']}, {b['row_bytes']}, {b['y0']}, {b['y1']}, {ctx.int(p['mul'])}, "
             f"{ctx.sym(s, 'off')}, {p['off_len']}, {p['shift']}, {b['out']});"]
 
