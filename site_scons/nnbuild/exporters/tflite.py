@@ -535,7 +535,7 @@ LOWER = {
 # -- the float writer: the import step's float graph as a float32 model ----------------------
 
 _FLOAT_ACT = {"none": S.ActivationFunctionType.NONE, "relu": S.ActivationFunctionType.RELU}
-_CLIPS = {(0.0, 6.0): S.BuiltinOperator.RELU6, (-1.0, 1.0): S.BuiltinOperator.RELU_N1_TO_1}
+_CLIPS = {(0.0, 6.0): S.BuiltinOperator.RELU6}   # TFLite Micro has no RELU_N1_TO_1 kernel: not written
 
 
 def _float_act(op):
@@ -577,7 +577,7 @@ def _float_fully_connected(m, op):
 
 
 def _float_pool(m, op):
-    _pool_op(m, op, _float_act(op), -np.inf)    # a max pool's padding never wins
+    _pool_op(m, op, _float_act(op), np.finfo(np.float32).min)    # the lowest float32: a max pool's padding never wins
 
 
 def _float_relu(m, op):
@@ -589,7 +589,7 @@ def _float_relu(m, op):
 def _float_clip(m, op):
     bounds = (float(op.attrs.get("min")), float(op.attrs.get("max")))
     if bounds not in _CLIPS:
-        _fail(op, f"clip to [{bounds[0]}, {bounds[1]}]", expected="[0, 6] (RELU6) or [-1, 1] (RELU_N1_TO_1)")
+        _fail(op, f"clip to [{bounds[0]}, {bounds[1]}]", expected="[0, 6] (RELU6; TFLite Micro runs no other clip)")
     _float_unary(_CLIPS[bounds])(m, op)
 
 
