@@ -44,7 +44,10 @@ FLOAT_NETS = [(net_convs, 0), (net_convs, 1), (net_elementwise, 0), (net_element
 
 
 def _attrs(op):
-    return {k: pair(v) if k in ("kernel", "stride", "pad", "dilation") else v for k, v in op.attrs.items()}
+    """Window pairs as pairs; a conv / fully connected without `activation` has none (the IR's default)."""
+    attrs = {"activation": "none"} if op.type in ("conv2d", "fully_connected") else {}
+    attrs.update(op.attrs)
+    return {k: pair(v) if k in ("kernel", "stride", "pad", "dilation") else v for k, v in attrs.items()}
 
 
 def assert_same_float_graph(a, b):
