@@ -148,6 +148,9 @@ def test_cli_float_export_of_an_imported_int8_model_is_one_paragraph_and_writes_
                  "-o", "out.tflite", cwd=tmp_path)
     assert p.returncode != 0 and "no float graph" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "out.tflite").exists()
+    p = _nnbuild("export", "--manifest", "models.yaml", "--format", "cmake", "--float", "-o", "out", cwd=tmp_path)
+    assert p.returncode != 0 and "--format cmake has no float export" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "out").exists()
 
 
 # -- the real cifar10_m4: Caffe -> float .tflite -> import, float / q7 / int8 ------------------------
