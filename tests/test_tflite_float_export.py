@@ -122,6 +122,11 @@ def test_float_export_refuses_what_tflite_cannot_say(float_nets):
     g = n.quantized(n.add("relu", [n.x], {"negative_slope": 0.1}))
     with pytest.raises(NnbuildError, match="negative_slope"):
         tflite.export_float(g)
+    n = Net((4, 4, 2), 0)
+    g = n.quantized(n.conv(n.x, 2, 1))
+    g.ops[-1].params["bias"][0] = np.nan
+    with pytest.raises(NnbuildError, match=r"layer 'conv2d1' \(conv2d\).*param 'bias'.*finite float32 \[2\]"):
+        tflite.export_float(g)
     from test_export_tflite import hand_made_conv
 
     with pytest.raises(NnbuildError, match="the model is quantized"):

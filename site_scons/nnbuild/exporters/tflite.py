@@ -9,6 +9,9 @@ activation clamps, pool windows) is derived here the way TFLM does and compared 
 graph's own; a graph the file cannot reproduce exactly raises NnbuildError naming the layer,
 instead of writing a model that computes something else. Written with flatbuffers.Builder and
 the schema facts of tflite_schema; the bytes depend only on the graph.
+
+export_float writes a float graph (the import step's, before quantization) with the same
+operator mapping and padding decisions as FLOAT32 tensors: `nnbuild export --float`.
 """
 import math
 
@@ -323,7 +326,7 @@ def _conv2d(m, op):
 
 def _pad(m, op, xi, top, bottom, left, right, value=None):
     """A PAD op before `op` ([1, H, W, C] -> [1, H + top + bottom, W + left + right, C], same
-    quantization): filled with the zero point (TFLM's int8 PAD), or PADV2 with int8 `value`;
+    quantization): filled with the zero point (TFLM's int8 PAD; 0.0 in float), or PADV2 with `value`;
     returns the padded tensor."""
     _, h, w, c = m.tensors[xi]["shape"]
     quant = m.tensors[xi]["quant"]
@@ -548,9 +551,10 @@ def _float_act(op):
 
 def _float_array(op, key, shape=None):
     arr = op.params.get(key)
-    if arr is None or np.asarray(arr).dtype.kind != "f" or (shape is not None and np.shape(arr) != tuple(shape)):
+    if arr is None or np.asarray(arr).dtype.kind != "f" or (shape is not None and np.shape(arr) != tuple(shape)) \
+            or not np.isfinite(arr).all():      # TFLite readers (ours too) refuse NaN and infinity
         have = "missing" if arr is None else f"{np.asarray(arr).dtype} {list(np.shape(arr))}"
-        _fail(op, f"param '{key}' is {have}", expected="float32" + (f" {list(shape)}" if shape else ""))
+        _fail(op, f"param '{key}' is {have}", expected="finite float32" + (f" {list(shape)}" if shape else ""))
     return np.ascontiguousarray(arr, np.float32)
 
 
