@@ -9,6 +9,7 @@
                      --outputs writes the raw int8 output bytes of every image, array `outputs`)
     nnbuild bench    --manifest F --model N --target T [--report FILE.html]
     nnbuild export   --manifest F --model N --format tflite -o FILE [--build-dir DIR]   (int8 models)
+    nnbuild export   --manifest F --model N --format tflite --float -o FILE   (the float model, before quantization)
     nnbuild export   --manifest F --format cmake --target T -o DIR [--model N]   (a CMake folder)
     nnbuild gate     --export DIR --elf ELF --map MAP   (budget gate of an ELF linked from DIR)
 
@@ -146,12 +147,15 @@ def cmd_bench(args):
 def cmd_export(args):
     """Write the quantized model in another tool chain's format (nnbuild.exporters), atomically:
     one model as one file (tflite), or every model the manifest builds for --target as one
-    folder (cmake)."""
+    folder (cmake). --float writes the import step's float graph instead (no quantization)."""
     from . import exporters
 
     exp = exporters.exporter(args.format)
-    if getattr(exp, "FOLDER", False):
+    if getattr(exp, "FOLDER", False) and not args.float:
         return _export_folder(exp, args)
+    if args.float and not hasattr(exp, "export_float"):
+        raise NnbuildError(f"--format {args.format} has no float export", where="--float",
+                           expected="--format tflite, or leave --float out")
     if not args.model:
         raise NnbuildError(f"--format {args.format} exports one model", where="--model",
                            expected="--model NAME (a model of the manifest)")
@@ -159,20 +163,31 @@ def cmd_export(args):
 
     entry = _entry(args)
     graph = pipeline.import_model(entry)
-    q = graph.meta.get("quantization") or {}
-    scheme = q.get("scheme") or (entry.quantization.scheme if entry.quantization else None)
-    if scheme != exp.SCHEME:     # refused before any calibration work
-        raise NnbuildError(f"model '{entry.name}' uses quantization scheme '{scheme}', and --format "
-                           f"{args.format} writes {exp.SCHEME} models", file=entry.manifest_path,
-                           where=f"models[{entry.index}].quantization.scheme", expected=f"scheme: {exp.SCHEME}")
-    data = exp.export(quantized_model(entry, graph, args.build_dir))
+    if args.float:
+        if "quantization" in graph.meta:
+            raise NnbuildError(f"model '{entry.name}' is imported already quantized and has no float graph",
+                               file=entry.manifest_path, where=f"models[{entry.index}]", expected="a float model")
+        data = exp.export_float(graph)
+    else:
+        data = exp.export(_quantized_for(exp, args, entry, graph))
     try:
         with atomic_write(args.output) as f:
             f.write(data)
     except OSError as e:
         raise NnbuildError(f"cannot write the exported model: {e.strerror}", file=args.output,
                            expected="a writable file path") from None
-    print(f"wrote {args.output} ({len(data)} bytes, {args.format})")
+    print(f"wrote {args.output} ({len(data)} bytes, {args.format}{', float' if args.float else ''})")
+
+
+def _quantized_for(exp, args, entry, graph):
+    """The quantized graph of `entry`, refused before any calibration work if its scheme is not the exporter's."""
+    q = graph.meta.get("quantization") or {}
+    scheme = q.get("scheme") or (entry.quantization.scheme if entry.quantization else None)
+    if scheme != exp.SCHEME:
+        raise NnbuildError(f"model '{entry.name}' uses quantization scheme '{scheme}', and --format "
+                           f"{args.format} writes {exp.SCHEME} models", file=entry.manifest_path,
+                           where=f"models[{entry.index}].quantization.scheme", expected=f"scheme: {exp.SCHEME}")
+    return quantized_model(entry, graph, args.build_dir)
 
 
 def _export_folder(exp, args):
@@ -248,6 +263,8 @@ def build_parser():
     sp.add_argument("--manifest", default=str(ROOT / "models.yaml"), help="models.yaml (default: %(default)s)")
     sp.add_argument("--model", help="model name in the manifest (tflite: required; cmake: only this model)")
     sp.add_argument("--format", required=True, help="export format (tflite: one int8 model; cmake: a folder)")
+    sp.add_argument("--float", action="store_true",
+                    help="tflite: write the float32 model (the import step's graph, before quantization; any scheme)")
     sp.add_argument("--target", help="cmake: the firmware target (default: the manifest's, else m4)")
     sp.add_argument("-o", "--output", required=True, help="output file (tflite) or folder (cmake)")
     sp.add_argument("--build-dir", default=str(ROOT / "build"),

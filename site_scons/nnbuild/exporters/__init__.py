@@ -5,6 +5,7 @@ An exporter is a module of this package that defines
   SUFFIX   the usual file suffix (".tflite")
   SCHEME   the quantization scheme it writes ("int8"): other models are refused
   export(qgraph) -> bytes   the whole file, deterministic, or NnbuildError naming the layer
+  export_float(graph) -> bytes   optional: the float graph before quantization (`--float`)
 A folder exporter (cmake) sets FOLDER = True (SCHEME None: any scheme) and defines instead
   export_folder(models, target, budgets, out_dir) -> number of files: every model
   [(name, quantized graph)] of the manifest for one target, written as one folder

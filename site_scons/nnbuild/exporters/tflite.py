@@ -9,6 +9,9 @@ activation clamps, pool windows) is derived here the way TFLM does and compared 
 graph's own; a graph the file cannot reproduce exactly raises NnbuildError naming the layer,
 instead of writing a model that computes something else. Written with flatbuffers.Builder and
 the schema facts of tflite_schema; the bytes depend only on the graph.
+
+export_float writes a float graph (the import step's, before quantization) with the same
+operator mapping and padding decisions as FLOAT32 tensors: `nnbuild export --float`.
 """
 import math
 
@@ -170,8 +173,9 @@ def _pool_plan(op, h, w):
 class _Model:
     """Tensors, buffers, operator codes and operators in the order they are added."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, is_float=False):
         self.g = graph
+        self.is_float = is_float   # FLOAT32 activations without quantization (the import step's graph)
         self.tensors = []          # dicts: name, shape, type, buffer, quant
         self.index = {}            # IR tensor name (or derived name) -> tensor index
         self.buffers = [b""]       # buffer 0: the empty sentinel of the schema
@@ -191,7 +195,9 @@ class _Model:
 
     def activation(self, name, shape):
         """The index of IR activation tensor `name`, created with `shape` on first use."""
-        if name not in self.index:
+        if name not in self.index and self.is_float:
+            self.add_tensor(name, shape, S.TensorType.FLOAT32)
+        elif name not in self.index:
             self.add_tensor(name, shape, S.TensorType.INT8, _per_tensor(*_quant(self.g, name)))
         return self.index[name]
 
@@ -210,7 +216,7 @@ class _Model:
         if view not in self.index:
             shp = [1] + [int(s) for s in self.g.tensors[name].shape]
             src = self.tensors[self.index[name]]
-            self.add_tensor(view, shp, S.TensorType.INT8, src["quant"])
+            self.add_tensor(view, shp, src["type"], src["quant"])
             new = self.add_tensor(f"{view}/shape", [4], S.TensorType.INT32, data=np.array(shp, np.int32))
             self.add_op(S.BuiltinOperator.RESHAPE, [self.index[name], new], [self.index[view]],
                         S.BuiltinOptions.ReshapeOptions, (S.ReshapeOptions, [(S.ReshapeOptions.NEW_SHAPE, "ivec", shp)]))
@@ -247,26 +253,19 @@ def _same_params(m, op):
 
 # -- op lowering: one function per IR op type ------------------------------------------------
 
-def _conv2d(m, op):
+def _conv_layout(m, op, weight):
+    """What CONV_2D / DEPTHWISE_CONV_2D need of an IR conv2d, shared by the int8 and float
+    writers: (padded input index, TFLite padding, depthwise, filter in TFLite's layout, its
+    quantized dimension)."""
     g, a = m.g, op.attrs
     x, y = op.inputs[0], op.outputs[0]
     h, w, in_c = (int(s) for s in g.tensors[x].shape)
-    weight = _param(op, "weight", np.int8)
     group = int(a.get("group", 1))
     if weight.ndim != 4 or weight.shape[3] * group != in_c or weight.shape[0] % group:
         _fail(op, f"weight {list(weight.shape)} with group {group} on {in_c} input channels",
               expected=f"(O, KH, KW, {in_c}/group) with O divisible by the group")
-    o, kh, kw, _ = weight.shape
+    _, kh, kw, _ = weight.shape
     (sh, sw), (ph, pw), (dh, dw) = pair(a["stride"]), pair(a["pad"]), pair(a.get("dilation", 1))
-    s_in, z_in = _quant(g, x)
-    s_out, z_out = _quant(g, y)
-    _check_zero_points(op, z_in, z_out)
-    w_scale = _param(op, "weight_scale", np.float32)
-    mult, shift = conv_multipliers(s_in, w_scale, s_out, o)
-    _check_equal(op, "out_mult", _param(op, "out_mult", np.int32), mult)
-    _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
-    act = _fused_activation(op, s_out, z_out)
-
     xi = m.as_4d(x)
     oh, ow = int(g.tensors[y].shape[0]), int(g.tensors[y].shape[1])
     if ph == pw == 0:
@@ -274,20 +273,22 @@ def _conv2d(m, op):
     elif all(_same(size, d * (k - 1) + 1, s) == (out, p) for size, k, s, p, d, out in
              ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow))):
         padding = S.Padding.SAME
-    else:   # explicit PAD (int8 PAD fills with the zero point: (x - in_zp) * w = 0) + VALID
+    else:   # explicit PAD (int8 PAD fills with the zero point: (x - in_zp) * w = 0; float with 0) + VALID
         xi, padding = _pad(m, op, xi, ph, ph, pw, pw), S.Padding.VALID
-
     depthwise = group > 1 and group == in_c
     if depthwise:   # (O, KH, KW, 1) -> (1, KH, KW, O), one scale per output channel (dimension 3)
-        wt, qdim = weight.transpose(3, 1, 2, 0), 3
-    else:           # grouped convolution: TFLM's CONV_2D reads groups from in_c / filter depth
-        wt, qdim = weight, 0
-    w_q = {"scale": w_scale, "zero_point": np.zeros(len(w_scale), np.int64), "dim": qdim}
-    wi = m.add_tensor(f"{op.name}/weight", wt.shape, S.TensorType.INT8, w_q, data=wt)
-    bi = _bias_tensor(m, op, s_in, w_scale, o)
-    yi = m.activation(y, _shape4(g, y))
+        return xi, padding, True, weight.transpose(3, 1, 2, 0), 3
+    return xi, padding, False, weight, 0     # grouped: TFLM's CONV_2D reads groups from in_c / filter depth
+
+
+def _conv_op(m, op, depthwise, padding, ins, act):
+    """The CONV_2D or DEPTHWISE_CONV_2D operator of IR conv2d `op` on tensor indices `ins`."""
+    g, a = m.g, op.attrs
+    (sh, sw), (dh, dw) = pair(a["stride"]), pair(a.get("dilation", 1))
+    yi = m.activation(op.outputs[0], _shape4(g, op.outputs[0]))
     if depthwise:
-        m.add_op(S.BuiltinOperator.DEPTHWISE_CONV_2D, [xi, wi, bi], [yi], S.BuiltinOptions.DepthwiseConv2DOptions,
+        o, in_c = int(g.tensors[op.outputs[0]].shape[2]), int(g.tensors[op.inputs[0]].shape[2])
+        m.add_op(S.BuiltinOperator.DEPTHWISE_CONV_2D, ins, [yi], S.BuiltinOptions.DepthwiseConv2DOptions,
                  (S.DepthwiseConv2DOptions, [
                      (S.DepthwiseConv2DOptions.PADDING, "i8", padding), (S.DepthwiseConv2DOptions.STRIDE_W, "i32", sw),
                      (S.DepthwiseConv2DOptions.STRIDE_H, "i32", sh),
@@ -296,26 +297,48 @@ def _conv2d(m, op):
                      (S.DepthwiseConv2DOptions.DILATION_W_FACTOR, "i32", dw),
                      (S.DepthwiseConv2DOptions.DILATION_H_FACTOR, "i32", dh)]))
     else:
-        m.add_op(S.BuiltinOperator.CONV_2D, [xi, wi, bi], [yi], S.BuiltinOptions.Conv2DOptions,
+        m.add_op(S.BuiltinOperator.CONV_2D, ins, [yi], S.BuiltinOptions.Conv2DOptions,
                  (S.Conv2DOptions, [
                      (S.Conv2DOptions.PADDING, "i8", padding), (S.Conv2DOptions.STRIDE_W, "i32", sw),
                      (S.Conv2DOptions.STRIDE_H, "i32", sh), (S.Conv2DOptions.FUSED_ACTIVATION_FUNCTION, "i8", act),
                      (S.Conv2DOptions.DILATION_W_FACTOR, "i32", dw), (S.Conv2DOptions.DILATION_H_FACTOR, "i32", dh)]))
 
 
+def _conv2d(m, op):
+    g = m.g
+    x, y = op.inputs[0], op.outputs[0]
+    weight = _param(op, "weight", np.int8)
+    xi, padding, depthwise, wt, qdim = _conv_layout(m, op, weight)
+    o = weight.shape[0]
+    s_in, z_in = _quant(g, x)
+    s_out, z_out = _quant(g, y)
+    _check_zero_points(op, z_in, z_out)
+    w_scale = _param(op, "weight_scale", np.float32)
+    mult, shift = conv_multipliers(s_in, w_scale, s_out, o)
+    _check_equal(op, "out_mult", _param(op, "out_mult", np.int32), mult)
+    _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
+    act = _fused_activation(op, s_out, z_out)
+    w_q = {"scale": w_scale, "zero_point": np.zeros(len(w_scale), np.int64), "dim": qdim}
+    wi = m.add_tensor(f"{op.name}/weight", wt.shape, S.TensorType.INT8, w_q, data=wt)
+    bi = _bias_tensor(m, op, s_in, w_scale, o)
+    _conv_op(m, op, depthwise, padding, [xi, wi, bi], act)
+
+
 def _pad(m, op, xi, top, bottom, left, right, value=None):
     """A PAD op before `op` ([1, H, W, C] -> [1, H + top + bottom, W + left + right, C], same
-    quantization): filled with the zero point (TFLM's int8 PAD), or PADV2 with int8 `value`;
+    quantization): filled with the zero point (TFLM's int8 PAD; 0.0 in float), or PADV2 with `value`;
     returns the padded tensor."""
     _, h, w, c = m.tensors[xi]["shape"]
     quant = m.tensors[xi]["quant"]
-    padded = m.add_tensor(f"{op.name}/pad", [1, h + top + bottom, w + left + right, c], S.TensorType.INT8, quant)
+    ttype = m.tensors[xi]["type"]
+    padded = m.add_tensor(f"{op.name}/pad", [1, h + top + bottom, w + left + right, c], ttype, quant)
     pads = m.add_tensor(f"{op.name}/paddings", [4, 2], S.TensorType.INT32,
                         data=np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32))
     if value is None:
         m.add_op(S.BuiltinOperator.PAD, [xi, pads], [padded], S.BuiltinOptions.PadOptions, (S.PadOptions, []))
     else:   # TFLM wants the constant's (scale, zero point) equal to the output's
-        const = m.add_tensor(f"{op.name}/pad_value", [], S.TensorType.INT8, quant, data=np.array([value], np.int8))
+        dtype = np.float32 if ttype == S.TensorType.FLOAT32 else np.int8
+        const = m.add_tensor(f"{op.name}/pad_value", [], ttype, quant, data=np.array([value], dtype))
         m.add_op(S.BuiltinOperator.PADV2, [xi, pads, const], [padded], S.BuiltinOptions.PadV2Options,
                  (S.PadV2Options, []))
     return padded
@@ -355,10 +378,15 @@ def _fully_connected(m, op):
     _check_equal(op, "out_shift", _param(op, "out_shift", np.int32), shift)
     act = _fused_activation(op, s_out, z_out)
     w_q = {"scale": w_scale, "zero_point": np.zeros(len(w_scale), np.int64), "dim": 0}
-    xi = m.index[x]     # any rank: TFLM's FULLY_CONNECTED reads it flat in HWC order, as the IR does
     wi = m.add_tensor(f"{op.name}/weight", [o, n], S.TensorType.INT8, w_q, data=weight)
     bi = _bias_tensor(m, op, s_in, w_scale, o)
-    yi = m.activation(y, [1, o])
+    _fc_op(m, op, wi, bi, act)
+
+
+def _fc_op(m, op, wi, bi, act):
+    """FULLY_CONNECTED of `op` (any input rank: TFLM reads it flat in HWC order, as the IR does)."""
+    o = int(m.g.tensors[op.outputs[0]].shape[2])
+    xi, yi = m.index[op.inputs[0]], m.activation(op.outputs[0], [1, o])
     m.add_op(S.BuiltinOperator.FULLY_CONNECTED, [xi, wi, bi], [yi], S.BuiltinOptions.FullyConnectedOptions,
              (S.FullyConnectedOptions, [(S.FullyConnectedOptions.FUSED_ACTIVATION_FUNCTION, "i8", act),
                                         (S.FullyConnectedOptions.WEIGHTS_FORMAT, "i8", 0),
@@ -369,18 +397,26 @@ def _pool(m, op):
     g = m.g
     x, y = op.inputs[0], op.outputs[0]
     _same_params(m, op)
-    h, w, _ = (int(s) for s in g.tensors[x].shape)
-    pad, padding = _pool_plan(op, h, w)
     s_out, z_out = _quant(g, y)
     act = _fused_activation(op, s_out, z_out)
+    h, w, _ = (int(s) for s in g.tensors[x].shape)
+    if op.type == "avg_pool" and _pool_plan(op, h, w)[0] is not None:   # golden counts padding cells as in_zp: PAD writes the zero point
+        _check_equal(op, "in_zp", [_attr(op, "in_zp")], [_quant(g, x)[1]])
+    _pool_op(m, op, act, QMIN)
+
+
+def _pool_op(m, op, act, low):
+    """MAX_POOL_2D / AVERAGE_POOL_2D with Caffe's windows: padded first where _pool_plan says (PAD's
+    zero for an average, PADV2 with `low`, never above a real maximum, for a max pool)."""
+    g = m.g
+    x, y = op.inputs[0], op.outputs[0]
+    h, w, _ = (int(s) for s in g.tensors[x].shape)
+    pad, padding = _pool_plan(op, h, w)
     (kh, kw), (sh, sw) = pair(op.attrs["kernel"]), pair(op.attrs["stride"])
     code = S.BuiltinOperator.MAX_POOL_2D if op.type == "max_pool" else S.BuiltinOperator.AVERAGE_POOL_2D
     xi = m.as_4d(x)
-    if pad is not None and op.type == "avg_pool":   # golden counts padding cells as in_zp: PAD writes the zero point
-        _check_equal(op, "in_zp", [_attr(op, "in_zp")], [_quant(g, x)[1]])
-        xi = _pad(m, op, xi, *pad)
-    elif pad is not None:
-        xi = _pad(m, op, xi, *pad, value=QMIN)
+    if pad is not None:
+        xi = _pad(m, op, xi, *pad, value=None if op.type == "avg_pool" else low)
     m.add_op(code, [xi], [m.activation(y, _shape4(g, y))], S.BuiltinOptions.Pool2DOptions,
              (S.Pool2DOptions, [(S.Pool2DOptions.PADDING, "i8", padding), (S.Pool2DOptions.STRIDE_W, "i32", sw),
                                 (S.Pool2DOptions.STRIDE_H, "i32", sh), (S.Pool2DOptions.FILTER_WIDTH, "i32", kw),
@@ -497,13 +533,119 @@ LOWER = {
     "softmax": _fixed_output(S.BuiltinOperator.SOFTMAX, (S.BuiltinOptions.SoftmaxOptions,
                                                          (S.SoftmaxOptions, [(S.SoftmaxOptions.BETA, "f32", 1.0)]))),
 }
-EXPORTABLE = ("input_stage",) + tuple(sorted(LOWER))
 
 
-def description(g):
-    text = (f"nnbuild int8 export of model '{g.name}'. Input: the int8 tensor that nnbuild's input stage "
-            "produces from uint8 pixels (pixels - mean) * scale, quantized with the input tensor's scale and "
-            "zero point; the input stage itself is not part of this model.")
+# -- the float writer: the import step's float graph as a float32 model ----------------------
+
+_FLOAT_ACT = {"none": S.ActivationFunctionType.NONE, "relu": S.ActivationFunctionType.RELU}
+_CLIPS = {(0.0, 6.0): S.BuiltinOperator.RELU6}   # TFLite Micro has no RELU_N1_TO_1 kernel: not written
+
+
+def _float_act(op):
+    """The fused activation of a float op's `activation` attribute (set by the fuse_activation pass)."""
+    act = op.attrs.get("activation", "none")
+    if act not in _FLOAT_ACT:
+        _fail(op, f"activation '{act}'", expected="none or relu (TFLite's fused activations)")
+    return _FLOAT_ACT[act]
+
+
+def _float_array(op, key, shape=None):
+    arr = op.params.get(key)
+    if arr is None or np.asarray(arr).dtype.kind != "f" or (shape is not None and np.shape(arr) != tuple(shape)) \
+            or not np.isfinite(arr).all():      # TFLite readers (ours too) refuse NaN and infinity
+        have = "missing" if arr is None else f"{np.asarray(arr).dtype} {list(np.shape(arr))}"
+        _fail(op, f"param '{key}' is {have}", expected="finite float32" + (f" {list(shape)}" if shape else ""))
+    return np.ascontiguousarray(arr, np.float32)
+
+
+def _float_weights(m, op, weight, wt):
+    """FLOAT32 filter (TFLite layout `wt`) and bias tensors of a conv2d / fully_connected."""
+    o = weight.shape[0]
+    bias = _float_array(op, "bias", (o,))
+    wi = m.add_tensor(f"{op.name}/weight", wt.shape, S.TensorType.FLOAT32, data=wt)
+    return wi, m.add_tensor(f"{op.name}/bias", [o], S.TensorType.FLOAT32, data=bias)
+
+
+def _float_conv2d(m, op):
+    weight = _float_array(op, "weight")
+    xi, padding, depthwise, wt, _ = _conv_layout(m, op, weight)
+    _conv_op(m, op, depthwise, padding, [xi, *_float_weights(m, op, weight, wt)], _float_act(op))
+
+
+def _float_fully_connected(m, op):
+    weight = _float_array(op, "weight")
+    n = m.g.tensors[op.inputs[0]].size
+    if weight.ndim != 2 or weight.shape[1] != n:
+        _fail(op, f"weight of shape {list(weight.shape)} for an input of {n} values", expected=f"(outputs, {n})")
+    _fc_op(m, op, *_float_weights(m, op, weight, weight), _float_act(op))
+
+
+def _float_pool(m, op):
+    _pool_op(m, op, _float_act(op), np.finfo(np.float32).min)    # the lowest float32: a max pool's padding never wins
+
+
+def _float_relu(m, op):
+    if float(op.attrs.get("negative_slope", 0.0)) != 0.0:
+        _fail(op, f"negative_slope {op.attrs['negative_slope']}", expected="0 (TFLite's RELU)")
+    _float_unary(S.BuiltinOperator.RELU)(m, op)
+
+
+def _float_clip(m, op):
+    bounds = (float(op.attrs.get("min")), float(op.attrs.get("max")))
+    if bounds not in _CLIPS:
+        _fail(op, f"clip to [{bounds[0]}, {bounds[1]}]", expected="[0, 6] (RELU6; TFLite Micro runs no other clip)")
+    _float_unary(_CLIPS[bounds])(m, op)
+
+
+def _float_unary(code, options=None):
+    def lower(m, op):
+        xi = m.index[op.inputs[0]]
+        m.add_op(code, [xi], [m.activation(op.outputs[0], m.tensors[xi]["shape"])], *(options or ()))
+    return lower
+
+
+def _float_add(m, op):
+    if len(op.inputs) != 2:
+        _fail(op, f"{len(op.inputs)} inputs", expected="2 (TFLite's ADD)")
+    ins = _same_rank(m, op.inputs)
+    m.add_op(S.BuiltinOperator.ADD, ins, [m.activation(op.outputs[0], m.tensors[ins[0]]["shape"])],
+             S.BuiltinOptions.AddOptions, (S.AddOptions, [(S.AddOptions.FUSED_ACTIVATION_FUNCTION, "i8", _float_act(op))]))
+
+
+def _float_concat(m, op):
+    ins = _same_rank(m, op.inputs)
+    shape = list(m.tensors[ins[0]]["shape"])
+    shape[-1] = int(m.g.tensors[op.outputs[0]].shape[2])
+    m.add_op(S.BuiltinOperator.CONCATENATION, ins, [m.activation(op.outputs[0], shape)],
+             S.BuiltinOptions.ConcatenationOptions,
+             (S.ConcatenationOptions, [(S.ConcatenationOptions.AXIS, "i32", len(shape) - 1),
+                                       (S.ConcatenationOptions.FUSED_ACTIVATION_FUNCTION, "i8", _float_act(op))]))
+
+
+FLOAT_LOWER = {
+    "conv2d": _float_conv2d,
+    "fully_connected": _float_fully_connected,
+    "max_pool": _float_pool,
+    "avg_pool": _float_pool,
+    "relu": _float_relu,
+    "clip": _float_clip,
+    "add": _float_add,
+    "concat": _float_concat,
+    "sigmoid": _float_unary(S.BuiltinOperator.LOGISTIC),
+    "tanh": _float_unary(S.BuiltinOperator.TANH),
+    "softmax": _float_unary(S.BuiltinOperator.SOFTMAX, (S.BuiltinOptions.SoftmaxOptions,
+                                                        (S.SoftmaxOptions, [(S.SoftmaxOptions.BETA, "f32", 1.0)]))),
+}
+
+
+def description(g, is_float=False):
+    if is_float:
+        text = (f"nnbuild float export of model '{g.name}'. Input: the float32 tensor that nnbuild's input stage "
+                "produces from uint8 pixels, (pixels - mean) * scale; the input stage itself is not part of this model.")
+    else:
+        text = (f"nnbuild int8 export of model '{g.name}'. Input: the int8 tensor that nnbuild's input stage "
+                "produces from uint8 pixels (pixels - mean) * scale, quantized with the input tensor's scale and "
+                "zero point; the input stage itself is not part of this model.")
     if g.meta.get("output_softmax"):
         text += " Output: the logits; the model's final softmax was removed by nnbuild's pipeline."
     return text
@@ -517,16 +659,30 @@ def build_model(qgraph):
         raise NnbuildError(f"the model is quantized with scheme '{scheme}'" if scheme else "the model is not quantized",
                            where=f"model '{g.name}'", expected="a model quantized with scheme int8 "
                            "(manifest: quantization: {scheme: int8})")
+    return _lower_all(_Model(g), LOWER)
+
+
+def build_float_model(graph):
+    """The _Model of a float graph (the import step's, before quantization)."""
+    if "quantization" in graph.meta:
+        raise NnbuildError("the model is quantized", where=f"model '{graph.name}'",
+                           expected="a float graph (the import step's graph.json / graph.npz)")
+    return _lower_all(_Model(graph, is_float=True), FLOAT_LOWER)
+
+
+def _lower_all(m, table):
+    """Every op after the input stage through `table` (op type -> lowering), in graph order."""
+    g = m.g
     first = g.ops[0] if g.ops else None
     if first is None or first.type != "input_stage" or first.inputs != [g.input]:
         raise NnbuildError("the graph does not start with its input_stage", where=f"model '{g.name}'",
                            expected="one input_stage op reading the pixel input")
-    m = _Model(g)
     m.activation(first.outputs[0], _shape4(g, first.outputs[0]))
     for op in g.ops[1:]:
-        lower = LOWER.get(op.type)
+        lower = table.get(op.type)
         if lower is None:
-            _fail(op, f"op type '{op.type}' cannot be exported to .tflite", expected="one of " + ", ".join(EXPORTABLE))
+            _fail(op, f"op type '{op.type}' cannot be exported to {'a float' if m.is_float else 'an int8'} .tflite",
+                  expected="one of " + ", ".join(("input_stage",) + tuple(sorted(table))))
         for name in op.inputs:
             if name not in m.index:
                 _fail(op, f"input '{name}' is not produced before it is used", expected="ops in execution order")
@@ -653,7 +809,7 @@ def serialize(m):
     subgraph = b.EndObject()
     subgraphs = _offsets(b, [subgraph])
     codes = _offsets(b, [_opcode_table(b, c) for c in sorted(m.codes, key=m.codes.get)])
-    desc = b.CreateString(description(m.g))
+    desc = b.CreateString(description(m.g, m.is_float))
     T = S.Model
     b.StartObject(T.SLOTS)
     b.PrependUint32Slot(T.VERSION, S.SCHEMA_VERSION, 0)
@@ -668,3 +824,8 @@ def serialize(m):
 def export(qgraph):
     """The .tflite bytes of an int8-scheme quantized graph (deterministic)."""
     return serialize(build_model(qgraph))
+
+
+def export_float(graph):
+    """The float32 .tflite bytes of a float graph (deterministic): `nnbuild export --float`."""
+    return serialize(build_float_model(graph))

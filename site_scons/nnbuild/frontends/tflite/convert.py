@@ -408,7 +408,7 @@ def _pool(b, op):
         zero = b.qparams[x.tensor][1]
         low = -128
     else:
-        zero, low = 0.0, -np.inf
+        zero, low = 0.0, float(np.finfo(np.float32).min)   # files hold no infinities: the lowest float32
     pad = pool_pad(b, op, x, k, s, avg, zero if avg else low)
     b.with_activation(op, "avg_pool" if avg else "max_pool", [x.tensor], {"kernel": k, "stride": s, "pad": pad})
 
