@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, needs_arm, needs_qemu
-from nnbuild import cycles, emulator, targets
+from nnbuild import cycles, targets
 from nnbuild.errors import NnbuildError
 
 TEMPLATE = ROOT / "firmware_template"

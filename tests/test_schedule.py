@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
-from nnbuild import golden, ir, schedule
+from nnbuild import golden, schedule
 from nnbuild.hostrun import HostModel
 from nnbuild.lower import lower
 from nnbuild.pipeline import generate_model

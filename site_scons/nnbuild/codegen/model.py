@@ -213,7 +213,7 @@ class _ModelText:
 
     def _group(self, grp, k):
         """One commented block: a loop over the group's row commands (nnbuild.schedule)."""
-        t, plan = self.g.tensors, self.plan
+        plan = self.plan
         bufs = ", ".join(f"{_comment(e.tensor)} @{plan.tensor_offset(e.tensor)} ({e.cap} x {e.row_bytes} B)"
                          for e in grp.edges)
         out = [f"\n    /* Fused group {k}, streamed row by row through line buffers: "
