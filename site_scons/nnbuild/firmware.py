@@ -216,6 +216,37 @@ def run_action(env, img, topk):
     return 0
 
 
+def _plan_groups(plan_json):
+    """The fused groups (lists of step indices) of the plan code generation wrote, or [] when the
+    model runs layer by layer (or the build wrote no plan.json)."""
+    try:
+        plan = json.loads(Path(plan_json).read_text())
+    except (OSError, ValueError):
+        return []
+    return [g["steps"] for g in (plan.get("schedule") or {}).get("groups", [])]
+
+
+def fuse_group_layers(layers, groups):
+    """One entry per fused group instead of its steps: inside a group the steps interleave row by
+    row, so the firmware's per-step marks cannot split its instructions (they all fall on the
+    group's last step). A per-layer figure that cannot be measured is not reported as a number."""
+    first = {g[0]: g for g in groups if g}
+    inside = {i for g in groups for i in g}
+    out = []
+    for i, layer in enumerate(layers):
+        if i in first:
+            members = [layers[j] for j in first[i] if j < len(layers)]
+            ins = [m.get("instructions") for m in members]
+            cyc = [m.get("cycles_estimate") for m in members]
+            out.append({"name": " -> ".join(m["name"] for m in members), "op": "fused_group",
+                        "instructions": None if None in ins else sum(ins),
+                        "macs": sum(m.get("macs", 0) for m in members),
+                        "cycles_estimate": None if None in cyc else sum(cyc)})
+        elif i not in inside:
+            out.append(layer)
+    return out
+
+
 def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
     """Instructions and the cycle estimate per inference (and per layer), MACs and memory of one
     model on a target."""
@@ -235,6 +266,7 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
     layers = result.get("layers", [])
     for layer, c in zip(layers, est.layer_cycles(len(layers))):
         layer["cycles_estimate"] = c
+    layers = fuse_group_layers(layers, _plan_groups(elf.parent.parent / "models" / entry.name / "plan.json"))
     return {
         "model": entry.name, "target": target_name,
         "instructions": ins, "macs": macs,
