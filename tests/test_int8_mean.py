@@ -82,10 +82,14 @@ def test_imported_mean_runs_like_tflm_and_writes_back(tmp_path, h, w, c, q_in, q
 
 
 def test_host_c_equals_golden(tmp_path):
+    from nnbuild import lower, schedule
     from nnbuild.hostrun import generate_and_build
 
     for i, (h, w, c, q_in, q_out) in enumerate(_random_cases(3, seed=5)):
         g = load_int8(_write(tmp_path, mean_model(h, w, c, q_in, q_out)), mean=(MEAN,), scale=SCALE)
+        steps = lower.lower(g)
+        assert [s.kernel for s in steps][1:] == ["nn_mean_s8"] and steps[1].rows is None     # never row-banded
+        assert not any(s.kernel == "nn_mean_s8" for c in schedule.chains(steps, g) for s in c)
         px = _pixels(g.tensors[g.input].shape, 24, i)
         want = golden.run(g, px).reshape(len(px), -1)
         for dsp in (False, True):
