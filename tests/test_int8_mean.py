@@ -4,6 +4,7 @@ writer gives MEAN back byte for byte; host C == golden; what int32 cannot hold i
 import numpy as np
 import pytest
 
+from conftest import needs_qemu
 from test_tflite_frontend import MEAN, SCALE, B, S, T, Tfl, _pixels, _write, load_int8
 from tflm_oracle import run_tflm
 
@@ -101,3 +102,22 @@ def test_a_left_shift_that_overflows_int32_is_refused(tmp_path):
     data = mean_model(8, 8, 2, (1.0, 0), (1e-7, 0))   # s_in / s_out = 1e7: a left shift of 18 after 1/64
     with pytest.raises(NnbuildError, match=r"int8 MEAN over 64 cells .* overflow int32"):
         load_int8(_write(tmp_path, data), mean=(MEAN,), scale=SCALE)
+
+
+@needs_qemu
+def test_qemu_m4_equals_golden(tmp_path):
+    from test_tflite_frontend import _manifest
+
+    from nnbuild import firmware
+    from nnbuild.manifest import load_manifest
+
+    data = mean_model(5, 3, 8, (0.05, 20), (0.02, -39))
+    _write(tmp_path, data)
+    manifest = _manifest(tmp_path)
+    entry = load_manifest(manifest).model("imported")
+    g = load_int8(tmp_path / "m.tflite", mean=(MEAN,), scale=SCALE)
+    px = _pixels(g.tensors[g.input].shape, 8, 3)
+    elf = firmware.scons_build(manifest, "m4", build_dir=tmp_path / "build")
+    got, info = firmware.run_batch(entry, "m4", px, elf=elf)
+    assert info["inferences"] == 8
+    assert np.array_equal(got, golden.run(g, px).reshape(len(px), -1))
