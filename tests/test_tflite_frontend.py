@@ -20,8 +20,7 @@ from nnbuild.errors import NnbuildError
 from nnbuild.exporters import tflite
 from nnbuild.exporters import tflite_schema as S
 from nnbuild.frontends.tflite import load_tflite
-from nnbuild.quantize.int8.imported import MAX_MEAN_CELLS, from_record, tflm_int8_mean
-from nnbuild.quantize.int8.imported import int8_mean_is_avg_pool as _int8_mean_is_avg_pool
+from nnbuild.quantize.int8.imported import from_record
 
 
 def load_int8(path, **kw):
@@ -118,25 +117,6 @@ def test_int8_fused_relu6_is_a_clip_after_the_conv(tmp_path, act):
     g, _ = _tflm_equals_imported(tmp_path, tflite.export(q))
     assert [op.type for op in g.ops] == ["input_stage", "conv2d", "clip"]
     assert (g.ops[2].attrs["act_min"], g.ops[2].attrs["act_max"]) == (lo, hi)
-
-
-@pytest.mark.parametrize("cells,zp", [(1, -3), (16, 0)])
-def test_int8_mean_runs_like_tflm_or_is_refused(tmp_path, cells, zp):
-    side = int(np.sqrt(cells))
-    m = Tfl()
-    quant = {"scale": np.array([0.07], np.float32), "zero_point": np.array([zp], np.int64), "dim": 0}
-    x = m.tensor([1, side, side, 4], T.INT8, quant=quant)
-    m.inputs = [x]
-    mean = m.op(B.MEAN, [x, m.const(np.array([1, 2], np.int32))], [1, 1, 1, 4],
-                (S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(0, "bool", True)])), out_type=T.INT8)
-    m.tensors[mean]["quant"] = quant
-    m.outputs = [mean]
-    if not _int8_mean_is_avg_pool(cells, zp):
-        with pytest.raises(NnbuildError, match=r"layer '.*' \(avg_pool\): int8 MEAN over 16 cells"):
-            load_int8(_write(tmp_path, m.bytes()))
-        return
-    g, want = _tflm_equals_imported(tmp_path, m.bytes(), n=64)
-    assert [op.type for op in g.ops] == ["input_stage", "avg_pool"] and len(np.unique(want)) > 3
 
 
 def test_int8_reimport_host_build_equals_golden(tmp_path):
@@ -511,33 +491,6 @@ def _strip_pad(data):
     b = flatbuffers.Builder(1024)
     b.Finish(model.Pack(b), file_identifier=S.FILE_IDENTIFIER)
     return bytes(b.Output())
-
-
-def test_int8_mean_rule_against_tflm():
-    """TFLM's int8 MEAN as the frontend models it, against TFLM on every sum of a 3x3 and a 2x2
-    window (one channel per sum); and the rule accepts or refuses by that model."""
-    for n, zp in ((9, -3), (4, 5), (25, 0)):
-        side = int(np.sqrt(n))
-        m = Tfl()
-        quant = {"scale": np.array([0.07], np.float32), "zero_point": np.array([zp], np.int64), "dim": 0}
-        x = m.tensor([1, side, side, 1], T.INT8, quant=quant)
-        m.inputs = [x]
-        out = m.op(B.MEAN, [x, m.const(np.array([1, 2], np.int32))], [1, 1, 1, 1],
-                   (S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(0, "bool", True)])), out_type=T.INT8)
-        m.tensors[out]["quant"] = quant
-        m.outputs = [out]
-        sums = np.arange(-128 * n, 127 * n + 1)
-        xs = np.full((len(sums), n), -128, np.int64)    # every sum: fill cells from -128 upwards
-        rest = sums + 128 * n
-        for c in range(n):
-            xs[:, c] += np.minimum(rest, 255)
-            rest = rest - np.minimum(rest, 255)
-        got = run_tflm(m.bytes(), xs.astype(np.int8).reshape(-1, side, side, 1)).reshape(-1)
-        assert np.array_equal(got, tflm_int8_mean(sums - n * zp, n, zp)), (n, zp)
-    # it rounds twice (a high multiply, then a rounding shift): only a 1x1 mean is the average pool
-    assert _int8_mean_is_avg_pool(1, -3) and not any(_int8_mean_is_avg_pool(n, z) for n in (4, 9, 16, 49)
-                                                     for z in (-128, 0, 5))
-    assert not _int8_mean_is_avg_pool(MAX_MEAN_CELLS + 1, 0)
 
 
 def test_schema_constants_of_the_reader_match_tflite_schema():

@@ -112,6 +112,11 @@ typedef struct {
 } nn_pool_s8_params;
 
 typedef struct {
+    int16_t in_h, in_w, c, in_zp, out_zp, act_min, act_max;
+    int32_t mult, shift;
+} nn_mean_s8_params;
+
+typedef struct {
     int32_t n;
     int16_t a_zp, b_zp, left_shift, out_zp, act_min, act_max;
     int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift;
@@ -125,6 +130,7 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
 int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p);
 void nn_maxpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out);
+void nn_mean_s8(const nn_mean_s8_params *p, const int8_t *in, int8_t *out);   /* MEAN over H, W */
 void nn_clamp_s8(int8_t *data, int32_t n, int16_t act_min, int16_t act_max);  /* in place */
 void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b,
                int8_t *out);                                                /* out may be a or b */

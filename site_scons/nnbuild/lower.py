@@ -56,7 +56,8 @@ def lower(qgraph, isa=kernels.ANY_ISA):
         act = op.attrs.get("activation", "none")
         step = Step(index=len(steps), name=op.name, op=op.type + ("" if act == "none" else f"+{act}"),
                     kernel=low.symbol or k.symbol, inputs=list(op.inputs), output=op.outputs[0],
-                    params=low.params, arrays=low.arrays, macs=low.macs, struct=k.struct, emit=k.emit, rows=k.rows,
+                    params=low.params, arrays=low.arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
+                    rows=None if low.whole else k.rows,
                     scratch=k.scratch(low.params) if k.scratch else 0)
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)

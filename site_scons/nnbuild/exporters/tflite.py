@@ -394,6 +394,8 @@ def _fc_op(m, op, wi, bi, act):
 
 
 def _pool(m, op):
+    if op.attrs.get("tflite_mean"):
+        return _mean(m, op)
     g = m.g
     x, y = op.inputs[0], op.outputs[0]
     _same_params(m, op)
@@ -403,6 +405,24 @@ def _pool(m, op):
     if op.type == "avg_pool" and _pool_plan(op, h, w)[0] is not None:   # golden counts padding cells as in_zp: PAD writes the zero point
         _check_equal(op, "in_zp", [_attr(op, "in_zp")], [_quant(g, x)[1]])
     _pool_op(m, op, act, QMIN)
+
+
+def _mean(m, op):
+    """An imported int8 MEAN (avg_pool marked tflite_mean) back to MEAN over axes 1, 2 (keep_dims),
+    its integers checked against the ones TFLM derives from the two quantizations."""
+    from ..quantize.int8.ops.pool import mean_multiplier
+    g = m.g
+    x, y = op.inputs[0], op.outputs[0]
+    (s_in, z_in), (s_out, z_out) = _quant(g, x), _quant(g, y)
+    h, w, _ = (int(s) for s in g.tensors[x].shape)
+    if (int(_attr(op, "act_min")), int(_attr(op, "act_max"))) != (QMIN, QMAX):
+        _fail(op, f"clamp [{op.attrs['act_min']}, {op.attrs['act_max']}] on a MEAN", expected="none (TFLite's MEAN)")
+    _check_equal(op, "in_zp, out_zp", [_attr(op, "in_zp"), _attr(op, "out_zp")], [z_in, z_out])
+    _check_equal(op, "mean_mult, mean_shift", [_attr(op, "mean_mult"), _attr(op, "mean_shift")],
+                 mean_multiplier(float(s_in) / float(s_out), h * w))
+    axes = m.add_tensor(f"{op.name}/axes", [2], S.TensorType.INT32, data=np.array([1, 2], np.int32))
+    m.add_op(S.BuiltinOperator.MEAN, [m.as_4d(x), axes], [m.activation(y, _shape4(g, y))],
+             S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(S.ReducerOptions.KEEP_DIMS, "bool", True)]))
 
 
 def _pool_op(m, op, act, low):

@@ -34,6 +34,8 @@ class Lowered:
     arrays: dict = field(default_factory=dict)   # role -> np.ndarray (weight, bias, off, table...)
     macs: int = 0
     symbol: str = None                           # overrides Kernel.symbol (a wrapper's choice)
+    struct: str = None                           # overrides Kernel.struct (with symbol)
+    whole: bool = False                          # this op runs only on whole layers (no Kernel.rows)
 
 
 @dataclass(frozen=True)

@@ -528,8 +528,8 @@ def _pad(b, op):
 
 
 def _mean(b, op):
-    """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the quantize
-    step accepts it where TFLM's integer MEAN gives the IR's average pool for every sum)."""
+    """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the int8 rule
+    computes TFLM's integer MEAN, any output quantization, quantize/int8/ops/pool.py)."""
     x = b.data(op, kinds=("image",))
     axes = sorted(int(a) % 4 for a in b.const(op, 1, np.int32, "axis").reshape(-1))
     if axes != [1, 2]:
@@ -539,7 +539,7 @@ def _mean(b, op):
     if b.quantized and not keep:
         raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
     attrs = {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)}
-    if b.quantized:             # the quantize step checks TFLM's integer MEAN against the average pool
+    if b.quantized:             # TFLM's integer MEAN rounds differently from the average pool
         attrs["tflite_mean"] = True
     b.add_op(op, "avg_pool", [x.tensor], attrs,
              kind="image" if len(b.m.tensors[op.outputs[0]].shape) == 4 else "vector")

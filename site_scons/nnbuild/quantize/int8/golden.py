@@ -75,6 +75,15 @@ def avg_pool(x, kernel, stride, pad, in_zp, act_min, act_max):
     return np.clip(q, int(act_min), int(act_max)).astype(np.int8)
 
 
+def mean(x, in_zp, mult, shift, out_zp, act_min, act_max):
+    """TFLM's int8 MEAN over H and W (keep_dims): mbqm(sum(x - in_zp), mult, shift) + out_zp,
+    clamped; mult and shift already hold 1/n (ops/pool.mean_multiplier)."""
+    x = _as_i8(x).astype(np.int64)
+    s = (x - int(in_zp)).sum(axis=(1, 2), keepdims=True)
+    q = arith.mbqm(s, int(mult), int(shift), "MEAN sum") + int(out_zp)
+    return np.clip(q, int(act_min), int(act_max)).astype(np.int8)
+
+
 def clamp(x, act_min, act_max):
     """relu with the output's (scale, zero point) equal to the input's: TFLM's RELU multiplier is
     exactly 1 (QuantizeMultiplier(1.0) = (2^30, 1) and mbqm(x, 2^30, 1) == x), so it is a clamp."""

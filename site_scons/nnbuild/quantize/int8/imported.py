@@ -12,11 +12,10 @@ import numpy as np
 
 from ...errors import NnbuildError
 from . import params
-from .arith import QMAX, QMIN, f32, mbqm, quantize_multiplier
+from .arith import QMAX, QMIN, f32
 from .ops import rule, where
 
 WEIGHT_QMIN = -params.WEIGHT_QMAX       # TFLite's int8 spec: weights in [-127, 127], zero point 0
-MAX_MEAN_CELLS = 4096                   # the int8 MEAN check enumerates 255 * n + 1 sums
 
 
 def build(graph, qparams, weights, source, warnings=None):
@@ -34,15 +33,13 @@ def build(graph, qparams, weights, source, warnings=None):
         q_in = [qparams.get(t) for t in op.inputs]
         q_out = qparams[op.outputs[0]]
         r = rule(op)
-        if r.same_params and tuple(q_in[0]) != tuple(q_out):
+        if r.same_params and tuple(q_in[0]) != tuple(q_out) and not op.attrs.get("tflite_mean"):
             raise NnbuildError(f"output quantization {q_out} differs from the input's {q_in[0]}", where=where(op),
                                expected="equal (scale, zero point): the int8 scheme (and TFLite) compute this op "
                                         "without requantization")
         if r.fixed_params is not None and q_out != _checked(op.outputs[0], *r.fixed_params):
             raise NnbuildError(f"output quantization {q_out}", where=where(op),
                                expected=f"{r.fixed_params}, which TFLite's int8 kernel assumes")
-        if op.attrs.get("tflite_mean"):
-            _check_mean(op, graph.tensors[op.inputs[0]].shape, q_out[1])
         if op.name in weights:
             wq, bq, ws = _mac_arrays(op, *weights[op.name])
             pc = len(ws) == wq.shape[0]
@@ -61,34 +58,6 @@ def from_record(graph):
     weights = {op.name: (op.params["weight"], op.params["bias"], op.params["weight_scale"]) for op in graph.ops
                if op.type in ("conv2d", "fully_connected")}
     return build(graph, qparams, weights, graph.meta["quantization"]["imported"])
-
-
-def tflm_int8_mean(d, n, zp):
-    """TFLM's int8 MEAN over n cells (keep_dims, equal input and output quantization) of the sums
-    d = sum(x - zp): the multiplier QM(1.0) divided by n with a shift of at most log2(n), then
-    MultiplyByQuantizedMultiplier, the zero point and the clamp."""
-    mult, shift = quantize_multiplier(1.0)
-    k = min(int(n).bit_length() - 1, 32, 31 + shift)
-    return np.clip(mbqm(d, ((mult << k) // n), shift - k) + zp, QMIN, QMAX)
-
-
-def int8_mean_is_avg_pool(n, zp):
-    """Whether TFLM's int8 MEAN equals the IR's average pool (golden.avg_pool: the sum rounded
-    half away from zero by n) for every possible sum of n int8 values: checked exhaustively."""
-    if n > MAX_MEAN_CELLS:
-        return False
-    s = np.arange(QMIN * n, QMAX * n + 1, dtype=np.int64)
-    ours = np.clip(np.sign(s) * ((np.abs(s) + n // 2) // n), QMIN, QMAX)
-    return bool(np.array_equal(tflm_int8_mean(s - n * zp, n, zp), ours))
-
-
-def _check_mean(op, shape, zp):
-    n = int(shape[0]) * int(shape[1])
-    if not int8_mean_is_avg_pool(n, zp):
-        raise NnbuildError(f"int8 MEAN over {n} cells with zero point {zp}: TFLM's integer mean (a multiply by "
-                           "2^k / n and a rounding shift) differs from the IR's average pool for some sums",
-                           where=where(op), expected=f"a MEAN whose every result equals the rounded average (at most "
-                                                     f"{MAX_MEAN_CELLS} cells, in practice 1x1), or a float model")
 
 
 def _checked(name, scale, zp):
