@@ -30,9 +30,12 @@ static const char *const sum_layer_names[] = {"sum"};
 static const char *const sum_layer_ops[] = {"sum"};
 static const uint32_t sum_layer_macs[] = {48};
 
+/* designated initializers: a field added to nn_model (nn_model.h) cannot shift these */
 const nn_model sum_model = {
-    "sum", 4, 4, 3, "RGB", 4, 1.0f, 0, sum_run, sum_labels, 0,
-    1, sum_layer_names, sum_layer_ops, sum_layer_macs, 48, 64,
+    .name = "sum", .in_h = 4, .in_w = 4, .in_c = 3, .channel_order = "RGB", .out_n = 4,
+    .out_scale = 1.0f, .out_zero_point = 0, .run = sum_run, .labels = sum_labels,
+    .softmax_exp_table = 0, .softmax_exp_len = 0, .n_layers = 1, .layer_names = sum_layer_names,
+    .layer_ops = sum_layer_ops, .layer_macs = sum_layer_macs, .macs = 48, .arena_bytes = 64,
 };
 
 static int spin_run(const uint8_t *pixels, int8_t *scores)
@@ -52,8 +55,10 @@ static const char *const spin_layer_ops[] = {"loop", "loop"};
 static const uint32_t spin_layer_macs[] = {SPIN_A, SPIN_B};
 
 const nn_model spin_model = {
-    "spin", 2, 2, 1, "GRAY", 2, 1.0f, 0, spin_run, 0, 0,
-    2, spin_layer_names, spin_layer_ops, spin_layer_macs, SPIN_A + SPIN_B, 0,
+    .name = "spin", .in_h = 2, .in_w = 2, .in_c = 1, .channel_order = "GRAY", .out_n = 2,
+    .out_scale = 1.0f, .out_zero_point = 0, .run = spin_run, .labels = 0,
+    .softmax_exp_table = 0, .softmax_exp_len = 0, .n_layers = 2, .layer_names = spin_layer_names,
+    .layer_ops = spin_layer_ops, .layer_macs = spin_layer_macs, .macs = SPIN_A + SPIN_B, .arena_bytes = 0,
 };
 
 const nn_model *const nn_models[] = {&sum_model, &spin_model};

@@ -29,9 +29,12 @@ int tiny_big_run(const uint8_t *pixels, int8_t *scores)
     return 0;
 }
 
-const nn_model tiny_model = {"tiny", 2, 2, 1, "GRAY", 1, 1.0f, 0, tiny_run, 0, 0, 0, 0, 0, 0, 1024, 1024};
-const nn_model tiny_big_model = {"tiny_big", 2, 2, 1, "GRAY", 1, 1.0f, 0, tiny_big_run,
-                                 0, 0, 0, 0, 0, 0, 2048, 2048};
+/* designated initializers: a field added to nn_model (nn_model.h) cannot shift these */
+const nn_model tiny_model = {.name = "tiny", .in_h = 2, .in_w = 2, .in_c = 1, .channel_order = "GRAY",
+                             .out_n = 1, .out_scale = 1.0f, .run = tiny_run, .macs = 1024, .arena_bytes = 1024};
+const nn_model tiny_big_model = {.name = "tiny_big", .in_h = 2, .in_w = 2, .in_c = 1, .channel_order = "GRAY",
+                                 .out_n = 1, .out_scale = 1.0f, .run = tiny_big_run, .macs = 2048,
+                                 .arena_bytes = 2048};
 const nn_model *const nn_models[] = {&tiny_model, &tiny_big_model};
 const int nn_model_count = 2;
 #if defined(__ARM_ARCH_6M__)  /* the micro:bit has 16 KiB of RAM in all */
