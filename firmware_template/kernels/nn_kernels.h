@@ -122,6 +122,18 @@ typedef struct {
     int32_t a_mult, a_shift, b_mult, b_shift, out_mult, out_shift;
 } nn_add_s8_params;
 
+typedef struct {            /* MUL by a constant of k_len (1 or channels) values */
+    int32_t pixels;
+    int16_t channels, k_len, in_zp, k_zp, out_zp, act_min, act_max;
+    int32_t out_mult, out_shift;
+} nn_mul_const_s8_params;
+
+typedef struct {            /* ADD of a constant of k_len (1 or channels) values */
+    int32_t pixels;
+    int16_t channels, k_len, in_zp, k_zp, out_zp, act_min, act_max, left_shift;
+    int32_t in_mult, in_shift, k_mult, k_shift, out_mult, out_shift;
+} nn_add_const_s8_params;
+
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                   const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p);
@@ -134,6 +146,10 @@ void nn_mean_s8(const nn_mean_s8_params *p, const int8_t *in, int8_t *out);   /*
 void nn_clamp_s8(int8_t *data, int32_t n, int16_t act_min, int16_t act_max);  /* in place */
 void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b,
                int8_t *out);                                                /* out may be a or b */
+void nn_mul_const_s8(const nn_mul_const_s8_params *p, const int8_t *in, const int8_t *k,
+                     int8_t *out);                                            /* out may be in */
+void nn_add_const_s8(const nn_add_const_s8_params *p, const int8_t *in, const int8_t *k,
+                     int8_t *out);                                            /* out may be in */
 void nn_concat_s8(const int8_t *in, int32_t pixels, int16_t in_c, int16_t in_zp,
                   int32_t mult, int16_t shift, int16_t out_zp, int8_t *out, int16_t out_c,
                   int16_t c_offset);                          /* one requantised input's slice */

@@ -21,6 +21,7 @@ import numpy as np
 from .. import ir
 from ..errors import NnbuildError
 from ..quantize.int8.arith import QMAX, QMIN, quantize_multiplier
+from ..quantize.int8.ops.affine import mul_multiplier
 from ..windows import pair
 from . import tflite_schema as S
 
@@ -505,6 +506,41 @@ def _add(m, op):
              (S.AddOptions, [(S.AddOptions.FUSED_ACTIVATION_FUNCTION, "i8", act)]))
 
 
+def _channel_affine(m, op):
+    """An int8 channel_affine is a MUL or an ADD by an int8 constant tensor of the shape it was
+    imported with (one value, [C] or [1, 1, 1, C]), quantized per tensor."""
+    g = m.g
+    kind = _attr(op, "affine")
+    if kind not in ("mul", "add"):
+        _fail(op, f"affine '{kind}'", expected="mul or add (TFLite's MUL / ADD by a constant)")
+    (s_in, z_in), (s_out, z_out) = _quant(g, op.inputs[0]), _quant(g, op.outputs[0])
+    s_k, z_k = float(np.float32(_attr(op, "k_scale"))), int(_attr(op, "k_zp"))
+    k = _param(op, "const", np.int8)
+    shape = [int(d) for d in _attr(op, "const_shape")]
+    c = int(g.tensors[op.inputs[0]].shape[2])
+    if k.ndim != 1 or len(k) not in (1, c) or int(np.prod(shape, dtype=np.int64)) != len(k) \
+            or (len(k) == c and shape[-1:] != [c]):
+        _fail(op, f"constant of {k.size} values, shape {shape}", expected=f"one value or {c} on the last axis")
+    _check_equal(op, "in_zp", [_attr(op, "in_zp")], [z_in])
+    _check_equal(op, "out_zp", [_attr(op, "out_zp")], [z_out])
+    if kind == "mul":
+        _check_equal(op, "out_mult/out_shift", [_attr(op, "out_mult"), _attr(op, "out_shift")],
+                     mul_multiplier(s_in, s_k, s_out))
+    else:
+        m1, m2, mo = add_multipliers(s_in, s_k, s_out, int(_attr(op, "left_shift")))
+        _check_equal(op, "in_mult", _attr(op, "in_mult"), [m1[0], m2[0]])
+        _check_equal(op, "in_shift", _attr(op, "in_shift"), [m1[1], m2[1]])
+        _check_equal(op, "left_shift", [_attr(op, "left_shift")], [20])
+        _check_equal(op, "out_mult/out_shift", [_attr(op, "out_mult"), _attr(op, "out_shift")], mo)
+    act = _fused_activation(op, s_out, z_out)
+    xi = m.index[op.inputs[0]]
+    ki = m.add_tensor(f"{op.name}/const", shape, S.TensorType.INT8, _per_tensor(s_k, z_k), data=k.reshape(shape))
+    yi = m.activation(op.outputs[0], m.tensors[xi]["shape"])
+    code, opts = (S.BuiltinOperator.MUL, S.MulOptions) if kind == "mul" else (S.BuiltinOperator.ADD, S.AddOptions)
+    m.add_op(code, [xi, ki], [yi], getattr(S.BuiltinOptions, opts.__name__),
+             (opts, [(opts.FUSED_ACTIVATION_FUNCTION, "i8", act)]))
+
+
 def _concat(m, op):
     """CONCATENATION on the last axis; TFLM's int8 concat does not requantize, so an input with
     another (scale, zp) than the output goes through an int8 -> int8 QUANTIZE first."""
@@ -547,6 +583,7 @@ LOWER = {
     "avg_pool": _pool,
     "relu": _relu,
     "add": _add,
+    "channel_affine": _channel_affine,
     "concat": _concat,
     "sigmoid": _fixed_output(S.BuiltinOperator.LOGISTIC),
     "tanh": _fixed_output(S.BuiltinOperator.TANH),

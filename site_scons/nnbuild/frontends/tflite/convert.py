@@ -444,7 +444,7 @@ def _channel_const(b, op, k, c):
 
 def _binary(b, op):
     """ADD of two computed tensors of one shape -> add; ADD/MUL by a constant -> channel_affine
-    (float models; the int8 scheme has no rule for it)."""
+    (float: mul and add per channel; int8: the constant as the file holds it)."""
     if len(op.inputs) != 2:
         raise b.error(op, f"{len(op.inputs)} inputs", expected="2")
     computed = [i in b.vals for i in op.inputs]
@@ -461,13 +461,26 @@ def _binary(b, op):
                                                                        "a tensor and a constant")
     k = computed.index(True)
     x = b.data(op, k)
-    if b.quantized:
-        raise b.error(op, f"int8 {op_name(op.code)} with a constant",
-                      expected="a float model (the int8 scheme has no per-channel affine op)")
     c = b.shape(x.tensor)[2]
+    if b.quantized:
+        _int8_constant(b, op, x, 1 - k, c)
+        return
     v = _channel_const(b, op, 1 - k, c)
     mul, add = (v, np.zeros(c, np.float32)) if op.code == B.MUL else (np.ones(c, np.float32), v)
     b.with_activation(op, "channel_affine", [x.tensor], {}, {"mul": mul, "add": add}, kind=x.kind)
+
+
+def _int8_constant(b, op, x, k, c):
+    """int8 MUL / ADD by a constant -> channel_affine holding the constant's int8 values, scale
+    and zero point as the file has them (quantize/int8/ops/affine.py derives TFLM's integers)."""
+    arr = b.const(op, k, np.int8, "constant")
+    if arr.size not in (1, c) or (arr.size == c and arr.shape[-1:] != (c,)):
+        raise b.error(op, f"constant of shape {list(arr.shape)}", expected=f"one value or one per channel ({c})")
+    s, z = b.quant(op.inputs[k], op)
+    attrs = {"affine": "mul" if op.code == B.MUL else "add", "k_scale": float(np.float32(s)), "k_zp": z,
+             "const_shape": [int(d) for d in arr.shape]}
+    b.with_activation(op, "channel_affine", [x.tensor], attrs, {"const": np.ascontiguousarray(arr.reshape(-1))},
+                      kind=x.kind)
 
 
 def _concat(b, op):

@@ -1,0 +1,19 @@
+/* int8 MUL by a constant (docs/int8_contract.md: channel_affine), TFLite Micro's MUL arithmetic:
+ * clamp(mbqm((x - in_zp) * (k - k_zp), out_mult, out_shift) + out_zp), the constant k holding one
+ * value (broadcast) or one per channel. The generator refuses a left shift that could overflow
+ * the product (|product| <= 255 * 255, far below the epilogue's 2^30 bound). */
+#include "nn_kernels.h"
+#include "nn_int8.h"
+
+void nn_mul_const_s8(const nn_mul_const_s8_params *p, const int8_t *in, const int8_t *k, int8_t *out)
+{
+    const int32_t C = p->channels, step = p->k_len == 1 ? 0 : 1;
+    int32_t i, c;
+    /* element i is read before it is written, so out may alias in */
+    for (i = 0; i < p->pixels; i++, in += C, out += C) {
+        const int8_t *kc = k;
+        for (c = 0; c < C; c++, kc += step)
+            out[c] = nn_requant_s8((in[c] - p->in_zp) * (*kc - p->k_zp), p->out_mult, p->out_shift,
+                                   p->out_zp, p->act_min, p->act_max);
+    }
+}
