@@ -519,7 +519,7 @@ def _channel_affine(m, op):
     shape = [int(d) for d in _attr(op, "const_shape")]
     c = int(g.tensors[op.inputs[0]].shape[2])
     if k.ndim != 1 or len(k) not in (1, c) or int(np.prod(shape, dtype=np.int64)) != len(k) \
-            or (len(k) == c and shape[-1:] != [c]):
+            or (len(k) > 1 and shape[-1:] != [c]):
         _fail(op, f"constant of {k.size} values, shape {shape}", expected=f"one value or {c} on the last axis")
     _check_equal(op, "in_zp", [_attr(op, "in_zp")], [z_in])
     _check_equal(op, "out_zp", [_attr(op, "out_zp")], [z_out])

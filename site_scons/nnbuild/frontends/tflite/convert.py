@@ -437,7 +437,7 @@ def _softmax(b, op):
 def _channel_const(b, op, k, c):
     """A float constant that broadcasts per channel (one value, [C] or [1, 1, 1, C]) -> (C,)."""
     arr = b.const(op, k, np.float32, "constant")
-    if arr.size not in (1, c) or (arr.size == c and arr.shape[-1:] != (c,)):
+    if arr.size not in (1, c) or (arr.size > 1 and arr.shape[-1:] != (c,)):
         raise b.error(op, f"constant of shape {list(arr.shape)}", expected=f"one value or one per channel ({c})")
     return np.ascontiguousarray(np.broadcast_to(arr.reshape(-1), (c,)), np.float32)
 
@@ -474,7 +474,7 @@ def _int8_constant(b, op, x, k, c):
     """int8 MUL / ADD by a constant -> channel_affine holding the constant's int8 values, scale
     and zero point as the file has them (quantize/int8/ops/affine.py derives TFLM's integers)."""
     arr = b.const(op, k, np.int8, "constant")
-    if arr.size not in (1, c) or (arr.size == c and arr.shape[-1:] != (c,)):
+    if arr.size not in (1, c) or (arr.size > 1 and arr.shape[-1:] != (c,)):
         raise b.error(op, f"constant of shape {list(arr.shape)}", expected=f"one value or one per channel ({c})")
     s, z = b.quant(op.inputs[k], op)
     attrs = {"affine": "mul" if op.code == B.MUL else "add", "k_scale": float(np.float32(s)), "k_zp": z,
