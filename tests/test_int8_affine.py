@@ -97,7 +97,7 @@ def _rand_q(rng, lo=0.005, hi=0.2):
     return float(rng.uniform(lo, hi)), int(rng.choice([0, -128, 127, int(rng.integers(-128, 128))]))
 
 
-def random_model(seed, acts=(A.NONE, A.RELU, A.RELU6)):
+def random_model(seed, acts=(A.NONE, A.RELU, A.RELU6), symmetric=False):
     """A chain of 4 MUL / ADD by constants on [1, H, W, C]: one value ([] or [1]) or one per
     channel ([C] or [1, 1, 1, C]), random fused activations, zero points anywhere in int8 for the
     input and the constants; sometimes the constant is the first operand. Output scales follow the
@@ -112,7 +112,7 @@ def random_model(seed, acts=(A.NONE, A.RELU, A.RELU6)):
         code = B.MUL if (i + seed) % 2 == 0 else B.ADD
         shape = [[], [1], [c], [1, 1, 1, c]][(i + seed // 2) % 4]
         act = acts[int(rng.integers(len(acts)))]
-        z_k = int(rng.choice([0, -128, 127, int(rng.integers(-128, 128))]))
+        z_k = 0 if symmetric else int(rng.choice([0, -128, 127, int(rng.integers(-128, 128))]))
         k = rng.integers(-128, 128, shape).astype(np.int8).reshape(shape)
         if code == B.MUL and act != A.NONE:     # negative factors before a relu would leave only zeros
             z_k = min(z_k, 100)
@@ -186,6 +186,50 @@ def test_qemu_m4_equals_golden(tmp_path):
     got, info = firmware.run_batch(entry, "m4", px, elf=elf)
     assert info["inferences"] == 8
     assert np.array_equal(got, golden.run(g, px).reshape(len(px), -1))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_qdq_onnx_mul_add_by_int8_constants_import_as_that_graph(tmp_path, seed):
+    """A QDQ ONNX model of an imported int8 graph (Mul / Add by DequantizeLinear'd int8 constants)
+    imports as that graph, the constants' integers and scales kept: golden outputs identical."""
+    onnx = pytest.importorskip("onnx")
+    from test_onnx_qdq import QDQ
+
+    from nnbuild.frontends.onnx import load_onnx
+    from nnbuild.quantize.int8.imported import from_record
+
+    g = load_int8(_write(tmp_path, random_model(300 + seed, acts=(A.NONE, A.RELU), symmetric=True)),
+                  mean=(MEAN,), scale=SCALE)
+    onnx.save(QDQ(g).model(), str(tmp_path / "qdq.onnx"))
+    g2 = from_record(load_onnx(tmp_path / "qdq.onnx", mean=(MEAN,), scale=SCALE, name="net"))
+    a1, a2 = ([op for op in x.ops if op.type == "channel_affine"] for x in (g, g2))
+    assert len(a1) == len(a2) == 4
+    for x, y in zip(a1, a2):
+        assert {k: v for k, v in x.attrs.items() if k != "const_shape"} == \
+            {k: v for k, v in y.attrs.items() if k != "const_shape"}
+        assert np.array_equal(x.params["const"], y.params["const"])
+    px = _pixels(g.tensors[g.input].shape, 16, seed)
+    assert np.array_equal(golden.run(g, px), golden.run(g2, px))
+
+
+def test_qdq_onnx_mul_by_a_float_constant_is_refused(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from nnbuild.frontends.onnx import load_onnx
+
+    x = "x"
+    nodes, inits = [], [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+                        numpy_helper.from_array(np.array(0, np.int8), "z"),
+                        numpy_helper.from_array(np.full((2, 1, 1), 1.5, np.float32), "k")]
+    nodes += [helper.make_node("QuantizeLinear", [x, "s", "z"], ["xq"]), helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+              helper.make_node("Mul", ["xd", "k"], ["y"]), helper.make_node("QuantizeLinear", ["y", "s", "z"], ["yq"]),
+              helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["out"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 2, 3, 3])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 2, 3, 3])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "q.onnx"))
+    with pytest.raises(NnbuildError, match="Mul / Add by a float constant in a QDQ model"):
+        load_onnx(tmp_path / "q.onnx", mean=(MEAN,), scale=SCALE)
 
 
 # -- a calibrated float model ---------------------------------------------------------------------

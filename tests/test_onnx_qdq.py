@@ -89,6 +89,15 @@ class QDQ:
                                                    op.inputs, [f], kernel_shape=[kh, kw], strides=[sh, sw],
                                                    pads=[ph, pw, ph, pw], ceil_mode=1,
                                                    **({"count_include_pad": 1} if op.type == "avg_pool" else {})))
+            elif op.type == "channel_affine":       # Mul / Add by a DequantizeLinear'd int8 constant (zp 0)
+                k = op.params["const"]
+                shape = (len(k),) if len(k) == 1 or kinds[op.inputs[0]] == "vector" else (len(k), 1, 1)
+                kn = self.init(f"{op.name}/k", k.reshape(shape))
+                ks = self.init(f"{op.name}/ks", np.array(a["k_scale"], np.float32))
+                kz = self.init(f"{op.name}/kz", np.array(a["k_zp"], np.int8))
+                self.nodes += [helper.make_node("DequantizeLinear", [kn, ks, kz], [f"{op.name}/K"]),
+                               helper.make_node("Mul" if a["affine"] == "mul" else "Add",
+                                                [op.inputs[0], f"{op.name}/K"], [f])]
             else:
                 onnx_type = {"relu": "Relu", "add": "Add", "concat": "Concat", "sigmoid": "Sigmoid", "tanh": "Tanh",
                              "softmax": "Softmax"}[op.type]
@@ -97,7 +106,7 @@ class QDQ:
             self.qdq(f, y)
             kinds[y] = "vector" if op.type == "fully_connected" or kinds[op.inputs[0]] == "vector" else "image"
         out = q.outputs[0]
-        oshape = [1, q.tensors[out].shape[2]] if kinds[out] == "vector" else [1, *np.roll(q.tensors[out].shape, 1)]
+        oshape = [1, q.tensors[out].shape[2]] if kinds[out] == "vector" else [1, *(int(d) for d in np.roll(q.tensors[out].shape, 1))]
         graph = helper.make_graph(self.nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, h, w])],
                                   [helper.make_tensor_value_info(out, TensorProto.FLOAT, oshape)], self.inits)
         return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

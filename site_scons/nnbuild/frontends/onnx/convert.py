@@ -409,6 +409,8 @@ def _binary(b, node):
         k = consts[0].array
         if k.dtype != np.float32:
             raise b.error(node, f"constant of type {k.dtype}", expected="float32")
+        if consts[0].q is not None:     # QDQ: the constant's integers, for the int8 graph (qdq.py)
+            b.used_q.setdefault(b.index, {})["affine"] = (node.op_type, consts[0].q)
         if node.op_type == "Add":
             _affine(b, node, x, 1.0, k)
         else:

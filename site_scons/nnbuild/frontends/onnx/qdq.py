@@ -6,7 +6,9 @@ is a constant whose float value the float handlers use as they would any weight,
 integers the int8 graph keeps. After the float structure is built, the conv2d / fully_connected
 weights are read back as those integers (exactly: float32(q * s) / s rounds back to q for
 |q| <= 127), biases are taken as the int32 initializers, and the graph is recorded as arriving
-quantized (frontends/quantized.py); the quantize step derives the rest, as for an int8 .tflite. What the int8 scheme does not fit (uint8 or per-axis
+quantized (frontends/quantized.py); the quantize step derives the rest, as for an int8 .tflite. A Mul / Add
+by a DequantizeLinear'd int8 constant keeps the constant's integers and scale (TFLite's MUL / ADD
+by a constant). What the int8 scheme does not fit (uint8 or per-axis
 activations, asymmetric or -128 weights, a bias not at s_in * s_w, an activation without a
 QuantizeLinear) is refused naming the node or tensor.
 """
@@ -52,7 +54,7 @@ def dequantize_linear(b, node):
     zp = b.value(node, node.input[2]).array if len(node.input) > 2 and node.input[2] else np.zeros(1, q.dtype)
     zp = np.asarray(zp).reshape(-1)
     axis = int(b.attr(node, "axis", 1))
-    n = q.shape[axis] if q.ndim else 1
+    n = q.shape[axis] if -q.ndim <= axis < q.ndim else 1     # per-tensor: the axis does not matter
     if len(scale) not in (1, n) or zp.size not in (1, len(scale)) or np.any(zp != 0):
         raise b.error(node, f"{len(scale)} scale(s), zero points {sorted(set(zp.tolist()))} on axis {axis}",
                       expected="symmetric weights (zero point 0), one scale or one per channel of the axis")
@@ -78,6 +80,8 @@ def int8_graph(b, graph):
         qparams[name] = b.act_q[name]
     weights = {}
     for op in graph.ops:
+        if op.type == "channel_affine":
+            _affine_integers(b, op)
         if op.type not in ("conv2d", "fully_connected"):
             continue
         base = op.name.split("+")[0]                  # fuse_activation renames to "<conv>+<relu>"
@@ -118,3 +122,20 @@ def _mac_integers(b, op, q, s_in):
     else:
         bias = np.zeros(n_out, np.int32)
     return wq.astype(np.int8), bias.astype(np.int32), ws
+
+
+def _affine_integers(b, op):
+    """A Mul / Add by a DequantizeLinear'd int8 constant keeps the constant's integers and scale:
+    TFLite's MUL / ADD by a constant (quantize/int8/ops/affine.py)."""
+    node_type, q = b.op_q.get(op.name, {}).get("affine", (None, None))
+    if q is None:
+        raise NnbuildError("a Mul / Add by a float constant in a QDQ model", file=b.path, where=f"layer '{op.name}'",
+                           expected="an int8 constant through DequantizeLinear")
+    k, scale, _ = q
+    if len(scale) != 1:
+        raise NnbuildError(f"a Mul / Add constant with {len(scale)} scales", file=b.path, where=f"layer '{op.name}'",
+                           expected="one scale for the constant (per-tensor, as TFLite's MUL / ADD)")
+    k = np.ascontiguousarray(np.asarray(k, np.int8).reshape(-1))
+    op.attrs.update(affine="mul" if node_type == "Mul" else "add", k_scale=float(scale[0]), k_zp=0,
+                    const_shape=[len(k)])
+    op.params = {"const": k}
