@@ -372,3 +372,36 @@ def test_c_kernels_equal_golden_on_extremes_and_in_place(lib, kind):
         inplace = np.ascontiguousarray(x).copy()
         fn(ctypes.byref(p), _ptr(inplace), _ptr(k), _ptr(inplace))
         assert np.array_equal(inplace, want), i
+
+
+def test_float_tflite_with_unfoldable_mul_add_through_the_int8_pipeline(tmp_path):
+    """A float .tflite whose MUL / ADD by constants follow a pool (nothing to fold them into):
+    import, calibrate, quantize (report included) to int8; host C == golden."""
+    from test_tflite_frontend import _conv_opts, _pool_opts
+
+    from nnbuild import pipeline
+    from nnbuild.hostrun import generate_and_build
+    from nnbuild.manifest import load_manifest
+
+    rng = np.random.default_rng(5)
+    m = Tfl()
+    x = m.tensor([1, 8, 8, 3], name="image")
+    m.inputs = [x]
+    P = S.Padding
+    c1 = m.op(B.CONV_2D, [x, m.const(rng.normal(0, 0.4, (6, 3, 3, 3)).astype(np.float32)),
+                          m.const(rng.normal(0, 0.1, 6).astype(np.float32))], [1, 8, 8, 6], _conv_opts(P.SAME, 1, A.RELU))
+    mp = m.op(B.MAX_POOL_2D, [c1], [1, 4, 4, 6], _pool_opts(2, 2, P.VALID))
+    mul = m.op(B.MUL, [mp, m.const(rng.uniform(-2, 2, 6).astype(np.float32))], [1, 4, 4, 6], _options(B.MUL, A.NONE))
+    add = m.op(B.ADD, [mul, m.const(np.array([0.3], np.float32))], [1, 4, 4, 6], _options(B.ADD, A.RELU6))
+    m.outputs = [m.op(B.MUL, [add, m.const(np.array(1.7, np.float32))], [1, 4, 4, 6], _options(B.MUL, A.RELU))]
+    _write(tmp_path, m.bytes())
+    np.savez(tmp_path / "calib.npz", images=_pixels((8, 8, 3), 64, 9))
+    entry = load_manifest(_manifest(tmp_path, extra="    quantization: {scheme: int8, calibration: calib.npz}\n"
+                                    )).model("imported")
+    qgraph, report = pipeline.quantize_graph(entry, pipeline.import_model(entry))
+    affine = [op for op in qgraph.ops if op.type == "channel_affine"]
+    assert [op.attrs["affine"] for op in affine] == ["mul", "add", "mul"] and report["warnings"] == []
+    px = _pixels((8, 8, 3), 24, 2)
+    want = golden.run(qgraph, px).reshape(len(px), -1)
+    assert len(np.unique(want)) > 10
+    assert np.array_equal(generate_and_build(qgraph, tmp_path / "host", "imported").run(px), want)
