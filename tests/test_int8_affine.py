@@ -286,7 +286,12 @@ def test_constant_quantized_per_tensor_from_the_range_with_zero():
 
 # -- refusals -----------------------------------------------------------------------------------------
 
-def test_scale_with_bias_is_refused_for_int8_by_name():
+def test_scale_with_bias_is_refused_for_int8_by_name_before_calibration(monkeypatch):
+    import nnbuild.quantize.int8 as int8
+
+    def no_calibration(*args):
+        raise AssertionError("calibrated before refusing")
+    monkeypatch.setattr(int8, "choose_qparams", no_calibration)
     n = Net((5, 5, 2), 0)
     c = n.conv(n.x, 3, 1, act="none")
     y = n.add("channel_affine", [c], {}, {"mul": np.full(3, 2.0, np.float32), "add": np.ones(3, np.float32)})

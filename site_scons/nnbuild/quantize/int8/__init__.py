@@ -29,7 +29,8 @@ def quantize(fgraph, pixels, strategy, warnings, options=None):
     options: {"per_channel": bool} (default True)."""
     options = params.check_options(options)
     for op in fgraph.ops:       # refuse what has no rule before any calibration work
-        rule(op)
+        if rule(op).check is not None:
+            rule(op).check(op)
         if "weight" in op.params:
             params.weight_scales(op.params["weight"], options["per_channel"], f"layer '{op.name}' ({op.type})")
     qp = choose_qparams(fgraph, pixels, strategy, warnings)

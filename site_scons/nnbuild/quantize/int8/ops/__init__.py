@@ -9,6 +9,7 @@ A Rule says, for one op type,
   same_params   the output keeps the input's (scale, zero point) (max/avg pool, relu): TFLite
                 requires it, and no requantization is needed
   fixed_params  the output's (scale, zero point) is fixed by the op (logistic, tanh, softmax)
+  check(op)     refuses a float op the rule cannot quantize, before any calibration (optional)
 """
 import importlib
 import pkgutil
@@ -24,6 +25,7 @@ class Rule:
     golden: object
     same_params: bool = False
     fixed_params: tuple = None
+    check: object = None
 
 
 RULES = RuleTable("int8")

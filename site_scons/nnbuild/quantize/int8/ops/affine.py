@@ -115,4 +115,9 @@ def _golden(op, args):
     return add_const(x, k, *common, attr(op, "in_mult"), attr(op, "in_shift"), attr(op, "left_shift"), *tail)
 
 
-register("channel_affine", Rule(_params, _golden))
+def _check(op):
+    if "const" not in op.params:
+        _float_constant(op)
+
+
+register("channel_affine", Rule(_params, _golden, check=_check))
