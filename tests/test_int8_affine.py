@@ -162,13 +162,12 @@ def test_rewritten_model_is_byte_identical(tmp_path, seed):
 def test_host_build_equals_golden(tmp_path):
     from nnbuild.hostrun import generate_and_build
 
-    for seed in range(3):
+    for seed, dsp in ((0, False), (1, True)):    # the kernels are ref's on every ISA (test below: each one)
         g = load_int8(_write(tmp_path, random_model(200 + seed)), mean=(MEAN,), scale=SCALE)
         px = _pixels(g.tensors[g.input].shape, 24, seed)
         want = golden.run(g, px).reshape(len(px), -1)
-        for dsp in (False, True):
-            host = generate_and_build(g, tmp_path / f"m{seed}{dsp}", "aff", dsp=dsp)
-            assert np.array_equal(host.run(px).reshape(want.shape), want), (seed, dsp)
+        host = generate_and_build(g, tmp_path / f"m{seed}", "aff", dsp=dsp)
+        assert np.array_equal(host.run(px).reshape(want.shape), want), (seed, dsp)
 
 
 @needs_arm
@@ -269,8 +268,9 @@ def test_calibrated_model_equals_tflm_host_and_reimport(tmp_path, seed):
     g = reimport(tmp_path, q)
     assert_same_graph(q, g)
     assert tflite.export(g) == data
-    host = generate_and_build(q, tmp_path / "host", "affnet")
-    assert np.array_equal(host.run(px).reshape(len(px), -1), want.reshape(len(px), -1))
+    if seed == 0:
+        host = generate_and_build(q, tmp_path / "host", "affnet")
+        assert np.array_equal(host.run(px).reshape(len(px), -1), want.reshape(len(px), -1))
 
 
 def test_constant_quantized_per_tensor_from_the_range_with_zero():
