@@ -410,3 +410,32 @@ def test_float_tflite_with_unfoldable_mul_add_through_the_int8_pipeline(tmp_path
     want = golden.run(qgraph, px).reshape(len(px), -1)
     assert len(np.unique(want)) > 10
     assert np.array_equal(generate_and_build(qgraph, tmp_path / "host", "imported").run(px), want)
+
+
+def test_float_export_of_channel_affine_runs_in_tflm_and_reimports(tmp_path, monkeypatch):
+    """export --float: a multiply is MUL, an add ADD (each re-imports as the same op), one that
+    does both MUL then ADD (re-imported as two ops, the same values)."""
+    from test_tflite_frontend import _tflm_float
+
+    from nnbuild import reference
+    from nnbuild.frontends.tflite import load_tflite
+
+    monkeypatch.setattr(Net, "quantized", lambda self, out: (setattr(self.g, "outputs", [out]), self.g.validate())[1])
+    n = Net((6, 6, 3), 4)
+    c = n.conv(n.x, 4, 3, act="none")
+    m1 = n.add("channel_affine", [c], {}, {"mul": np.array([0.5, -1.0, 2.0, 1.0], np.float32),
+                                           "add": np.zeros(4, np.float32)})
+    a1 = n.add("channel_affine", [m1], {}, {"mul": np.ones(4, np.float32), "add": np.full(4, 0.25, np.float32)})
+    g = n.quantized(n.add("channel_affine", [a1], {}, {"mul": np.full(4, 1.5, np.float32),
+                                                      "add": np.array([0.1, 0.2, -0.3, 0.0], np.float32)}))
+    data = tflite.export_float(g)
+    back, quantized = load_tflite(_write(tmp_path, data), mean=(MEAN,), scale=SCALE)
+    assert not quantized and [op.type for op in back.ops].count("channel_affine") == 4
+    for x, y in zip(g.ops[2:4], back.ops[2:4]):
+        assert all(np.array_equal(x.params[k], y.params[k]) for k in ("mul", "add"))
+    px = _pixels((6, 6, 3), 8)
+    first = g.ops[0].outputs[0]
+    r = reference.run(g, px, outputs=[first, g.outputs[0]])
+    ours = r[g.outputs[0]].reshape(len(px), -1)
+    np.testing.assert_allclose(_tflm_float(data, r[first]), ours, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reference.run(back, px).reshape(ours.shape), ours, rtol=1e-6, atol=1e-6)

@@ -669,6 +669,24 @@ def _float_add(m, op):
              S.BuiltinOptions.AddOptions, (S.AddOptions, [(S.AddOptions.FUSED_ACTIVATION_FUNCTION, "i8", _float_act(op))]))
 
 
+def _float_channel_affine(m, op):
+    """MUL by the per-channel constant, ADD of it, or both (MUL then ADD: TFLite has no single op
+    for it, so the file re-imports as two channel_affine ops computing the same values)."""
+    c = int(m.g.tensors[op.inputs[0]].shape[2])
+    mul, add = _float_array(op, "mul", (c,)), _float_array(op, "add", (c,))
+    xi = m.index[op.inputs[0]]
+    shape = m.tensors[xi]["shape"]
+    steps = [(S.BuiltinOperator.MUL, S.MulOptions, "mul", mul)] if (mul != 1).any() or not add.any() else []
+    steps += [(S.BuiltinOperator.ADD, S.AddOptions, "add", add)] if add.any() else []
+    for k, (code, opts, role, values) in enumerate(steps):
+        ki = m.add_tensor(f"{op.name}/{role}", [c], S.TensorType.FLOAT32, data=values)
+        yi = m.activation(op.outputs[0], shape) if k == len(steps) - 1 else \
+            m.add_tensor(f"{op.outputs[0]}/{role}", shape, S.TensorType.FLOAT32)
+        m.add_op(code, [xi, ki], [yi], getattr(S.BuiltinOptions, opts.__name__),
+                 (opts, [(opts.FUSED_ACTIVATION_FUNCTION, "i8", S.ActivationFunctionType.NONE)]))
+        xi = yi
+
+
 def _float_concat(m, op):
     ins = _same_rank(m, op.inputs)
     shape = list(m.tensors[ins[0]]["shape"])
@@ -687,6 +705,7 @@ FLOAT_LOWER = {
     "relu": _float_relu,
     "clip": _float_clip,
     "add": _float_add,
+    "channel_affine": _float_channel_affine,
     "concat": _float_concat,
     "sigmoid": _float_unary(S.BuiltinOperator.LOGISTIC),
     "tanh": _float_unary(S.BuiltinOperator.TANH),
