@@ -70,6 +70,7 @@ def mul_multiplier(s_in, s_k, s_out):
 
 def _params(graph, op, q_in, q_out, options, warnings):
     (s_in, z_in), (s_out, z_out) = scale_zp(q_in[0], op), scale_zp(q_out, op)
+    s_in, s_out = f32(s_in), f32(s_out)        # TFLite's scales are float32; multipliers from them in double
     c = int(graph.tensors[op.inputs[0]].shape[2])
     kind, k, s_k, z_k, shape = _constant(op, c)
     attrs = {"affine": kind, "in_zp": int(z_in), "k_zp": z_k, "k_scale": float(s_k), "const_shape": shape,
