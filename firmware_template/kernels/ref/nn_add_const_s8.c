@@ -5,15 +5,15 @@
 
 void nn_add_const_s8(const nn_add_const_s8_params *p, const int8_t *in, const int8_t *k, int8_t *out)
 {
-    const int32_t C = p->channels, step = p->k_len == 1 ? 0 : 1, ls = p->left_shift;
-    int32_t i, c;
-    /* element i is read before it is written, so out may alias in */
-    for (i = 0; i < p->pixels; i++, in += C, out += C) {
-        const int8_t *kc = k;
-        for (c = 0; c < C; c++, kc += step) {
-            const int32_t x = nn_mbqm((in[c] - p->in_zp) * (1 << ls), p->in_mult, p->in_shift);
-            const int32_t y = nn_mbqm((*kc - p->k_zp) * (1 << ls), p->k_mult, p->k_shift);
-            out[c] = nn_requant_s8(x + y, p->out_mult, p->out_shift, p->out_zp, p->act_min, p->act_max);
+    const int32_t C = p->channels, n = p->pixels * C, ls = p->left_shift;
+    int32_t c, i;
+    /* channel by channel, so the constant's scaled term is computed once; element i is read
+     * before it is written, so out may alias in */
+    for (c = 0; c < C; c++) {
+        const int32_t y = nn_mbqm((k[p->k_len == 1 ? 0 : c] - p->k_zp) * (1 << ls), p->k_mult, p->k_shift);
+        for (i = c; i < n; i += C) {
+            const int32_t x = nn_mbqm((in[i] - p->in_zp) * (1 << ls), p->in_mult, p->in_shift);
+            out[i] = nn_requant_s8(x + y, p->out_mult, p->out_shift, p->out_zp, p->act_min, p->act_max);
         }
     }
 }

@@ -7,13 +7,14 @@
 
 void nn_mul_const_s8(const nn_mul_const_s8_params *p, const int8_t *in, const int8_t *k, int8_t *out)
 {
-    const int32_t C = p->channels, step = p->k_len == 1 ? 0 : 1;
-    int32_t i, c;
-    /* element i is read before it is written, so out may alias in */
-    for (i = 0; i < p->pixels; i++, in += C, out += C) {
-        const int8_t *kc = k;
-        for (c = 0; c < C; c++, kc += step)
-            out[c] = nn_requant_s8((in[c] - p->in_zp) * (*kc - p->k_zp), p->out_mult, p->out_shift,
-                                   p->out_zp, p->act_min, p->act_max);
+    const int32_t C = p->channels, n = p->pixels * C;
+    int32_t c, i;
+    /* channel by channel, so the constant's term is computed once; element i is read before it
+     * is written, so out may alias in */
+    for (c = 0; c < C; c++) {
+        const int32_t kc = k[p->k_len == 1 ? 0 : c] - p->k_zp;
+        for (i = c; i < n; i += C)
+            out[i] = nn_requant_s8((in[i] - p->in_zp) * kc, p->out_mult, p->out_shift, p->out_zp,
+                                   p->act_min, p->act_max);
     }
 }

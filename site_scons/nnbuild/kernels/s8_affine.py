@@ -25,7 +25,7 @@ def lower(g, op):
     lo, hi = act_range(op)
     fields = dict(pixels=h * w, channels=c, k_len=len(k), in_zp=zero_point(op, "in_zp"),
                   k_zp=zero_point(op, "k_zp"), out_zp=zero_point(op, "out_zp"), act_min=lo, act_max=hi)
-    check_range(op, {"pixels": fields["pixels"]}, INT32, "int32")
+    check_range(op, {"values": h * w * c}, INT32, "int32")     # the kernels index up to pixels * channels
     check_range(op, {"channels": c})
     mult, shift = int(attr(op, "out_mult")), int(attr(op, "out_shift"))
     if attr(op, "affine") == "mul":
