@@ -173,16 +173,41 @@ static void lanes_cols_of(const nn_conv_params *p, int32_t ox, lanes_cols *h)
     }
 }
 
+/* Kernel column kx of the 4 lanes (C words each, col: its first word) where some lane lies
+ * outside the input: lane p reads row + p * d when h says kx is inside, else holds pad. One
+ * column for all lanes, so a border costs its columns, not four copy and fill loops per lane. */
+static void quad_edge(int32_t *col, const int8_t *row, int32_t d, int32_t C, const lanes_cols *h,
+                      int32_t kx, int32_t pad)
+{
+    int32_t lane, c;
+    if (C == 1) {   /* first layers of grey images: one word per lane, no loop set-up */
+        col[0] = kx >= h->kx0[0] && kx < h->kx1[0] ? row[0] : pad;
+        col[1] = kx >= h->kx0[1] && kx < h->kx1[1] ? row[d] : pad;
+        col[2] = kx >= h->kx0[2] && kx < h->kx1[2] ? row[2 * d] : pad;
+        col[3] = kx >= h->kx0[3] && kx < h->kx1[3] ? row[3 * d] : pad;
+        return;
+    }
+    for (lane = 0; lane < NN_LANES; lane++, row += d, col++) {
+        if (kx >= h->kx0[lane] && kx < h->kx1[lane]) {
+            for (c = 0; c < C; c++)
+                col[NN_LANES * c] = row[c];
+        } else {
+            for (c = 0; c < C; c++)
+                col[NN_LANES * c] = pad;
+        }
+    }
+}
+
 /* im2col_words for the whole window of 4 valid lanes, dense (groups 1, no horizontal
  * dilation), h = lanes_cols_of(ox): per kernel row, the kernel columns every lane has inside
- * the input are one quad_copy; the few others (the left and right borders) go lane by lane. */
+ * the input are one quad_copy; the few others (the left and right borders) quad_edge. */
 static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
                          int32_t pad, const lanes_cols *h, int32_t *col)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * C, d = p->stride_w * C;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
     const int32_t ca = h->ca, cb = h->cb, inner = ca == 0 && cb == KW;
-    int32_t lane, ky, j;
+    int32_t ky, kx, j;
     for (ky = 0; ky < p->k_h; ky++, col += NN_LANES * run) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *row = in + (iy * W + ix0) * C;   /* lane 0's kernel column 0 */
@@ -195,17 +220,11 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
             quad_copy(col + NN_LANES * ca * C, row + ca * C, d, (cb - ca) * C);
         if (inner)
             continue;
-        /* per lane: [0, kx0) pad, [kx0, ca) and [cb, kx1) input, [kx1, KW) pad (kx0 <= ca < cb
-         * <= kx1 when there is a common part; else the lane's [kx0, kx1) in one run) */
-        for (lane = 0; lane < NN_LANES; lane++) {
-            const int32_t a = h->kx0[lane], b = h->kx1[lane];
-            const int32_t a1 = ca < cb ? ca : b, b0 = ca < cb ? cb : b;
-            const int8_t *src = row + lane * d;
-            int32_t *dst = col + lane;
-            lane_fill(dst, pad, a * C);
-            lane_copy(dst + NN_LANES * a * C, src + a * C, (a1 - a) * C);
-            lane_copy(dst + NN_LANES * b0 * C, src + b0 * C, (b - b0) * C);
-            lane_fill(dst + NN_LANES * b * C, pad, (KW - b) * C);
+        for (kx = 0; kx < KW; kx++) {   /* the columns not every lane has */
+            if (kx == ca && ca < cb)
+                kx = cb;
+            if (kx < KW)
+                quad_edge(col + NN_LANES * kx * C, row + kx * C, d, C, h, kx, pad);
         }
     }
 }
