@@ -46,6 +46,8 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
     const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g, kc = lane_chunk(K);
     const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
     const int one = kc == K && s >= 2 && s <= 31;
+    const int slide = p->stride_h == 1 && p->dil_h == 1 && p->k_h > 1;   /* rows shared by oy, oy+1 */
+    const int32_t run = p->k_w * cin_g;   /* taps per kernel row */
     int32_t acc[NN_LANES * NN_LANE_BLOCK];
     int32_t o0, nb, g, oy, ox, i;
     for (g = 0; g < G; g++) {
@@ -60,8 +62,11 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
                 int8_t *y = out + (oy * p->out_w + ox) * OC + g * cout_g;
                 if (one && n == NN_LANES) {
                     lanes_q7_job job;
-                    if (whole)
-                        im2col_whole(p, in, oy, ox, 0, &h, col);
+                    if (whole && slide && oy > 0) {   /* the last window moved up one row */
+                        words_move4(col, col + NN_LANES * run, (p->k_h - 1) * run);
+                        im2col_whole(p, in, oy, ox, 0, &h, p->k_h - 1, col);
+                    } else if (whole)
+                        im2col_whole(p, in, oy, ox, 0, &h, 0, col);
                     else
                         im2col_words(p, in, oy, ox, n, g, cin_g, 0, 0, K, col);
                     job.col = col;

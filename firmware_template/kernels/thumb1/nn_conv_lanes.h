@@ -199,16 +199,18 @@ static void quad_edge(int32_t *col, const int8_t *row, int32_t d, int32_t C, con
 }
 
 /* im2col_words for the whole window of 4 valid lanes, dense (groups 1, no horizontal
- * dilation), h = lanes_cols_of(ox): per kernel row, the kernel columns every lane has inside
- * the input are one quad_copy; the few others (the left and right borders) quad_edge. */
+ * dilation), h = lanes_cols_of(ox), kernel rows ky0 and below: per kernel row, the kernel
+ * columns every lane has inside the input are one quad_copy; the few others (the left and
+ * right borders) quad_edge. */
 static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                         int32_t pad, const lanes_cols *h, int32_t *col)
+                         int32_t pad, const lanes_cols *h, int32_t ky0, int32_t *col)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * C, d = p->stride_w * C;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
     const int32_t ca = h->ca, cb = h->cb, inner = ca == 0 && cb == KW;
     int32_t ky, kx, j;
-    for (ky = 0; ky < p->k_h; ky++, col += NN_LANES * run) {
+    col += NN_LANES * run * ky0;
+    for (ky = ky0; ky < p->k_h; ky++, col += NN_LANES * run) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *row = in + (iy * W + ix0) * C;   /* lane 0's kernel column 0 */
         if (iy < 0 || iy >= p->in_h) {
@@ -228,6 +230,33 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
         }
     }
 }
+
+/* The next output row's window (stride and dilation 1 vertically) is this one's kernel rows 1
+ * and below moved up one row, and one new row: the move is 1 instruction per word (LDM/STM of
+ * 4), a row's im2col 2.25 or more. dst < src; n4 >= 1 groups of 4 words. */
+#if defined(__ARM_ARCH_6M__)
+static NN_MAYBE_UNUSED void words_move4(int32_t *dst, const int32_t *src, int32_t n4)
+{
+    __asm volatile(
+        ".syntax unified\n"
+        "1:\n\t"
+        "ldmia  %[src]!, {r4, r5, r6, r7}\n\t"
+        "stmia  %[dst]!, {r4, r5, r6, r7}\n\t"
+        "subs   %[n4], #1\n\t"
+        "bne    1b\n\t"
+        ".syntax divided"
+        : [dst] "+l"(dst), [src] "+l"(src), [n4] "+l"(n4)
+        :
+        : "r4", "r5", "r6", "r7", "cc", "memory");
+}
+#else
+static NN_MAYBE_UNUSED void words_move4(int32_t *dst, const int32_t *src, int32_t n4)
+{
+    int32_t j;
+    for (j = 0; j < NN_LANES * n4; j++)
+        dst[j] = src[j];
+}
+#endif
 
 /* acc[p] += sum over k < n4 of col[4k + p] * w[k], n4 a positive multiple of 4. */
 #if defined(__ARM_ARCH_6M__)
@@ -331,7 +360,7 @@ static void lanes_block(const nn_conv_params *p, const int8_t *in, const int8_t 
     for (k0 = 0; k0 < K; k0 = k1) {
         k1 = K - k0 < kc ? K : k0 + kc;
         if (h)
-            im2col_whole(p, in, oy, ox, pad, h, col);
+            im2col_whole(p, in, oy, ox, pad, h, 0, col);
         else
             im2col_words(p, in, oy, ox, n, g, cin_g, pad, k0, k1, col);
         for (j = NN_LANES * (k1 - k0); j & 15; j++)   /* the 4-tap block's taps past k1 */
