@@ -208,13 +208,14 @@ POOL_CASES = [((8, 10, 5), (2, 2), (2, 2), (0, 0)), ((9, 9, 3), (2, 2), (2, 2), 
 
 
 def _lane_qemu_source(extreme):
-    """C source: LANE_CASES (q7) and POOL_CASES (max) against golden; main returns the misses."""
+    """C source: LANE_CASES (q7, int8) and POOL_CASES (max) against golden; main returns the misses."""
     rng = np.random.default_rng(32)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
     calls, max_out, max_scratch = [], 1, 4
     for i, spec in enumerate(LANE_CASES):
         x, wt, b, stride, pad, dil, groups = _lane_case(rng, i, spec, extreme)
-        shift, act = (12, (-128, 127)) if i % 2 else (1, (0, 127))
+        # 12 and 9: the asm epilogue (K % 4 = 1, 2, 3, 0 among them); 1: the C requantisation
+        shift, act = ((12, (-128, 127)), (9, (0, 127)), (1, (0, 127)))[i % 3]
         want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
         (h, w, c), (o, kh, kw, _) = x.shape, wt.shape
         src += [q7k._c_array("int8_t", f"cx{i}", x), q7k._c_array("int8_t", f"cw{i}", wt),
@@ -226,6 +227,18 @@ def _lane_qemu_source(extreme):
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, q7k.conv_scratch_bytes(kh, kw, c // groups))
+        # int8 on the same path (lanes_acc's asm and the C epilogue), in_zp at an extreme
+        mult, sh = s8k._rand_requant(rng, o, lo=1e-6, hi=1e-3)
+        case = (x, wt, b, (-128, 127)[i % 2], mult, sh, int(rng.integers(-128, 128)), (-128, 127),
+                stride, pad, dil, groups)
+        op, out_shape = s8k.conv_op(*case)
+        low = s8k._lower(op, [x.shape], out_shape)
+        src += [q7k._c_array("int8_t", f"sw{i}", low.arrays["weight"]),
+                q7k._c_array("int32_t", f"sc{i}", low.arrays["chan"]),
+                q7k._c_array("int8_t", f"sy{i}", s8k.want_conv(case)),
+                s8k._c_struct("nn_conv_s8_params", f"sp{i}", low.params)]
+        calls.append(f"nn_conv2d_s8(&sp{i}, cx{i}, sw{i}, sc{i}, out, scratch); "
+                     f"bad += check(\"conv_s8\", {i}, sy{i}, {want.size});")
     for i, ((h, w, c), kernel, stride, pad) in enumerate(POOL_CASES):
         x = np.full((h, w, c), -128, np.int8) if extreme else q7k._rand_i8(rng, (h, w, c))
         want = golden.max_pool(x[None], kernel, stride, pad)[0]
@@ -248,5 +261,5 @@ def _lane_qemu_source(extreme):
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("extreme", [False, True])
 def test_thumb1_lane_paths_match_golden_in_qemu(extreme, tmp_path):
-    """The same paths through the LDM/MULS asm on the m0 board (and the 2x2 max pool)."""
+    """The same paths through the LDM/MULS asm on the m0 board, q7 and int8 (and the max pool)."""
     _run_in_qemu("m0", _lane_qemu_source(extreme), tmp_path)

@@ -157,4 +157,40 @@ static NN_NOINLINE void mac_packed_2ch(const int32_t *col, const int8_t *a, cons
     }
 }
 
+/* A channel pair's results from acc[0..3] (x0.a, x1.a, x0.b, x1.b): channel o at y0[o] (and
+ * y1[o] unless `one`), channel o + 1 likewise when `pair`. The scheme's (q7, int8) part. */
+typedef void (*packed_epilogue)(const void *ctx, const int32_t *acc, int32_t o, int pair, int one,
+                                int8_t *y0, int8_t *y1);
+
+/* The general convolution of both schemes: per group and pair of output pixels of one row,
+ * im2col_packed (padding taps `pad`), then 2 output channels per pass starting at their biases
+ * (channel o's at bias[o * bias_words]), and `epi`. Inlined into each scheme's entry with its
+ * epilogue. */
+static inline void packed_conv(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                               const int32_t *bias, int32_t bias_words, int32_t pad, int8_t *out,
+                               int32_t *col, packed_epilogue epi, const void *ctx)
+{
+    const int32_t G = p->groups, cout_g = p->out_c / G, OC = p->out_c;
+    const int32_t K = p->k_h * p->k_w * (p->in_c / G);
+    int32_t g, oy, ox, o;
+    for (g = 0; g < G; g++) {
+        for (oy = 0; oy < p->out_h; oy++) {
+            for (ox = 0; ox < p->out_w; ox += 2) {
+                const int one = ox + 1 == p->out_w;
+                int8_t *y0 = out + (oy * p->out_w + ox) * OC, *y1 = y0 + OC;
+                im2col_packed(p, in, oy, ox, g, one, pad, col);
+                for (o = g * cout_g; o < (g + 1) * cout_g; o += 2) {
+                    const int pair = o + 1 < (g + 1) * cout_g;
+                    const int8_t *wa = weight + o * K, *wb = pair ? wa + K : wa;
+                    int32_t acc[4];
+                    acc[0] = acc[1] = bias[o * bias_words];
+                    acc[2] = acc[3] = pair ? bias[(o + 1) * bias_words] : 0;
+                    mac_packed_2ch(col, wa, wb, K, acc);
+                    epi(ctx, acc, o, pair, one, y0, y1);
+                }
+            }
+        }
+    }
+}
+
 #endif

@@ -74,58 +74,34 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t)
         t);
 }
 
+typedef struct {
+    int32_t s, lo, hi;   /* copies: the byte stores may not alias them */
+} q7_requant_args;
+
+static inline void q7_epilogue(const void *ctx, const int32_t *acc, int32_t o, int32_t pair,
+                               int32_t n, int8_t *y, int32_t OC)
+{
+    const q7_requant_args *r = (const q7_requant_args *)ctx;
+    int32_t j;
+    (void)o;
+    for (j = 0; j < n; j++) {
+        y[j * OC] = (int8_t)nn_requant(acc[j], r->s, r->lo, r->hi);
+        if (pair)
+            y[j * OC + 1] = (int8_t)nn_requant(acc[3 + j], r->s, r->lo, r->hi);
+    }
+}
+
 static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                          const int32_t *bias, int8_t *out, int16_t *scratch)
 {
-    const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t K = p->k_h * p->k_w * cin_g, npix = p->out_h * p->out_w;
-    const int32_t s = p->out_shift, lo = p->act_min, hi = p->act_max;
-    /* VQRSHL's shift: negative = rounding right shift; |s| beyond 31 gives what 31/40 give */
-    const int32_t sh = s > 40 ? -40 : (s < -31 ? 31 : -s);
-    int8_t *cbuf = (int8_t *)scratch;
+    const int32_t s = p->out_shift;
+    const q7_requant_args r = {s, p->act_min, p->act_max};
     nn_mve_tile t;
-    int32_t g, q, o, j;
-
-    t.lo = vdupq_n_s32(lo);
-    t.hi = vdupq_n_s32(hi);
-    tile_offsets(OC, &t.off0, &t.off1);
-    t.cols = cbuf;
-    t.k = K;
-    t.arg = sh;
-    for (g = 0; g < G; g++) {
-        const int8_t *wg = weight + g * cout_g * K;
-        const int32_t *bg = bias + g * cout_g;
-        int32_t oy = 0, ox = 0;
-        for (q = 0; q < npix; q += NN_MVE_TILE) {
-            const int32_t n = npix - q < NN_MVE_TILE ? npix - q : NN_MVE_TILE;
-            int8_t *y = out + q * OC + g * cout_g;
-            const int8_t *cols[NN_MVE_TILE];
-            im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, 0, cols);
-            o = 0;
-            if (n == NN_MVE_TILE && cout_g >= 2) {
-                o = cout_g & ~1;
-                t.bias = bg;
-                t.y = y;
-                t.pairs = cout_g >> 1;
-                t.w = wg;
-                tile_pairs(&t);
-                y += o;
-            }
-            for (; o < cout_g; o += 2, y += 2) {
-                const int32_t pair = o + 1 < cout_g;
-                const int8_t *w0 = wg + o * K, *w1 = pair ? w0 + K : w0;
-                int32_t acc[6];
-                acc[0] = acc[1] = acc[2] = bg[o];
-                acc[3] = acc[4] = acc[5] = pair ? bg[o + 1] : 0;
-                mve_mac_2x3(w0, w1, cols[0], cols[1], cols[2], K, acc);
-                for (j = 0; j < n; j++) {
-                    y[j * OC] = (int8_t)nn_requant(acc[j], s, lo, hi);
-                    if (pair)
-                        y[j * OC + 1] = (int8_t)nn_requant(acc[3 + j], s, lo, hi);
-                }
-            }
-        }
-    }
+    t.lo = vdupq_n_s32(p->act_min);
+    t.hi = vdupq_n_s32(p->act_max);
+    /* VQRSHL's shift: negative = rounding right shift; |s| beyond 31 gives what 31/40 give */
+    t.arg = s > 40 ? -40 : (s < -31 ? 31 : -s);
+    mve_conv(p, in, weight, bias, 1, 0, out, scratch, &t, tile_pairs, q7_epilogue, &r);
 }
 
 void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,

@@ -115,60 +115,35 @@ static NN_NOINLINE void tile_pairs(nn_mve_tile *t)
         t);
 }
 
+typedef struct {
+    const int32_t *chan;   /* the channels' records */
+    int32_t zp, lo, hi;    /* copies: the byte stores may not alias them */
+} s8_requant_args;
+
+static inline void s8_epilogue(const void *ctx, const int32_t *acc, int32_t o, int32_t pair,
+                               int32_t n, int8_t *y, int32_t OC)
+{
+    const s8_requant_args *r = (const s8_requant_args *)ctx;
+    const int32_t *c0 = r->chan + NN_S8_CHAN * o, *c1 = pair ? c0 + NN_S8_CHAN : c0;
+    int32_t j;
+    for (j = 0; j < n; j++) {
+        y[j * OC] = nn_requant_s8(acc[j], c0[1], c0[2], r->zp, r->lo, r->hi);
+        if (pair)
+            y[j * OC + 1] = nn_requant_s8(acc[3 + j], c1[1], c1[2], r->zp, r->lo, r->hi);
+    }
+}
+
 static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const int8_t *weight,
                          const int32_t *chan, int8_t *out, int16_t *scratch, int fast)
 {
     const nn_conv_params geo = nn_conv_geometry(ps);
-    const nn_conv_params *p = &geo;
-    const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t K = p->k_h * p->k_w * cin_g, npix = p->out_h * p->out_w;
-    const int32_t zp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
-    int8_t *cbuf = (int8_t *)scratch;
+    const s8_requant_args r = {chan, ps->out_zp, ps->act_min, ps->act_max};
     nn_mve_tile t;
-    int32_t g, q, o, j;
-
-    t.lo = vdupq_n_s32(lo);
-    t.hi = vdupq_n_s32(hi);
-    tile_offsets(OC, &t.off0, &t.off1);
-    t.cols = cbuf;
-    t.k = K;
-    t.arg = zp;
-
-    for (g = 0; g < G; g++) {
-        const int8_t *wg = weight + g * cout_g * K;
-        const int32_t *cg = chan + NN_S8_CHAN * g * cout_g;
-        int32_t oy = 0, ox = 0;
-        for (q = 0; q < npix; q += NN_MVE_TILE) {
-            const int32_t n = npix - q < NN_MVE_TILE ? npix - q : NN_MVE_TILE;
-            int8_t *y = out + q * OC + g * cout_g;
-            const int8_t *cols[NN_MVE_TILE];
-            im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, ps->in_zp, cols);
-            o = 0;
-            if (n == NN_MVE_TILE && fast && cout_g >= 2) {
-                o = cout_g & ~1;
-                t.bias = cg;
-                t.y = y;
-                t.pairs = cout_g >> 1;
-                t.w = wg;
-                tile_pairs(&t);
-                y += o;
-            }
-            for (; o < cout_g; o += 2, y += 2) {
-                const int32_t pair = o + 1 < cout_g;
-                const int8_t *w0 = wg + o * K, *w1 = pair ? w0 + K : w0;
-                const int32_t *c0 = cg + NN_S8_CHAN * o, *c1 = pair ? c0 + NN_S8_CHAN : c0;
-                int32_t acc[6];
-                acc[0] = acc[1] = acc[2] = c0[0];
-                acc[3] = acc[4] = acc[5] = c1[0];
-                mve_mac_2x3(w0, w1, cols[0], cols[1], cols[2], K, acc);
-                for (j = 0; j < n; j++) {
-                    y[j * OC] = nn_requant_s8(acc[j], c0[1], c0[2], zp, lo, hi);
-                    if (pair)
-                        y[j * OC + 1] = nn_requant_s8(acc[3 + j], c1[1], c1[2], zp, lo, hi);
-                }
-            }
-        }
-    }
+    t.lo = vdupq_n_s32(ps->act_min);
+    t.hi = vdupq_n_s32(ps->act_max);
+    t.arg = ps->out_zp;
+    mve_conv(&geo, in, weight, chan, NN_S8_CHAN, ps->in_zp, out, scratch, &t,
+             fast ? tile_pairs : 0, s8_epilogue, &r);
 }
 
 /* Whether every shift is <= 0 (multipliers below 1): the vector epilogues' condition. */

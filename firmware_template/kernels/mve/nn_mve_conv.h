@@ -243,4 +243,59 @@ static void im2col_tile(const nn_conv_params *p, const int8_t *in, int32_t *oy, 
     }
 }
 
+/* A scalar pass's results (the tiles the asm does not take): acc[j] channel o, acc[3 + j]
+ * channel o + 1 (when pair), pixels j < n, at y[j * OC] and y[j * OC + 1]. The scheme's part. */
+typedef void (*mve_scalar_epilogue)(const void *ctx, const int32_t *acc, int32_t o, int32_t pair,
+                                    int32_t n, int8_t *y, int32_t OC);
+
+/* The general convolution of both schemes: per group, tiles of 3 output pixels im2col'd into
+ * int8 columns (padding taps `pad`), then all channel pairs of a full tile through the scheme's
+ * tile asm `tiles` (NULL: none), the rest 2 channels x 3 pixels per mve_mac_2x3 from their
+ * biases (channel o's at bias[o * bias_words]) and `epi`. t: lo, hi and arg set by the caller.
+ * Inlined into each scheme's entry with its epilogue. */
+static inline void mve_conv(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                            const int32_t *bias, int32_t bias_words, int32_t pad, int8_t *out,
+                            int16_t *scratch, nn_mve_tile *t, void (*tiles)(nn_mve_tile *),
+                            mve_scalar_epilogue epi, const void *ctx)
+{
+    const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, OC = p->out_c;
+    const int32_t K = p->k_h * p->k_w * cin_g, npix = p->out_h * p->out_w;
+    int8_t *cbuf = (int8_t *)scratch;
+    int32_t g, q, o;
+
+    tile_offsets(OC, &t->off0, &t->off1);
+    t->cols = cbuf;
+    t->k = K;
+    for (g = 0; g < G; g++) {
+        const int8_t *wg = weight + g * cout_g * K;
+        const int32_t *bg = bias + bias_words * g * cout_g;
+        int32_t oy = 0, ox = 0;
+        for (q = 0; q < npix; q += NN_MVE_TILE) {
+            const int32_t n = npix - q < NN_MVE_TILE ? npix - q : NN_MVE_TILE;
+            int8_t *y = out + q * OC + g * cout_g;
+            const int8_t *cols[NN_MVE_TILE];
+            im2col_tile(p, in, &oy, &ox, g, cin_g, cbuf, n, pad, cols);
+            o = 0;
+            if (n == NN_MVE_TILE && tiles && cout_g >= 2) {
+                o = cout_g & ~1;
+                t->bias = bg;
+                t->y = y;
+                t->pairs = cout_g >> 1;
+                t->w = wg;
+                tiles(t);
+                y += o;
+            }
+            for (; o < cout_g; o += 2, y += 2) {
+                const int32_t pair = o + 1 < cout_g;
+                const int8_t *w0 = wg + o * K, *w1 = pair ? w0 + K : w0;
+                int32_t acc[6];
+                acc[0] = acc[1] = acc[2] = bg[bias_words * o];
+                acc[3] = acc[4] = acc[5] = bg[bias_words * (pair ? o + 1 : o)];
+                mve_mac_2x3(w0, w1, cols[0], cols[1], cols[2], K, acc);
+                epi(ctx, acc, g * cout_g + o, pair, n, y, OC);
+            }
+        }
+    }
+}
+
 #endif

@@ -1,66 +1,76 @@
 /* 2-D convolution, int8, variant for ARMv6-M (Cortex-M0/M0+); docs/int8_contract.md: conv2d,
  * the same bytes as ref/.
  *
- * thumb1/nn_conv2d_q7.c's loops on q7's geometry struct: depthwise direct
- * (common/nn_conv_s8_common.h); general: the int32 lanes with padding taps holding in_zp, which
- * the folded bias expects, then per output channel MultiplyByQuantizedMultiplier + out_zp +
- * clamp, two pixels at a time (the channel's constants computed once for both).
+ * Depthwise: direct (common/nn_conv_s8_common.h). General: thumb1/nn_lanes_run.h's lanes_conv
+ * on q7's geometry struct, the padding taps holding in_zp (which the folded bias expects), with
+ * int8's epilogue: per output channel MultiplyByQuantizedMultiplier + out_zp + clamp, two
+ * pixels at a time (the channel's constants computed once for both); a window's accumulators
+ * come from lanes_acc's asm, 16 channels at a time.
  */
 #include "nn_kernels.h"
 #include "nn_conv_s8_common.h"
-#include "nn_conv_lanes.h"
+#include "nn_lanes_run.h"
 
-static void conv_general(const nn_conv_s8_params *ps, const int8_t *in, const int8_t *weight,
-                         const int32_t *chan, int8_t *out, int32_t *col)
+typedef struct {
+    lanes_scheme base;
+    int32_t oc, zp, lo, hi;
+} s8_scheme;
+
+static void s8_requant(const lanes_scheme *sc, const int32_t *acc, int32_t o0, int32_t nb,
+                       int32_t n, int8_t *y)
 {
-    const nn_conv_params geo = nn_conv_geometry(ps);
-    const nn_conv_params *p = &geo;
-    const int32_t G = p->groups, cout_g = p->out_c / G, OC = p->out_c;
-    const int32_t cin_g = p->in_c / G, K = p->k_h * p->k_w * cin_g, kc = lane_chunk(K);
-    const int32_t ozp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
+    const s8_scheme *q = (const s8_scheme *)(const void *)sc;
+    const int32_t OC = q->oc, zp = q->zp, lo = q->lo, hi = q->hi;
+    int32_t i, lane;
+    int8_t unused;
+    for (i = 0; i < nb; i++, acc += NN_LANES, y++) {
+        const int32_t *c = sc->bias + NN_S8_CHAN * (o0 + i);
+        for (lane = 0; lane < n; lane += 2)   /* one call site: GCC inlines it */
+            nn_requant2_s8(acc[lane], acc[lane + 1], c[1], c[2], zp, lo, hi, &y[lane * OC],
+                           lane + 1 < n ? &y[(lane + 1) * OC] : &unused);
+    }
+}
+
+static void s8_window(const lanes_scheme *sc, const int32_t *col, const int8_t *w, int32_t n,
+                      int32_t o0, int32_t nb, int8_t *y)
+{
     int32_t acc[NN_LANES * NN_LANE_BLOCK];
-    int32_t o0, nb, g = 0, gend = cout_g, oy, ox, i;
-    for (o0 = 0; o0 < OC; o0 += nb) {
-        if (o0 == gend) {   /* blocks stay inside one group: one im2col serves them */
-            g++;
-            gend += cout_g;
-        }
-        nb = gend - o0 < NN_LANE_BLOCK ? gend - o0 : NN_LANE_BLOCK;
-        for (ox = 0; ox < p->out_w; ox += NN_LANES) {   /* columns outside: h once per run */
-            const int32_t n = p->out_w - ox < NN_LANES ? p->out_w - ox : NN_LANES;
-            const int whole = lanes_whole(p, n, cin_g, K, kc);
-            lanes_cols h;
-            if (whole)
-                lanes_cols_of(p, ox, &h);
-            for (oy = 0; oy < p->out_h; oy++) {
-                int8_t *y = out + (oy * p->out_w + ox) * OC + o0;
-                int8_t unused[2];
-                for (i = 0; i < nb; i++) {
-                    const int32_t b = chan[NN_S8_CHAN * (o0 + i)];
-                    acc[4 * i] = acc[4 * i + 1] = acc[4 * i + 2] = acc[4 * i + 3] = b;
-                }
-                lanes_block(p, in, weight, o0, nb, oy, ox, n, g, cin_g, K, kc, ps->in_zp,
-                            whole ? &h : 0, col, acc);
-                for (i = 0; i < nb; i++) {
-                    const int32_t *c = chan + NN_S8_CHAN * (o0 + i), *a = acc + NN_LANES * i;
-                    nn_requant2_s8(a[0], a[1], c[1], c[2], ozp, lo, hi, &y[i],
-                                   n > 1 ? &y[OC + i] : &unused[0]);
-                    if (n > 2)
-                        nn_requant2_s8(a[2], a[3], c[1], c[2], ozp, lo, hi, &y[2 * OC + i],
-                                       n > 3 ? &y[3 * OC + i] : &unused[1]);
-                }
-            }
-        }
+    lanes_job job;
+    int32_t o, b;
+    job.col = col;
+    job.wend = w + n;
+    job.n = n;
+    job.bias = sc->bias + NN_S8_CHAN * o0;
+    job.bias_step = NN_S8_CHAN * sizeof(int32_t);
+    for (o = 0; o < nb; o += b) {   /* lanes_acc advances wend and bias */
+        b = nb - o < NN_LANE_BLOCK ? nb - o : NN_LANE_BLOCK;
+        job.out = acc;
+        job.count = b;
+        lanes_acc(&job);
+        s8_requant(sc, acc, o0 + o, b, NN_LANES, y + o);
     }
 }
 
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                   const int32_t *chan, int8_t *out, int16_t *scratch)
 {
-    if (NN_CONV_IS_DEPTHWISE(p))
+    if (NN_CONV_IS_DEPTHWISE(p)) {
         conv_depthwise_s8(p, in, weight, chan, out);
-    else   /* the contract's scratch (16 * min(ceil4(K), 128) bytes at least) holds a chunk's 4 lanes */
-        conv_general(p, in, weight, chan, out, (int32_t *)(void *)scratch);
+    } else {   /* the contract's scratch (16 * min(ceil4(K), 128) bytes at least) holds a chunk's 4 lanes */
+        const nn_conv_params geo = nn_conv_geometry(p);
+        s8_scheme q;
+        q.base.window = s8_window;
+        q.base.requant = s8_requant;
+        q.base.bias = chan;
+        q.base.bias_words = NN_S8_CHAN;
+        q.base.pad = p->in_zp;
+        q.base.window_ok = 1;
+        q.oc = p->out_c;
+        q.zp = p->out_zp;
+        q.lo = p->act_min;
+        q.hi = p->act_max;
+        lanes_conv(&geo, in, weight, out, (int32_t *)(void *)scratch, &q.base);
+    }
 }
 
 /* The kernel's contract size (q7's): one memory plan for every target. */

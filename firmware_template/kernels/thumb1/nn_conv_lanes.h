@@ -173,17 +173,44 @@ static void lanes_cols_of(const nn_conv_params *p, int32_t ox, lanes_cols *h)
     }
 }
 
+/* Kernel column kx of the 4 lanes (C words each, col: its first word) where some lane lies
+ * outside the input: lane p reads row + p * d when h says kx is inside, else holds pad. One
+ * column for all lanes, so a border costs its columns, not four copy and fill loops per lane. */
+static void quad_edge(int32_t *col, const int8_t *row, int32_t d, int32_t C, const lanes_cols *h,
+                      int32_t kx, int32_t pad)
+{
+    int32_t lane, c;
+    if (C == 1) {   /* first layers of grey images: one word per lane, no loop set-up */
+        col[0] = kx >= h->kx0[0] && kx < h->kx1[0] ? row[0] : pad;
+        col[1] = kx >= h->kx0[1] && kx < h->kx1[1] ? row[d] : pad;
+        col[2] = kx >= h->kx0[2] && kx < h->kx1[2] ? row[2 * d] : pad;
+        col[3] = kx >= h->kx0[3] && kx < h->kx1[3] ? row[3 * d] : pad;
+        return;
+    }
+    for (lane = 0; lane < NN_LANES; lane++, row += d, col++) {
+        if (kx >= h->kx0[lane] && kx < h->kx1[lane]) {
+            for (c = 0; c < C; c++)
+                col[NN_LANES * c] = row[c];
+        } else {
+            for (c = 0; c < C; c++)
+                col[NN_LANES * c] = pad;
+        }
+    }
+}
+
 /* im2col_words for the whole window of 4 valid lanes, dense (groups 1, no horizontal
- * dilation), h = lanes_cols_of(ox): per kernel row, the kernel columns every lane has inside
- * the input are one quad_copy; the few others (the left and right borders) go lane by lane. */
+ * dilation), h = lanes_cols_of(ox), kernel rows ky0 and below: per kernel row, the kernel
+ * columns every lane has inside the input are one quad_copy; the few others (the left and
+ * right borders) quad_edge. */
 static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
-                         int32_t pad, const lanes_cols *h, int32_t *col)
+                         int32_t pad, const lanes_cols *h, int32_t ky0, int32_t *col)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, run = KW * C, d = p->stride_w * C;
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
     const int32_t ca = h->ca, cb = h->cb, inner = ca == 0 && cb == KW;
-    int32_t lane, ky, j;
-    for (ky = 0; ky < p->k_h; ky++, col += NN_LANES * run) {
+    int32_t ky, kx, j;
+    col += NN_LANES * run * ky0;
+    for (ky = ky0; ky < p->k_h; ky++, col += NN_LANES * run) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int8_t *row = in + (iy * W + ix0) * C;   /* lane 0's kernel column 0 */
         if (iy < 0 || iy >= p->in_h) {
@@ -195,20 +222,41 @@ static void im2col_whole(const nn_conv_params *p, const int8_t *in, int32_t oy, 
             quad_copy(col + NN_LANES * ca * C, row + ca * C, d, (cb - ca) * C);
         if (inner)
             continue;
-        /* per lane: [0, kx0) pad, [kx0, ca) and [cb, kx1) input, [kx1, KW) pad (kx0 <= ca < cb
-         * <= kx1 when there is a common part; else the lane's [kx0, kx1) in one run) */
-        for (lane = 0; lane < NN_LANES; lane++) {
-            const int32_t a = h->kx0[lane], b = h->kx1[lane];
-            const int32_t a1 = ca < cb ? ca : b, b0 = ca < cb ? cb : b;
-            const int8_t *src = row + lane * d;
-            int32_t *dst = col + lane;
-            lane_fill(dst, pad, a * C);
-            lane_copy(dst + NN_LANES * a * C, src + a * C, (a1 - a) * C);
-            lane_copy(dst + NN_LANES * b0 * C, src + b0 * C, (b - b0) * C);
-            lane_fill(dst + NN_LANES * b * C, pad, (KW - b) * C);
+        for (kx = 0; kx < KW; kx++) {   /* the columns not every lane has */
+            if (kx == ca && ca < cb)
+                kx = cb;
+            if (kx < KW)
+                quad_edge(col + NN_LANES * kx * C, row + kx * C, d, C, h, kx, pad);
         }
     }
 }
+
+/* The next output row's window (stride and dilation 1 vertically) is this one's kernel rows 1
+ * and below moved up one row, and one new row: the move is 1 instruction per word (LDM/STM of
+ * 4), a row's im2col 2.25 or more. dst < src; n4 >= 1 groups of 4 words. */
+#if defined(__ARM_ARCH_6M__)
+static NN_MAYBE_UNUSED void words_move4(int32_t *dst, const int32_t *src, int32_t n4)
+{
+    __asm volatile(
+        ".syntax unified\n"
+        "1:\n\t"
+        "ldmia  %[src]!, {r4, r5, r6, r7}\n\t"
+        "stmia  %[dst]!, {r4, r5, r6, r7}\n\t"
+        "subs   %[n4], #1\n\t"
+        "bne    1b\n\t"
+        ".syntax divided"
+        : [dst] "+l"(dst), [src] "+l"(src), [n4] "+l"(n4)
+        :
+        : "r4", "r5", "r6", "r7", "cc", "memory");
+}
+#else
+static NN_MAYBE_UNUSED void words_move4(int32_t *dst, const int32_t *src, int32_t n4)
+{
+    int32_t j;
+    for (j = 0; j < NN_LANES * n4; j++)
+        dst[j] = src[j];
+}
+#endif
 
 /* acc[p] += sum over k < n4 of col[4k + p] * w[k], n4 a positive multiple of 4. */
 #if defined(__ARM_ARCH_6M__)
@@ -312,7 +360,7 @@ static void lanes_block(const nn_conv_params *p, const int8_t *in, const int8_t 
     for (k0 = 0; k0 < K; k0 = k1) {
         k1 = K - k0 < kc ? K : k0 + kc;
         if (h)
-            im2col_whole(p, in, oy, ox, pad, h, col);
+            im2col_whole(p, in, oy, ox, pad, h, 0, col);
         else
             im2col_words(p, in, oy, ox, n, g, cin_g, pad, k0, k1, col);
         for (j = NN_LANES * (k1 - k0); j & 15; j++)   /* the 4-tap block's taps past k1 */
