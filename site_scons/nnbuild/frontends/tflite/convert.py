@@ -337,7 +337,10 @@ def _conv_common(b, op, depthwise):
         raise b.error(op, f"strides {list(stride)}, dilations {list(dilation)}", expected="positive values")
     if x.kind == "padded" and x.pad_value != (b.qparams[x.tensor][1] if b.quantized else 0.0):
         raise b.error(op, f"the input is padded with {x.pad_value}", expected="the zero point (real 0)")
-    pad = conv_pad(b, op, x, (kh, kw), stride, dilation)
+    pad, (eh, ew) = conv_pad(b, op, x, (kh, kw), stride, dilation)
+    if eh or ew:                                             # zero taps in front (windows.conv_pad)
+        weight = np.pad(weight, ((0, 0), (eh, 0), (ew, 0), (0, 0)))
+        kh, kw = kh + eh, kw + ew
     attrs = {"kernel": (kh, kw), "stride": stride, "pad": pad, "dilation": dilation, "group": group}
     bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
     if bias is not None and bias.shape != (o,):
@@ -529,15 +532,14 @@ def _pad(b, op):
 
 def _mean(b, op):
     """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the int8 rule
-    computes TFLM's integer MEAN, any output quantization, quantize/int8/ops/pool.py)."""
+    computes TFLM's integer MEAN, any output quantization, quantize/int8/ops/pool.py). keep_dims
+    only shapes the output ([1, C] for Keras' GlobalAveragePooling2D): TFLM's int8 MEAN gives the
+    same bytes either way (tests/test_tf_converter_fixtures.py pins it)."""
     x = b.data(op, kinds=("image",))
     axes = sorted(int(a) % 4 for a in b.const(op, 1, np.int32, "axis").reshape(-1))
     if axes != [1, 2]:
         raise b.error(op, f"MEAN over axes {axes}", expected="[1, 2] (a global average over H and W)")
     h, w, c = b.shape(x.tensor)
-    keep = bool(op.options.get("keep_dims", 0))
-    if b.quantized and not keep:
-        raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
     attrs = {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)}
     if b.quantized:             # TFLM's integer MEAN rounds differently from the average pool
         attrs["tflite_mean"] = True
