@@ -120,10 +120,11 @@ def test_int8_fixture_host_build_equals_golden(tmp_path, model):
 
 @needs_arm
 @needs_qemu
-def test_int8_fixture_qemu_m4_equals_golden(tmp_path):
+@pytest.mark.parametrize("model", INT8)
+def test_int8_fixture_qemu_m4_equals_golden(tmp_path, model):
     from nnbuild import firmware
 
-    entry, q = _quantized(tmp_path, "branches_int8")
+    entry, q = _quantized(tmp_path, model)
     px = _pixels(8, 4)
     elf = firmware.scons_build(tmp_path / "models.yaml", "m4", build_dir=tmp_path / "build")
     got, info = firmware.run_batch(entry, "m4", px, elf=elf)
@@ -162,3 +163,76 @@ def test_float_fixture_through_our_quantizers_host_equals_golden(tmp_path, model
     want = golden.run(q, px).reshape(len(px), -1)
     assert np.array_equal(generate_and_build(q, tmp_path / "host", "tfconv").run(px), want)
     assert len(np.unique(want)) > 5
+
+
+# -- what the converter emits and nnbuild's own writer does not --------------------------------------
+
+def _mean_without_keep_dims(side, q_in, q_out):
+    """A one-op int8 MEAN over axes 1, 2 with keep_dims false (output [1, C]), as the converter
+    writes Keras' GlobalAveragePooling2D."""
+    from test_tflite_frontend import B, T, Tfl
+
+    m = Tfl()
+
+    def quant(s, z):
+        return {"scale": np.array([s], np.float32), "zero_point": np.array([z], np.int64), "dim": 0}
+    x = m.tensor([1, side, side, 1], T.INT8, quant=quant(*q_in))
+    m.inputs = [x]
+    out = m.op(B.MEAN, [x, m.const(np.array([1, 2], np.int32))], [1, 1],
+               (S.BuiltinOptions.ReducerOptions, (S.ReducerOptions, [(0, "bool", False)])), out_type=T.INT8)
+    m.tensors[out]["quant"] = quant(*q_out)
+    m.outputs = [out]
+    return m.bytes()
+
+
+@pytest.mark.parametrize("side,q_in,q_out", [(7, (0.0025, -128), (0.0013, -128)), (3, (0.07, -3), (0.07, -3)),
+                                             (4, (0.3, -128), (0.9, 100)), (5, (0.05, 7), (0.02, -20))])
+def test_int8_mean_without_keep_dims_is_tflms_on_every_sum(tmp_path, side, q_in, q_out):
+    """keep_dims false imports as the same `tflite_mean` pool: golden == TFLM on every possible sum
+    of the window (the one channel of each image holds one sum)."""
+    n = side * side
+    rest = np.arange(-128 * n, 127 * n + 1) + 128 * n
+    xs = np.full((len(rest), n), -128, np.int64)
+    for c in range(n):                   # fill cells from -128 upwards to reach each sum
+        xs[:, c] += np.minimum(rest, 255)
+        rest = rest - np.minimum(rest, 255)
+    x = xs.astype(np.int8).reshape(-1, side, side, 1)
+    data = _mean_without_keep_dims(side, q_in, q_out)
+    path = tmp_path / "mean.tflite"
+    path.write_bytes(data)
+    from nnbuild.quantize.int8.imported import from_record
+
+    g, quantized = load_tflite(path)
+    q = from_record(g)
+    assert quantized and [op.attrs.get("tflite_mean") for op in q.ops if op.type == "avg_pool"] == [True]
+    want = _golden_from_int8(q, x)
+    got = run_tflm(data, x).reshape(-1)
+    assert np.array_equal(got, want) and len(np.unique(want)) > 3
+
+
+def _golden_from_int8(q, x):
+    """golden's output for int8 inputs x, skipping the input stage (its ops after the first)."""
+    from nnbuild.quantize.int8 import golden as g8
+
+    op = q.ops[1]
+    a = op.attrs
+    return g8.mean(x, a["in_zp"], a["mean_mult"], a["mean_shift"], a["out_zp"], a["act_min"],
+                   a["act_max"]).reshape(-1)
+
+
+def test_same_padding_the_ir_cannot_express_is_still_refused(tmp_path):
+    """A zero tap in front covers one more pad cell at the end; a dilated SAME conv whose widened
+    window would give more outputs than TFLite's is refused naming the operator."""
+    from nnbuild.errors import NnbuildError
+    from test_tflite_frontend import B, Tfl, _conv_opts
+
+    m = Tfl()
+    x = m.tensor([1, 6, 6, 2], name="image")
+    m.inputs = [x]
+    w = m.const(np.ones((2, 2, 2, 2), np.float32))
+    m.outputs = [m.op(B.CONV_2D, [x, w, m.const(np.zeros(2, np.float32))], [1, 6, 6, 2],
+                      _conv_opts(S.Padding.SAME, 1, 0, dilation=3))]
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(m.bytes())
+    with pytest.raises(NnbuildError, match=r"operator 0 \(CONV_2D\).*not symmetric"):
+        load_tflite(path)
