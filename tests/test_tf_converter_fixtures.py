@@ -16,7 +16,7 @@ from nnbuild import tflite_schema as S
 
 DATA = ROOT / "tests" / "data" / "tfconv"
 SCALE = 1 / 255                  # the representative images were uniform in [0, 1): pixels / 255
-INT8 = ["convnet_int8", "branches_int8"]
+INT8 = ["convnet_int8", "convnet_int8_pertensor", "branches_int8"]
 FLOAT = ["convnet_float", "branches_float"]
 
 
@@ -68,6 +68,10 @@ def test_fixtures_are_the_converters_output_with_the_operators_of_the_readme():
     assert {"ADD", "CONCATENATION", "MEAN", "RESHAPE"} <= set(_codes("branches_int8"))
     io = _codes("convnet_int8_floatio")
     assert io[0] == "QUANTIZE" and io[-1] == "DEQUANTIZE"
+    for name, per_channel in (("convnet_int8", True), ("convnet_int8_pertensor", False)):
+        m = reader.read_model(DATA / f"{name}.tflite")
+        filters = [m.tensors[op.inputs[1]] for op in m.operators if S.OPERATOR_NAMES[op.code].endswith("CONV_2D")]
+        assert all((len(t.quant.scale) > 1) == per_channel for t in filters), name
 
 
 @pytest.mark.parametrize("model", INT8)
@@ -120,7 +124,7 @@ def test_int8_fixture_host_build_equals_golden(tmp_path, model):
 
 @needs_arm
 @needs_qemu
-@pytest.mark.parametrize("model", INT8)
+@pytest.mark.parametrize("model", ["convnet_int8", "branches_int8"])
 def test_int8_fixture_qemu_m4_equals_golden(tmp_path, model):
     from nnbuild import firmware
 

@@ -14,6 +14,7 @@ tf.lite.TFLiteConverter.from_keras_model (int8: a representative dataset of 64 s
     convnet_int8.tflite        full integer, int8 input and output (inference_input/output_type)
     convnet_int8_floatio.tflite  the same net, float input and output: QUANTIZE / DEQUANTIZE at the
                                model's boundaries
+    convnet_int8_pertensor.tflite  the same net with one weight scale per tensor
     branches_int8.tflite       full integer, int8 input and output: residual ADD, CONCATENATION,
                                GlobalAveragePooling2D (MEAN)
     convnet_float.tflite       the convnet as float32 (no optimization)
@@ -58,11 +59,12 @@ def convnet(batch=None):
 
 
 def branches(batch=None):
-    """A residual block (ADD + ReLU), a concatenation of a 1x1 and a 3x3 branch, conv VALID
+    """Conv + BatchNormalization + ReLU, a residual block (ADD + ReLU), a concatenation of a 1x1 and a 3x3 branch, conv VALID
     stride 2, global average pooling (MEAN without keep_dims), Dense (ReLU), and MobileNet's head:
     Reshape to 1x1, a 1x1 conv, Flatten, Softmax."""
     x = keras.Input((SIZE, SIZE, 3), batch_size=batch, name="image")
-    a = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    a = layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    a = layers.ReLU()(layers.BatchNormalization()(a))          # folded into the conv by the converter
     r = layers.Conv2D(8, 3, padding="same", activation="relu")(a)
     r = layers.Conv2D(8, 3, padding="same")(r)
     y = layers.ReLU()(layers.Add()([a, r]))
@@ -110,8 +112,9 @@ def _representative(seed):
     return gen
 
 
-def convert(model, int8, int8_io=True, seed=0):
+def convert(model, int8, int8_io=True, seed=0, per_channel=True):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv._experimental_disable_per_channel = not per_channel    # the converter's only switch for it
     if int8:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = _representative(seed)
@@ -140,6 +143,7 @@ def main(argv=None):
     files = {
         "convnet_int8.tflite": convert(net, True),
         "convnet_int8_floatio.tflite": convert(net, True, int8_io=False),
+        "convnet_int8_pertensor.tflite": convert(net, True, per_channel=False),
         "branches_int8.tflite": convert(res, True, seed=1),
         "convnet_float.tflite": convert(net, False),
         "branches_float.tflite": convert(res, False),
