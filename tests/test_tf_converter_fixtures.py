@@ -1,7 +1,9 @@
 """Models made by the real TensorFlow converter (tests/data/tfconv/, written once by
 tools/make_tf_fixtures.py; their operators are listed in tests/data/tfconv/README.md) through
 `format: tflite`: the int8 files' golden equals TFLite Micro on every output byte, the host build
-and QEMU equal golden; the float file agrees with TFLM's float kernels and goes through q7 and
+and QEMU equal golden (what the converter emits and nnbuild's own writer does not: SAME stride-2
+convolutions on even sizes, MEAN without keep_dims, Dense on a 4-D tensor, REDUCE_MAX, QUANTIZE
+before a CONCATENATION); the float file agrees with TFLM's float kernels and goes through q7 and
 int8. TensorFlow itself is not needed: only the committed files and tflite-micro."""
 import numpy as np
 import pytest
@@ -16,8 +18,8 @@ from nnbuild import tflite_schema as S
 
 DATA = ROOT / "tests" / "data" / "tfconv"
 SCALE = 1 / 255                  # the representative images were uniform in [0, 1): pixels / 255
-INT8 = ["convnet_int8", "convnet_int8_pertensor", "branches_int8"]
-FLOAT = ["convnet_float", "branches_float"]
+INT8 = ["convnet_int8", "convnet_int8_pertensor", "branches_int8", "mixed_int8"]
+FLOAT = ["convnet_float", "branches_float", "mixed_float"]
 
 
 def _pixels(n, seed):
@@ -66,6 +68,7 @@ def test_fixtures_are_the_converters_output_with_the_operators_of_the_readme():
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED",
             "SOFTMAX"} <= set(_codes("convnet_int8"))
     assert {"ADD", "CONCATENATION", "MEAN", "RESHAPE"} <= set(_codes("branches_int8"))
+    assert {"LOGISTIC", "TANH", "QUANTIZE", "REDUCE_MAX"} <= set(_codes("mixed_int8"))
     io = _codes("convnet_int8_floatio")
     assert io[0] == "QUANTIZE" and io[-1] == "DEQUANTIZE"
     for name, per_channel in (("convnet_int8", True), ("convnet_int8_pertensor", False)):
@@ -124,7 +127,7 @@ def test_int8_fixture_host_build_equals_golden(tmp_path, model):
 
 @needs_arm
 @needs_qemu
-@pytest.mark.parametrize("model", ["convnet_int8", "branches_int8"])
+@pytest.mark.parametrize("model", ["convnet_int8", "branches_int8", "mixed_int8"])
 def test_int8_fixture_qemu_m4_equals_golden(tmp_path, model):
     from nnbuild import firmware
 

@@ -17,8 +17,11 @@ tf.lite.TFLiteConverter.from_keras_model (int8: a representative dataset of 64 s
     convnet_int8_pertensor.tflite  the same net with one weight scale per tensor
     branches_int8.tflite       full integer, int8 input and output: residual ADD, CONCATENATION,
                                GlobalAveragePooling2D (MEAN)
+    mixed_int8.tflite          full integer, int8 input and output: separable conv, Dense on 4-D,
+                               LOGISTIC / TANH, QUANTIZE before a CONCATENATION, REDUCE_MAX
     convnet_float.tflite       the convnet as float32 (no optimization)
     branches_float.tflite      the branches net as float32
+    mixed_float.tflite         the mixed net as float32
 
 The operators of each file are printed and written to tests/data/tfconv/README.md. Same
 TensorFlow version and seeds give the same files.
@@ -77,6 +80,21 @@ def branches(batch=None):
     y = layers.Reshape((1, 1, 24))(y)
     y = layers.Flatten()(layers.Conv2D(10, 1)(y))
     return keras.Model(x, layers.Softmax()(y), name="branches")
+
+
+def mixed(batch=None):
+    """SeparableConv2D stride 2 (DEPTHWISE_CONV_2D + CONV_2D), Dense on a 4-D tensor
+    (FULLY_CONNECTED keep_num_dims: a 1x1 convolution), sigmoid and tanh branches concatenated (the
+    converter requantizes them with int8 -> int8 QUANTIZE before the CONCATENATION),
+    GlobalMaxPooling2D (REDUCE_MAX), Dense, Softmax."""
+    x = keras.Input((SIZE, SIZE, 3), batch_size=batch, name="image")
+    y = layers.SeparableConv2D(12, 3, strides=2, padding="same", activation="relu")(x)
+    y = layers.Dense(12, activation="relu")(y)
+    s = layers.Activation("sigmoid")(layers.Conv2D(6, 3, padding="same")(y))
+    t = layers.Activation("tanh")(layers.Conv2D(6, 3, padding="same")(y))
+    y = layers.GlobalMaxPooling2D()(layers.Concatenate()([s, t]))
+    y = layers.Dense(10)(y)
+    return keras.Model(x, layers.Softmax()(y), name="mixed")
 
 
 def images(rng, n):
@@ -139,14 +157,16 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     keras.utils.set_random_seed(12)
     tf.config.experimental.enable_op_determinism()
-    net, res = trained(convnet, 0), trained(branches, 1)
+    net, res, mix = trained(convnet, 0), trained(branches, 1), trained(mixed, 2)
     files = {
         "convnet_int8.tflite": convert(net, True),
         "convnet_int8_floatio.tflite": convert(net, True, int8_io=False),
         "convnet_int8_pertensor.tflite": convert(net, True, per_channel=False),
         "branches_int8.tflite": convert(res, True, seed=1),
+        "mixed_int8.tflite": convert(mix, True, seed=2),
         "convnet_float.tflite": convert(net, False),
         "branches_float.tflite": convert(res, False),
+        "mixed_float.tflite": convert(mix, False),
     }
     lines = [f"Made by `tools/make_tf_fixtures.py` with TensorFlow {tf.__version__} (Keras {keras.__version__}); "
              "operators in execution order:", ""]
