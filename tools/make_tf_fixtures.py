@@ -69,9 +69,9 @@ def convnet(batch=None):
 
 
 def branches(batch=None):
-    """Conv + BatchNormalization + ReLU, a residual block (ADD + ReLU), a concatenation of a 1x1 and a 3x3 branch, conv VALID
-    stride 2, global average pooling (MEAN without keep_dims), Dense (ReLU), and MobileNet's head:
-    Reshape to 1x1, a 1x1 conv, Flatten, Softmax."""
+    """Conv + BatchNormalization + ReLU, a residual block (ADD + ReLU), a concatenation of a 1x1
+    and a 3x3 branch, conv VALID stride 2, global average pooling (MEAN without keep_dims), Dense
+    (ReLU), and MobileNet's head: Reshape to 1x1, a 1x1 conv, Flatten, Softmax."""
     x = keras.Input((SIZE, SIZE, 3), batch_size=batch, name="image")
     a = layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
     a = layers.ReLU()(layers.BatchNormalization()(a))          # folded into the conv by the converter
