@@ -337,7 +337,10 @@ def _conv_common(b, op, depthwise):
         raise b.error(op, f"strides {list(stride)}, dilations {list(dilation)}", expected="positive values")
     if x.kind == "padded" and x.pad_value != (b.qparams[x.tensor][1] if b.quantized else 0.0):
         raise b.error(op, f"the input is padded with {x.pad_value}", expected="the zero point (real 0)")
-    pad = conv_pad(b, op, x, (kh, kw), stride, dilation)
+    pad, (eh, ew) = conv_pad(b, op, x, (kh, kw), stride, dilation)
+    if eh or ew:                                             # zero taps in front (windows.conv_pad)
+        weight = np.pad(weight, ((0, 0), (eh, 0), (ew, 0), (0, 0)))
+        kh, kw = kh + eh, kw + ew
     attrs = {"kernel": (kh, kw), "stride": stride, "pad": pad, "dilation": dilation, "group": group}
     bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
     if bias is not None and bias.shape != (o,):
@@ -377,6 +380,9 @@ def _fully_connected(b, op):
     x = b.data(op, kinds=("image", "vector", "flat"))
     wt = b.const(op, 1, np.int8 if b.quantized else np.float32, "weights")
     n = b.graph.tensors[x.tensor].size
+    if x.kind == "image" and wt.ndim == 2 and wt.shape[1] == b.shape(x.tensor)[2] != n \
+            and op.options.get("keep_num_dims") and len(b.m.tensors[op.outputs[0]].shape) == 4:
+        return _pointwise(b, op, x, wt)
     if wt.ndim != 2 or wt.shape[1] != n:
         raise b.error(op, f"weights of shape {list(wt.shape)} for an input of {n} values", expected=f"[O, {n}]")
     if op.options.get("weights_format", 0) != 0:
@@ -395,6 +401,20 @@ def _fully_connected(b, op):
     v = b.vals[op.outputs[0]]
     v.kind = kind
     return op_kind
+
+
+def _pointwise(b, op, x, wt):
+    """FULLY_CONNECTED with keep_num_dims on an image (Keras' Dense on a 4-D tensor) multiplies
+    every pixel's channels by the weights: a 1x1 convolution, with the same integers in TFLM (one
+    multiplier per tensor or per output channel, as for CONV_2D)."""
+    if op.options.get("weights_format", 0) != 0:
+        raise b.error(op, f"weights_format {op.options['weights_format']}", expected="DEFAULT (0)")
+    o = wt.shape[0]
+    bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
+    if bias is not None and bias.shape != (o,):
+        raise b.error(op, f"bias of shape {list(bias.shape)}", expected=f"[{o}]")
+    attrs = {"kernel": (1, 1), "stride": (1, 1), "pad": (0, 0), "dilation": (1, 1), "group": 1}
+    return _mac(b, op, "conv2d", x.tensor, attrs, wt.reshape(o, 1, 1, -1), bias, o, 0)
 
 
 def _pool(b, op):
@@ -540,21 +560,37 @@ def _pad(b, op):
                                                       int(pads[2][1])), value)
 
 
-def _mean(b, op):
-    """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the int8 rule
-    computes TFLM's integer MEAN, any output quantization, quantize/int8/ops/pool.py)."""
+def _over_hw(b, op):
+    """The image a reduction (MEAN, REDUCE_MAX) reads, which must be over H and W."""
     x = b.data(op, kinds=("image",))
     axes = sorted(int(a) % 4 for a in b.const(op, 1, np.int32, "axis").reshape(-1))
     if axes != [1, 2]:
-        raise b.error(op, f"MEAN over axes {axes}", expected="[1, 2] (a global average over H and W)")
+        raise b.error(op, f"{op_name(op.code)} over axes {axes}", expected="[1, 2] (a global pool over H and W)")
+    return x
+
+
+def _mean(b, op):
+    """MEAN over H and W -> a global average pool (float; int8 marked `tflite_mean`: the int8 rule
+    computes TFLM's integer MEAN, any output quantization, quantize/int8/ops/pool.py). keep_dims
+    only shapes the output ([1, C] for Keras' GlobalAveragePooling2D): TFLM's int8 MEAN gives the
+    same bytes either way (tests/test_tf_converter_fixtures.py pins it)."""
+    x = _over_hw(b, op)
     h, w, c = b.shape(x.tensor)
-    keep = bool(op.options.get("keep_dims", 0))
-    if b.quantized and not keep:
-        raise b.error(op, "int8 MEAN with keep_dims false", expected="keep_dims true (TFLM's 4-D integer mean)")
     attrs = {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)}
     if b.quantized:             # TFLM's integer MEAN rounds differently from the average pool
         attrs["tflite_mean"] = True
     b.add_op(op, "avg_pool", [x.tensor], attrs,
+             kind="image" if len(b.m.tensors[op.outputs[0]].shape) == 4 else "vector")
+
+
+def _reduce_max(b, op):
+    """REDUCE_MAX over H and W (Keras' GlobalMaxPooling2D) -> a global max pool; int8 keeps the
+    input's quantization (TFLM requires it)."""
+    x = _over_hw(b, op)
+    h, w, _ = b.shape(x.tensor)
+    if b.quantized and b.quant(op.outputs[0], op) != b.quant(op.inputs[0], op):
+        raise b.error(op, "REDUCE_MAX changes the quantization", expected="the input's scale and zero point")
+    b.add_op(op, "max_pool", [x.tensor], {"kernel": (h, w), "stride": (1, 1), "pad": (0, 0)},
              kind="image" if len(b.m.tensors[op.outputs[0]].shape) == 4 else "vector")
 
 
@@ -584,4 +620,5 @@ _HANDLERS = {
     B.CONCATENATION: _concat, B.RESHAPE: _reshape, B.SOFTMAX: _softmax, B.LOGISTIC: _unary("sigmoid"),
     B.TANH: _unary("tanh"), B.PAD: _pad, B.PADV2: _pad, B.MEAN: _mean, B.QUANTIZE: _quantize,
     B.DEQUANTIZE: _dequantize, B.RELU: _relu, B.RELU6: _relu, B.RELU_N1_TO_1: _relu,
+    S.OPERATOR_NAMES.index("REDUCE_MAX"): _reduce_max,
 }

@@ -1,5 +1,6 @@
 """TFLite padding (SAME / VALID, after an explicit PAD folded in) as the IR's symmetric padding:
-a convolution where TFLite's leading padding and output size are the IR's; a pooling where every
+a convolution where TFLite's leading padding and output size are the IR's (or are with one zero
+tap in front of the filter: SAME with one more cell at the end); a pooling where every
 window and, for an average, every divisor is the IR's (Caffe's ceil-mode windows, padding counted
 in the divisor as real 0), else an error naming the operator."""
 from ... import ir
@@ -21,19 +22,32 @@ def _axis_pad(n, k, s, d, padding, before, after):
 
 
 def conv_pad(b, op, x, k, s, d):
-    """The IR's symmetric (pad_h, pad_w) that computes what TFLite computes, or an error."""
+    """((pad_h, pad_w), (extra_h, extra_w)): the IR's symmetric padding that computes what TFLite
+    computes, and the zero taps to put in front of the filter along each axis, or an error.
+
+    TFLite's SAME pads one cell more at the end than at the start when the total is odd (every
+    stride-2 SAME convolution of an even size). The IR pads symmetrically, so the filter gets one
+    zero tap in front and the IR pads one dilation more: the windows then start one tap earlier
+    on a cell whose weight is 0 and read exactly TFLite's cells (bit-exact in int8 and float; it
+    costs the extra taps' MACs)."""
     h, w, _ = b.shape(x.tensor)
     top, bottom, left, right = x.pads
     padding = op.options.get("padding", P.SAME)
-    pads = []
+    pads, extra = [], []
     for n, kk, ss, dd, before, after in ((h, k[0], s[0], d[0], top, bottom), (w, k[1], s[1], d[1], left, right)):
         out, lead = _axis_pad(n, kk, ss, dd, padding, before, after)
-        if out < 1 or ir.conv_output_size(n, kk, ss, lead, dd) != out:
+        if out >= 1 and ir.conv_output_size(n, kk, ss, lead, dd) == out:
+            pads.append(lead)
+            extra.append(0)
+        elif out >= 1 and ir.conv_output_size(n, kk + 1, ss, lead + dd, dd) == out:
+            pads.append(lead + dd)
+            extra.append(1)
+        else:
             raise b.error(op, f"padding {'SAME' if padding == P.SAME else 'VALID'} with explicit pads {list(x.pads)} "
                               f"on a {h}x{w} input is not symmetric (leading {lead}, {out} outputs)",
-                          expected="padding the IR expresses: the same on both sides of each axis")
-        pads.append(lead)
-    return tuple(pads)
+                          expected="padding the IR expresses: the same on both sides of each axis, or one more "
+                                   "at the end")
+    return tuple(pads), tuple(extra)
 
 
 def pool_pad(b, op, x, k, s, avg, zero):
