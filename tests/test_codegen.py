@@ -244,6 +244,27 @@ def test_smooth_mean_image_gets_the_4bit_table(build_dir, tmp_path, w, symbol):
     np.testing.assert_array_equal(HostModel(tmp_path / "gen", "streamed", tmp_path / "lib").run(pixels), want)
 
 
+@needs_arm
+def test_a_model_links_only_the_input_stage_it_calls(tmp_path):
+    """Generation-time choice of the kernel entry point: the 4-bit RGB model's image, linked for m4
+    from its run function with --gc-sections, holds nn_input_stage_off4c3_q7 and none of the
+    other input-stage kernels (each its own file: the linker drops them)."""
+    from nnbuild import targets
+    b, _ = _smooth_mean_graph(6, 8, 3)
+    _, _, paths = generate_model(b.g, tmp_path, "linked")
+    t = targets.get_target("m4")
+    elf = tmp_path / "linked.elf"
+    subprocess.run(["arm-none-eabi-gcc", *t.cflags, *targets.FIRMWARE_CFLAGS, "-Werror",
+                    *(f"-I{d}" for d in csources.include_dirs()), f"-I{tmp_path}", str(paths[1]),
+                    *map(str, csources.kernel_sources(csources.isa_for(t))), "--specs=nosys.specs",
+                    "-nostartfiles", "-Wl,--gc-sections", "-Wl,-e,linked_run", "-o", str(elf)], check=True)
+    names = set(subprocess.run(["arm-none-eabi-nm", str(elf)], check=True, capture_output=True,
+                               text=True).stdout.split())
+    stages = {n for n in names if n.startswith("nn_input_stage")}
+    assert stages == {"nn_input_stage_off4c3_q7"}, stages
+    assert "nn_conv2d_q7" in names and "nn_avgpool_q7" in names and "nn_maxpool_q7" not in names
+
+
 @pytest.mark.parametrize("off, mul, shift", [
     (np.arange(48) ** 2 * 614, 614, 10),                  # quotients up to 2209 on the grid of 614
     ((np.arange(48) ** 2 - 5) << 4, 16, 4),               # the same from a negative base
