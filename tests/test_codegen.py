@@ -211,6 +211,60 @@ def test_integer_mean_image_gets_the_uint8_offset_table(build_dir, dsp):
     host_equals_golden(b, build_dir, f"off8{int(dsp)}", dsp=dsp)
 
 
+def _smooth_mean_graph(h, w, c):
+    """A chain on an (h, w, c) input whose integer mean image varies by at most 15 along each image
+    row of a channel (the 4-bit table's case), at grid 2^-1 like cifar10_m4's."""
+    b = GraphBuilder(h, w, c, seed=h + w, name=f"smooth{w}")
+    x = b.pool("pool", b.conv("conv", "data", 4, 3, pad=1, act=(0, 127)), 2, 2, kind="avg_pool")
+    b.fc("fc", x, 5)
+    rng = np.random.default_rng(w)
+    mean = rng.integers(90, 140, (h, 1, c)) + rng.integers(0, 16, (h, w, c))
+    st = b.g.ops[0]
+    st.attrs.update(mul=1 << 23, shift=24)
+    st.params["off"] = (mean.reshape(-1) << 23).astype(np.int32)
+    return b, mean.reshape(-1)
+
+
+@pytest.mark.parametrize("w, symbol", [(8, "nn_input_stage_off4c3_q7"), (7, "nn_input_stage_off4_q7")])
+def test_smooth_mean_image_gets_the_4bit_table(build_dir, tmp_path, w, symbol):
+    """A mean image within 15 of its minimum along every row and channel: per row and channel a base
+    byte plus 4-bit residuals, the RGB kernel for even widths, the general one otherwise; the same
+    bytes as the golden model layer by layer (portable, dsp) and streamed row by row."""
+    b, mean = _smooth_mean_graph(6, w, 3)
+    step = lower(b.g)[0]
+    assert step.kernel == symbol and step.arrays["off"].size == 6 * (3 + (w * 3 + 1) // 2)
+    base = (1 << 23) - step.params["add"]
+    assert base == mean.min() << 23 and step.params["off_mul"] == 1 << 23
+    for dsp in (False, True):
+        host_equals_golden(b, build_dir, f"off4{w}{int(dsp)}", dsp=dsp)
+    pixels = b.pixels(4, seed=2)
+    want = golden.run(b.g, pixels).reshape(4, -1)
+    _, p, _ = generate_model(b.g, tmp_path / "gen", "streamed", memory="small")
+    assert p.schedule is not None and p.schedule.groups and p.schedule.groups[0].steps[0].op == "input_stage"
+    np.testing.assert_array_equal(HostModel(tmp_path / "gen", "streamed", tmp_path / "lib").run(pixels), want)
+
+
+@needs_arm
+def test_a_model_links_only_the_input_stage_it_calls(tmp_path):
+    """Generation-time choice of the kernel entry point: the 4-bit RGB model's image, linked for m4
+    from its run function with --gc-sections, holds nn_input_stage_off4c3_q7 and none of the
+    other input-stage kernels (each its own file: the linker drops them)."""
+    from nnbuild import targets
+    b, _ = _smooth_mean_graph(6, 8, 3)
+    _, _, paths = generate_model(b.g, tmp_path, "linked")
+    t = targets.get_target("m4")
+    elf = tmp_path / "linked.elf"
+    subprocess.run(["arm-none-eabi-gcc", *t.cflags, *targets.FIRMWARE_CFLAGS, "-Werror",
+                    *(f"-I{d}" for d in csources.include_dirs()), f"-I{tmp_path}", str(paths[1]),
+                    *map(str, csources.kernel_sources(csources.isa_for(t))), "--specs=nosys.specs",
+                    "-nostartfiles", "-Wl,--gc-sections", "-Wl,-e,linked_run", "-o", str(elf)], check=True)
+    names = set(subprocess.run(["arm-none-eabi-nm", str(elf)], check=True, capture_output=True,
+                               text=True).stdout.split())
+    stages = {n for n in names if n.startswith("nn_input_stage")}
+    assert stages == {"nn_input_stage_off4c3_q7"}, stages
+    assert "nn_conv2d_q7" in names and "nn_avgpool_q7" in names and "nn_maxpool_q7" not in names
+
+
 @pytest.mark.parametrize("off, mul, shift", [
     (np.arange(48) ** 2 * 614, 614, 10),                  # quotients up to 2209 on the grid of 614
     ((np.arange(48) ** 2 - 5) << 4, 16, 4),               # the same from a negative base

@@ -402,6 +402,45 @@ def test_input_stage_off8_matches_golden(lib):
         assert np.array_equal(out[:px.size].reshape(px.shape), want), (case, shift, k, mul)
         assert len(np.unique(want)) > 50, case   # a real test: not everything saturated
 
+def test_input_stage_off4_matches_golden(lib):
+    """The 4-bit table (kernels/q7_input_stage.nibble_table: per image row and channel a base byte,
+    then nibbles) gives nn_input_stage_off8_q7's integers: the general kernel for any channel count
+    and odd widths, the 3-channel one for even widths, on whole images and on bands of rows."""
+    from nnbuild.kernels.q7_input_stage import nibble_table, off4_symbol
+    rng = np.random.default_rng(13)
+    shapes = [(5, 8, 3), (4, 7, 3), (3, 9, 1), (6, 4, 4), (2, 5, 2), (1, 4, 3)]
+    for case, (h, w, c) in enumerate(shapes * 3):
+        px = rng.integers(0, 256, (h, w, c)).astype(np.uint8)
+        base8 = rng.integers(0, 241, (h, 1, c))
+        res = rng.integers(0, 16, (h, w, c))
+        res[:, 0] = 0 if case % 2 else 15                                # residuals at both ends
+        off8 = (base8 + res).astype(np.uint8).reshape(-1)
+        tab = nibble_table(off8, (h, w, c))
+        assert tab is not None and tab.size == h * (c + (w * c + 1) // 2), (h, w, c)
+        shift = int(rng.integers(2, 22))
+        mul = int(rng.integers(1 << (shift - 2), 1 << shift))
+        k = max(0, mul.bit_length() - 1 - int(rng.integers(0, 3)))
+        base = -int(rng.integers(-8, 9)) << (shift - 3) if case % 2 else 0
+        off = (base + (off8.astype(np.int64) << k)).astype(np.int32)
+        want = golden.input_stage(px[None], mul, off, shift)[0].reshape(-1)
+        assert np.mean(np.abs(want.astype(int)) < 127) > 0.5, case        # mostly not saturated
+        sym = off4_symbol((h, w, c))
+        stride, n = tab.size // h, w * c
+        for y0, y1 in [(0, h), (h // 2, h)]:                               # whole image, a band
+            out = _guarded((y1 - y0) * n)
+            args = [_ptr(px.reshape(-1)[y0 * n:]), y1 - y0, w]
+            args += [] if sym.endswith("c3_q7") else [c]
+            getattr(lib, sym)(*args, mul, _ptr(tab[y0 * stride:]), 1 << k, (1 << (shift - 1)) - base,
+                              shift, _ptr(out))
+            _intact(out, (y1 - y0) * n)
+            assert np.array_equal(out[:(y1 - y0) * n], want[y0 * n:y1 * n]), (case, sym, y0)
+    assert off4_symbol((32, 32, 3)) == "nn_input_stage_off4c3_q7"
+    off8 = np.zeros(2 * 4 * 3, np.uint8)
+    off8[5] = 16                                                          # a residual of 16: no table
+    assert nibble_table(off8, (2, 4, 3)) is None
+    assert nibble_table(np.zeros(3, np.uint8), (1, 1, 3)) is None        # not smaller than off8
+
+
 # -- cross-compilation ----------------------------------------------------------------------------
 
 ARM_CPUS = {

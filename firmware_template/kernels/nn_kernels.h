@@ -62,6 +62,15 @@ void nn_input_stage_q7(const uint8_t *pixels, int32_t n, int32_t mul, const int3
 /* the same with per-pixel offsets off[i] = off_base + off8[i] * off_mul, add = 2^(shift-1) - off_base */
 void nn_input_stage_off8_q7(const uint8_t *pixels, int32_t n, int32_t mul, const uint8_t *off8,
                             int32_t off_mul, int32_t add, int16_t shift, int8_t *out);
+/* the same with off8 = base + 4-bit residual, one table row per image row: its c base bytes, then
+ * its w*c nibbles (low first); rows whole image rows */
+void nn_input_stage_off4_q7(const uint8_t *pixels, int32_t rows, int32_t w, int32_t c,
+                            int32_t mul, const uint8_t *tab, int32_t off_mul, int32_t add,
+                            int16_t shift, int8_t *out);
+/* the same for c == 3 (the generator's choice then) */
+void nn_input_stage_off4c3_q7(const uint8_t *pixels, int32_t rows, int32_t w, int32_t mul,
+                              const uint8_t *tab, int32_t off_mul, int32_t add, int16_t shift,
+                              int8_t *out);
 void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                   const int32_t *bias, int8_t *out, int16_t *scratch);
 void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,

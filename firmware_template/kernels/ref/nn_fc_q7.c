@@ -7,24 +7,19 @@ void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *bias, int8_t *out, int16_t *scratch)
 {
     const int32_t N = p->in_n, s = p->out_shift, lo = p->act_min, hi = p->act_max;
-    int32_t o = 0, k;
+    int32_t o, k;
     (void)scratch;
-    for (; o + 1 < p->out_n; o += 2) {
-        const int8_t *w0 = weight + o * N, *w1 = w0 + N;
-        int32_t acc0 = bias[o], acc1 = bias[o + 1];
+    for (o = 0; o < p->out_n; o += 2) {
+        /* an odd last output runs as a pair with itself (the same byte stored twice): one loop */
+        const int32_t o1 = o + 1 < p->out_n ? o + 1 : o;
+        const int8_t *w0 = weight + o * N, *w1 = weight + o1 * N;
+        int32_t acc0 = bias[o], acc1 = bias[o1];
         for (k = 0; k < N; k++) {
             acc0 += in[k] * w0[k];
             acc1 += in[k] * w1[k];
         }
         out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
-        out[o + 1] = (int8_t)nn_requant(acc1, s, lo, hi);
-    }
-    if (o < p->out_n) {
-        const int8_t *w0 = weight + o * N;
-        int32_t acc0 = bias[o];
-        for (k = 0; k < N; k++)
-            acc0 += in[k] * w0[k];
-        out[o] = (int8_t)nn_requant(acc0, s, lo, hi);
+        out[o1] = (int8_t)nn_requant(acc1, s, lo, hi);
     }
 }
 
