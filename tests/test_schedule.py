@@ -201,6 +201,36 @@ def test_plan_shows_the_schedule_and_every_sub_step_is_a_command():
     assert d["peak_bytes"] == max(live)
 
 
+def _resnet8(d, scheme, extra=None):
+    """tools/bench_resnet20.py's net with one block per stage on 16x16 inputs: ResNet-8 (BN +
+    Scale folded, Eltwise SUM shortcuts, 1x1 stride-2 projections, global average pool)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench_resnet20 import write_model
+
+    return write_model(d, calib=16, n_eval=4, blocks=1, size=16, scheme=scheme, name=f"resnet8_{scheme}",
+                       extra=extra)
+
+
+@pytest.mark.parametrize("scheme", ["q7", "int8"])
+def test_resnet8_streamed_equals_layer_by_layer_equals_golden_on_the_host(scheme, tmp_path):
+    from nnbuild import pipeline
+    from nnbuild.manifest import load_manifest
+
+    entry = load_manifest(_resnet8(tmp_path / "net", scheme)).models[0]
+    graph = pipeline.import_model(entry)
+    qgraph = pipeline.quantize_graph(entry, graph)[0]
+    images = pipeline.load_calibration(entry, graph)[:6]
+    p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, entry.name)
+    generate_model(qgraph, tmp_path / "lbl", entry.name, memory="fast")
+    got = HostModel(tmp_path / "lbl", entry.name, tmp_path / "liblbl").run(images)
+    assert np.array_equal(got, golden.run(qgraph, images).reshape(len(images), -1))
+    assert p.arena_bytes < lbl.arena_bytes, p.format_table()
+    adds = [s for grp in p.schedule.groups for s in grp.steps if s.op.startswith("add")]
+    assert adds, p.format_table()                    # shortcuts streamed
+    _no_live_overlap(p)
+
+
 @needs_shared
 @pytest.mark.parametrize("scheme", ["q7", "int8"])
 def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tmp_path):
@@ -238,6 +268,16 @@ def test_sample_streamed_in_qemu_equals_golden(target, tmp_path):
     out = _scons_check(f"target={target}", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}")
     assert re.search(rf"\[check\] {target} sample_digits: \d+/\d+ outputs identical", out), out
     assert "fused group 0" in (tmp_path / "build" / "models" / "sample_digits" / "plan.txt").read_text()
+
+
+@needs_arm
+@needs_qemu
+def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
+    """The int8 ResNet-8 with memory: small on m4 (dsp conv, nn_add_s8_rows, clamp rows)."""
+    manifest = _resnet8(tmp_path / "net", "int8", extra={"memory": "small"})
+    out = _scons_check("target=m4", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}", "samples=4")
+    assert re.search(r"\[check\] m4 resnet8_int8: 4/4 outputs identical", out), out
+    assert "fused group 0" in (tmp_path / "build" / "models" / "resnet8_int8" / "plan.txt").read_text()
 
 
 @needs_shared
