@@ -231,6 +231,25 @@ def test_resnet8_streamed_equals_layer_by_layer_equals_golden_on_the_host(scheme
     _no_live_overlap(p)
 
 
+def test_memory_map_shows_the_schedule_each_steps_live_bytes_and_the_peak():
+    from nnbuild import memmap
+
+    b = GraphBuilder(12, 12, 1, name="map")
+    b.fc("fc", b.pool("pool", b.conv("conv", "data", 4, 3, pad=1), 3, 2), 4)
+    g = b.g
+    steps = lower(g)
+    d = plan(steps, g, schedule.smallest(steps, g, lambda s: plan(steps, g, s).arena_bytes)).to_json_dict()
+    a = memmap.arena_schedule(d)
+    assert a["mode"] == "streamed" and a["peak_bytes"] == max(r["live_bytes"] for r in a["steps"])
+    assert [r["group"] for r in a["steps"]] == [0, 0, 0, None]
+    text = "\n".join(memmap._format_schedule("map", a))
+    assert f"map: streamed, arena {d['arena_bytes']} B, peak live {d['peak_bytes']} B" in text
+    assert "fused group 0: data -> conv -> pool; line buffers" in text, text
+    peak = next(r for r in a["steps"] if r["index"] == a["peak_step"])
+    assert re.search(rf"{peak['name']}\s+{peak['live_bytes']} B live\s+\(group 0\)\s+<- peak", text), text
+    assert memmap.arena_schedule(plan(steps, g).to_json_dict())["mode"] == "layer by layer"
+
+
 @needs_shared
 @pytest.mark.parametrize("scheme", ["q7", "int8"])
 def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tmp_path):
@@ -278,6 +297,9 @@ def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
     out = _scons_check("target=m4", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}", "samples=4")
     assert re.search(r"\[check\] m4 resnet8_int8: 4/4 outputs identical", out), out
     assert "fused group 0" in (tmp_path / "build" / "models" / "resnet8_int8" / "plan.txt").read_text()
+    mm = (tmp_path / "build" / "m4" / "memory_map.txt").read_text()
+    assert re.search(r"resnet8_int8: streamed, arena \d+ B, peak live \d+ B at step \d+", mm), mm
+    assert "fused group 0: input_stage -> " in mm and "<- peak" in mm, mm
 
 
 @needs_shared
