@@ -163,6 +163,7 @@ def test_streamed_random_nets_equal_golden_on_the_host(scheme, tmp_path):
     for name, qgraph, images in _random_graphs(tmp_path, (11, 13, 21, 22, 23, 24), scheme):
         p, lbl = _streamed_equals_golden(qgraph, images[:16], tmp_path / name, name)
         assert p.arena_bytes <= lbl.arena_bytes
+        _no_live_overlap(p)
         streamed += p.schedule is not None
     assert streamed >= 3
 

@@ -485,15 +485,21 @@ def _simulate(stages, edges):
 def build(steps, g, cuts):
     """The schedule with the fusable components cut where `cuts` says: cuts[c] is one bool per
     fusable tensor of component c (True: a whole tensor, False: a line buffer); None when its
-    groups would read each other's outputs (no order runs them)."""
+    groups would read each other's outputs (no order runs them) or could not run in step order
+    (each group's steps contiguous: per-layer counts follow the order of the profile marks)."""
     groups = []
     for (members, tensors), cut in zip(components(steps, g), cuts):
         fused = {t for t, c in zip(tensors, cut) if not c}
         for part in _connected(members, fused):
             if len(part) > 1:
                 groups.append(make_group(part, fused, g))
-    sch = Schedule(steps, g, groups)
-    return sch if _order(steps, groups) is not None else None
+    order = _order(steps, groups)
+    if order is None:
+        return None
+    seq = [s.index for u in order for s in (u.steps if isinstance(u, Group) else [u])]
+    if seq != sorted(seq):      # the profile marks count steps in execution order (nnbuild bench)
+        return None
+    return Schedule(steps, g, groups)
 
 
 def _connected(members, fused):
