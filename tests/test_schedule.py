@@ -61,6 +61,87 @@ def test_streamed_chains_equal_golden_on_the_host(chain, tmp_path):
     assert p.arena_bytes < lbl.arena_bytes
 
 
+def _no_live_overlap(p):
+    """At every sub-step the live buffers occupy disjoint bytes inside the arena."""
+    for t in range(len(p.substep_step)):
+        live = sorted((b.offset, b.offset + b.size, b.name) for b in p.buffers.values() if b.live_at(t) and b.size)
+        for (_, e0, n0), (s1, _, n1) in zip(live, live[1:]):
+            assert e0 <= s1, f"sub-step {t}: {n0} overlaps {n1}"
+        assert all(e <= p.arena_bytes for _, e, _ in live)
+
+
+def _residual(b, x):
+    """conv -> conv -> add with the block's input -> relu (a residual block, shortcut 1:1)."""
+    y = b.conv(f"{x}_a", x, b.shape(x)[2], 3, pad=1, act=(0, 127))
+    y = b.conv(f"{x}_b", y, b.shape(x)[2], 3, pad=1)
+    return b.relu(f"{x}_relu", b.add(f"{x}_sum", y, x))
+
+
+def _projection(b, x, oc):
+    """A downsampling block: conv stride 2 -> conv, plus a 1x1 stride-2 projection of the input."""
+    y = b.conv(f"{x}_a", x, oc, 3, stride=2, pad=1, act=(0, 127))
+    y = b.conv(f"{x}_b", y, oc, 3, pad=1)
+    return b.relu(f"{x}_relu", b.add(f"{x}_sum", y, b.conv(f"{x}_proj", x, oc, 1, stride=2)))
+
+
+def _inception(b, x):
+    """Two branches of different depth concatenated along channels."""
+    left = b.conv(f"{x}_l", x, 4, 3, pad=1, act=(0, 127))
+    right = b.conv(f"{x}_r2", b.conv(f"{x}_r1", x, 3, 1, act=(0, 127)), 5, 3, pad=1, act=(0, 127))
+    return b.concat(f"{x}_cat", [left, right])
+
+
+BRANCHY = {
+    "residual": (16, 16, 3, lambda b, x: b.pool("gap", _residual(b, _residual(b, b.conv("stem", x, 8, 3, pad=1,
+                                                                                       act=(0, 127)))), 4, 4,
+                                               kind="avg_pool")),
+    "projection": (16, 12, 3, lambda b, x: b.pool("gap", _projection(b, b.conv("stem", x, 6, 3, pad=1), 10), 4, 4,
+                                                     kind="avg_pool")),
+    "inception": (15, 11, 2, lambda b, x: b.pool("p", _inception(b, b.conv("stem", x, 6, 3, pad=1)), 2, 2)),
+    "padded_pools": (17, 10, 3, lambda b, x: b.pool("p2", b.conv("c2", b.pool("p1", b.conv("c1", x, 16, 3), 3, 2, pad=1),
+                                                                  4, 1), 3, 1, pad=1)),
+}
+
+
+@pytest.mark.parametrize("net", sorted(BRANCHY))
+def test_streamed_branches_equal_golden_on_the_host(net, tmp_path):
+    """Eltwise SUM shortcuts (1:1 and projected), a concat of two branches of different depth and
+    max pools with top/bottom padding run inside fused groups, bit-exact, in a smaller arena,
+    and no two buffers live at the same sub-step share a byte."""
+    h, w, c, body = BRANCHY[net]
+    b = GraphBuilder(h, w, c, seed=len(net), name=net)
+    b.fc("fc", body(b, "data"), 5)
+    g = b.g
+    p, lbl = _streamed_equals_golden(g, b.pixels(8), tmp_path)
+    assert p.schedule is not None and p.arena_bytes < lbl.arena_bytes, p.format_table()
+    fused = {s.op.split("+")[0] for grp in p.schedule.groups for s in grp.steps}
+    want = {"residual": "add", "projection": "add", "inception": "concat", "padded_pools": "max_pool"}[net]
+    assert want in fused, p.format_table()
+    _no_live_overlap(p)
+    _no_live_overlap(lbl)
+
+
+def test_a_tensor_read_inside_and_outside_a_group_stays_whole():
+    """The residual block's input, also read by a step that cannot stream (fc), is a whole tensor
+    the group reads in place; the groups still run after everything they read."""
+    b = GraphBuilder(10, 10, 2, name="both")
+    x = b.conv("stem", "data", 4, 3, pad=1, act=(0, 127))
+    y = _residual(b, x)
+    b.concat("cat", [b.fc("fc1", y, 3), b.fc("fc2", x, 3)])
+    g = b.g
+    steps = lower(g)
+    sch = schedule.smallest(steps, g, lambda s: plan(steps, g, s).arena_bytes)
+    order = [u.index if hasattr(u, "index") else u.steps[0].index for u in sch.units()]
+    written = {"pixels"}
+    for u in sch.units():
+        for s in (u.steps if hasattr(u, "stages") else [u]):
+            written.add(s.output)
+        ins = u.inputs if hasattr(u, "stages") else u.inputs
+        assert set(ins) <= written, (order, ins)
+    for grp in sch.groups:
+        assert "stem" not in [e.tensor for e in grp.edges if not e.whole]
+
+
 def _random_graphs(tmp_path, seeds, scheme):
     from test_firmware_random import random_net
     from nnbuild import pipeline
@@ -82,6 +163,7 @@ def test_streamed_random_nets_equal_golden_on_the_host(scheme, tmp_path):
     for name, qgraph, images in _random_graphs(tmp_path, (11, 13, 21, 22, 23, 24), scheme):
         p, lbl = _streamed_equals_golden(qgraph, images[:16], tmp_path / name, name)
         assert p.arena_bytes <= lbl.arena_bytes
+        _no_live_overlap(p)
         streamed += p.schedule is not None
     assert streamed >= 3
 
@@ -118,6 +200,55 @@ def test_plan_shows_the_schedule_and_every_sub_step_is_a_command():
     live = [sum(-(-b["bytes"] // 4) * 4 for b in d["buffers"] if b["first_substep"] <= t <= b["last_substep"])
             for t in range(d["substeps"])]
     assert d["peak_bytes"] == max(live)
+
+
+def _resnet8(d, scheme, extra=None):
+    """tools/bench_resnet20.py's net with one block per stage on 16x16 inputs: ResNet-8 (BN +
+    Scale folded, Eltwise SUM shortcuts, 1x1 stride-2 projections, global average pool)."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench_resnet20 import write_model
+
+    return write_model(d, calib=16, n_eval=4, blocks=1, size=16, scheme=scheme, name=f"resnet8_{scheme}",
+                       extra=extra)
+
+
+@pytest.mark.parametrize("scheme", ["q7", "int8"])
+def test_resnet8_streamed_equals_layer_by_layer_equals_golden_on_the_host(scheme, tmp_path):
+    from nnbuild import pipeline
+    from nnbuild.manifest import load_manifest
+
+    entry = load_manifest(_resnet8(tmp_path / "net", scheme)).models[0]
+    graph = pipeline.import_model(entry)
+    qgraph = pipeline.quantize_graph(entry, graph)[0]
+    images = pipeline.load_calibration(entry, graph)[:6]
+    p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, entry.name)
+    generate_model(qgraph, tmp_path / "lbl", entry.name, memory="fast")
+    got = HostModel(tmp_path / "lbl", entry.name, tmp_path / "liblbl").run(images)
+    assert np.array_equal(got, golden.run(qgraph, images).reshape(len(images), -1))
+    assert p.arena_bytes < lbl.arena_bytes, p.format_table()
+    adds = [s for grp in p.schedule.groups for s in grp.steps if s.op.startswith("add")]
+    assert adds, p.format_table()                    # shortcuts streamed
+    _no_live_overlap(p)
+
+
+def test_memory_map_shows_the_schedule_each_steps_live_bytes_and_the_peak():
+    from nnbuild import memmap
+
+    b = GraphBuilder(12, 12, 1, name="map")
+    b.fc("fc", b.pool("pool", b.conv("conv", "data", 4, 3, pad=1), 3, 2), 4)
+    g = b.g
+    steps = lower(g)
+    d = plan(steps, g, schedule.smallest(steps, g, lambda s: plan(steps, g, s).arena_bytes)).to_json_dict()
+    a = memmap.arena_schedule(d)
+    assert a["mode"] == "streamed" and a["peak_bytes"] == max(r["live_bytes"] for r in a["steps"])
+    assert [r["group"] for r in a["steps"]] == [0, 0, 0, None]
+    text = "\n".join(memmap._format_schedule("map", a))
+    assert f"map: streamed, arena {d['arena_bytes']} B, peak live {d['peak_bytes']} B" in text
+    assert "fused group 0: data -> conv -> pool; line buffers" in text, text
+    peak = next(r for r in a["steps"] if r["index"] == a["peak_step"])
+    assert re.search(rf"{peak['name']}\s+{peak['live_bytes']} B live\s+\(group 0\)\s+<- peak", text), text
+    assert memmap.arena_schedule(plan(steps, g).to_json_dict())["mode"] == "layer by layer"
 
 
 @needs_shared
@@ -157,6 +288,19 @@ def test_sample_streamed_in_qemu_equals_golden(target, tmp_path):
     out = _scons_check(f"target={target}", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}")
     assert re.search(rf"\[check\] {target} sample_digits: \d+/\d+ outputs identical", out), out
     assert "fused group 0" in (tmp_path / "build" / "models" / "sample_digits" / "plan.txt").read_text()
+
+
+@needs_arm
+@needs_qemu
+def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
+    """The int8 ResNet-8 with memory: small on m4 (dsp conv, nn_add_s8_rows, clamp rows)."""
+    manifest = _resnet8(tmp_path / "net", "int8", extra={"memory": "small"})
+    out = _scons_check("target=m4", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}", "samples=4")
+    assert re.search(r"\[check\] m4 resnet8_int8: 4/4 outputs identical", out), out
+    assert "fused group 0" in (tmp_path / "build" / "models" / "resnet8_int8" / "plan.txt").read_text()
+    mm = (tmp_path / "build" / "m4" / "memory_map.txt").read_text()
+    assert re.search(r"resnet8_int8: streamed, arena \d+ B, peak live \d+ B at step \d+", mm), mm
+    assert "fused group 0: input_stage -> " in mm and "<- peak" in mm, mm
 
 
 @needs_shared

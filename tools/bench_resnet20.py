@@ -46,15 +46,16 @@ def _conv_bn(rng, layers, name, bottom, c_in, c_out, k, stride):
     return name
 
 
-def resnet20_layers(seed=20):
-    """Caffe layers of the network: input (1, 3, 32, 32) -> 10 scores."""
+def resnet20_layers(seed=20, blocks=3, size=32):
+    """Caffe layers of the network: input (1, 3, size, size) -> 10 scores; `blocks` residual
+    blocks per stage (3: ResNet-20, 1: ResNet-8, the tests' small variant)."""
     rng = np.random.default_rng(seed)
     layers = []
     blob = _conv_bn(rng, layers, "conv1", "data", 3, 16, 3, 1)
     layers.append(relu("relu1", blob))
     c = 16
     for stage, width in enumerate((16, 32, 64), start=1):
-        for block in range(1, 4):
+        for block in range(1, blocks + 1):
             p = f"s{stage}b{block}"
             stride = 2 if stage > 1 and block == 1 else 1
             a = _conv_bn(rng, layers, f"{p}_conv1", blob, c, width, 3, stride)
@@ -65,25 +66,26 @@ def resnet20_layers(seed=20):
             layers.append(Layer(f"{p}_sum", "Eltwise", [b, short], [f"{p}_sum"]))
             layers.append(relu(f"{p}_relu2", f"{p}_sum"))
             blob, c = f"{p}_sum", width
-    layers.append(pool("gap", blob, "gap", 8, 1, "AVE"))
+    layers.append(pool("gap", blob, "gap", size // 4, 1, "AVE"))
     layers.append(inner_product("fc", "gap", "fc", rng.normal(0, math.sqrt(1 / c), (10, c)), rng.normal(0, 0.1, 10)))
     return layers
 
 
-def write_model(d, calib=500, n_eval=932, seed=20):
-    """Caffe files, calibration/evaluation .npz and a manifest in `d`; returns the manifest path."""
+def write_model(d, calib=500, n_eval=932, seed=20, blocks=3, size=32, scheme="q7", name=NAME, extra=None):
+    """Caffe files, calibration/evaluation .npz and a manifest in `d`; returns the manifest path.
+    `extra`: more keys of the manifest entry (e.g. memory: small)."""
     d.mkdir(parents=True, exist_ok=True)
-    proto, h5 = d / f"{NAME}.prototxt", d / f"{NAME}.caffemodel.h5"
-    write_caffe(NAME, "data", (1, 3, 32, 32), resnet20_layers(seed), proto, h5)
+    proto, h5 = d / f"{name}.prototxt", d / f"{name}.caffemodel.h5"
+    write_caffe(name, "data", (1, 3, size, size), resnet20_layers(seed, blocks, size), proto, h5)
     rng = np.random.default_rng(seed + 1)
-    np.savez(d / "calib.npz", images=rng.integers(0, 256, (calib, 32, 32, 3), dtype=np.uint8))
-    np.savez(d / "test.npz", images=rng.integers(0, 256, (n_eval, 32, 32, 3), dtype=np.uint8),
+    np.savez(d / "calib.npz", images=rng.integers(0, 256, (calib, size, size, 3), dtype=np.uint8))
+    np.savez(d / "test.npz", images=rng.integers(0, 256, (n_eval, size, size, 3), dtype=np.uint8),
              labels=rng.integers(0, 10, n_eval))
     manifest = {"version": 1, "models": [{
-        "name": NAME, "format": "caffe", "prototxt": str(proto), "weights": str(h5),
-        "input": {"shape": [32, 32, 3], "channel_order": "RGB", "mean": [125.0, 123.0, 114.0], "scale": 1 / 64},
-        "quantization": {"scheme": "q7", "calibration": str(d / "calib.npz"), "samples": calib}}]}
-    path = d / "resnet20.yaml"
+        "name": name, "format": "caffe", "prototxt": str(proto), "weights": str(h5),
+        "input": {"shape": [size, size, 3], "channel_order": "RGB", "mean": [125.0, 123.0, 114.0], "scale": 1 / 64},
+        "quantization": {"scheme": scheme, "calibration": str(d / "calib.npz"), "samples": calib}, **(extra or {})}]}
+    path = d / f"{name}.yaml"
     path.write_text(json.dumps(manifest, indent=1))     # JSON is YAML
     return path
 

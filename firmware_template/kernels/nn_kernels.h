@@ -170,7 +170,7 @@ void nn_softmax_s8(const int8_t *in, int32_t pixels, int16_t depth, const int32_
  * rows [y0, y1) of the layer's output (written from `out`) from a buffer holding only its input
  * rows [in_first, in_first + in_rows) (row in_first at `in`), which must include every input row
  * those outputs read. They call the kernels above with adjusted parameters (any ISA variant).
- * Pools: pad_h = 0 only. Input stage: rows of row_bytes pixels values, from pixel row y0. */
+ * Pools: max any pad_h, avg pad_h = 0 or no window into the bottom padding. Input stage: rows of row_bytes pixels values, from pixel row y0. */
 void nn_conv2d_q7_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
                        int32_t in_rows, const int8_t *in, const int8_t *weight,
                        const int32_t *bias, int8_t *out, int16_t *scratch);
@@ -185,6 +185,8 @@ void nn_maxpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int3
                         int32_t in_rows, const int8_t *in, int8_t *out);
 void nn_avgpool_s8_rows(const nn_pool_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out);
+/* n elements of nn_add_s8 (a row of a fused group; element-wise kernels need no other band) */
+void nn_add_s8_rows(const nn_add_s8_params *p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out);
 /* A max pool split by rows (max is separable): the horizontal windows of one input row, and
  * acc = max(acc, x) over n values. */
 void nn_maxpool_q7_hrow(const nn_pool_params *p, const int8_t *in, int8_t *out);

@@ -57,8 +57,12 @@ def gate(unchecked_elf, map_file, target, manifest, entries, outputs, objcopy="a
     if plans is not None:
         from . import report as build_report
 
-        page = build_report.collect(report, build_report.load_plans(plans), violations)
+        loaded = build_report.load_plans(plans)
+        page = build_report.collect(report, loaded, violations)
         build_report.write(page, outputs["report_json"], outputs["report_html"])
+        for name, plan in loaded.items():   # the memory map shows why each arena is what it is
+            if name in report["models"]:
+                report["models"][name]["arena_schedule"] = memmap.arena_schedule(plan)
     if violations:
         os.unlink(unchecked_elf)  # nothing flashable is left behind; the .map stays for diagnosis
         where = f"\n  build report (what uses the memory): {outputs['report_html']}" if plans is not None else ""

@@ -326,6 +326,32 @@ def _pct(d, key):
     return f"{100.0 * used / limit:5.1f}% of {human(limit)}" + (" (the board's region)" if kind == "region" else "")
 
 
+def arena_schedule(plan):
+    """What the memory map says about a model's arena, from its plan.json (planner.Plan.to_json_dict):
+    layer by layer or streamed, the fused groups with their line buffers, each step's live bytes
+    at its worst sub-step and the peak, so the arena's size can be read off the map."""
+    groups = (plan.get("schedule") or {}).get("groups", [])
+    return {"mode": "streamed" if groups else "layer by layer", "arena_bytes": plan["arena_bytes"],
+            "peak_bytes": plan["peak_bytes"], "peak_step": plan["peak_step"],
+            "groups": [{"steps": g["names"], "line_buffers": g["line_buffers"], "commands": g["commands"]}
+                       for g in groups],
+            "steps": [{"index": r["index"], "name": r["name"], "live_bytes": r["live_bytes"],
+                       "group": next((k for k, g in enumerate(groups) if r["index"] in g["steps"]), None)}
+                      for r in plan["steps"]]}
+
+
+def _format_schedule(m, a):
+    out = [f"  {m}: {a['mode']}, arena {a['arena_bytes']} B, peak live {a['peak_bytes']} B at step {a['peak_step']}"]
+    for k, g in enumerate(a["groups"]):
+        bufs = ", ".join(f"{b['tensor']} {b['rows']}x{b['row_bytes']} B" for b in g["line_buffers"]) or "none"
+        out.append(f"    fused group {k}: {' -> '.join(g['steps'])}; line buffers {bufs}; {g['commands']} row commands")
+    for r in a["steps"]:
+        where = "" if r["group"] is None else f"  (group {r['group']})"
+        mark = "  <- peak" if r["index"] == a["peak_step"] else ""
+        out.append(f"    {r['index']:>4}  {r['name']:<28} {r['live_bytes']:>8} B live{where}{mark}")
+    return out
+
+
 def format_report(d):
     """A readable text table of a memory_report() dict."""
     r, f = d["ram"], d["flash"]
@@ -348,6 +374,11 @@ def format_report(d):
             b = human(v["ram_budget"]) if v["ram_budget"] is not None else "-"
             out.append(f"  {m:<16} {v['weights']:>10} {v['code']:>10} {v['arena']:>10} {v['scratch']:>10} "
                        f"{v['other_ram']:>10}  {b}")
+    scheds = [(m, v["arena_schedule"]) for m, v in d["models"].items() if v.get("arena_schedule")]
+    if scheds:
+        out += ["", "Arena schedule (per step: the most bytes live in the arena while it runs)"]
+        for m, a in scheds:
+            out += _format_schedule(m, a)
     out += ["", "Largest symbols          size  kind    name"]
     for s in d["largest"]:
         out.append(f"  {'':<14}{s['size']:>10}  {s['kind']:<7} {s['name']}")

@@ -1,17 +1,23 @@
-"""The schedule stage between lowering and planning: which chains of row-wise steps run fused,
-row by row, through line buffers instead of layer by layer through whole tensors.
+"""The schedule stage between lowering and planning: which connected sets of row-wise steps run
+fused, row by row, through line buffers instead of layer by layer through whole tensors.
 
-A fused group is a chain of steps whose kernels can run on a band of output rows (Kernel.rows:
-input stage, conv, pools with pad_h 0), each reading only the previous one's output, which
-nothing else reads. Every edge inside a group is a sliding-window line buffer holding as many
-rows as the consumer's window spans (kernel, dilation; pools: their window): when the next row
-does not fit, the rows still needed move to the front. A max pool inside a group whose window
-is at most stride + 1 rows is split by rows (max is separable): it takes its input one row at
-a time, pools it horizontally and folds it into its output row, keeping only the pooled row two
-windows share (cifar10_m4's conv1 -> pool1: 1 + 0.5 rows instead of 3). The group's first step reads a whole
-tensor (or the caller's pixels) and its last writes a whole tensor, so groups and single steps
-mix freely. The command list of a group is computed here, statically, by pulling rows from the
-last step (`_simulate`): one command computes one output row of one step, after an optional move.
+A fused group is a DAG of steps whose kernels can run on a band of output rows (Kernel.rows:
+input stage, conv, pools, and the element-wise steps: add, concat, relu/clamp, whose output row
+y reads row y of each input). Each tensor a group's step writes is either a line buffer (every
+reader is in the group: it holds only the rows some reader still needs) or a whole tensor (read
+outside the group, or a graph output; readers inside the group read it in place). Inputs from
+outside are whole tensors (or the caller's pixels), so groups and single steps mix freely and a
+residual block's shortcut is a line buffer of the rows the eltwise has not yet added (or the
+whole input, read from outside). A line buffer holds as many rows as its readers' windows span
+at once, computed by running the schedule once with unbounded buffers; when the next row does
+not fit, the rows no reader needs any more are dropped and the rest move to the front.
+
+A max pool whose only input is a line buffer only it reads and whose window is at most stride + 1
+rows is split by rows (max is separable): it takes its input one row at a time, pools it
+horizontally and folds it into its output row, keeping only the pooled row two windows share
+(cifar10_m4's conv1 -> pool1: 1 + 0.5 rows instead of 3). The command list of a group is
+computed here, statically, by pulling rows from the group's whole outputs (`_simulate`, the one
+furthest behind first): one command computes one output row of one step, after an optional move.
 
 The planner (planner.plan with a schedule) sees each line buffer and each step's scratch with
 its real size and the sub-steps it is live in (one sub-step per command; one per unfused step):
@@ -20,14 +26,16 @@ to be read, so that e.g. a convolution's one-row output buffer, dead once the po
 row, shares bytes with the next convolution's scratch.
 
 `choose(steps, g, memory, budget)` picks: `fast` is layer by layer; `small` the smallest arena
-over the ways of cutting each chain into groups; `auto` layer by layer when its arena fits
-`budget` (bytes, or None), else `small`.
+over the ways of fusing each connected set of streamable steps (each tensor between two of them
+a line buffer or not); `auto` layer by layer when its arena fits `budget` (bytes, or None),
+else `small`.
 """
+import dataclasses
 from dataclasses import dataclass, field
 from itertools import product
 
 MEMORY_MODES = ("auto", "fast", "small")
-MAX_SEARCH_EDGES = 10       # chains with more edges try fewer cuttings (all, none, one cut)
+MAX_SEARCH_EDGES = 10       # components with more fusable tensors: all, none, each one cut, greedy
 
 
 @dataclass
@@ -40,8 +48,9 @@ class Stage:
     k: int               # input rows one output row's window spans (dilation included)
     stride: int
     pad: int
-    in_row_bytes: int
+    in_row_bytes: list   # per input: bytes of one row
     out_row_bytes: int
+    srcs: list = field(default_factory=list)   # per input: the group's stage writing it, or None (outside)
     by_row: bool = False  # a max pool fed one input row at a time (split by rows, see _simulate)
 
     @property
@@ -51,8 +60,8 @@ class Stage:
         return self.out_row_bytes if self.by_row and self.k > 1 else 0
 
     def needs(self, y):
-        """[lo, hi): the input rows (inside the tensor) output row y reads."""
-        if self.window == "pixels":
+        """[lo, hi): the input rows (inside the tensor) output row y reads (of every input)."""
+        if self.window in ("pixels", "point"):
             return y, y + 1
         start = y * self.stride - self.pad
         end = start + self.k if self.window == "conv" else min(start + self.k, self.in_h + self.pad)
@@ -61,20 +70,25 @@ class Stage:
 
 @dataclass
 class Edge:
-    """The line buffer between stage i and i+1 (holds rows [first, first + count) of `tensor`)."""
+    """The buffer stage i writes: a line buffer holding rows [first, first + count) of `tensor`
+    (cap rows), or the whole tensor (rows at their own place)."""
     tensor: str
     row_bytes: int
-    cap: int
+    cap: int             # rows (None while the first simulation measures it)
+    whole: bool
+    readers: list        # the group's stages reading it
     first: int = 0
     count: int = 0
-    keep: int = 0        # the consumer's first needed row: rows before it may be dropped
+    keep: dict = field(default_factory=dict)   # reader -> its first row still needed
+    need: int = 0        # the most rows held at once (measured with cap None)
 
 
 @dataclass
 class Run:
     """One command: output row y of stage `stage`, from input rows [in_first, in_first+in_rows)
-    held by its input buffer, into row slot `slot` of its output buffer, after dropping `drop`
-    rows of that buffer (moving the `keep` rows after them to its front). A row-split max pool
+    held by its (first) input's buffer, into row slot `slot` of its output buffer, after dropping
+    `drop` rows of that buffer (moving the `keep` rows after them to its front); `more`: the
+    first row held by each further input's buffer (element-wise steps). A row-split max pool
     (Stage.by_row) has one command per input row `in_first` it takes, with `in_rows` one of
     the BY_ROW operations."""
     stage: int
@@ -84,6 +98,7 @@ class Run:
     slot: int
     drop: int = 0
     keep: int = 0
+    more: tuple = ()
 
 
 # a row-split max pool's command: what it does with input row in_first (the only row held)
@@ -97,7 +112,7 @@ POOL_ROW, MAX_ROW, CARRY_OUT, CARRY_ROW = 0, 1, 2, 3
 @dataclass
 class Group:
     stages: list
-    edges: list
+    edges: list          # Edge per stage: the buffer its output goes to
     runs: list
 
     @property
@@ -105,12 +120,18 @@ class Group:
         return [st.step for st in self.stages]
 
     @property
-    def input(self):
-        return self.stages[0].step.inputs[0]
+    def inputs(self):
+        """Whole tensors (or the pixels) the group reads from outside."""
+        return sorted({t for st in self.stages for t, s in zip(st.step.inputs, st.srcs) if s is None})
 
     @property
-    def output(self):
-        return self.stages[-1].step.output
+    def outputs(self):
+        return [e.tensor for e in self.edges if e.whole]
+
+    @property
+    def width(self):
+        """Values per command in the generated table: 7 + one first row per further input."""
+        return 7 + max(len(st.srcs) - 1 for st in self.stages)
 
     def carry_name(self, stage):
         return f"{stage.step.output}:carry"
@@ -123,16 +144,9 @@ class Schedule:
     groups: list = field(default_factory=list)
 
     def units(self):
-        """The execution order: each item a lone Step or a Group (at its first step's place)."""
-        first = {grp.steps[0].index: grp for grp in self.groups}
-        inside = {s.index for grp in self.groups for s in grp.steps}
-        out = []
-        for s in self.steps:
-            if s.index in first:
-                out.append(first[s.index])
-            elif s.index not in inside:
-                out.append(s)
-        return out
+        """The execution order: lone Steps and Groups, each after every unit it reads from (a
+        group at its first step's place when that is already so)."""
+        return _order(self.steps, self.groups)
 
     def add_buffers(self, packer):
         """Declare every buffer with its sub-step lifetime (planner.plan's schedule client)."""
@@ -166,24 +180,26 @@ class Schedule:
                     packer.add_buffer(name, unit.scratch, t, t, "scratch")
                     scratch_buffer[unit.index] = name
                 continue
-            t0, last = len(substep_step), len(unit.stages) - 1
-            written = [{} for _ in unit.edges]      # edge -> row -> (written, last read)
+            t0 = len(substep_step)
+            written = [{} for _ in unit.edges]      # line buffer -> row -> (written, last read)
             scratch_at = []
             for r in unit.runs:
                 t = len(substep_step)
                 st = unit.stages[r.stage]
                 substep_step.append(st.step.index)
-                if r.stage == 0:
-                    read(unit.input, t)
-                else:                               # the rows this command reads
-                    rows = written[r.stage - 1]
+                for tensor, src in zip(st.step.inputs, st.srcs):
+                    if src is None or unit.edges[src].whole:
+                        read(tensor, t)
+                        continue
+                    rows = written[src]             # the rows this command reads
                     lo, hi = (r.in_first, r.in_first + (r.in_rows != CARRY_OUT)) if st.by_row else st.needs(r.y)
                     for row in range(lo, hi):
                         rows[row] = (rows[row][0], t)
-                if r.stage == last:
-                    if unit.output not in tensor_buffer:
-                        write(unit.output, t)
-                    read(unit.output, t)
+                e = unit.edges[r.stage]
+                if e.whole:
+                    if e.tensor not in tensor_buffer:
+                        write(e.tensor, t)
+                    read(e.tensor, t)
                 else:                               # a row-split pool writes its row in several commands
                     first = written[r.stage].get(r.y, (t, t))[0]
                     written[r.stage][r.y] = (first, t)
@@ -194,6 +210,8 @@ class Schedule:
                     ts = [t0 + j for j, r in enumerate(unit.runs) if unit.stages[r.stage] is st]
                     packer.add_buffer(unit.carry_name(st), st.carry_bytes, ts[0], ts[-1], "rows")
             for e, rows in zip(unit.edges, written):
+                if e.whole:
+                    continue
                 name = f"{e.tensor}:rows"
                 spans = _merge(rows.values())
                 packer.add_buffer(name, e.cap * e.row_bytes, spans[0][0], max(b for _, b in spans), "rows",
@@ -215,7 +233,8 @@ class Schedule:
     def to_json_dict(self):
         return {"groups": [{"steps": [s.index for s in grp.steps], "names": [s.name for s in grp.steps],
                             "line_buffers": [{"tensor": e.tensor, "rows": e.cap, "row_bytes": e.row_bytes}
-                                             for e in grp.edges],
+                                             for e in grp.edges if not e.whole],
+                            "inputs": grp.inputs, "outputs": grp.outputs,
                             "commands": len(grp.runs),
                             "moved_bytes": sum(r.keep * grp.edges[r.stage].row_bytes
                                                for r in grp.runs if r.drop)}
@@ -225,10 +244,14 @@ class Schedule:
         """Text lines for plan.txt: one per group."""
         out = []
         for i, grp in enumerate(self.groups):
-            bufs = ", ".join([f"{e.tensor} {e.cap}x{e.row_bytes} B" for e in grp.edges]
+            bufs = ", ".join([f"{e.tensor} {e.cap}x{e.row_bytes} B" for e in grp.edges if not e.whole]
                              + [f"{st.step.name} carry {st.carry_bytes} B" for st in grp.stages if st.carry_bytes])
-            out.append(f"fused group {i}: {' -> '.join(s.name for s in grp.steps)}; "
-                       f"line buffers {bufs}; {len(grp.runs)} row commands")
+            shape = " -> ".join(s.name for s in grp.steps)
+            if any(len(st.srcs) > 1 or sum(i in e.readers for e in grp.edges) > 1
+                   for i, st in enumerate(grp.stages)) or len(grp.outputs) > 1:
+                shape = ", ".join(f"{s.name}({'+'.join(s.inputs)})" for s in grp.steps)
+            out.append(f"fused group {i}: {shape}; line buffers {bufs or 'none'}; "
+                       f"{len(grp.runs)} row commands")
         return out
 
 
@@ -243,9 +266,41 @@ def _merge(intervals):
     return out
 
 
+def _order(steps, groups):
+    """Lone steps and groups in an order where every unit follows those writing its inputs
+    (stable: by first step index among the ready ones); None when the units read each other."""
+    of_step = {}
+    for grp in groups:
+        for s in grp.steps:
+            of_step[s.index] = grp
+    units, key = [], {}
+    for s in steps:
+        u = of_step.get(s.index, s)
+        if id(u) not in key:
+            key[id(u)] = len(units)
+            units.append(u)
+    writer = {}
+    for u in units:
+        for s in (u.steps if isinstance(u, Group) else [u]):
+            writer[s.output] = key[id(u)]
+    deps = []
+    for j, u in enumerate(units):
+        ins = u.inputs if isinstance(u, Group) else u.inputs
+        deps.append({writer[t] for t in ins if t in writer and writer[t] != j})
+    out, done = [], set()
+    while len(out) < len(units):
+        ready = [j for j in range(len(units)) if j not in done and deps[j] <= done]
+        if not ready:
+            return None
+        done.add(ready[0])
+        out.append(units[ready[0]])
+    return out
+
+
 def _stage(step, g):
     p = step.params
-    (ih, iw, ic), (oh, ow, oc) = g.tensors[step.inputs[0]].shape, g.tensors[step.output].shape
+    ih, iw, _ = g.tensors[step.inputs[0]].shape
+    oh, ow, oc = g.tensors[step.output].shape
     window = step.rows.window
     if window == "conv":
         k, stride, pad = p["dil_h"] * (p["k_h"] - 1) + 1, p["stride_h"], p["pad_h"]
@@ -253,65 +308,106 @@ def _stage(step, g):
         k, stride, pad = p["k_h"], p["stride_h"], p["pad_h"]
     else:
         k, stride, pad = 1, 1, 0
-    return Stage(step, window, ih, oh, k, stride, pad, iw * ic, ow * oc)
+    in_rows = [g.tensors[t].shape[1] * g.tensors[t].shape[2] for t in step.inputs]
+    return Stage(dataclasses.replace(step, alias=None), window, ih, oh, k, stride, pad, in_rows, ow * oc)
 
 
 def _streamable(step, g):
-    if step.rows is None or step.alias is not None or len(step.inputs) != 1:
+    if step.rows is None or len(g.tensors[step.output].shape) != 3:
         return False
-    if step.rows.window == "pool" and step.params["pad_h"] != 0:
-        return False        # the pools' divisor clip at in_h + pad_h (kernels/common/nn_rows.h)
-    return len(g.tensors[step.output].shape) == 3
+    if step.rows.window == "pool" and step.params["pad_h"] != 0 and step.op.startswith("avg_pool"):
+        p = step.params     # its divisor clip at in_h + pad_h: kept unless a window reaches past in_h
+        if (p["out_h"] - 1) * p["stride_h"] - p["pad_h"] + p["k_h"] > p["in_h"]:
+            return False    # (kernels/common/nn_rows.h)
+    if step.rows.window in ("pixels", "point"):
+        return True         # element-wise: in a group its output gets its own rows (no alias)
+    return step.alias is None and len(step.inputs) == 1
 
 
-def chains(steps, g):
-    """Maximal chains of streamable steps, each reading only the previous one's output."""
+def fusable(steps, g):
+    """The tensors that may be line buffers: written by a streamable step, read only by
+    streamable steps (at least one), not a graph output."""
     readers = {}
     for s in steps:
         for t in s.inputs:
             readers.setdefault(t, []).append(s)
-    by_output = {s.output: s for s in steps}
     out = []
     for s in steps:
-        prev = by_output.get(s.inputs[0]) if s.inputs else None
-        if prev is not None and _links(prev, s, readers, g):
-            continue                               # not a chain head
-        chain = [s]
-        while True:
-            nxt = readers.get(chain[-1].output, [])
-            if len(nxt) != 1 or not _links(chain[-1], nxt[0], readers, g):
-                break
-            chain.append(nxt[0])
-        if len(chain) > 1:
-            out.append(chain)
+        rs = readers.get(s.output, [])
+        if (_streamable(s, g) and rs and all(_streamable(r, g) for r in rs)
+                and s.output not in g.outputs):
+            out.append(s.output)
     return out
 
 
-def _links(a, b, readers, g):
-    return (_streamable(a, g) and _streamable(b, g) and b.inputs == [a.output]
-            and len(readers.get(a.output, [])) == 1 and a.output not in g.outputs)
+def components(steps, g):
+    """The connected sets of streamable steps joined by fusable tensors: [(steps, tensors)] in
+    step order, with at least one tensor (the unit the search cuts, like the chain it was)."""
+    tensors = fusable(steps, g)
+    writer = {s.output: s for s in steps}
+    parent = {s.index: s.index for s in steps}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for t in tensors:
+        for s in steps:
+            if t in s.inputs:
+                parent[root(s.index)] = root(writer[t].index)
+    comp = {}
+    for t in tensors:
+        comp.setdefault(root(writer[t].index), []).append(t)
+    return [([s for s in steps if root(s.index) == r], ts) for r, ts in sorted(comp.items(), key=lambda kv: min(
+        writer[t].index for t in kv[1]))]
 
 
-def make_group(chain, g):
-    stages = [_stage(s, g) for s in chain]
-    for st in stages[1:]:   # a max pool after a streamed step takes its rows one at a time
-        st.by_row = st.step.rows.hrow is not None and st.pad == 0 and st.k <= st.stride + 1
-    edges = [Edge(a.step.output, a.out_row_bytes, 1 if b.by_row else b.k) for a, b in zip(stages, stages[1:])]
+def chains(steps, g):
+    """The fusable components' steps (kept under its old name: any fusable set, not only chains)."""
+    return [c for c, _ in components(steps, g)]
+
+
+def make_group(members, fused, g):
+    """The group of `members` (steps in order) whose tensors in `fused` are line buffers."""
+    stages = [_stage(s, g) for s in members]
+    at = {st.step.output: j for j, st in enumerate(stages)}
+    for st in stages:
+        st.srcs = [at.get(t) for t in st.step.inputs]
+    edges = []
+    for j, st in enumerate(stages):
+        readers = [i for i, o in enumerate(stages) if j in o.srcs]
+        edges.append(Edge(st.step.output, st.out_row_bytes, None, st.step.output not in fused or not readers,
+                          readers))
+    for st in stages:   # a max pool reading a line buffer alone takes its rows one at a time
+        src = st.srcs[0]
+        st.by_row = (st.step.rows.hrow is not None and st.pad == 0 and st.k <= st.stride + 1 and src is not None
+                     and not edges[src].whole and edges[src].readers == [stages.index(st)])
+    _simulate(stages, edges)                 # measures each line buffer's rows
+    for e in edges:
+        e.cap = None if e.whole else e.need
+        e.first, e.count, e.keep = 0, 0, {}
     return Group(stages, edges, _simulate(stages, edges))
 
 
 def _simulate(stages, edges):
-    """The group's commands: pull every output row of the last stage, each stage producing the
-    rows its consumer needs, one at a time."""
+    """The group's commands: pull every row of its whole outputs (the one furthest behind
+    first), each stage producing the rows its readers need, one at a time."""
     runs, done = [], [0] * len(stages)
+    for e in edges:
+        e.keep = {i: 0 for i in e.readers}
 
     def out_slot(i, y):
         """Where output row y of stage i goes: (slot, drop, keep), making room when full."""
-        if i == len(stages) - 1:
-            return y, 0, 0
         e, drop, keep = edges[i], 0, 0
-        if e.count == e.cap:                       # full: drop the rows the consumer is past
-            drop = min(e.keep - e.first, e.count)  # (all, when a stride skips rows)
+        if e.whole:
+            e.count += 1
+            return y, 0, 0
+        if e.cap is None:                          # measuring: the rows still needed, this one included
+            e.need = max(e.need, 1, y + 1 - min(e.keep.values()))
+        elif e.count == e.cap:                     # full: drop the rows every reader is past
+            drop = min(min(e.keep.values()) - e.first, e.count)   # (all, when a stride skips rows)
             assert drop > 0, (i, y, e)
             keep = e.count - drop
             e.first, e.count = e.first + drop, keep
@@ -320,69 +416,110 @@ def _simulate(stages, edges):
         assert e.first + slot == y
         return slot, drop, keep
 
-    def pull(i, row):
-        """Make input row `row` of stage i present in its input buffer."""
-        e = edges[i - 1]
+    def pull(src, row):
+        """Make row `row` of stage src's output present in its buffer."""
+        e = edges[src]
         while e.first + e.count <= row:
-            produce(i - 1)
+            produce(src)
+
+    def held(i, j):
+        src = stages[i].srcs[j]
+        if src is None or edges[src].whole:
+            return 0, stages[i].in_h
+        return edges[src].first, edges[src].count
 
     def produce(i):
         st, y = stages[i], done[i]
         lo, hi = st.needs(y)
         if st.by_row:
             return produce_by_row(i, y, lo, hi)
-        if i == 0:
-            in_first, in_rows = 0, st.in_h
-        else:
-            edges[i - 1].keep = lo
-            pull(i, hi - 1)
-            in_first, in_rows = edges[i - 1].first, edges[i - 1].count
-        runs.append(Run(i, y, in_first, in_rows, *out_slot(i, y)))
+        for src in st.srcs:
+            if src is not None:
+                edges[src].keep[i] = lo
+        for src in st.srcs:
+            if src is not None:
+                pull(src, hi - 1)
+        first, rows = held(i, 0)
+        more = tuple(held(i, j)[0] for j in range(1, len(st.srcs)))
+        runs.append(Run(i, y, first, rows, *out_slot(i, y), more=more))
+        finish(i)
+
+    def finish(i):
         done[i] += 1
+        if done[i] == stages[i].out_h:             # its inputs' rows are free for the other readers
+            for src in stages[i].srcs:
+                if src is not None:
+                    edges[src].keep[i] = stages[src].out_h
 
     def produce_by_row(i, y, lo, hi):
         """Max pool row y = max over its window's rows of their horizontal windows; the row two
         windows share (k = stride + 1) is kept in the carry row."""
-        st, e = stages[i], edges[i - 1]
+        st, src = stages[i], stages[i].srcs[0]
         slot, drop, keep = out_slot(i, y)
         first = lo
-        if st.k > st.stride and y > 0 and lo == stages[i].needs(y - 1)[1] - 1:
+        if st.k > st.stride and y > 0 and lo == st.needs(y - 1)[1] - 1:
             runs.append(Run(i, y, lo, CARRY_OUT, slot, drop, keep))
             drop = keep = 0
             first = lo + 1
         for r in range(first, hi):
-            e.keep = r
-            pull(i, r)
-            shared = st.k > st.stride and y + 1 < st.out_h and stages[i].needs(y + 1)[0] == r
+            edges[src].keep[i] = r
+            pull(src, r)
+            shared = st.k > st.stride and y + 1 < st.out_h and st.needs(y + 1)[0] == r
             if r == lo:
                 op = CARRY_ROW if shared else POOL_ROW
             else:
                 op = MAX_ROW
             runs.append(Run(i, y, r, op, slot, drop, keep))
             drop = keep = 0
-        done[i] += 1
+        finish(i)
 
-    for _ in range(stages[-1].out_h):
-        produce(len(stages) - 1)
+    sinks = [i for i, e in enumerate(edges) if e.whole]
+    while True:
+        left = [i for i in sinks if done[i] < stages[i].out_h]
+        if not left:
+            break
+        produce(min(left, key=lambda i: (done[i] / stages[i].out_h, i)))
     return runs
 
 
 def build(steps, g, cuts):
-    """The schedule with these chains cut where `cuts` says: cuts[c] is one bool per edge of
-    chain c (True: a whole tensor, False: a line buffer)."""
+    """The schedule with the fusable components cut where `cuts` says: cuts[c] is one bool per
+    fusable tensor of component c (True: a whole tensor, False: a line buffer); None when its
+    groups would read each other's outputs (no order runs them) or could not run in step order
+    (each group's steps contiguous: per-layer counts follow the order of the profile marks)."""
     groups = []
-    for chain, cut in zip(chains(steps, g), cuts):
-        run = [chain[0]]
-        for s, c in zip(chain[1:], cut):
-            if c:
-                if len(run) > 1:
-                    groups.append(make_group(run, g))
-                run = [s]
-            else:
-                run.append(s)
-        if len(run) > 1:
-            groups.append(make_group(run, g))
+    for (members, tensors), cut in zip(components(steps, g), cuts):
+        fused = {t for t, c in zip(tensors, cut) if not c}
+        for part in _connected(members, fused):
+            if len(part) > 1:
+                groups.append(make_group(part, fused, g))
+    order = _order(steps, groups)
+    if order is None:
+        return None
+    seq = [s.index for u in order for s in (u.steps if isinstance(u, Group) else [u])]
+    if seq != sorted(seq):      # the profile marks count steps in execution order (nnbuild bench)
+        return None
     return Schedule(steps, g, groups)
+
+
+def _connected(members, fused):
+    """`members` split into the sets joined by `fused` tensors, each in step order."""
+    part = {s.index: {s.index} for s in members}
+    writer = {s.output: s.index for s in members}
+    for s in members:
+        for t in s.inputs:
+            if t in fused and t in writer:
+                a, b = part[writer[t]], part[s.index]
+                if a is not b:
+                    a |= b
+                    for i in b:
+                        part[i] = a
+    seen, out = set(), []
+    for s in members:
+        if id(part[s.index]) not in seen:
+            seen.add(id(part[s.index]))
+            out.append([m for m in members if m.index in part[s.index]])
+    return out
 
 
 def _options(n):
@@ -392,17 +529,30 @@ def _options(n):
 
 
 def smallest(steps, g, arena_of):
-    """The schedule with the smallest arena (`arena_of(schedule)`), chains cut one at a time
-    (each chain's best cutting with the others fixed); ties go to fewer line buffers."""
-    cs = chains(steps, g)
-    cuts = [(False,) * (len(c) - 1) for c in cs]
-    best = arena_of(build(steps, g, cuts))
-    for i, c in enumerate(cs):
-        for opt in _options(len(c) - 1):
+    """The schedule with the smallest arena (`arena_of(schedule)`), components cut one at a time
+    (each one's best cutting with the others fixed; a large one's best single cut is then
+    improved greedily, one tensor at a time); ties go to fewer line buffers."""
+    cs = components(steps, g)
+    cuts = [(False,) * len(ts) for _, ts in cs]
+
+    def cost(trial):
+        sch = build(steps, g, trial)
+        return float("inf") if sch is None else arena_of(sch)
+
+    best = cost(cuts)
+    for i, (_, ts) in enumerate(cs):
+        for opt in _options(len(ts)):
             trial = cuts[:i] + [opt] + cuts[i + 1:]
-            a = arena_of(build(steps, g, trial))
+            a = cost(trial)
             if (a, -sum(opt)) < (best, -sum(cuts[i])):
                 best, cuts = a, trial
+        if len(ts) > MAX_SEARCH_EDGES:             # bounded: one pass over its tensors
+            for j in range(len(ts)):
+                opt = tuple(c != (k == j) for k, c in enumerate(cuts[i]))
+                trial = cuts[:i] + [opt] + cuts[i + 1:]
+                a = cost(trial)
+                if (a, -sum(opt)) < (best, -sum(cuts[i])):
+                    best, cuts = a, trial
     return build(steps, g, cuts)
 
 
@@ -415,8 +565,10 @@ def choose(steps, g, memory, arena_budget, plan_of):
     lbl = plan_of(None)
     if memory == "fast" or (memory == "auto" and (arena_budget is None or lbl.arena_bytes <= arena_budget)):
         return None, lbl
-    if not chains(steps, g):
+    if not components(steps, g):
         return None, lbl
     sch = smallest(steps, g, lambda s: plan_of(s).arena_bytes)
+    if sch is None:
+        return None, lbl
     p = plan_of(sch)
     return (sch, p) if p.arena_bytes < lbl.arena_bytes else (None, lbl)

@@ -5,8 +5,7 @@
 void nn_maxpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out)
 {
-    nn_pool_params q = *p;
-    q.out_h = (int16_t)(y1 - y0);
-    pool_band(p->in_h, p->pad_h, p->stride_h, y0, in_first, in_rows, &q.pad_h, &q.in_h);
+    nn_pool_params q;
+    NN_BAND(q, p, 1, y0, y1, in_first, in_rows);
     nn_maxpool_q7(&q, in, out);
 }

@@ -183,10 +183,13 @@ class _ModelText:
         return "".join(lines)
 
     def _group_table(self, grp, k):
-        rows = [[r.stage, r.y, r.in_first, r.in_rows, r.slot, r.drop, r.keep] for r in grp.runs]
+        w = grp.width
+        rows = [([r.stage, r.y, r.in_first, r.in_rows, r.slot, r.drop, r.keep, *r.more] + [0] * w)[:w]
+                for r in grp.runs]
+        more = "" if w == 7 else f", then the first row held of each further input"
         return (f"/* fused group {k}: one row command per line: step of the group, output row, first input row\n"
-                f" * held, input rows held, output slot, rows dropped from the output buffer first, rows kept\n"
-                f" * (7 values per command) */\n"
+                f" * held, input rows held, output slot, rows dropped from the output buffer first, rows kept{more}\n"
+                f" * ({w} values per command) */\n"
                 + c_array(f"{self.name}_group{k}", np.array(rows, dtype=np.int16)) + "\n")
 
     def _by_row(self, grp, st, inp, row):
@@ -215,35 +218,35 @@ class _ModelText:
         """One commented block: a loop over the group's row commands (nnbuild.schedule)."""
         plan = self.plan
         bufs = ", ".join(f"{_comment(e.tensor)} @{plan.tensor_offset(e.tensor)} ({e.cap} x {e.row_bytes} B)"
-                         for e in grp.edges)
+                         for e in grp.edges if not e.whole)
         out = [f"\n    /* Fused group {k}, streamed row by row through line buffers: "
                f"{_comment(' -> '.join(s.name for s in grp.steps))}\n"
-               f"     * line buffers {bufs}; {len(grp.runs)} row commands */\n"]
+               f"     * line buffers {bufs or 'none'}; {len(grp.runs)} row commands */\n"]
         for st in grp.stages:
             out.append(self._step_comment(st.step).replace("    /* [", "    /*   [", 1))
         out.extend(f"    NN_PROFILE_MARK({s.index});\n" for s in grp.steps)
         out.append(f"    for (i = 0; i < {len(grp.runs)}; i++) {{\n"
-                   f"        const int16_t *c = {self.name}_group{k} + 7 * i;\n"
+                   f"        const int16_t *c = {self.name}_group{k} + {grp.width} * i;\n"
                    "        switch (c[0]) {\n")
         for j, st in enumerate(grp.stages):
             s = st.step
-            inp = "pixels" if s.inputs[0] == self.g.input else f"a + {plan.tensor_offset(s.inputs[0])}"
-            if s.inputs[0] == self.g.input and st.window != "pixels":
+            ptrs = ["pixels" if t == self.g.input else f"a + {plan.tensor_offset(t)}" for t in s.inputs]
+            if self.g.input in s.inputs and st.window != "pixels":
                 raise NnbuildError("a fused step reads the pixels", where=f"step '{s.name}'")
-            base = plan.tensor_offset(s.output)
+            base, rb = plan.tensor_offset(s.output), grp.edges[j].row_bytes
             out.append(f"        case {j}:  /* {_comment(s.name)} */\n")
-            if j < len(grp.stages) - 1:
-                rb = grp.edges[j].row_bytes
+            if not grp.edges[j].whole:
                 out.append(f"            if (c[5])\n                memmove(a + {base}, a + {base} + c[5] * {rb}, "
                            f"(uint32_t)(c[6] * {rb}));\n")
-            else:
-                rb = st.out_row_bytes
             row = f"a + {base} + c[4] * {rb}"
             if st.by_row:
-                out.extend(self._by_row(grp, st, inp, row))
+                out.extend(self._by_row(grp, st, ptrs[0], row))
                 continue
-            band = {"y0": "c[1]", "y1": "c[1] + 1", "in_first": "c[2]", "in_rows": "c[3]", "inp": inp,
-                    "out": row, "row_bytes": st.in_row_bytes, "scratch": self.scratch(s)}
+            firsts = ["c[2]"] + [f"c[{6 + m}]" for m in range(1, len(ptrs))]
+            ins = [f"{p} + (c[1] - {f}) * {b}" for p, f, b in zip(ptrs, firsts, st.in_row_bytes)]
+            band = {"y0": "c[1]", "y1": "c[1] + 1", "in_first": "c[2]", "in_rows": "c[3]", "inp": ptrs[0],
+                    "out": row, "row_bytes": st.in_row_bytes[0], "scratch": self.scratch(s),
+                    "ins": ins, "n": st.out_row_bytes, "w": self.g.tensors[s.output].shape[1]}
             out.extend(f"            {line}\n" for line in s.rows.emit(s, self, band))
             out.append("            break;\n")
         out.append("        }\n    }\n")

@@ -40,9 +40,11 @@ class Lowered:
 
 @dataclass(frozen=True)
 class Rows:
-    window: str     # the input rows an output row reads: "conv", "pool" (pad_h 0 only) or "pixels"
+    window: str     # the input rows an output row reads: "conv", "pool" (pad_h 0 only), "pixels"
+                    # (the input stage) or "point" (element-wise: row y of every input, any number)
     emit: object    # emit(step, ctx, band) -> [C statements]; band: C expressions y0, y1, in_first,
-                    # in_rows (input rows held), inp (row in_first), out (row y0), scratch
+                    # in_rows (input rows held), inp (row in_first), out (row y0), scratch; for
+                    # "point": ins (row y of each input), n (output row bytes), w (pixels per row)
     hrow: object = None   # max pools: emit_hrow(step, ctx, inp, out) -> [C statements], the
                           # horizontal windows of one input row (the pool split by rows)
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import attr, check_range, check_shift, shapes, where
 
 
@@ -31,4 +31,9 @@ def emit(s, ctx):
             f"{p['out_shift']}, {ctx.ptr(s.output)}, {p['n']});"]
 
 
-register(Kernel("add", "q7", "nn_add_q7", lower, emit, inplace=(0, 1)))
+def emit_rows(s, ctx, b):
+    p, (x, y) = s.params, b["ins"]
+    return [f"nn_add_q7({x}, {p['a_shift']}, {y}, {p['b_shift']}, {p['out_shift']}, {b['out']}, {b['n']});"]
+
+
+register(Kernel("add", "q7", "nn_add_q7", lower, emit, inplace=(0, 1), rows=Rows("point", emit_rows)))

@@ -1,6 +1,6 @@
 """nn_concat_q7: channel concatenation, one call per input writing its channel slice."""
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import attr, check_range, check_shift, shapes, where
 
 
@@ -27,4 +27,13 @@ def emit(s, ctx):
     return calls
 
 
-register(Kernel("concat", "q7", "nn_concat_q7", lower, emit))
+def emit_rows(s, ctx, b):
+    """One output row: each input's row into its channel slice (the kernel, on w pixels)."""
+    p, calls, c_off = s.params, [], 0
+    for row, in_c, shift in zip(b["ins"], p["in_c"], p["shifts"]):
+        calls.append(f"nn_concat_q7({row}, {b['w']}, {in_c}, {shift}, {b['out']}, {p['out_c']}, {c_off});")
+        c_off += in_c
+    return calls
+
+
+register(Kernel("concat", "q7", "nn_concat_q7", lower, emit, rows=Rows("point", emit_rows)))

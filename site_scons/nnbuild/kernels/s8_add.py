@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import INT32, act_range, attr, check_range, check_shift, shapes, where
 from .s8_conv2d import SCHEME
 
@@ -38,4 +38,10 @@ def emit(s, ctx):
             f"{ctx.ptr(s.output)});"]
 
 
-register(Kernel("add", SCHEME, "nn_add_s8", lower, emit, struct="nn_add_s8_params", inplace=(0, 1)))
+def emit_rows(s, ctx, b):
+    x, y = b["ins"]
+    return [f"nn_add_s8_rows(&{ctx.sym(s, 'params')}, {b['n']}, {x}, {y}, {b['out']});"]
+
+
+register(Kernel("add", SCHEME, "nn_add_s8", lower, emit, struct="nn_add_s8_params", inplace=(0, 1),
+                rows=Rows("point", emit_rows)))

@@ -2,7 +2,7 @@
 slice: a plain copy (q7's kernel with shift 0) where the input keeps the output's scale and zero
 point, else TFLite Micro's int8 -> int8 requantization (docs/int8_contract.md: concat)."""
 from ..errors import NnbuildError
-from . import Kernel, Lowered, register
+from . import Kernel, Lowered, Rows, register
 from ._checks import INT32, attr, check_range, check_shift, shapes, where
 from .s8_conv2d import SCHEME
 
@@ -30,17 +30,26 @@ def lower(g, op):
                     "requant": [bool(v) for v in lists["requant"]]})
 
 
-def emit(s, ctx):
+def _calls(s, ctx, srcs, pixels, out):
     p, calls, c_off = s.params, [], 0
-    for i, tensor in enumerate(s.inputs):
-        src, in_c = ctx.ptr(tensor), p["in_c"][i]
+    for i, src in enumerate(srcs):
+        in_c = p["in_c"][i]
         if p["requant"][i]:
-            calls.append(f"nn_concat_s8({src}, {p['pixels']}, {in_c}, {p['in_zp'][i]}, {ctx.int(p['in_mult'][i])}, "
-                         f"{p['in_shift'][i]}, {p['out_zp']}, {ctx.ptr(s.output)}, {p['out_c']}, {c_off});")
+            calls.append(f"nn_concat_s8({src}, {pixels}, {in_c}, {p['in_zp'][i]}, {ctx.int(p['in_mult'][i])}, "
+                         f"{p['in_shift'][i]}, {p['out_zp']}, {out}, {p['out_c']}, {c_off});")
         else:
-            calls.append(f"nn_concat_q7({src}, {p['pixels']}, {in_c}, 0, {ctx.ptr(s.output)}, {p['out_c']}, {c_off});")
+            calls.append(f"nn_concat_q7({src}, {pixels}, {in_c}, 0, {out}, {p['out_c']}, {c_off});")
         c_off += in_c
     return calls
 
 
-register(Kernel("concat", SCHEME, "nn_concat_s8", lower, emit))
+def emit(s, ctx):
+    return _calls(s, ctx, [ctx.ptr(t) for t in s.inputs], s.params["pixels"], ctx.ptr(s.output))
+
+
+def emit_rows(s, ctx, b):
+    """One output row: each input's row into its channel slice (the kernels, on w pixels)."""
+    return _calls(s, ctx, b["ins"], b["w"], b["out"])
+
+
+register(Kernel("concat", SCHEME, "nn_concat_s8", lower, emit, rows=Rows("point", emit_rows)))
