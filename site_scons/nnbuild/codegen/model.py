@@ -186,7 +186,7 @@ class _ModelText:
         w = grp.width
         rows = [([r.stage, r.y, r.in_first, r.in_rows, r.slot, r.drop, r.keep, *r.more] + [0] * w)[:w]
                 for r in grp.runs]
-        more = "" if w == 7 else f", then the first row held of each further input"
+        more = "" if w == 7 else ", then the first row held of each further input"
         return (f"/* fused group {k}: one row command per line: step of the group, output row, first input row\n"
                 f" * held, input rows held, output slot, rows dropped from the output buffer first, rows kept{more}\n"
                 f" * ({w} values per command) */\n"
