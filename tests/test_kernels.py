@@ -83,9 +83,9 @@ def _rand_act(rng):
 # -- conv2d ---------------------------------------------------------------------------------------
 
 def conv_scratch_bytes(kh, kw, cin_g):
-    """docs/q7_contract.md: two int16 columns of K = kh*kw*cin_g values, padded to whole blocks
+    """docs/q7_contract.md: four int16 columns of K = kh*kw*cin_g values, padded to whole blocks
     of 4 (the kernel writes the padding, so a smaller buffer shows up as a broken sentinel)."""
-    return 4 * ((kh * kw * cin_g + 3) // 4 * 4)
+    return 8 * ((kh * kw * cin_g + 3) // 4 * 4)
 
 
 def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
@@ -182,9 +182,9 @@ def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
 def test_conv_scratch_matches_planner_table():
     """The conv kernel's registered scratch (what the planner reserves) is the size run_conv hands it."""
     scratch = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7").scratch
-    assert scratch({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}) == conv_scratch_bytes(3, 5, 3) == 4 * 48
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 3, "groups": 1}) == conv_scratch_bytes(5, 5, 3) == 4 * 76
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}) == 4 * 800
+    assert scratch({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}) == conv_scratch_bytes(3, 5, 3) == 8 * 48
+    assert scratch({"k_h": 5, "k_w": 5, "in_c": 3, "groups": 1}) == conv_scratch_bytes(5, 5, 3) == 8 * 76
+    assert scratch({"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}) == 8 * 800
 
 
 # -- fully connected ------------------------------------------------------------------------------

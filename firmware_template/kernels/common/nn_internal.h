@@ -39,7 +39,7 @@ static inline int32_t nn_round_shift2(int32_t acc, int32_t sm1)
 static inline int32_t nn_conv_scratch_contract(const nn_conv_params *p)
 {
     const int32_t k = (int32_t)p->k_h * p->k_w * (p->in_c / p->groups);
-    return 4 * ((k + 3) / 4 * 4);   /* two int16 columns, each padded to whole 4-value blocks */
+    return 8 * ((k + 3) / 4 * 4);   /* four int16 columns, each padded to whole 4-value blocks */
 }
 
 static inline int32_t nn_fc_scratch_contract(const nn_fc_params *p)

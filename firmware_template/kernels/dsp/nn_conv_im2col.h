@@ -1,6 +1,6 @@
-/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16 pair
- * layout of common/nn_dsp.h (one pixel's column at a time, or both columns of an interior pixel
- * pair in one pass). Static functions in a header included once, by each of those files: the
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16
+ * four-column layout of common/nn_dsp.h (one pixel's column at a time, or the four columns of an
+ * interior pixel quad in one pass). Static functions in a header included once, by each of those files: the
  * compiler sees them exactly as if they were written there. */
 #ifndef NN_CONV_IM2COL_H
 #define NN_CONV_IM2COL_H
@@ -24,8 +24,8 @@ static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
 }
 
 /* Widen a gathered int8 column of K values, with (-K) & 3 zeros in front, into the interleaved
- * pair layout (col0: dst = scratch, col1: dst = scratch + 2). */
-static void widen_pair(int16_t *dst, const int8_t *src, int32_t K)
+ * layout (column p: dst = scratch + 2 p). */
+static void widen_col(int16_t *dst, const int8_t *src, int32_t K)
 {
     int32_t i;
     for (i = (K + 3) >> 2; i > 0; i--, src += 4, dst += NN_COLW_STEP)
@@ -43,8 +43,8 @@ static inline void colw_pad(nn_colw *w, int32_t n, uint32_t pad4)
 }
 
 /* Column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g values in (ky, kx, c) order,
- * after (-K) & 3 zeros (whole blocks), written into the interleaved pair layout at dst (col0:
- * scratch, col1: scratch + 2); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
+ * after (-K) & 3 zeros (whole blocks), written into the interleaved layout at dst (column p:
+ * scratch + 2 p); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
  * the folded bias expects). q7 passes the constant 0, so GCC specialises it (constprop) into
  * the code it had before s8 existed.
  * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
@@ -69,7 +69,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
             const int32_t row_step = p->dil_h * W * C;
             for (ky = 0; ky < p->k_h; ky++, at += row_len, src += row_step)
                 copy_run(at, src, row_len);
-            widen_pair(dst, stage, K);
+            widen_col(dst, stage, K);
             return;
         }
         /* border pixel: zero the whole stage by words (cheaper than a memset call per gap),
@@ -97,7 +97,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
                 }
             }
         }
-        widen_pair(dst, stage, K);
+        widen_col(dst, stage, K);
         return;
     }
     {
@@ -129,78 +129,71 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
     }
 }
 
-/* Both columns of two pixels in one output row whose windows lie inside the input, for dense
- * layers with in_c % 4 == 0 (each kernel row is row_blocks whole blocks of one input run; the
- * second pixel's run starts dx bytes later): the four words of a block are written together, two
- * blocks per pass. */
-static void im2col_pair_interior(const int8_t *src, int32_t dx, int32_t row_step, int32_t k_h,
+/* The four columns of four pixels in one output row whose windows lie inside the input, for
+ * dense layers with in_c % 4 == 0 (each kernel row is row_blocks whole blocks of one input run;
+ * pixel p's run starts p * dx bytes later): a block's eight words are written together. */
+static void im2col_quad_interior(const int8_t *src, int32_t dx, int32_t row_step, int32_t k_h,
                                  int32_t row_blocks, int16_t *dst)
 {
     int32_t ky, n;
     for (ky = 0; ky < k_h; ky++, src += row_step) {
         const int8_t *s = src;
-        if (row_blocks & 1) {
+        for (n = row_blocks; n > 0; n--, s += 4, dst += NN_COLW_STEP) {
             const uint32_t x0 = nn_read32(s), x1 = nn_read32(s + dx);
+            const uint32_t x2 = nn_read32(s + 2 * dx), x3 = nn_read32(s + 3 * dx);
             nn_write32(dst, nn_sxtb16(x0));
             nn_write32(dst + 2, nn_sxtb16(x1));
-            nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-            nn_write32(dst + 6, nn_sxtb16_ror8(x1));
-            s += 4;
-            dst += NN_COLW_STEP;
-        }
-        for (n = row_blocks >> 1; n > 0; n--, s += 8, dst += 2 * NN_COLW_STEP) {
-            const uint32_t x0 = nn_read32(s), x1 = nn_read32(s + dx);
-            const uint32_t y0 = nn_read32(s + 4), y1 = nn_read32(s + 4 + dx);
-            nn_write32(dst, nn_sxtb16(x0));
-            nn_write32(dst + 2, nn_sxtb16(x1));
-            nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-            nn_write32(dst + 6, nn_sxtb16_ror8(x1));
-            nn_write32(dst + 8, nn_sxtb16(y0));
-            nn_write32(dst + 10, nn_sxtb16(y1));
-            nn_write32(dst + 12, nn_sxtb16_ror8(y0));
-            nn_write32(dst + 14, nn_sxtb16_ror8(y1));
+            nn_write32(dst + 4, nn_sxtb16(x2));
+            nn_write32(dst + 6, nn_sxtb16(x3));
+            nn_write32(dst + 8, nn_sxtb16_ror8(x0));
+            nn_write32(dst + 10, nn_sxtb16_ror8(x1));
+            nn_write32(dst + 12, nn_sxtb16_ror8(x2));
+            nn_write32(dst + 14, nn_sxtb16_ror8(x3));
         }
     }
 }
 
-/* Copy two runs of n >= 4 bytes (src and src + dx to d0 and d1) by words, the last word ending
- * at the runs' last byte (it may overlap the previous one): nothing is read or written outside
- * the runs. */
-static inline void copy_runs_words(int8_t *d0, int8_t *d1, const int8_t *src, int32_t dx,
-                                   int32_t n)
+/* Stack bytes per pixel for gathering the small columns of a quad (four of them live). */
+#define NN_QSTAGE_MAX 128
+
+/* Copy a run of n >= 4 bytes by words, the last word ending at the run's last byte (it may
+ * overlap the previous one): nothing is read or written outside the run. */
+static inline void copy_run_words(int8_t *d, const int8_t *src, int32_t n)
 {
     const int32_t last = n - 4;
     int32_t i;
     for (i = 0; i < last; i += 4) {
-        const uint32_t a = nn_read32(src + i), b = nn_read32(src + dx + i);
-        nn_write32(d0 + i, a);
-        nn_write32(d1 + i, b);
-        NN_AFTER(d0, i);  /* keeps GCC from turning this loop into memcpy calls */
+        nn_write32(d + i, nn_read32(src + i));
+        NN_AFTER(d, i);  /* keeps GCC from turning this loop into a memcpy call */
     }
-    nn_write32(d0 + last, nn_read32(src + last));
-    nn_write32(d1 + last, nn_read32(src + dx + last));
+    nn_write32(d + last, nn_read32(src + last));
 }
 
-/* Like im2col_pair_interior for small columns whose blocks do not line up with the kernel rows
+/* Like im2col_quad_interior for small columns whose blocks do not line up with the kernel rows
  * (e.g. RGB input): each pixel's window is gathered on the stack (rows of row_len >= 4 bytes,
- * K <= NN_STAGE_MAX, (-K) & 3 zeros in front), then both are widened in one pass. */
-static void im2col_pair_small_interior(const int8_t *src, int32_t dx, int32_t row_step,
+ * K <= NN_QSTAGE_MAX, (-K) & 3 zeros in front), then all four are widened in one pass. */
+static void im2col_quad_small_interior(const int8_t *src, int32_t dx, int32_t row_step,
                                        int32_t k_h, int32_t row_len, int32_t K, int16_t *dst)
 {
-    int8_t st0[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
-    int8_t st1[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
-    int32_t ky, at, b;
-    nn_write32(st0, 0);
-    nn_write32(st1, 0);
-    for (ky = 0, at = (-K) & 3; ky < k_h; ky++, at += row_len, src += row_step) {
-        copy_runs_words(st0 + at, st1 + at, src, dx, row_len);
+    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+    int32_t p, ky, at, b;
+    for (p = 0; p < 4; p++, src += dx) {
+        const int8_t *s = src;
+        nn_write32(st[p], 0);
+        for (ky = 0, at = (-K) & 3; ky < k_h; ky++, at += row_len, s += row_step)
+            copy_run_words(st[p] + at, s, row_len);
     }
     for (b = 0; b < K; b += 4, dst += NN_COLW_STEP) {   /* ceil(K / 4) blocks */
-        const uint32_t x0 = nn_read32_aligned(st0 + b), x1 = nn_read32_aligned(st1 + b);
+        const uint32_t x0 = nn_read32_aligned(st[0] + b), x1 = nn_read32_aligned(st[1] + b);
+        const uint32_t x2 = nn_read32_aligned(st[2] + b), x3 = nn_read32_aligned(st[3] + b);
         nn_write32(dst, nn_sxtb16(x0));
         nn_write32(dst + 2, nn_sxtb16(x1));
-        nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-        nn_write32(dst + 6, nn_sxtb16_ror8(x1));
+        nn_write32(dst + 4, nn_sxtb16(x2));
+        nn_write32(dst + 6, nn_sxtb16(x3));
+        nn_write32(dst + 8, nn_sxtb16_ror8(x0));
+        nn_write32(dst + 10, nn_sxtb16_ror8(x1));
+        nn_write32(dst + 12, nn_sxtb16_ror8(x2));
+        nn_write32(dst + 14, nn_sxtb16_ror8(x3));
     }
 }
 

@@ -41,9 +41,9 @@ def lower(g, op):
 
 
 def scratch(p):
-    """Two int16 im2col columns, each padded to whole 4-value blocks (nn_conv2d_q7_scratch_bytes)."""
+    """Four int16 im2col columns, each padded to whole 4-value blocks (nn_conv2d_q7_scratch_bytes)."""
     k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
-    return 4 * (-(-k // 4) * 4)
+    return 8 * (-(-k // 4) * 4)
 
 
 def emit(s, ctx):
