@@ -14,7 +14,6 @@ typedef struct {
     int32_t g, cin_g, K;
     int32_t next, oy, ox;   /* the next quad's first pixel: index and (row, column) */
     int32_t pix, npx;       /* the current quad: first pixel index, valid pixels (1..4) */
-    int fast;               /* interior quads: 1 im2col_quad_interior, 2 ..._small_interior */
 } nn_conv_quads;
 
 static void nn_conv_quads_init(nn_conv_quads *q, const nn_conv_params *p, const int8_t *in,
@@ -31,60 +30,41 @@ static void nn_conv_quads_init(nn_conv_quads *q, const nn_conv_params *p, const 
     q->ox = 0;
     q->pix = 0;
     q->npx = 0;
-    /* dense layers only (the interior builders read whole input pixels) */
-    q->fast = p->groups != 1 || p->dil_w != 1 ? 0
-            : (cin_g & 3) == 0 ? 1
-            : q->K <= NN_QSTAGE_MAX && p->k_w * cin_g >= 4 ? 2 : 0;
 }
 
 /* The next quad's columns into scratch; 0 when every pixel is done. A last quad of fewer than
- * four pixels repeats its last pixel's column in the missing slots (their outputs are dropped). */
+ * four pixels repeats its last pixel in the missing columns (their outputs are dropped).
+ * Builders: small windows (K <= NN_QSTAGE_MAX) gathered on the stack, any quad; quads in one
+ * output row of layers with cin_g % 4 == 0 by taps; anything else pixel by pixel. */
 static int nn_conv_quads_next(nn_conv_quads *q, int16_t *scratch)
 {
     const nn_conv_params *p = q->p;
     const int32_t npix = p->out_h * p->out_w;
-    int32_t k;
+    int32_t oy[4], ox[4], k;
     if (q->next >= npix)
         return 0;
     q->pix = q->next;
     q->npx = npix - q->pix < 4 ? npix - q->pix : 4;
-    if (q->fast != 0 && q->npx == 4 && q->ox + 3 < p->out_w) {
-        const int32_t iy0 = q->oy * p->stride_h - p->pad_h, ix0 = q->ox * p->stride_w - p->pad_w;
-        if (iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0
-            && ix0 + 3 * p->stride_w + p->k_w <= p->in_w) {
-            const int8_t *src = q->in + (iy0 * p->in_w + ix0) * q->cin_g;
-            const int32_t dx = p->stride_w * q->cin_g, row_step = p->dil_h * p->in_w * q->cin_g;
-            if (q->fast == 1)
-                im2col_quad_interior(src, dx, row_step, p->k_h, (p->k_w * q->cin_g) >> 2, scratch);
-            else
-                im2col_quad_small_interior(src, dx, row_step, p->k_h, p->k_w * q->cin_g, q->K,
-                                           scratch);
-            q->next += 4;
-            q->ox += 4;
-            if (q->ox == p->out_w) {
-                q->ox = 0;
-                q->oy++;
-            }
-            return 1;
+    for (k = 0; k < 4; k++) {
+        oy[k] = q->oy;
+        ox[k] = q->ox;
+        if (k < q->npx - 1 && ++q->ox == p->out_w) {
+            q->ox = 0;
+            q->oy++;
         }
     }
-    for (k = 0; k < 4; k++) {
-        if (k < q->npx) {
-            im2col(p, q->in, q->oy, q->ox, q->g, q->cin_g, scratch + 2 * k, q->pad4);
-            q->next++;
-            if (++q->ox == p->out_w) {
-                q->ox = 0;
-                q->oy++;
-            }
-        } else {   /* repeat the last valid column: 2 words per block */
-            const int16_t *src = scratch + 2 * (q->npx - 1);
-            int16_t *dst = scratch + 2 * k;
-            int32_t b;
-            for (b = (q->K + 3) >> 2; b > 0; b--, src += NN_COLW_STEP, dst += NN_COLW_STEP) {
-                nn_write32(dst, nn_read32_aligned(src));
-                nn_write32(dst + NN_COLW_ODD, nn_read32_aligned(src + NN_COLW_ODD));
-            }
-        }
+    q->next += q->npx;
+    if (++q->ox == p->out_w) {   /* the next quad starts after the last valid pixel */
+        q->ox = 0;
+        q->oy++;
+    }
+    if (q->K <= NN_QSTAGE_MAX) {
+        im2col_quad_small(p, q->in, oy, ox, q->g, q->cin_g, q->K, scratch, q->pad4);
+    } else if ((q->cin_g & 3) == 0 && q->npx == 4 && oy[3] == oy[0]) {
+        im2col_quad_taps(p, q->in, oy[0], ox[0], q->g, q->cin_g, scratch, q->pad4);
+    } else {
+        for (k = 0; k < 4; k++)
+            im2col(p, q->in, oy[k], ox[k], q->g, q->cin_g, scratch + 2 * k, q->pad4);
     }
     return 1;
 }
