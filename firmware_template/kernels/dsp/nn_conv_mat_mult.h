@@ -70,6 +70,75 @@
             :                                                                                  \
             : "r8", "r9", "r10", "r11", "cc", "memory");                                       \
     } while (0)
+
+/* Two blocks per LDRD of the weight row (word-aligned rows only: LDRD faults on unaligned
+ * addresses): 25 instructions per 32 MACs. 14 registers, so out of line (one copy per file,
+ * used for long rows, where its call is noise): acc[0..3] += row w x the columns at c over n
+ * blocks. */
+#define MAC_1X4_PAIR_ASM                                                                       \
+    "ldrd   %[x], %[y], [%[w]], #8\n\t"                                                        \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[x]\n\t"                                                                    \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[x], %[x], ror #8\n\t"                                                            \
+    "smlad  %[a0], %[x], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[x], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[x], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[x], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[y]\n\t"                                                                    \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[y], %[y], ror #8\n\t"                                                            \
+    "smlad  %[a0], %[y], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[y], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[y], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[y], r11, %[a3]\n\t"
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_aligned(const int8_t *w, const int16_t *c,
+                                                        int32_t n, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t x, y, e;
+    __asm__ volatile(
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        MAC_1X4_BLOCK_ASM
+        "2:\n\t"
+        "lsls   %[e], %[n], #30\n\t"   /* N: bit 1 (one pair), C: bit 2 (two pairs) */
+        "bpl    3f\n\t"
+        MAC_1X4_PAIR_ASM
+        "3:\n\t"
+        "bcc    4f\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "4:\n\t"
+        "lsrs   %[n], %[n], #3\n\t"
+        "beq    6f\n\t"
+        "5:\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    5b\n\t"
+        "6:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
+          [n] "+r"(n), [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e)
+        :
+        : "r8", "r9", "r10", "r11", "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#define NN_MAC_ALIGNED 1
 #else
 #define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
     do {                                                                                       \
@@ -152,14 +221,42 @@ rq_one(int32_t acc, const int32_t *b, int32_t s, int32_t lo, int32_t hi, const i
     return (int8_t)nn_requant(acc, s, lo, hi);
 }
 
+/* acc[0..3] += row w x the columns at c over n blocks, out of line (one copy per file): for the
+ * rows that build their first block and the instances of the rare epilogues. */
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int16_t *c, int32_t n,
+                                                     int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    MAC_1X4(w, c, n, a0, a1, a2, a3);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+#ifndef NN_MAC_ALIGNED
+#define mac_1x4_aligned mac_1x4_call
+#endif
+
+/* The four requantised outputs of one channel b (bias word or record) at out + p * ps. */
+static inline __attribute__((__always_inline__)) void
+rq_store4(int8_t *out, int32_t ps, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+          const int32_t *b, int32_t s, int32_t lo, int32_t hi, const int mode)
+{
+    out[0] = rq_one(a0, b, s, lo, hi, mode);
+    out[ps] = rq_one(a1, b, s, lo, hi, mode);
+    out[2 * ps] = rq_one(a2, b, s, lo, hi, mode);
+    out[3 * ps] = rq_one(a3, b, s, lo, hi, mode);
+}
+
 /* `n_oc` output channels (weight rows from w, bias words / records from b) for four pixels whose
  * columns are interleaved at `cols` (ceil(K / 4) blocks), outputs at out + p * pstride + o.
- * Instances are kept out of line so the MAC loop gets the registers; per channel: MAC_1X4 over
- * ceil(K / 4) blocks, 4 requantisations in the given mode (constant in each instance below). */
+ * Per channel: a MAC_1X4 over ceil(K / 4) blocks, 4 requantisations in the given mode (constant
+ * in each instance below); `inl`: the MAC loop inlined (the usual epilogues) or called. */
 static inline __attribute__((__always_inline__)) void
 mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
                   const int16_t *cols, int8_t *out, int32_t pstride, int32_t s, int32_t lo,
-                  int32_t hi, const int mode)
+                  int32_t hi, const int mode, const int inl)
 {
     const int32_t pre = (-K) & 3, nb = (K + 3) >> 2;
     /* per channel: q7 one bias word; s8 (modes 3-5) a record of NN_S8_CHAN words (nn_int8.h) */
@@ -169,45 +266,64 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
      * reads each weight row from pre bytes before its start (the previous row's last weights,
      * against zeros). Only the first row, which may start the weight array, and rows shorter
      * than a block build their first block's word instead. */
-    int shifted = pre != 0;
+    if (pre != 0) {
+        const int32_t *const b_built = K < 4 ? b_end : b + bw;
+        for (; b != b_built; b += bw, out++) {
+            int32_t acc[4];
+            const int16_t *c = cols + NN_COLW_STEP;
+            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+            MAC_1X4_WORD(first_word(w, pre, K), cols, acc[0], acc[1], acc[2], acc[3]);
+            mac_1x4_call(w + 4 - pre, c, nb - 1, acc);
+            w += K;
+            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
+        }
+    } else if (((uintptr_t)w & 3) == 0 && nb >= 16) {
+        /* word-aligned rows of at least 16 blocks: the LDRD loop (its call costs < 1 %) */
+        for (; b != b_end; b += bw, out++, w += K) {
+            int32_t acc[4];
+            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+            mac_1x4_aligned(w, cols, nb, acc);
+            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
+        }
+        return;
+    }
+    w -= pre;
     for (; b != b_end; b += bw, out++) {
         const int16_t *c = cols;
-        int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0, n = nb;
-        if (shifted) {
-            MAC_1X4_WORD(first_word(w, pre, K), c, a0, a1, a2, a3);
-            c += NN_COLW_STEP;
-            w += 4 - pre;
-            n--;
-            shifted = K < 4;
-        } else {
+        int32_t n = nb;
+        if (inl) {
+            int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
+            MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
             w -= pre;
+            rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
+        } else {
+            int32_t acc[4];
+            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+            mac_1x4_call(w, c, n, acc);
+            w += K;
+            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
         }
-        MAC_1X4(w, c, n, a0, a1, a2, a3);
-        /* w is at the row's end: the next row's start */
-        out[0] = rq_one(a0, b, s, lo, hi, mode);
-        out[pstride] = rq_one(a1, b, s, lo, hi, mode);
-        out[2 * pstride] = rq_one(a2, b, s, lo, hi, mode);
-        out[3 * pstride] = rq_one(a3, b, s, lo, hi, mode);
     }
 }
 
 /* The body specialised per epilogue (no mode test per channel): q7 1: plain int8 output, 2:
  * fused ReLU (nn_round_shift2, SSAT/USAT clamp), 0: anything else through nn_requant; s8 (b:
  * the channel records, nn_int8.h; s: the output zero point) with shifts in -22..-1 (rq_right)
- * 3: no activation, 5: fused relu; 4: anything else through nn_requant_s8. */
-#define NN_MAT_MULT_INSTANCE(name, mode_)                                                      \
+ * 3: no activation, 5: fused relu; 4: anything else through nn_requant_s8. The usual ones (1, 2,
+ * 3, 5) inline the MAC loop. */
+#define NN_MAT_MULT_INSTANCE(name, mode_, inl_)                                                \
     static NN_NOINLINE NN_MAYBE_UNUSED void                                                    \
     name(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K, const int16_t *cols,      \
          int8_t *out, int32_t pstride, int32_t s, int32_t lo, int32_t hi)                      \
     {                                                                                          \
-        mat_mult_4px_body(w, b, n_oc, K, cols, out, pstride, s, lo, hi, mode_);                \
+        mat_mult_4px_body(w, b, n_oc, K, cols, out, pstride, s, lo, hi, mode_, inl_);          \
     }
-NN_MAT_MULT_INSTANCE(mat_mult_4px_requant, 0)
-NN_MAT_MULT_INSTANCE(mat_mult_4px_int8, 1)
-NN_MAT_MULT_INSTANCE(mat_mult_4px_relu, 2)
-NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_int8, 3)
-NN_MAT_MULT_INSTANCE(mat_mult_4px_s8, 4)
-NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_relu, 5)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_requant, 0, 0)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_int8, 1, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_relu, 2, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_int8, 3, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8, 4, 0)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_relu, 5, 1)
 
 typedef void (*nn_mat_mult_fn)(const int8_t *, const int32_t *, int32_t, int32_t,
                                const int16_t *, int8_t *, int32_t, int32_t, int32_t, int32_t);
