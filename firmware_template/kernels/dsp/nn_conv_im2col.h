@@ -209,7 +209,7 @@ static inline void widen4_pad(int32_t n, uint32_t pad4, int16_t *dst)
  * a row that lies inside the input for all four pixels of a dense layer (dilation 1 across) is
  * one widen4 over its k_w * cin_g / 4 blocks; otherwise per tap, a tap inside the input for all
  * four pixels one widen4, a tap outside for all of them padding, a mixed one block by block. */
-static void im2col_quad_taps(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox0,
+static NN_NOINLINE void im2col_quad_taps(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox0,
                              int32_t g, int32_t cin_g, int16_t *dst, uint32_t pad4)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, nbt = cin_g >> 2;
@@ -290,7 +290,7 @@ static inline void copy_run_words(int8_t *d, const int8_t *src, int32_t n)
  * natural int8 order on the stack ((-K) & 3 zeros in front; a window inside the input of a dense
  * layer by whole kernel rows, any other through the padding fill and its valid taps), then all
  * four are widened in one pass. */
-static void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
+static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
                               const int32_t *ox, int32_t g, int32_t cin_g, int32_t K,
                               int16_t *dst, uint32_t pad4)
 {

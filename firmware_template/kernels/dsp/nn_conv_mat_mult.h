@@ -249,10 +249,28 @@ rq_store4(int8_t *out, int32_t ps, int32_t a0, int32_t a1, int32_t a2, int32_t a
     out[3 * ps] = rq_one(a3, b, s, lo, hi, mode);
 }
 
+/* acc[0..3] (the bias) += weight row `row` (K values) x the columns at cols, out of line: rows
+ * that build their first block when K % 4 != 0 (the first row, which may start the weight array:
+ * reading pre bytes before it is not allowed; every row when K < 4), word-aligned rows (the LDRD
+ * loop; its call costs < 1 % of a row of 16+ blocks) and the rare epilogues' instances. */
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_row(const int8_t *row, int32_t K, int built,
+                                                const int16_t *cols, int32_t *acc)
+{
+    const int32_t pre = (-K) & 3, nb = (K + 3) >> 2;
+    if (built) {
+        MAC_1X4_WORD(first_word(row, pre, K), cols, acc[0], acc[1], acc[2], acc[3]);
+        mac_1x4_call(row + 4 - pre, cols + NN_COLW_STEP, nb - 1, acc);
+    } else if (pre == 0 && ((uintptr_t)row & 3) == 0) {
+        mac_1x4_aligned(row, cols, nb, acc);
+    } else {
+        mac_1x4_call(row - pre, cols, nb, acc);
+    }
+}
+
 /* `n_oc` output channels (weight rows from w, bias words / records from b) for four pixels whose
  * columns are interleaved at `cols` (ceil(K / 4) blocks), outputs at out + p * pstride + o.
- * Per channel: a MAC_1X4 over ceil(K / 4) blocks, 4 requantisations in the given mode (constant
- * in each instance below); `inl`: the MAC loop inlined (the usual epilogues) or called. */
+ * Per channel: a MAC over ceil(K / 4) blocks, 4 requantisations in the given mode (constant in
+ * each instance below); `inl`: the unaligned MAC loop inlined (the usual epilogues). */
 static inline __attribute__((__always_inline__)) void
 mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
                   const int16_t *cols, int8_t *out, int32_t pstride, int32_t s, int32_t lo,
@@ -261,48 +279,27 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
     const int32_t pre = (-K) & 3, nb = (K + 3) >> 2;
     /* per channel: q7 one bias word; s8 (modes 3-5) a record of NN_S8_CHAN words (nn_int8.h) */
     const int32_t bw = mode >= 3 ? NN_S8_CHAN : 1;
-    const int32_t *const b_end = b + bw * n_oc;
-    /* K % 4 != 0: the column's first block starts pre values before the K values, so the loop
-     * reads each weight row from pre bytes before its start (the previous row's last weights,
-     * against zeros). Only the first row, which may start the weight array, and rows shorter
-     * than a block build their first block's word instead. */
-    if (pre != 0) {
-        const int32_t *const b_built = K < 4 ? b_end : b + bw;
-        for (; b != b_built; b += bw, out++) {
-            int32_t acc[4];
-            const int16_t *c = cols + NN_COLW_STEP;
-            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-            MAC_1X4_WORD(first_word(w, pre, K), cols, acc[0], acc[1], acc[2], acc[3]);
-            mac_1x4_call(w + 4 - pre, c, nb - 1, acc);
-            w += K;
-            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
-        }
-    } else if (((uintptr_t)w & 3) == 0 && nb >= 16) {
-        /* word-aligned rows of at least 16 blocks: the LDRD loop (its call costs < 1 %) */
-        for (; b != b_end; b += bw, out++, w += K) {
-            int32_t acc[4];
-            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-            mac_1x4_aligned(w, cols, nb, acc);
-            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
-        }
-        return;
+    const int32_t *const b0 = b, *const b_end = b + bw * n_oc;
+    /* K % 4 != 0: the column's first block starts pre values before the K values, so the inlined
+     * loop reads each weight row from pre bytes before its start (the previous row's last
+     * weights, against zeros); mac_row takes the rows where that is not allowed, and all rows of
+     * the aligned layers (nb >= 16) and of the rare epilogues. */
+    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 16)
+                                ? b_end : pre != 0 ? b + bw : b;
+    for (; b != b_call; b += bw, out++, w += K) {
+        int32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+        mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
+        rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
     }
     w -= pre;
     for (; b != b_end; b += bw, out++) {
         const int16_t *c = cols;
         int32_t n = nb;
-        if (inl) {
-            int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
-            MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
-            w -= pre;
-            rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
-        } else {
-            int32_t acc[4];
-            acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-            mac_1x4_call(w, c, n, acc);
-            w += K;
-            rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
-        }
+        int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
+        MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
+        w -= pre;
+        rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
     }
 }
 
