@@ -297,7 +297,33 @@ static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t 
     int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
     const int32_t pre = (-K) & 3, dense = p->dil_w == 1 && cin_g == C;
+    const int32_t rs = p->dil_h * W * C, iy0 = oy[0] * p->stride_h - p->pad_h;
+    const int32_t ix0 = ox[0] * p->stride_w - p->pad_w, dx = p->stride_w * C;
     int32_t q, ky, i;
+    /* the usual case first: four pixels of one row, every window inside the input */
+    if (dense && row_len >= 4 && oy[3] == oy[0] && ox[3] == ox[0] + 3 && iy0 >= 0
+        && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0
+        && ix0 + 3 * p->stride_w + KW <= W) {
+        const int8_t *src = in + (iy0 * W + ix0) * C;
+        const int32_t last = row_len - 4;
+        int8_t *at = st[0] + pre;
+        for (q = 0; q < 4; q++)
+            nn_write32(st[q], 0);
+        /* the four pixels' runs of each kernel row together, by words (the last word ends at
+         * the run's last byte, possibly overlapping the previous one) */
+        for (ky = 0; ky < p->k_h; ky++, at += row_len, src += rs) {
+            for (i = 0;; i = i + 4 < last ? i + 4 : last) {
+                nn_write32(at + i, nn_read32(src + i));
+                nn_write32(at + (NN_QSTAGE_MAX + 4) + i, nn_read32(src + dx + i));
+                nn_write32(at + 2 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 2 * dx + i));
+                nn_write32(at + 3 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 3 * dx + i));
+                if (i == last)
+                    break;
+            }
+        }
+        widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
+        return;
+    }
     for (q = 0; q < 4; q++) {
         const int32_t iy0 = oy[q] * p->stride_h - p->pad_h, ix0 = ox[q] * p->stride_w - p->pad_w;
         int8_t *at = st[q] + pre;
