@@ -227,7 +227,36 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
                                                      int32_t *acc)
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#ifdef MAC_1X4_BLOCK_ASM
+    /* unrolled 4 times only (flash): these rows are a small share of the work */
+    uint32_t x_, e_;
+    __asm__ volatile(
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        MAC_1X4_BLOCK_ASM
+        "2:\n\t"
+        "tst    %[n], #2\n\t"
+        "beq    3f\n\t"
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        "3:\n\t"
+        "lsrs   %[n], %[n], #2\n\t"
+        "beq    5f\n\t"
+        "4:\n\t"
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    4b\n\t"
+        "5:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
+          [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)
+        :
+        : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
     MAC_1X4(w, c, n, a0, a1, a2, a3);
+#endif
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
