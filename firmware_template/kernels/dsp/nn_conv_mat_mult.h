@@ -272,10 +272,16 @@ static inline __attribute__((__always_inline__)) void
 rq_store4(int8_t *out, int32_t ps, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
           const int32_t *b, int32_t s, int32_t lo, int32_t hi, const int mode)
 {
-    out[0] = rq_one(a0, b, s, lo, hi, mode);
-    out[ps] = rq_one(a1, b, s, lo, hi, mode);
-    out[2 * ps] = rq_one(a2, b, s, lo, hi, mode);
-    out[3 * ps] = rq_one(a3, b, s, lo, hi, mode);
+    const int8_t y0 = rq_one(a0, b, s, lo, hi, mode), y1 = rq_one(a1, b, s, lo, hi, mode);
+    const int8_t y2 = rq_one(a2, b, s, lo, hi, mode), y3 = rq_one(a3, b, s, lo, hi, mode);
+    int8_t *o = out;
+    /* one pointer: GCC would otherwise keep (and spill) four, one per pixel */
+    NN_AFTER(o, y0);
+    o[0] = y0;
+    o[ps] = y1;
+    o += 2 * ps;
+    o[0] = y2;
+    o[ps] = y3;
 }
 
 /* acc[0..3] (the bias) += weight row `row` (K values) x the columns at cols, out of line: rows
