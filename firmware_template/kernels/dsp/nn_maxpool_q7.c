@@ -12,19 +12,27 @@
 static inline void max_full(const int8_t *corner, int32_t rs, int32_t C, int32_t k, int8_t *out)
 {
     const int8_t *r0 = corner, *r1 = corner + rs;
-    int32_t c;
-    for (c = 0; c < C; c += 4, r0 += 4, r1 += 4) {
+    int8_t *const end = out + C;
+    if (k == 3) {
+        const int8_t *r2 = r1 + rs;
+        for (; out != end; out += 4, r0 += 4, r1 += 4, r2 += 4) {
+            uint32_t m = nn_max_s8x4(nn_read32(r0), nn_read32(r0 + C));
+            m = nn_max_s8x4(m, nn_read32(r0 + 2 * C));
+            m = nn_max_s8x4(m, nn_read32(r1));
+            m = nn_max_s8x4(m, nn_read32(r1 + C));
+            m = nn_max_s8x4(m, nn_read32(r1 + 2 * C));
+            m = nn_max_s8x4(m, nn_read32(r2));
+            m = nn_max_s8x4(m, nn_read32(r2 + C));
+            m = nn_max_s8x4(m, nn_read32(r2 + 2 * C));
+            nn_write32(out, m);
+        }
+        return;
+    }
+    for (; out != end; out += 4, r0 += 4, r1 += 4) {
         uint32_t m = nn_max_s8x4(nn_read32(r0), nn_read32(r0 + C));
         m = nn_max_s8x4(m, nn_read32(r1));
         m = nn_max_s8x4(m, nn_read32(r1 + C));
-        if (k == 3) {
-            m = nn_max_s8x4(m, nn_read32(r0 + 2 * C));
-            m = nn_max_s8x4(m, nn_read32(r1 + 2 * C));
-            m = nn_max_s8x4(m, nn_read32(r1 + rs));
-            m = nn_max_s8x4(m, nn_read32(r1 + rs + C));
-            m = nn_max_s8x4(m, nn_read32(r1 + rs + 2 * C));
-        }
-        nn_write32(out + c, m);
+        nn_write32(out, m);
     }
 }
 
