@@ -72,9 +72,9 @@
     } while (0)
 
 /* Two blocks per LDRD of the weight row (word-aligned rows only: LDRD faults on unaligned
- * addresses): 25 instructions per 32 MACs. 14 registers, so out of line (one copy per file,
- * used for long rows, where its call is noise): acc[0..3] += row w x the columns at c over n
- * blocks. */
+ * addresses): 25 instructions per 32 MACs. 14 registers, so out of line (one copy per file;
+ * mac_row calls it for word-aligned rows, the hot loop for rows of 16+ blocks, where the call
+ * is noise): acc[0..3] += row w x the columns at c over n blocks. */
 #define MAC_1X4_PAIR_ASM                                                                       \
     "ldrd   %[x], %[y], [%[w]], #8\n\t"                                                        \
     "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
