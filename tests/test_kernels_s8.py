@@ -189,6 +189,10 @@ def test_conv2d_s8_random_matches_golden(lib):
     (5, 12, 4, 9, (2, 2), (1, 3), (0, 1), (2, 1)),  # dilated rows, stride 3 between the pair
     (12, 12, 3, 8, (5, 5), (1, 1), (2, 2), (1, 1)), # cifar's conv1 geometry (K = 75, pad 2)
     (8, 8, 32, 6, (5, 5), (1, 1), (2, 2), (1, 1)),  # cifar's deep 5x5 (K = 800)
+    (9, 10, 16, 3, (3, 3), (1, 2), (2, 3), (2, 1)), # K = 144: quads by taps, mixed taps
+    (5, 6, 6, 3, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 150, in_c % 4 != 0: pixel by pixel
+    (5, 7, 3, 4, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 75 staged, quads across rows, a tail
+    (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1)),  # K = 64: word-aligned rows (LDRD loop)
 ])
 def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
     """Each DSP column builder (stage, byte stream, interior pairs) with the padding at in_zp,

@@ -51,7 +51,7 @@ static inline int32_t nn_round_shift2(int32_t acc, int32_t sm1)
 static inline int32_t nn_conv_scratch_contract(const nn_conv_params *p)
 {
     const int32_t k = (int32_t)p->k_h * p->k_w * (p->in_c / p->groups), k4 = (k + 3) / 4 * 4;
-    const int32_t cols = 4 * k4;   /* two int16 columns, padded to 4-value blocks */
+    const int32_t cols = 8 * k4;   /* four int16 columns (dsp), padded to 4-value blocks */
     const int32_t lanes = 16 * (k4 < NN_CONV_LANE_TAPS ? k4 : NN_CONV_LANE_TAPS);   /* 4 x int32 */
     return cols > lanes ? cols : lanes;
 }

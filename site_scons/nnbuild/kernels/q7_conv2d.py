@@ -41,10 +41,10 @@ def lower(g, op):
 
 
 def scratch(p):
-    """The larger of two int16 im2col columns padded to whole 4-value blocks (dsp) and thumb1's
+    """The larger of four int16 im2col columns padded to whole 4-value blocks (dsp) and thumb1's
     4 int32 lanes of a chunk of at most 128 taps, whole 4-tap blocks (nn_conv2d_q7_scratch_bytes)."""
     k4 = -(-(p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])) // 4) * 4
-    return max(4 * k4, 16 * min(k4, 128))
+    return max(8 * k4, 16 * min(k4, 128))
 
 
 def emit(s, ctx):
