@@ -82,12 +82,15 @@ def _rand_act(rng):
 
 # -- conv2d ---------------------------------------------------------------------------------------
 
-def conv_scratch_bytes(kh, kw, cin_g):
-    """docs/q7_contract.md: four int16 columns of K = kh*kw*cin_g values, padded to whole blocks
-    of 4, or thumb1's 4 int32 lanes of at most 128 such taps, whichever is larger (the kernel
-    writes the padding, so a smaller buffer shows up as a broken sentinel)."""
-    k4 = (kh * kw * cin_g + 3) // 4 * 4
-    return max(8 * k4, 16 * min(k4, 128))
+def conv_scratch_bytes(kh, kw, cin_g, isa=None):
+    """docs/q7_contract.md, per variant: dsp four int16 columns of K = kh*kw*cin_g values padded
+    to whole blocks of 4, mla K words, thumb1 4 int32 lanes of at most 128 such taps, mve three
+    int8 columns, ref none (the kernel writes the padding, so a smaller buffer shows up as a broken
+    sentinel); isa None: the most of any variant (a buffer shared by every variant's runs)."""
+    k = kh * kw * cin_g
+    k4 = (k + 3) // 4 * 4
+    need = {"ref": 0, "dsp": 8 * k4, "mla": 4 * k, "thumb1": 16 * min(k4, 128), "mve": 3 * k}
+    return max(need.values()) if isa is None else need[isa]
 
 
 def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
@@ -216,11 +219,16 @@ def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
 
 
 def test_conv_scratch_matches_planner_table():
-    """The conv kernel's registered scratch (what the planner reserves) is the size run_conv hands it."""
-    scratch = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7").scratch
-    assert scratch({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}) == conv_scratch_bytes(3, 5, 3) == 16 * 48
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 3, "groups": 1}) == conv_scratch_bytes(5, 5, 3) == 16 * 76
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}) == 8 * 800
+    """The conv kernel's registered scratch (what the planner reserves) is the size each variant
+    declares: dsp's four columns, thumb1's lanes, nothing for ref; ANY_ISA the largest."""
+    k = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7")
+    geo = ({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}, (3, 5, 3))
+    for isa, want in (("dsp", 8 * 48), ("thumb1", 16 * 48), ("mla", 4 * 45), ("mve", 3 * 45), ("ref", 0)):
+        assert k.scratch(geo[0], isa) == conv_scratch_bytes(*geo[1], isa) == want
+    assert k.scratch_bytes(geo[0]) == conv_scratch_bytes(*geo[1]) == 16 * 48
+    cifar_conv2 = {"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}   # K = 800: dsp needs the most
+    assert k.scratch_bytes(cifar_conv2, "dsp") == k.scratch_bytes(cifar_conv2) == 8 * 800
+    assert k.scratch_bytes(cifar_conv2, "thumb1") == 16 * 128 and k.scratch_bytes(cifar_conv2, "ref") == 0
 
 
 # -- fully connected ------------------------------------------------------------------------------
@@ -628,7 +636,7 @@ def _mve_qemu_source():
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                    f"{shift},{act[0]},{act[1]}}};\n")
-        scratch = conv_scratch_bytes(kh, kw, c // groups)
+        scratch = conv_scratch_bytes(kh, kw, c // groups, "mve")
         calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cb{i}, {scratch}); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out, max_scratch = max(max_out, want.size), max(max_scratch, scratch)

@@ -47,11 +47,12 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
 {
     if (NN_CONV_IS_DEPTHWISE(p))
         conv_depthwise(p, in, weight, bias, out);
-    else   /* the contract's scratch (4 * K bytes at least, 4-aligned) holds the K-word column */
+    else   /* the scratch (4 * K bytes, 4-aligned) holds the K-word column */
         conv_general(p, in, weight, bias, out, (int32_t *)(void *)scratch);
 }
 
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
 {
-    return nn_conv_scratch_contract(p);
+    return 4 * nn_conv_taps(p);   /* one column of K words (two pixels packed per word) */
 }

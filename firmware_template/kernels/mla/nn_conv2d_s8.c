@@ -50,13 +50,13 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
 {
     if (NN_CONV_IS_DEPTHWISE(p))
         conv_depthwise_s8(p, in, weight, chan, out);
-    else   /* the contract's scratch (4 * K bytes at least, 4-aligned) holds the K-word column */
+    else   /* the scratch (4 * K bytes, 4-aligned) holds the K-word column */
         conv_general(p, in, weight, chan, out, (int32_t *)(void *)scratch);
 }
 
-/* The kernel's contract size (q7's): one memory plan for every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p)
 {
     const nn_conv_params g = nn_conv_geometry(p);
-    return nn_conv_scratch_contract(&g);
+    return 4 * nn_conv_taps(&g);   /* one column of K words (two pixels packed per word) */
 }
