@@ -156,7 +156,7 @@ def test_sample_streamed_in_qemu_equals_golden(target, tmp_path):
     manifest.write_text(text)
     out = _scons_check(f"target={target}", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}")
     assert re.search(rf"\[check\] {target} sample_digits: \d+/\d+ outputs identical", out), out
-    assert "fused group 0" in (tmp_path / "build" / "models" / "sample_digits" / "plan.txt").read_text()
+    assert "fused group 0" in (tmp_path / "build" / target / "models" / "sample_digits" / "plan.txt").read_text()
 
 
 @needs_shared
@@ -167,7 +167,7 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
     """memory: auto (the default) picks the streamed schedule from the m0's 16 KiB."""
     out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={tmp_path}")
     assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
-    plan_txt = next((tmp_path / "models").glob("*/plan.txt")).read_text()
+    plan_txt = next((tmp_path / "m0" / "models").glob("*/plan.txt")).read_text()
     assert plan_txt.startswith("arena 8544 B") and "fused group 0" in plan_txt
 
 
