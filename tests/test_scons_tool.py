@@ -98,7 +98,7 @@ def test_example_changed_weights_rebuild_only_the_model_and_its_link(repo):
     again = "\n".join(ran(scons(repo, "target=m4")))
     for step in ("import", "quantize", "codegen"):
         assert f"[nnbuild] {step} sample_digits" in again, again
-    assert "CC build/nnbuild/models/sample_digits/sample_digits.c" in again, again
+    assert "CC build/nnbuild/m4/models/sample_digits/sample_digits.c" in again, again
     assert "LINK build/m4/app.elf" in again and "budget gate" in again, again
     assert "/kernels/" not in again.replace("build/nnbuild/m4/fw/kernels/", ""), again  # no kernel recompiled
     assert "startup.c" not in again and "platform.c" not in again, again
