@@ -101,6 +101,25 @@ def test_default_build_outputs_and_nothing_to_do_twice(repo):
     assert steps(second) == set(), second.stdout
 
 
+def test_targets_built_in_turn_keep_their_own_generated_code(repo):
+    """Codegen is per (model, target): m4, then m0, then m4 again regenerates and recompiles
+    nothing the second time for m4; import and quantize are shared, the C and plans of both
+    targets coexist, each planned for its own kernel ISA's scratch (dsp on m4, thumb1 on m0)."""
+    scons(repo, "target=m4")
+    m0 = steps(scons(repo, "target=m0"))
+    assert "codegen sample_digits" in m0 and not {"import sample_digits", "quantize sample_digits"} & m0, m0
+    again = scons(repo, "target=m4")
+    assert steps(again) == set(), again.stdout
+    plans = {}
+    for t in ("m4", "m0"):
+        d = repo / "build" / t / "models" / "sample_digits"
+        assert (d / "sample_digits.c").stat().st_size > 0 and (d / "sample_digits.h").exists()
+        plans[t] = json.loads((d / "plan.json").read_text())
+    scratch = {t: {b["name"]: b["bytes"] for b in p["buffers"] if b["kind"] == "scratch"} for t, p in plans.items()}
+    assert scratch["m4"] != scratch["m0"] and "ip1:scratch" in scratch["m4"] and "ip1:scratch" not in scratch["m0"]
+    assert not (repo / "build" / "models" / "sample_digits" / "sample_digits.c").exists()
+
+
 def test_changed_weights_rebuild_only_that_model(repo):
     manifest = two_model_manifest(repo)
     scons(repo, "target=m4", f"manifest={manifest}")

@@ -177,7 +177,7 @@ def test_generated_files_are_deterministic(tmp_path):
     assert rows and max(l.count(",") for l in rows) <= 16
     assert "static int8_t det_arena[DET_ARENA_BYTES] __attribute__((aligned(4)));" in text
     assert re.search(r"/\* \[4\] conv2\+relu2: conv2d\+relu, 16x16x32 -> 16x16x16\n"
-                     r"\s+\* relu1 @\d+ \(8192 B\) -> relu2 @\d+ \(4096 B\), scratch @\d+ \(3200 B\), 3276800 MACs \*/",
+                     r"\s+\* relu1 @\d+ \(8192 B\) -> relu2 @\d+ \(4096 B\), scratch @\d+ \(6400 B\), 3276800 MACs \*/",
                      text)
     header = open(paths1[0]).read()
     for macro, value in (("DET_INPUT_H", "32"), ("DET_INPUT_C", "3"), ("DET_OUTPUT_N", "10"),

@@ -82,12 +82,15 @@ def _rand_act(rng):
 
 # -- conv2d ---------------------------------------------------------------------------------------
 
-def conv_scratch_bytes(kh, kw, cin_g):
-    """docs/q7_contract.md: two int16 columns of K = kh*kw*cin_g values, padded to whole blocks
-    of 4, or thumb1's 4 int32 lanes of at most 128 such taps, whichever is larger (the kernel
-    writes the padding, so a smaller buffer shows up as a broken sentinel)."""
-    k4 = (kh * kw * cin_g + 3) // 4 * 4
-    return max(4 * k4, 16 * min(k4, 128))
+def conv_scratch_bytes(kh, kw, cin_g, isa=None):
+    """docs/q7_contract.md, per variant: dsp four int16 columns of K = kh*kw*cin_g values padded
+    to whole blocks of 4, mla K words, thumb1 4 int32 lanes of at most 128 such taps, mve three
+    int8 columns, ref none (the kernel writes the padding, so a smaller buffer shows up as a broken
+    sentinel); isa None: the most of any variant (a buffer shared by every variant's runs)."""
+    k = kh * kw * cin_g
+    k4 = (k + 3) // 4 * 4
+    need = {"ref": 0, "dsp": 8 * k4, "mla": 4 * k, "thumb1": 16 * min(k4, 128), "mve": 3 * k}
+    return max(need.values()) if isa is None else need[isa]
 
 
 def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
@@ -172,6 +175,40 @@ def test_conv2d_pair_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
         assert np.array_equal(run_conv(lib, x, wt, b, stride, pad, dil, 1, shift, act), want)
 
 
+QUAD_SHAPES = [
+    (7, 9, 16, 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),   # K = 144, in_c % 4 = 0: quads by taps
+    (9, 10, 16, 3, (3, 3), (1, 2), (2, 3), (2, 1), 1),  # ... strided, dilated: mixed taps
+    (6, 7, 32, 4, (3, 2), (1, 3), (1, 1), (1, 2), 2),   # groups of 16 channels, stride 3 in a quad
+    (5, 6, 6, 3, (5, 5), (1, 1), (2, 2), (1, 1), 1),    # K = 150, in_c % 4 != 0: pixel by pixel
+    (5, 7, 3, 4, (5, 5), (1, 1), (2, 2), (1, 1), 1),    # K = 75 staged: borders, quads wrap rows
+    (3, 3, 8, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1),    # 4 pixels of 2 rows, K = 72
+    (2, 3, 5, 3, (1, 2), (1, 1), (0, 0), (1, 1), 1),    # 4 pixels, K = 10 % 4 = 2
+    (1, 2, 4, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 2 pixels: a tail quad only
+    (3, 2, 3, 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 3 < 4: every row builds its block
+    (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # K = 64: word-aligned rows (LDRD loop)
+    (3, 5, 72, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2),   # groups, K = 36 per group, 5 pixels
+]
+
+
+@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil,groups", QUAD_SHAPES)
+def test_conv2d_quad_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil, groups):
+    """Shapes that send output pixel quads through each column builder of the DSP path (small
+    windows staged, taps inside / outside / mixed, pixel by pixel, quads across rows, tails of
+    1-3 pixels) and each MAC entry (first rows that build their block, K < 4, word-aligned rows
+    and the same weights one byte off alignment)."""
+    rng = np.random.default_rng(h * 1000 + c * 10 + o + groups)
+    x = rng.integers(-128, 128, (h, w, c)).astype(np.int8)
+    wt = rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8)
+    b = rng.integers(-(1 << 16), 1 << 16, o * groups).astype(np.int32)
+    for shift, act in ((8, (0, 127)), (7, (-128, 127)), (5, (-20, 90))):
+        want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
+        for off in (0, 1):   # the weights where the generator puts them, and misaligned
+            buf = np.zeros(wt.size + off, np.int8)
+            buf[off:] = wt.reshape(-1)
+            got = run_conv(lib, x, buf[off:].reshape(wt.shape), b, stride, pad, dil, groups, shift, act)
+            assert np.array_equal(got, want), (shift, act, off)
+
+
 def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
     # every product is 127*127 -> acc = bias + 25*16129*3; with shift 0 everything clips to 127
     x = np.full((5, 5, 3), 127, np.int8)
@@ -182,11 +219,16 @@ def test_conv2d_output_saturates_and_accumulates_in_int32(lib):
 
 
 def test_conv_scratch_matches_planner_table():
-    """The conv kernel's registered scratch (what the planner reserves) is the size run_conv hands it."""
-    scratch = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7").scratch
-    assert scratch({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}) == conv_scratch_bytes(3, 5, 3) == 16 * 48
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 3, "groups": 1}) == conv_scratch_bytes(5, 5, 3) == 16 * 76
-    assert scratch({"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}) == 4 * 800
+    """The conv kernel's registered scratch (what the planner reserves) is the size each variant
+    declares: dsp's four columns, thumb1's lanes, nothing for ref; ANY_ISA the largest."""
+    k = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7")
+    geo = ({"k_h": 3, "k_w": 5, "in_c": 6, "groups": 2}, (3, 5, 3))
+    for isa, want in (("dsp", 8 * 48), ("thumb1", 16 * 48), ("mla", 4 * 45), ("mve", 3 * 45), ("ref", 0)):
+        assert k.scratch(geo[0], isa) == conv_scratch_bytes(*geo[1], isa) == want
+    assert k.scratch_bytes(geo[0]) == conv_scratch_bytes(*geo[1]) == 16 * 48
+    cifar_conv2 = {"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}   # K = 800: dsp needs the most
+    assert k.scratch_bytes(cifar_conv2, "dsp") == k.scratch_bytes(cifar_conv2) == 8 * 800
+    assert k.scratch_bytes(cifar_conv2, "thumb1") == 16 * 128 and k.scratch_bytes(cifar_conv2, "ref") == 0
 
 
 # -- fully connected ------------------------------------------------------------------------------
@@ -496,7 +538,7 @@ def _c_array(ctype, name, values):
     return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
 
 
-def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True):
+def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
     """C source: kernels run on embedded cases; main returns the number of mismatching cases."""
     rng = np.random.default_rng(2024)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
@@ -509,15 +551,26 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True):
                       rng.integers(-128, 128, (o, 5, 5, c)).astype(np.int8),
                       rng.integers(-(1 << 16), 1 << 16, o).astype(np.int32),
                       (1, 1), (2, 2), (1, 1), 1, 9, (0, 127)))
+    # the DSP path's quad builders and MAC entries (test_conv2d_quad_paths_match_golden); with
+    # misalign (m4: the dsp variant), the last ones with the weights one byte off word alignment
+    # (the LDRD loop must not take them)
+    for h, wd, c, o, k, stride, pad, dil, groups in QUAD_SHAPES:
+        cases.append((rng.integers(-128, 128, (h, wd, c)).astype(np.int8),
+                      rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8),
+                      rng.integers(-(1 << 16), 1 << 16, o * groups).astype(np.int32),
+                      stride, pad, dil, groups, 7, (-128, 127)))
+    misaligned = set(range(len(cases) - 3, len(cases))) if misalign else set()
     for i, (x, w, b, stride, pad, dil, groups, shift, act) in enumerate(cases):
         want = golden.conv2d(x[None], w, b, stride, pad, dil, groups, shift, *act)[0]
         (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
-        src += [_c_array("int8_t", f"cx{i}", x), _c_array("int8_t", f"cw{i}", w),
+        off = 1 if i in misaligned else 0
+        src += [_c_array("int8_t", f"cx{i}", x),
+                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])),
                 _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                    f"{shift},{act[0]},{act[1]}}};\n")
-        calls.append(f"nn_conv2d_q7(&cp{i}, cx{i}, cw{i}, cb{i}, out, scratch); "
+        calls.append(f"nn_conv2d_q7(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
@@ -563,7 +616,7 @@ def test_kernels_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
     template = csources.TEMPLATE_DIR
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0"))
+    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4"))
     elf = tmp_path / "kernels.elf"
     platform = [s for s in csources.app_sources() if s.name == "platform.c"]
     sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",
@@ -622,7 +675,7 @@ def _mve_qemu_source():
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                    f"{shift},{act[0]},{act[1]}}};\n")
-        scratch = conv_scratch_bytes(kh, kw, c // groups)
+        scratch = conv_scratch_bytes(kh, kw, c // groups, "mve")
         calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cb{i}, {scratch}); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out, max_scratch = max(max_out, want.size), max(max_scratch, scratch)

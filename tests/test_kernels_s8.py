@@ -63,7 +63,9 @@ def lib(request):
     defines = [] if request.param == "ref" else ["NN_EMULATE_DSP"]
     path = hostcc.build_shared(csources.kernel_sources(request.param), ROOT / "build" / "test_kernels_s8",
                                include_dirs=KINC, defines=defines)
-    return hostcc.load(path)
+    lib = hostcc.load(path)
+    lib.nn_isa = request.param   # the variant, for its scratch mirror
+    return lib
 
 
 def _lower(op, inputs, out_shape, in_zps=None):
@@ -158,7 +160,7 @@ def run_conv(lib, case):
     n = int(np.prod(out_shape))
     out = _guarded(n)
     scratch_n = lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(p)) // 2
-    assert 2 * scratch_n == kernels.find(op, "int8").scratch(low.params)
+    assert 2 * scratch_n == kernels.find(op, "int8").scratch(low.params, lib.nn_isa)
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     a = {k: np.ascontiguousarray(v) for k, v in low.arrays.items()}
     lib.nn_conv2d_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["chan"]),
@@ -189,6 +191,10 @@ def test_conv2d_s8_random_matches_golden(lib):
     (5, 12, 4, 9, (2, 2), (1, 3), (0, 1), (2, 1)),  # dilated rows, stride 3 between the pair
     (12, 12, 3, 8, (5, 5), (1, 1), (2, 2), (1, 1)), # cifar's conv1 geometry (K = 75, pad 2)
     (8, 8, 32, 6, (5, 5), (1, 1), (2, 2), (1, 1)),  # cifar's deep 5x5 (K = 800)
+    (9, 10, 16, 3, (3, 3), (1, 2), (2, 3), (2, 1)), # K = 144: quads by taps, mixed taps
+    (5, 6, 6, 3, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 150, in_c % 4 != 0: pixel by pixel
+    (5, 7, 3, 4, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 75 staged, quads across rows, a tail
+    (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1)),  # K = 64: word-aligned rows (LDRD loop)
 ])
 def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
     """Each DSP column builder (stage, byte stream, interior pairs) with the padding at in_zp,
@@ -520,7 +526,7 @@ def _qemu_cases_source(big):
         calls.append(f"nn_conv2d_s8(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
-        max_scratch = max(max_scratch, kernels.find(op, "int8").scratch(low.params))
+        max_scratch = max(max_scratch, kernels.find(op, "int8").scratch_bytes(low.params))   # any variant
     for i in range(20):
         case = _fc_case(rng)
         x, w = case[0], case[1]
@@ -691,7 +697,7 @@ def _mve_qemu_source_s8():
         src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
                 _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
                 _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
-        scratch = kernels.find(op, "int8").scratch(low.params)
+        scratch = kernels.find(op, "int8").scratch(low.params, "mve")
         calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cc{i}, {scratch}); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         max_out, max_scratch = max(max_out, want.size), max(max_scratch, scratch)

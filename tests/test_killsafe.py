@@ -25,7 +25,7 @@ WEIGHTS = "models/sample/sample.caffemodel.h5"
 def outputs(repo):
     """sha256 of every artifact a user or a later step reads (hidden temp files excluded)."""
     found = {}
-    for d in ("build/models/sample_digits", "build/m4"):
+    for d in ("build/models/sample_digits", "build/m4/models/sample_digits", "build/m4"):
         for p in sorted((repo / d).glob("*")):
             if p.is_file() and not p.name.startswith("."):
                 found[str(p.relative_to(repo))] = hashlib.sha256(p.read_bytes()).hexdigest()

@@ -148,7 +148,20 @@ def test_cifar_lowering_fuses_conv_relu_and_runs_relu_after_pool_in_place():
     assert by["relu1"].alias == "pool1" and by["relu1"].kernel == "nn_relu_q7"
     assert by["conv1"].macs == 32 * 32 * 32 * 5 * 5 * 3
     assert by["ip1"].macs == 4 * 4 * 32 * 10
-    assert by["conv2+relu2"].scratch == 4 * 5 * 5 * 32
+    assert by["conv2+relu2"].scratch == 8 * 5 * 5 * 32
+
+
+def test_cifar_plan_per_isa_scratch():
+    """Lowered for a target's ISA, a step reserves that variant's scratch only: the DSP conv's four
+    columns on dsp, none on ref (direct conv, fc without widening); unlowered ("*"): the largest."""
+    g = cifar_graph().g
+    scratch = {isa: {s.name: s.scratch for s in lower(g, isa) if s.scratch} for isa in ("ref", "dsp", "thumb1", "*")}
+    assert scratch["ref"] == {}
+    assert scratch["dsp"] == {"conv1": 8 * 76, "conv2+relu2": 8 * 800, "conv3+relu3": 8 * 400, "ip1": 2 * 512}
+    assert scratch["thumb1"] == {"conv1": 16 * 76, "conv2+relu2": 16 * 128, "conv3+relu3": 16 * 128}
+    assert scratch["*"] == {"conv1": 16 * 76, "conv2+relu2": 8 * 800, "conv3+relu3": 8 * 400, "ip1": 2 * 512}
+    arena = {isa: plan(lower(g, isa), g).arena_bytes for isa in ("ref", "dsp", "thumb1")}
+    assert arena["ref"] <= arena["thumb1"] and arena["ref"] <= arena["dsp"] == 40960
 
 
 def test_relu_with_second_consumer_is_not_fused_nor_in_place():
@@ -248,7 +261,7 @@ def test_small_graph_step_table_by_hand():
     ]
     assert [sorted(r.live) for r in pl.rows][5] == sorted(["p", "f", "f:scratch"])
     assert pl.tensor_buffer["r"] == "p0"
-    assert pl.buffers["f:scratch"].size == kernels.find(g.op("f"), "q7").scratch({"in_n": 12}) == 24
+    assert pl.buffers["f:scratch"].size == kernels.find(g.op("f"), "q7").scratch_bytes({"in_n": 12}) == 24
     assert pl.peak_bytes == 400 and pl.peak_step == 1
     assert_no_overlap(pl)
     assert pl.arena_bytes == 400

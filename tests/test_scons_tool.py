@@ -98,7 +98,7 @@ def test_example_changed_weights_rebuild_only_the_model_and_its_link(repo):
     again = "\n".join(ran(scons(repo, "target=m4")))
     for step in ("import", "quantize", "codegen"):
         assert f"[nnbuild] {step} sample_digits" in again, again
-    assert "CC build/nnbuild/models/sample_digits/sample_digits.c" in again, again
+    assert "CC build/nnbuild/m4/models/sample_digits/sample_digits.c" in again, again
     assert "LINK build/m4/app.elf" in again and "budget gate" in again, again
     assert "/kernels/" not in again.replace("build/nnbuild/m4/fw/kernels/", ""), again  # no kernel recompiled
     assert "startup.c" not in again and "platform.c" not in again, again
@@ -159,3 +159,37 @@ def test_tool_respects_the_users_flags_and_quiet_comstr(repo):
     cc = [ln for ln in r.stdout.splitlines() if ln.startswith("gcc ") and "sample_digits.c" in ln]
     assert cc and "-DMY_PROJECT_FLAG=1" in cc[0] and "-O1" in cc[0], r.stdout
     assert (d / "build" / "nnbuild" / "host" / "libnnmodels.a").stat().st_size > 0
+
+
+TWO_TARGETS = """
+import os
+import nnbuild
+env = Environment(ENV={"PATH": os.environ["PATH"]}, tools=["default"])
+env.Tool("nnbuild", toolpath=[nnbuild.scons_tool_path()])
+host = env.NnModels("%(manifest)s", target="host")
+m0 = env.Clone()
+m0.NnToolchain("m0")
+small = m0.NnModels("%(manifest)s", target="m0")
+Default(host.library, small.library)
+"""
+
+
+def test_two_targets_in_one_build_each_get_their_own_generated_code(repo):
+    """One SConstruct builds the models for two targets: import and quantize run once, codegen
+    once per target into <build>/<target>/models/<model>/, each planned for its kernel ISA
+    (host: ref, no scratch; m0: thumb1's lanes); a second run does nothing."""
+    d = repo / "user2"
+    d.mkdir()
+    (d / "SConstruct").write_text(TWO_TARGETS % {"manifest": os.path.relpath(repo / "models.yaml", d)})
+    r = scons(repo, cwd=d)
+    assert r.stdout.count("[nnbuild] import sample_digits") == 1, r.stdout
+    assert r.stdout.count("[nnbuild] quantize sample_digits") == 1, r.stdout
+    assert r.stdout.count("[nnbuild] codegen sample_digits") == 2, r.stdout
+    import json
+
+    scratch = {}
+    for t in ("host", "m0"):
+        plan = json.loads((d / "build" / "nnbuild" / t / "models" / "sample_digits" / "plan.json").read_text())
+        scratch[t] = sum(b["bytes"] for b in plan["buffers"] if b["kind"] == "scratch")
+    assert scratch["host"] == 0 and scratch["m0"] > 0, scratch
+    assert ran(scons(repo, cwd=d)) == [], "a second run does nothing"

@@ -1,9 +1,12 @@
-"""The scratch contract: every kernel variant's C nn_*_scratch_bytes() == the Python mirror the
-planner uses (the kernel registry's Kernel.scratch, nnbuild.kernels), on seeded random shapes.
+"""The scratch contract, per ISA: every kernel variant's C nn_*_scratch_bytes() == the Python
+mirror the planner uses for that variant (Kernel.scratch(params, isa), nnbuild.kernels), on
+seeded random shapes.
 
-The C side owns the contract (like CMSIS-NN's *_get_buffer_size); every variant returns the same
-size so that one memory plan serves every target. test_kernels.py proves the size is enough:
-its kernels run with exactly that scratch followed by sentinels.
+The C side owns the size (like CMSIS-NN's *_get_buffer_size, which also differs per ISA); a model
+is planned for the variant it links (csources.isa_for(target)). The host-buildable variants are
+compared here; mve's C functions are compared in QEMU by test_kernels.py / test_kernels_s8.py
+(their guarded convs check nn_conv2d_*_scratch_bytes() against the mirror). test_kernels.py
+proves the size is enough: its kernels run with exactly that scratch followed by sentinels.
 """
 import ctypes
 
@@ -13,6 +16,7 @@ import pytest
 from conftest import ROOT
 from nnbuild import csources, hostcc, ir, kernels
 from test_kernels import ConvParams, FcParams
+from test_kernels_s8 import ConvS8, FcS8
 
 CONV_FIELDS = [f for f, _ in ConvParams._fields_]
 
@@ -22,14 +26,14 @@ def _lib(isa):
                                include_dirs=csources.kernel_include_dirs(),
                                defines=[] if isa == "ref" else ["NN_EMULATE_DSP"])
     lib = hostcc.load(path)
-    lib.nn_conv2d_q7_scratch_bytes.restype = ctypes.c_int32
-    lib.nn_fc_q7_scratch_bytes.restype = ctypes.c_int32
+    for f in ("nn_conv2d_q7", "nn_fc_q7", "nn_conv2d_s8", "nn_fc_s8"):
+        getattr(lib, f + "_scratch_bytes").restype = ctypes.c_int32
     return lib
 
 
 @pytest.fixture(scope="module")
 def libs():
-    return {isa: _lib(isa) for isa in csources.host_isas()}   # mve: same C helper, QEMU only
+    return {isa: _lib(isa) for isa in csources.host_isas()}   # mve: QEMU only
 
 
 def _conv_case(rng):
@@ -52,36 +56,63 @@ def _conv_case(rng):
         "kernel": [kh, kw], "stride": [sh, sw], "pad": [ph, pw], "dilation": [dh, dw], "group": groups})
     fields = dict(in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
                   stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw, groups=groups,
-                  out_shift=7, act_min=-128, act_max=127)
-    return op, ConvParams(*(fields[f] for f in CONV_FIELDS))
+                  out_shift=7, act_min=-128, act_max=127, in_zp=-3, out_zp=5)
+    return op, fields
 
 
-def test_conv_scratch_c_equals_python_mirror(libs):
+def _struct(cls, fields):
+    return cls(*(fields[f] for f, _ in cls._fields_))
+
+
+def test_conv_scratch_c_equals_python_mirror_per_isa(libs):
     rng = np.random.default_rng(2026)
-    seen = set()
+    seen, sizes = set(), set()
     for i in range(300):
-        op, p = _conv_case(rng)
-        want = kernels.find(op, "q7").scratch({f: getattr(p, f) for f in CONV_FIELDS})
-        k = p.k_h * p.k_w * (p.in_c // p.groups)
-        seen.add((p.groups == p.in_c > 1, p.groups > 1, p.dil_h * p.dil_w > 1, k % 4))
-        for isa, lib in libs.items():
-            got = lib.nn_conv2d_q7_scratch_bytes(ctypes.byref(p))
-            assert got == want, f"case {i} ({isa}): {dict((f, getattr(p, f)) for f in CONV_FIELDS)}"
+        op, fields = _conv_case(rng)
+        k = fields["k_h"] * fields["k_w"] * (fields["in_c"] // fields["groups"])
+        seen.add((fields["groups"] == fields["in_c"] > 1, fields["groups"] > 1,
+                  fields["dil_h"] * fields["dil_w"] > 1, k % 4))
+        for scheme, c_name, cls in (("q7", "nn_conv2d_q7", ConvParams), ("int8", "nn_conv2d_s8", ConvS8)):
+            kernel = kernels.find(op, scheme)
+            for isa, lib in libs.items():
+                got = getattr(lib, c_name + "_scratch_bytes")(ctypes.byref(_struct(cls, fields)))
+                want = kernel.scratch(fields, isa)
+                assert got == want, f"case {i} {c_name} ({isa}): {fields}"
+                sizes.add((isa, want == 0))
     # the cases covered depthwise, groups, dilation and every K % 4
     assert {s[0] for s in seen} == {True, False} and {s[1] for s in seen} == {True, False}
     assert {s[2] for s in seen} == {True, False} and {s[3] for s in seen} == {0, 1, 2, 3}
+    assert ("ref", True) in sizes and ("dsp", False) in sizes and ("dsp", True) not in sizes
 
 
-def test_fc_scratch_c_equals_python_mirror(libs):
+def test_fc_scratch_c_equals_python_mirror_per_isa(libs):
     rng = np.random.default_rng(7)
+    op = ir.Op("fc", "fully_connected", ["x"], ["y"])
     for i in range(200):
         shape = tuple(int(v) for v in rng.integers(1, 24, 3))
-        n_out = int(rng.integers(1, 50))
-        op = ir.Op("fc", "fully_connected", ["x"], ["y"])
-        p = FcParams(int(np.prod(shape)), n_out, 7, -128, 127)
-        want = kernels.find(op, "q7").scratch({"in_n": p.in_n, "out_n": p.out_n})
-        for isa, lib in libs.items():
-            assert lib.nn_fc_q7_scratch_bytes(ctypes.byref(p)) == want, f"case {i} ({isa}): {shape}"
+        n_in, n_out = int(np.prod(shape)), int(rng.integers(1, 50))
+        fields = dict(in_n=n_in, out_n=n_out, out_shift=7, out_zp=5, act_min=-128, act_max=127)
+        for scheme, c_name, cls in (("q7", "nn_fc_q7", FcParams), ("int8", "nn_fc_s8", FcS8)):
+            for isa, lib in libs.items():
+                got = getattr(lib, c_name + "_scratch_bytes")(ctypes.byref(_struct(cls, fields)))
+                assert got == kernels.find(op, scheme).scratch(fields, isa), f"case {i} {c_name} ({isa}): {shape}"
+                assert got == (2 * n_in if isa == "dsp" else 0)   # only the DSP loop widens the input
+
+
+def test_every_isa_has_a_scratch_size_and_any_isa_is_the_largest():
+    """Every variant of sources.json (mve included) has a row in every scratch table, and the
+    ANY_ISA size (a plan valid for every core) is the largest of them; the DSP conv's four columns
+    cost nothing on the other cores."""
+    conv = kernels.find(ir.Op("c", "conv2d", ["x"], ["y"]), "q7")
+    p = {"k_h": 5, "k_w": 5, "in_c": 32, "groups": 1}   # cifar10_m4's conv2: K = 800
+    per_isa = {isa: conv.scratch(p, isa) for isa in csources.isas()}
+    assert per_isa == {"ref": 0, "dsp": 6400, "mla": 3200, "thumb1": 2048, "mve": 2400}
+    assert conv.scratch_bytes(p) == max(per_isa.values()) == conv.scratch_bytes(p, "dsp")
+    for op_type, scheme, isa, symbol in kernels.registered():
+        k = kernels.find(ir.Op("o", op_type, ["x"], ["y"]), scheme, isa)
+        if k.scratch is not None:
+            params = {"k_h": 3, "k_w": 3, "in_c": 8, "groups": 1, "in_n": 100}
+            assert all(k.scratch_bytes(params, i) >= 0 for i in csources.isas()), symbol
 
 
 def test_every_scratch_mirror_has_its_c_function_and_back(libs):

@@ -13,12 +13,13 @@
  *   - conv: groups divides in_c and out_c; weight is (out_c, k_h, k_w, in_c/groups);
  *     out_h/out_w follow ir.conv_output_size; every |bias| + 2^14 * k_h*k_w*(in_c/groups) < 2^31;
  *     in, out and scratch do not overlap; scratch holds nn_conv2d_q7_scratch_bytes(p) bytes
- *     (4*ceil4(k_h*k_w*(in_c/groups))) and is 4-byte aligned (the DSP loop reads it with LDRD,
- *     which faults on unaligned addresses).
+ *     (the linked variant's own need, e.g. dsp 8*ceil4(k_h*k_w*(in_c/groups)), ref 0) and is
+ *     4-byte aligned (the DSP loop reads it with LDRD, which faults on unaligned addresses).
  *     The DSP path also uses up to ~400 bytes of stack (a 256-byte staging buffer for small
  *     columns).
  *   - fc: weight is (out_n, in_n) in the HWC flatten order; |bias| + 2^14 * in_n < 2^31;
- *     scratch holds nn_fc_q7_scratch_bytes(p) = 2*in_n bytes; in, out and scratch do not overlap.
+ *     scratch holds nn_fc_q7_scratch_bytes(p) bytes (dsp 2*in_n, others 0); in, out and scratch
+ *     do not overlap.
  *   - act_min <= act_max, both in [-128, 127]; shifts are any int16 (s <= 0 means a left shift
  *     that saturates).
  *   - pool: out_h/out_w follow ir.pool_output_size, so every window holds at least one input cell

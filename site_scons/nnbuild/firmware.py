@@ -95,9 +95,10 @@ SLOWEST_QEMU = 10_000_000             # instructions per second QEMU reaches at 
 QEMU_START_SECONDS = 10.0
 
 
-def model_macs(build_dir, name):
-    """MACs per inference of a built model, from its generated header (`#define <NAME>_MACS`)."""
-    header = Path(build_dir) / "models" / name / f"{name}.h"
+def model_macs(target_dir, name):
+    """MACs per inference of a model built for a target (`target_dir`: <build>/<target>/, beside
+    its firmware.elf), from its generated header (`#define <NAME>_MACS`)."""
+    header = Path(target_dir) / "models" / name / f"{name}.h"
     try:
         text = header.read_text()
     except OSError as e:
@@ -154,7 +155,7 @@ def run_batch(entry, target_name, images, elf=None):
     with tempfile.TemporaryDirectory(prefix="nnbuild-batch-") as tmp:
         inp, outp = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         inp.write_bytes(np.ascontiguousarray(images, dtype=np.uint8).tobytes())
-        budget = run_budget(model_macs(Path(elf).parent.parent, entry.name), inferences=len(images))
+        budget = run_budget(model_macs(Path(elf).parent, entry.name), inferences=len(images))
         stdout = execute(elf, target, ["batch", entry.name, inp, outp], timeout=budget)
         info = last_json(stdout, "batch")
         scores = np.frombuffer(outp.read_bytes(), dtype=np.int8).reshape(len(images), -1)
@@ -210,7 +211,7 @@ def run_action(env, img, topk):
             frame = Path(tmp) / "frame.raw"
             frame.write_bytes(np.ascontiguousarray(img).tobytes())
             for e in entries:
-                budget = run_budget(model_macs(elf.parent.parent, e.name), pixels=img.size)
+                budget = run_budget(model_macs(elf.parent, e.name), pixels=img.size)
                 out = execute(elf, target, ["classify", e.name, frame, img.shape[1], img.shape[0], fmt,
                                             "bilinear", "crop", topk], timeout=budget)
                 print(out, end="")
@@ -259,7 +260,7 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
 
     target = get_target(target_name)
     elf = scons_build(manifest_path, target_name, entry.name, build_dir)
-    budget = run_budget(model_macs(elf.parent.parent, entry.name), inferences=2)  # + profiled run
+    budget = run_budget(model_macs(elf.parent, entry.name), inferences=2)  # + profiled run
     stdout, est = cycles.run(elf, target, ["bench", entry.name], f"{entry.name}_run", build_dir,
                              timeout=budget * cycles.SLOWDOWN)
     result = last_json(stdout, "bench")
@@ -270,7 +271,7 @@ def bench(entry, target_name, manifest_path, build_dir=DEFAULT_BUILD_DIR):
     layers = result.get("layers", [])
     for layer, c in zip(layers, est.layer_cycles(len(layers))):
         layer["cycles_estimate"] = c
-    layers = fuse_group_layers(layers, _plan_groups(elf.parent.parent / "models" / entry.name / "plan.json"))
+    layers = fuse_group_layers(layers, _plan_groups(elf.parent / "models" / entry.name / "plan.json"))
     return {
         "model": entry.name, "target": target_name,
         "instructions": ins, "macs": macs,

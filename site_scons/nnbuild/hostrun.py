@@ -42,7 +42,12 @@ class NnModelStruct(ctypes.Structure):
 def kernel_sources(dsp=False):
     """The kernel sources the host builds: the `dsp` variant (compiled with NN_EMULATE_DSP) or
     the portable `ref` one, from firmware_template/sources.json."""
-    return csources.kernel_sources("dsp" if dsp else "ref")
+    return csources.kernel_sources(host_isa(dsp))
+
+
+def host_isa(dsp=False):
+    """The kernel variant the host builds (and plans scratch for)."""
+    return "dsp" if dsp else "ref"
 
 
 def host_defines(dsp=False):
@@ -53,8 +58,9 @@ class HostModel:
     """A generated model compiled into a host shared library.
 
     `source` is a quantized ir.Graph (generated into <build_dir>/<name>_gen first) or a directory
-    that already holds <name>.h/<name>.c. `dsp=True` compiles the kernels' `dsp` variant with the
-    C emulation of the intrinsics (-DNN_EMULATE_DSP), otherwise the portable `ref` one."""
+    that already holds <name>.h/<name>.c (planned for this variant's scratch, or for any: "*").
+    `dsp=True` compiles the kernels' `dsp` variant with the C emulation of the intrinsics
+    (-DNN_EMULATE_DSP), otherwise the portable `ref` one; a graph is planned for that variant."""
 
     def __init__(self, source, name, build_dir, dsp=False):
         check_model_name(name)
@@ -64,7 +70,7 @@ class HostModel:
             gen_dir = build_dir / f"{name}_gen"
             from .pipeline import generate_model
 
-            self.steps, self.plan, _ = generate_model(source, gen_dir, name)
+            self.steps, self.plan, _ = generate_model(source, gen_dir, name, isa=host_isa(dsp))
         else:
             gen_dir = Path(source)
         model_c = gen_dir / f"{name}.c"

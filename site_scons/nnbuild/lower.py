@@ -23,7 +23,7 @@ class Step:
     alias: str = None    # input tensor whose storage the output reuses (in place), or None
     params: dict = field(default_factory=dict)   # scalar kernel arguments / struct fields
     arrays: dict = field(default_factory=dict)   # role -> np.ndarray (weight, bias, off, table...)
-    scratch: int = 0     # kernel scratch bytes (Kernel.scratch, mirrored by <kernel>_scratch_bytes())
+    scratch: int = 0     # kernel scratch bytes on the ISA lowered for (Kernel.scratch, <kernel>_scratch_bytes())
     macs: int = 0
     struct: str = None   # C parameter struct type, when the kernel takes one
     emit: object = None  # Kernel.emit: the C statements of this call
@@ -31,7 +31,8 @@ class Step:
 
 
 def lower(qgraph, isa=kernels.ANY_ISA):
-    """Return the list of Steps executing `qgraph` (a quantized ir.Graph) in order."""
+    """Return the list of Steps executing `qgraph` (a quantized ir.Graph) in order, with the
+    kernel scratch of the `isa` variant (csources.isa_for(target); ANY_ISA: the most of any)."""
     from .quantize import scheme_of
 
     qgraph.validate()
@@ -58,7 +59,7 @@ def lower(qgraph, isa=kernels.ANY_ISA):
                     kernel=low.symbol or k.symbol, inputs=list(op.inputs), output=op.outputs[0],
                     params=low.params, arrays=low.arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
-                    scratch=k.scratch(low.params) if k.scratch else 0)
+                    scratch=k.scratch_bytes(low.params, isa))
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)
     return steps

@@ -6,6 +6,7 @@ they can never disagree about what an artifact contains.
     import_step    model files (frontend) + passes  -> graph.json + graph.npz       (float IR)
     quantize_step  float IR + calibration images    -> quant.json + quant.npz + quant_report.txt
     codegen_step   quantized IR: lower, schedule, plan, emit -> <name>.c + <name>.h + plan.txt + plan.json
+                   (per target: for its kernel ISA's scratch and, with memory: auto, its RAM)
 """
 import json
 import sys
@@ -86,16 +87,17 @@ def quantize_graph(entry, graph):
     return qgraph, report
 
 
-def generate_model(qgraph, out_dir, name, memory="fast", arena_budget=None):
+def generate_model(qgraph, out_dir, name, memory="fast", arena_budget=None, isa="*"):
     """lower -> schedule -> plan -> emit for one quantized model; returns (steps, plan, [header,
     source]). `memory` (manifest: fast, small, auto) and `arena_budget` (bytes available to the
-    arena, for auto) pick layer-by-layer or streamed execution (nnbuild.schedule)."""
+    arena, for auto) pick layer-by-layer or streamed execution (nnbuild.schedule); `isa` (the
+    kernel variant linked with it, csources.isa_for; "*": kernels.ANY_ISA) sizes the kernels' scratch."""
     from .codegen import generate
     from .lower import lower
     from .planner import plan as make_plan
     from .schedule import choose
 
-    steps = lower(qgraph)
+    steps = lower(qgraph, isa)
     _, p = choose(steps, qgraph, memory, arena_budget, lambda sch: make_plan(steps, qgraph, sch))
     return steps, p, generate(qgraph, p, steps, out_dir, name)
 
@@ -140,13 +142,14 @@ def arena_budget(entry, qgraph, ram=None):
 OTHER_RAM = 1024    # the app's and platform's other statics (measured on m0: 931 B)
 
 
-def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None, ram=None):
+def codegen_step(entry, quant_json, quant_npz, out_c, out_h, plan_txt, plan_json=None, ram=None, isa="*"):
     """`plan_json`: the plan as data (buffers, lifetimes, peak, MACs per step) for the build report;
-    `ram`: the target's RAM for models (arena_budget), which `memory: auto` decides with."""
+    `ram`: the target's RAM for models (arena_budget), which `memory: auto` decides with; `isa`:
+    the target's kernel variant (csources.isa_for), whose scratch sizes the plan reserves."""
     with _cleanup_on_error([out_c, out_h, plan_txt] + ([plan_json] if plan_json else [])):
         qgraph = ir.load_graph(quant_json, quant_npz)
         _, plan, _ = generate_model(qgraph, Path(out_c).parent, entry.name, memory=entry.memory,
-                                    arena_budget=arena_budget(entry, qgraph, ram))
+                                    arena_budget=arena_budget(entry, qgraph, ram), isa=isa)
         with atomic_write(plan_txt, "w") as f:
             f.write(plan.format_table())
         if plan_json:

@@ -1,8 +1,14 @@
 """SCons tool `nn_models`: the model chain as builders with real dependencies.
 
-    env.NnModel(entry)          import -> quantize -> codegen for one manifest entry; returns the
-                                generated .c node. Artifacts go to <build_dir>/models/<name>/ (they do not
-                                depend on the target, so several targets share them).
+    env.NnModel(entry, target, isa, ram)
+                                import -> quantize -> codegen for one manifest entry; returns the
+                                generated .c node. The IR and quantized model go to
+                                <build_dir>/models/<name>/ (they do not depend on the target, so
+                                several targets share them); the C and its plan to
+                                <build_dir>/<target>/models/<name>/ (they depend on the target's
+                                kernel ISA, whose scratch the plan holds, and on its RAM for
+                                `memory: auto`), so targets built in turn or together never
+                                overwrite each other's.
     env.NnRegistry(file, entries, frame_bytes)
                                 nn_models.c: the models linked into one firmware and its I/O buffer.
     env.NnGateFiles(elf, unchecked)
@@ -42,7 +48,7 @@ def _run_step(what, func):
 
 
 # -- the model chain: one table row per step -------------------------------------------------
-#   outputs: file names in build/models/<model>/
+#   outputs: file names in build/models/<model>/ (codegen: build/<target>/models/<model>/)
 #   fields:  the manifest fields the step reads (editing any other field, a budget say, reruns nothing)
 #   files:   input files besides the previous step's outputs (content signatures)
 #   run:     the pipeline function, given the entry, the previous outputs and its own outputs
@@ -52,19 +58,19 @@ MODEL_STEPS = {
         outputs=lambda e: ["graph.json", "graph.npz"],
         fields=("name", "format", "source", "input", "labels", "labels_file"),
         files=lambda e: e.import_files(),
-        run=lambda e, prev, out, ram: pipeline.import_step(e, *out)),
+        run=lambda e, prev, out, tgt: pipeline.import_step(e, *out)),
     "quantize": dict(
         verb="quantizing",
         outputs=lambda e: ["quant.json", "quant.npz", "quant_report.txt"],
         fields=("quantization",),
         files=lambda e: calibration.source_files(e.quantization.calibration) if e.quantization.calibration else [],
-        run=lambda e, prev, out, ram: pipeline.quantize_step(e, *prev, *out)),
+        run=lambda e, prev, out, tgt: pipeline.quantize_step(e, *prev, *out)),
     "codegen": dict(
         verb="generating C for",
         outputs=lambda e: [f"{e.name}.c", f"{e.name}.h", "plan.txt", "plan.json"],
         fields=("name", "memory", "budget"),   # labels etc. reach the generator through the quantized graph
         files=lambda e: [],
-        run=lambda e, prev, out, ram: pipeline.codegen_step(e, *prev, *out, ram=ram)),
+        run=lambda e, prev, out, tgt: pipeline.codegen_step(e, *prev, *out, ram=tgt["ram"], isa=tgt["isa"])),
 }
 GLUE = __file__  # this file: a change to how steps are wired reruns them too
 
@@ -154,19 +160,19 @@ def _step_builder(step):
     # the table's lambdas would be signed by their addresses (a rebuild on every run).
     def emitter(target, source, env):
         spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
-        out = env["NN_BUILD"].Dir(f"models/{entry.name}")
+        out = _model_dir(env, entry.name, env["NN_GEN"]["target"] if step == "codegen" else None)
         previous = list(source[:2])   # the previous step's .json + .npz (none for import)
         inputs = [env.Value(portable_fingerprint(entry, spec["fields"]))] + \
             [env.fs.File(str(p)) for p in [*spec["files"](entry), *_step_sources(env, step), GLUE]]
-        if step == "codegen":   # memory: auto decides with the target's RAM
-            inputs.append(env.Value(json.dumps(env.get("NN_RAM"))))
+        if step == "codegen":   # the plan holds the ISA's scratch; memory: auto decides with the RAM
+            inputs.append(env.Value(json.dumps(env["NN_GEN"], sort_keys=True)))
         return [out.File(n) for n in spec["outputs"](entry)], previous + inputs
 
     def action(target, source, env):
         spec, entry = MODEL_STEPS[step], env["NN_ENTRY"]
         prev = [s.abspath for s in source[:2]] if step != "import" else []
         return _run_step(f"{spec['verb']} model '{entry.name}'",
-                         lambda: spec["run"](entry, prev, [t.abspath for t in target], env.get("NN_RAM")))
+                         lambda: spec["run"](entry, prev, [t.abspath for t in target], env.get("NN_GEN")))
 
     return SCons.Builder.Builder(action=SCons.Action.Action(action, f"$NNBUILD_{step.upper()}COMSTR"),
                                  emitter=emitter)
@@ -209,9 +215,15 @@ GATE_OUTPUTS = ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json
 REPORT_OUTPUTS = ("report.json", "report.html")
 
 
+def _model_dir(env, name, target=None):
+    """Where a model's artifacts go: <build>/models/<name>/ (import, quantize: shared by the
+    targets) or, given the target's name, <build>/<target>/models/<name>/ (codegen)."""
+    return env["NN_BUILD"].Dir(f"{target}/models/{name}" if target else f"models/{name}")
+
+
 def _plans(env):
-    """Each linked model's plan.json (codegen's), the report's per-model data."""
-    return {e.name: env["NN_BUILD"].Dir(f"models/{e.name}").File("plan.json") for e in env["NN_ENTRIES"]}
+    """Each linked model's plan.json (codegen's, for this target), the report's per-model data."""
+    return {e.name: _model_dir(env, e.name, env["NN_TARGET"].name).File("plan.json") for e in env["NN_ENTRIES"]}
 
 
 def _gate_action(target, source, env):
@@ -264,14 +276,21 @@ def _remove_on_failure(env, outputs, keep_for=()):
     atexit.register(at_exit)
 
 
-def _nn_model(env, entry, ram=None):
-    """Chain the three steps for one model; returns the generated C file node. `ram`: the
-    target's RAM for models (firmware.model_ram), for `memory: auto`."""
-    e = env.Override({"NN_ENTRY": entry, "NN_RAM": ram})
-    d = env["NN_BUILD"].Dir(f"models/{entry.name}")
-    graph = e.NnImport(d.File("graph.json"), [])
-    quant = e.NnQuantize(d.File("quant.json"), graph)
-    code = e.NnCodegen(d.File(f"{entry.name}.c"), quant)
+def _nn_model(env, entry, target, isa, ram=None):
+    """Chain the three steps for one model on `target` (its name); returns the generated C file
+    node. `isa`: the target's kernel variant (csources.isa_for), whose scratch the plan reserves;
+    `ram`: the target's RAM for models (firmware.model_ram), for `memory: auto`. Import and
+    quantize are declared once per build dir however many targets ask (SCons would refuse two
+    builders for one file)."""
+    e = env.Override({"NN_ENTRY": entry, "NN_GEN": {"target": target, "isa": isa, "ram": ram}})
+    d = _model_dir(env, entry.name)
+    quant_json = d.File("quant.json")
+    if quant_json.has_builder():
+        quant = [quant_json, d.File("quant.npz")]
+    else:
+        graph = e.NnImport(d.File("graph.json"), [])
+        quant = e.NnQuantize(quant_json, graph)
+    code = e.NnCodegen(_model_dir(env, entry.name, target).File(f"{entry.name}.c"), quant)
     return code[0]
 
 

@@ -19,7 +19,8 @@ that has none of its own.
 
 Construction variables (set with SetDefault; override them before or after env.Tool):
     NNBUILD_TARGET      target name when NnModels gets none (m0 ... m55, host)    default m4
-    NNBUILD_BUILD_DIR   artifacts: <dir>/models/<model>/, <dir>/<target>/           default #build/nnbuild
+    NNBUILD_BUILD_DIR   artifacts: <dir>/models/<model>/ (IR, quantized), <dir>/<target>/ (C, plan,
+                        objects: <dir>/<target>/models/<model>/<model>.c/.h)   default #build/nnbuild
     NNBUILD_LIBNAME     name of the static library                                  default nnmodels
     NNBUILD_<STEP>COMSTR  what a step prints (IMPORT, QUANTIZE, CODEGEN, REGISTRY, GATE); "" is quiet
 """
@@ -98,10 +99,10 @@ def _template_dir(env, rel):
     return env.fs.Dir(str(TEMPLATE_DIR / rel))
 
 
-def include_dirs(env, entries):
-    """Kernel + app include dirs and each model's generated-code folder, as nodes."""
+def include_dirs(env, entries, target):
+    """Kernel + app include dirs and each model's generated-code folder for `target`, as nodes."""
     return [env.fs.Dir(str(d)) for d in csources.include_dirs()] + \
-        [env["NN_BUILD"].Dir(f"models/{e.name}") for e in entries]
+        [env["NN_BUILD"].Dir(f"{target.name}/models/{e.name}") for e in entries]
 
 
 def _select(manifest, target, models):
@@ -115,23 +116,20 @@ def _select(manifest, target, models):
     return entries
 
 
-_GENERATED = {}   # (build dir, manifest, model) -> generated .c: the chain is declared once
+_GENERATED = {}   # (build dir, manifest, model, target) -> generated .c: each chain is declared once
 
 
-def _generated(env, build, entry, target, manifest):
-    """The model chain of `entry`, shared by every NnModels call (one per target, say). A model
-    with `memory: auto` is generated for one target's RAM (firmware.model_ram) per build dir."""
+def _generated(env, build, entry, target, manifest, isa):
+    """The generated C of `entry` for `target` (in <build>/<target>/models/<model>/: planned for
+    the target's kernel ISA and, with `memory: auto`, its RAM, firmware.model_ram); the import
+    and quantize steps before it are shared by every target."""
     from nnbuild.firmware import model_ram
 
-    key = (build.abspath, entry.manifest_path, entry.name)
-    ram = model_ram(manifest, target) if entry.memory == "auto" else None
+    key = (build.abspath, entry.manifest_path, entry.name, target.name)
     if key not in _GENERATED:
-        _GENERATED[key] = (ram, env.NnModel(entry, ram))
-    elif _GENERATED[key][0] != ram:
-        _fail(f"model '{entry.name}' has memory: auto, so its C depends on the target's RAM, and this "
-              f"build generates it for two targets with different RAM into one build dir: give each "
-              f"target its own build dir, or set memory: fast or small")
-    return _GENERATED[key][1]
+        ram = model_ram(manifest, target) if entry.memory == "auto" else None
+        _GENERATED[key] = env.NnModel(entry, target.name, isa, ram)
+    return _GENERATED[key]
 
 
 def nn_models(env, manifest, target=None, models=None):
@@ -151,9 +149,9 @@ def nn_models(env, manifest, target=None, models=None):
         _fail(str(e))
     build = _build_dir(env)
     out = build.Dir(t.name)
-    generated = [_generated(env, build, e, t, m) for e in entries]
+    generated = [_generated(env, build, e, t, m, isa) for e in entries]
     cenv = env.Clone(NN_TARGET=t)
-    dirs = include_dirs(cenv, entries)
+    dirs = include_dirs(cenv, entries, t)
     cenv.AppendUnique(CPPPATH=dirs)
     template = env.fs.Dir(str(TEMPLATE_DIR))
     objects = []
@@ -162,7 +160,7 @@ def nn_models(env, manifest, target=None, models=None):
     for e, c in zip(entries, generated):
         objects += cenv.Object(out.File(f"models/{e.name}.o"), c)
     library = cenv.StaticLibrary(out.File(env.subst("${LIBPREFIX}$NNBUILD_LIBNAME${LIBSUFFIX}")), objects)
-    headers = [build.Dir(f"models/{e.name}").File(f"{e.name}.h") for e in entries]
+    headers = [c.dir.File(f"{e.name}.h") for e, c in zip(entries, generated)]
     result = Models(library=library, objects=objects, include_dirs=dirs, headers=headers,
                     entries=entries, target=t, manifest=m, env=cenv)
     env["NNBUILD_MODELS"] = result   # NnGate's default

@@ -17,10 +17,11 @@
  * need no reordering.
  *
  * fc uses one column: nn_widen writes the block words back to back, then the last K % 4 values
- * (the tail) in natural order. conv uses two columns interleaved word by word (col0 even, col1
- * even, col0 odd, col1 odd: 8 int16 per block) so the 2x2 mat-mult reads all four words of a
- * block through one pointer (two LDRDs) and keeps its working set in registers; a conv column
- * has ceil(K / 4) blocks, the first one starting with (-K) & 3 zeros, so the MAC loops need no
+ * (the tail) in natural order. conv uses four columns (four output pixels) interleaved word by
+ * word: the even words of columns 0..3, then their odd words (16 int16 per block), so the 1x4
+ * mat-mult loads a block's four even (odd) words with one LDM and feeds each widened weight
+ * word to four SMLADs; a conv column has ceil(K / 4) blocks, the first one starting with
+ * (-K) & 3 zeros, so the MAC loops need no
  * tail loop (they read each weight row from that many bytes before its start). */
 static inline void nn_widen(int16_t *col, const int8_t *src, int32_t n)
 {
@@ -39,13 +40,14 @@ static inline void nn_widen(int16_t *col, const int8_t *src, int32_t n)
  * whole source words are merged with them by shifts, so unaligned runs cost about as much as
  * aligned ones. nn_colw_end writes a last, zero-padded partial block, if any. */
 typedef struct {
-    int16_t *dst;    /* even word of the next block (col0: block start, col1: block start + 2) */
+    int16_t *dst;    /* even word of the next block (column p: block start + 2 p) */
     uint32_t acc;    /* pending bytes, first in the low byte, zeros above */
     int32_t nacc;    /* number of pending bytes, 0..3 */
 } nn_colw;
 
-#define NN_COLW_STEP 8  /* int16 per interleaved block */
-#define NN_COLW_ODD 4   /* int16 from a column's even word to its odd word */
+#define NN_COLW_STEP 16 /* int16 per interleaved block (4 columns x 4 values) */
+#define NN_COLW_ODD 8   /* int16 from a column's even word to its odd word */
+#define NN_COLW_PX 4    /* columns (output pixels) per interleaved block */
 
 static inline void nn_colw_init(nn_colw *w, int16_t *dst)
 {

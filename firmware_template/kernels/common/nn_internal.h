@@ -42,23 +42,21 @@ static inline int32_t nn_round_shift2(int32_t acc, int32_t sm1)
     return ((acc >> sm1) + 1) >> 1;
 }
 
-/* The scratch sizes of docs/q7_contract.md. They belong to the kernel, not to a variant: every
- * variant's nn_*_scratch_bytes returns these (the largest any variant needs: conv's is thumb1's
- * 4 int32 lanes of up to 128 taps or, for K > 512, the DSP columns),
- * so one memory plan serves every target. Mirrored by site_scons/nnbuild/kernels.py. The
- * contract's accumulator bounds (K, in_n < 2^17) keep them far from int32 overflow. */
+/* Kernel scratch is per ISA variant, as CMSIS-NN's *_get_buffer_size: each variant's
+ * nn_*_scratch_bytes returns what its own loops use (docs/q7_contract.md), so the DSP conv's
+ * four im2col columns cost no RAM on other cores; a model is planned for the variant it links.
+ * Mirrored by site_scons/nnbuild/kernels/q7_conv2d.py and q7_fully_connected.py (SCRATCH,
+ * tests/test_scratch.py). The contract's accumulator bounds (K, in_n < 2^17) keep the sizes far
+ * from int32 overflow. */
 #define NN_CONV_LANE_TAPS 128  /* thumb1: taps per chunk of its 4-pixel int32 im2col */
-static inline int32_t nn_conv_scratch_contract(const nn_conv_params *p)
+static inline int32_t nn_conv_taps(const nn_conv_params *p)   /* K: the taps of one output */
 {
-    const int32_t k = (int32_t)p->k_h * p->k_w * (p->in_c / p->groups), k4 = (k + 3) / 4 * 4;
-    const int32_t cols = 4 * k4;   /* two int16 columns, padded to 4-value blocks */
-    const int32_t lanes = 16 * (k4 < NN_CONV_LANE_TAPS ? k4 : NN_CONV_LANE_TAPS);   /* 4 x int32 */
-    return cols > lanes ? cols : lanes;
+    return (int32_t)p->k_h * p->k_w * (p->in_c / p->groups);
 }
 
-static inline int32_t nn_fc_scratch_contract(const nn_fc_params *p)
+static inline int32_t nn_ceil4(int32_t k)
 {
-    return 2 * p->in_n;             /* the input widened to int16 */
+    return (k + 3) & ~3;
 }
 
 /* halfword lane 0 or 1 of v, sign-extended */

@@ -27,4 +27,35 @@ static inline int8_t avg_div(int32_t sum, int32_t n, uint32_t m)
     return (int8_t)(sum < 0 ? -q : q);
 }
 
+#ifdef NN_USE_DSP
+/* The DSP average pools' window sums of 4 channels (the word at corner + c of each cell; rs the
+ * input row step, cs the channel run): halfword lanes of *s02 = channels 0 and 2, *s13 = 1 and
+ * 3 (SXTAB16), at most 255 cells. Whole 3x3 windows unrolled. */
+static inline void nn_pool_sum4(const int8_t *corner, int32_t rs, int32_t cs, int32_t ny,
+                                int32_t nx, uint32_t *s02, uint32_t *s13)
+{
+    uint32_t a = 0, b = 0;
+    int32_t y, x;
+    if (ny == 3 && nx == 3) {
+        for (y = 0; y < 3; y++, corner += rs) {
+            const uint32_t v0 = nn_read32(corner), v1 = nn_read32(corner + cs);
+            const uint32_t v2 = nn_read32(corner + 2 * cs);
+            a = nn_sxtab16(nn_sxtab16(nn_sxtab16(a, v0), v1), v2);
+            b = nn_sxtab16_ror8(nn_sxtab16_ror8(nn_sxtab16_ror8(b, v0), v1), v2);
+        }
+    } else {
+        for (y = 0; y < ny; y++, corner += rs) {
+            const int8_t *src = corner;
+            for (x = 0; x < nx; x++, src += cs) {
+                const uint32_t v = nn_read32(src);
+                a = nn_sxtab16(a, v);
+                b = nn_sxtab16_ror8(b, v);
+            }
+        }
+    }
+    *s02 = a;
+    *s13 = b;
+}
+#endif
+
 #endif

@@ -36,16 +36,8 @@ void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
             /* halfword lanes hold sums of up to 255 cells of |q| <= 128 without overflow */
             if (cells <= 255) {
                 for (; c + 4 <= C; c += 4) {
-                    uint32_t s02 = 0, s13 = 0;
-                    const int8_t *row = corner + c;
-                    for (y = y0; y < y1; y++, row += row_step) {
-                        const int8_t *src = row;
-                        for (x = x0; x < x1; x++, src += C) {
-                            const uint32_t v = nn_read32(src);
-                            s02 = nn_sxtab16(s02, v);
-                            s13 = nn_sxtab16_ror8(s13, v);
-                        }
-                    }
+                    uint32_t s02, s13;
+                    nn_pool_sum4(corner + c, row_step, C, y1 - y0, x1 - x0, &s02, &s13);
                     out[c] = avg_clamp(nn_sext16_lane(s02, 0) + pad_sum, n, m, lo, hi);
                     out[c + 1] = avg_clamp(nn_sext16_lane(s13, 0) + pad_sum, n, m, lo, hi);
                     out[c + 2] = avg_clamp(nn_sext16_lane(s02, 1) + pad_sum, n, m, lo, hi);

@@ -1,6 +1,6 @@
-/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16 pair
- * layout of common/nn_dsp.h (one pixel's column at a time, or both columns of an interior pixel
- * pair in one pass). Static functions in a header included once, by each of those files: the
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: im2col into the interleaved int16
+ * four-column layout of common/nn_dsp.h (one pixel's column at a time, or the four columns of an
+ * interior pixel quad in one pass). Static functions in a header included once, by each of those files: the
  * compiler sees them exactly as if they were written there. */
 #ifndef NN_CONV_IM2COL_H
 #define NN_CONV_IM2COL_H
@@ -24,8 +24,8 @@ static inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
 }
 
 /* Widen a gathered int8 column of K values, with (-K) & 3 zeros in front, into the interleaved
- * pair layout (col0: dst = scratch, col1: dst = scratch + 2). */
-static void widen_pair(int16_t *dst, const int8_t *src, int32_t K)
+ * layout (column p: dst = scratch + 2 p). */
+static void widen_col(int16_t *dst, const int8_t *src, int32_t K)
 {
     int32_t i;
     for (i = (K + 3) >> 2; i > 0; i--, src += 4, dst += NN_COLW_STEP)
@@ -43,8 +43,8 @@ static inline void colw_pad(nn_colw *w, int32_t n, uint32_t pad4)
 }
 
 /* Column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g values in (ky, kx, c) order,
- * after (-K) & 3 zeros (whole blocks), written into the interleaved pair layout at dst (col0:
- * scratch, col1: scratch + 2); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
+ * after (-K) & 3 zeros (whole blocks), written into the interleaved layout at dst (column p:
+ * scratch + 2 p); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
  * the folded bias expects). q7 passes the constant 0, so GCC specialises it (constprop) into
  * the code it had before s8 existed.
  * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
@@ -69,7 +69,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
             const int32_t row_step = p->dil_h * W * C;
             for (ky = 0; ky < p->k_h; ky++, at += row_len, src += row_step)
                 copy_run(at, src, row_len);
-            widen_pair(dst, stage, K);
+            widen_col(dst, stage, K);
             return;
         }
         /* border pixel: zero the whole stage by words (cheaper than a memset call per gap),
@@ -97,7 +97,7 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
                 }
             }
         }
-        widen_pair(dst, stage, K);
+        widen_col(dst, stage, K);
         return;
     }
     {
@@ -129,79 +129,236 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
     }
 }
 
-/* Both columns of two pixels in one output row whose windows lie inside the input, for dense
- * layers with in_c % 4 == 0 (each kernel row is row_blocks whole blocks of one input run; the
- * second pixel's run starts dx bytes later): the four words of a block are written together, two
- * blocks per pass. */
-static void im2col_pair_interior(const int8_t *src, int32_t dx, int32_t row_step, int32_t k_h,
-                                 int32_t row_blocks, int16_t *dst)
+/* Widen n >= 1 blocks of four int8 runs (s0..s3, one per column, 4 bytes per block) into the
+ * interleaved four-column layout at dst: per block the even words of columns 0..3, then their
+ * odd words. On ARM one block is 4 LDR, 8 SXTB16 and one STM of eight registers (the STM needs
+ * ascending registers, so they are named here: r4-r6, r8-r12, r7 stays the frame pointer's).
+ * Out of line: inlined, the caller's live values leave too few registers for the operands. */
+#if defined(__ARM_FEATURE_DSP) && !defined(NN_EMULATE_DSP) && defined(__GNUC__)
+#define NN_WIDEN4_BLOCK_ASM                                                                    \
+    "ldr    r9, [%[s0]], #4\n\t"                                                               \
+    "ldr    r10, [%[s1]], #4\n\t"                                                              \
+    "ldr    r11, [%[s2]], #4\n\t"                                                              \
+    "ldr    r12, [%[s3]], #4\n\t"                                                              \
+    "sxtb16 r4, r9\n\t"                                                                        \
+    "sxtb16 r9, r9, ror #8\n\t"                                                                \
+    "sxtb16 r5, r10\n\t"                                                                       \
+    "sxtb16 r10, r10, ror #8\n\t"                                                              \
+    "sxtb16 r6, r11\n\t"                                                                       \
+    "sxtb16 r11, r11, ror #8\n\t"                                                              \
+    "sxtb16 r8, r12\n\t"                                                                       \
+    "sxtb16 r12, r12, ror #8\n\t"                                                              \
+    "stmia  %[d]!, {r4, r5, r6, r8, r9, r10, r11, r12}\n\t"
+static NN_NOINLINE void widen4(const int8_t *s0, const int8_t *s1, const int8_t *s2,
+                               const int8_t *s3, int32_t n, int16_t *dst)
 {
-    int32_t ky, n;
-    for (ky = 0; ky < k_h; ky++, src += row_step) {
-        const int8_t *s = src;
-        if (row_blocks & 1) {
-            const uint32_t x0 = nn_read32(s), x1 = nn_read32(s + dx);
-            nn_write32(dst, nn_sxtb16(x0));
-            nn_write32(dst + 2, nn_sxtb16(x1));
-            nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-            nn_write32(dst + 6, nn_sxtb16_ror8(x1));
-            s += 4;
-            dst += NN_COLW_STEP;
+    __asm__ volatile(
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        NN_WIDEN4_BLOCK_ASM
+        "2:\n\t"
+        "asrs   %[n], %[n], #1\n\t"
+        "beq    4f\n\t"
+        "3:\n\t"
+        NN_WIDEN4_BLOCK_ASM
+        NN_WIDEN4_BLOCK_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    3b\n\t"
+        "4:\n\t"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [n] "+r"(n), [d] "+r"(dst)
+        :
+        : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+}
+#else
+static inline void widen4(const int8_t *s0, const int8_t *s1, const int8_t *s2,
+                          const int8_t *s3, int32_t n, int16_t *dst)
+{
+    for (; n > 0; n--, s0 += 4, s1 += 4, s2 += 4, s3 += 4, dst += NN_COLW_STEP) {
+        const uint32_t x0 = nn_read32(s0), x1 = nn_read32(s1);
+        const uint32_t x2 = nn_read32(s2), x3 = nn_read32(s3);
+        nn_write32(dst, nn_sxtb16(x0));
+        nn_write32(dst + 2, nn_sxtb16(x1));
+        nn_write32(dst + 4, nn_sxtb16(x2));
+        nn_write32(dst + 6, nn_sxtb16(x3));
+        nn_write32(dst + 8, nn_sxtb16_ror8(x0));
+        nn_write32(dst + 10, nn_sxtb16_ror8(x1));
+        nn_write32(dst + 12, nn_sxtb16_ror8(x2));
+        nn_write32(dst + 14, nn_sxtb16_ror8(x3));
+    }
+}
+#endif
+
+/* n blocks of the padding byte (pad4) in all four columns. */
+static inline void widen4_pad(int32_t n, uint32_t pad4, int16_t *dst)
+{
+    const uint32_t e = nn_sxtb16(pad4), o = nn_sxtb16_ror8(pad4);
+    for (; n > 0; n--, dst += NN_COLW_STEP) {
+        nn_write32(dst, e);
+        nn_write32(dst + 2, e);
+        nn_write32(dst + 4, e);
+        nn_write32(dst + 6, e);
+        nn_write32(dst + 8, o);
+        nn_write32(dst + 10, o);
+        nn_write32(dst + 12, o);
+        nn_write32(dst + 14, o);
+    }
+}
+
+/* The four columns of four pixels in one output row (oy; columns ox0 + p, p = 0..3), for layers
+ * with cin_g % 4 == 0 (each tap is cin_g / 4 whole blocks of one input pixel): per kernel row,
+ * a row that lies inside the input for all four pixels of a dense layer (dilation 1 across) is
+ * one widen4 over its k_w * cin_g / 4 blocks; otherwise per tap, a tap inside the input for all
+ * four pixels one widen4, a tap outside for all of them padding, a mixed one block by block. */
+static NN_NOINLINE void im2col_quad_taps(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox0,
+                             int32_t g, int32_t cin_g, int16_t *dst, uint32_t pad4)
+{
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, nbt = cin_g >> 2;
+    const int32_t sw = p->stride_w, dw = p->dil_w;
+    const int32_t ix0 = ox0 * sw - p->pad_w, iy0 = oy * p->stride_h - p->pad_h;
+    const int whole = dw == 1 && cin_g == C && ix0 >= 0 && ix0 + 3 * sw + KW <= W;
+    const int32_t dx = sw * C;
+    int32_t ky, kx;
+    for (ky = 0; ky < p->k_h; ky++) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *row;
+        if (iy < 0 || iy >= p->in_h) {
+            widen4_pad(KW * nbt, pad4, dst);
+            dst += KW * nbt * NN_COLW_STEP;
+            continue;
         }
-        for (n = row_blocks >> 1; n > 0; n--, s += 8, dst += 2 * NN_COLW_STEP) {
-            const uint32_t x0 = nn_read32(s), x1 = nn_read32(s + dx);
-            const uint32_t y0 = nn_read32(s + 4), y1 = nn_read32(s + 4 + dx);
-            nn_write32(dst, nn_sxtb16(x0));
-            nn_write32(dst + 2, nn_sxtb16(x1));
-            nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-            nn_write32(dst + 6, nn_sxtb16_ror8(x1));
-            nn_write32(dst + 8, nn_sxtb16(y0));
-            nn_write32(dst + 10, nn_sxtb16(y1));
-            nn_write32(dst + 12, nn_sxtb16_ror8(y0));
-            nn_write32(dst + 14, nn_sxtb16_ror8(y1));
+        row = in + iy * W * C + g * cin_g;
+        if (whole) {
+            const int8_t *s = row + ix0 * C;
+            widen4(s, s + dx, s + 2 * dx, s + 3 * dx, KW * nbt, dst);
+            dst += KW * nbt * NN_COLW_STEP;
+            continue;
+        }
+        for (kx = 0; kx < KW; kx++, dst += nbt * NN_COLW_STEP) {
+            const int32_t ix = ix0 + kx * dw;   /* pixel 0's tap; pixel q's is ix + q * sw */
+            if (ix >= 0 && ix + 3 * sw < W) {
+                const int8_t *s = row + ix * C;
+                widen4(s, s + dx, s + 2 * dx, s + 3 * dx, nbt, dst);
+            } else if (ix >= W || ix + 3 * sw < 0) {
+                widen4_pad(nbt, pad4, dst);
+            } else {   /* widened from a valid tap, then the padding pixels overwritten */
+                const uint32_t pe = nn_sxtb16(pad4), po = nn_sxtb16_ror8(pad4);
+                const int8_t *s[4];
+                const int8_t *any = 0;
+                int32_t b, q;
+                for (q = 0; q < 4; q++) {
+                    const int32_t x = ix + q * sw;
+                    s[q] = x >= 0 && x < W ? row + x * C : 0;
+                    if (s[q] != 0)
+                        any = s[q];
+                }
+                for (q = 0; q < 4; q++)
+                    if (s[q] == 0)
+                        s[q] = any;
+                widen4(s[0], s[1], s[2], s[3], nbt, dst);
+                for (q = 0; q < 4; q++) {
+                    const int32_t x = ix + q * sw;
+                    if (x >= 0 && x < W)
+                        continue;
+                    for (b = 0; b < nbt; b++) {
+                        nn_write32(dst + b * NN_COLW_STEP + 2 * q, pe);
+                        nn_write32(dst + b * NN_COLW_STEP + NN_COLW_ODD + 2 * q, po);
+                    }
+                }
+            }
         }
     }
 }
 
-/* Copy two runs of n >= 4 bytes (src and src + dx to d0 and d1) by words, the last word ending
- * at the runs' last byte (it may overlap the previous one): nothing is read or written outside
- * the runs. */
-static inline void copy_runs_words(int8_t *d0, int8_t *d1, const int8_t *src, int32_t dx,
-                                   int32_t n)
+/* Stack bytes per pixel for gathering the small columns of a quad (four of them live). */
+#define NN_QSTAGE_MAX 128
+
+/* Copy a run of n >= 4 bytes by words, the last word ending at the run's last byte (it may
+ * overlap the previous one): nothing is read or written outside the run. */
+static inline void copy_run_words(int8_t *d, const int8_t *src, int32_t n)
 {
     const int32_t last = n - 4;
     int32_t i;
     for (i = 0; i < last; i += 4) {
-        const uint32_t a = nn_read32(src + i), b = nn_read32(src + dx + i);
-        nn_write32(d0 + i, a);
-        nn_write32(d1 + i, b);
-        NN_AFTER(d0, i);  /* keeps GCC from turning this loop into memcpy calls */
+        nn_write32(d + i, nn_read32(src + i));
+        NN_AFTER(d, i);  /* keeps GCC from turning this loop into a memcpy call */
     }
-    nn_write32(d0 + last, nn_read32(src + last));
-    nn_write32(d1 + last, nn_read32(src + dx + last));
+    nn_write32(d + last, nn_read32(src + last));
 }
 
-/* Like im2col_pair_interior for small columns whose blocks do not line up with the kernel rows
- * (e.g. RGB input): each pixel's window is gathered on the stack (rows of row_len >= 4 bytes,
- * K <= NN_STAGE_MAX, (-K) & 3 zeros in front), then both are widened in one pass. */
-static void im2col_pair_small_interior(const int8_t *src, int32_t dx, int32_t row_step,
-                                       int32_t k_h, int32_t row_len, int32_t K, int16_t *dst)
+/* The columns of small windows (K <= NN_QSTAGE_MAX, any layout: e.g. RGB input, whose blocks do
+ * not line up with the kernel rows) of four pixels (oy[q], ox[q]): each window is gathered in
+ * natural int8 order on the stack ((-K) & 3 zeros in front; a window inside the input of a dense
+ * layer by whole kernel rows, any other through the padding fill and its valid taps), then all
+ * four are widened in one pass. */
+static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
+                              const int32_t *ox, int32_t g, int32_t cin_g, int32_t K,
+                              int16_t *dst, uint32_t pad4)
 {
-    int8_t st0[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
-    int8_t st1[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
-    int32_t ky, at, b;
-    nn_write32(st0, 0);
-    nn_write32(st1, 0);
-    for (ky = 0, at = (-K) & 3; ky < k_h; ky++, at += row_len, src += row_step) {
-        copy_runs_words(st0 + at, st1 + at, src, dx, row_len);
+    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t pre = (-K) & 3, dense = p->dil_w == 1 && cin_g == C;
+    const int32_t rs = p->dil_h * W * C, iy0 = oy[0] * p->stride_h - p->pad_h;
+    const int32_t ix0 = ox[0] * p->stride_w - p->pad_w, dx = p->stride_w * C;
+    int32_t q, ky, i;
+    /* the usual case first: four pixels of one row, every window inside the input */
+    if (dense && row_len >= 4 && oy[3] == oy[0] && ox[3] == ox[0] + 3 && iy0 >= 0
+        && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0
+        && ix0 + 3 * p->stride_w + KW <= W) {
+        const int8_t *src = in + (iy0 * W + ix0) * C;
+        const int32_t last = row_len - 4;
+        int8_t *at = st[0] + pre;
+        for (q = 0; q < 4; q++)
+            nn_write32(st[q], 0);
+        /* the four pixels' runs of each kernel row together, by words (the last word ends at
+         * the run's last byte, possibly overlapping the previous one) */
+        for (ky = 0; ky < p->k_h; ky++, at += row_len, src += rs) {
+            for (i = 0;; i = i + 4 < last ? i + 4 : last) {
+                nn_write32(at + i, nn_read32(src + i));
+                nn_write32(at + (NN_QSTAGE_MAX + 4) + i, nn_read32(src + dx + i));
+                nn_write32(at + 2 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 2 * dx + i));
+                nn_write32(at + 3 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 3 * dx + i));
+                if (i == last)
+                    break;
+            }
+        }
+        widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
+        return;
     }
-    for (b = 0; b < K; b += 4, dst += NN_COLW_STEP) {   /* ceil(K / 4) blocks */
-        const uint32_t x0 = nn_read32_aligned(st0 + b), x1 = nn_read32_aligned(st1 + b);
-        nn_write32(dst, nn_sxtb16(x0));
-        nn_write32(dst + 2, nn_sxtb16(x1));
-        nn_write32(dst + 4, nn_sxtb16_ror8(x0));
-        nn_write32(dst + 6, nn_sxtb16_ror8(x1));
+    for (q = 0; q < 4; q++) {
+        const int32_t iy0 = oy[q] * p->stride_h - p->pad_h, ix0 = ox[q] * p->stride_w - p->pad_w;
+        int8_t *at = st[q] + pre;
+        int32_t kx0, kx1;
+        nn_write32(st[q], pad4 << (8 * pre));   /* zeros in front of the first block */
+        tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+        if (dense && row_len >= 4 && kx0 == 0 && kx1 == KW && iy0 >= 0
+            && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+            const int8_t *src = in + (iy0 * W + ix0) * C;
+            for (ky = 0; ky < p->k_h; ky++, at += row_len, src += p->dil_h * W * C)
+                copy_run_words(at, src, row_len);
+            continue;
+        }
+        for (i = 4; i < K + pre; i += 4) {
+            nn_write32(st[q] + i, pad4);
+            NN_AFTER(i, i);
+        }
+        if (kx0 >= kx1)
+            continue;
+        for (ky = 0; ky < p->k_h; ky++, at += row_len) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            const int8_t *src;
+            int32_t kx;
+            if (iy < 0 || iy >= p->in_h)
+                continue;
+            src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;  /* first valid tap */
+            if (dense) {
+                copy_run(at + kx0 * C, src, (kx1 - kx0) * C);
+            } else {
+                for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
+                    copy_run(at + kx * cin_g, src, cin_g);
+            }
+        }
     }
+    widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
 }
 
 #endif

@@ -1,7 +1,7 @@
-/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over interleaved
- * column pairs (2 output channels x 2 pixels per pass; a hand-scheduled loop on ARM, the same
- * computation in C for NN_EMULATE_DSP), and its 1-channel tail; the epilogue is q7's shift or
- * s8's per-channel MultiplyByQuantizedMultiplier (modes 3-5). Static functions in a header
+/* Internal to dsp/nn_conv2d_q7.c and nn_conv2d_s8.c: the SMLAD mat-mult over four interleaved
+ * columns (1 output channel x 4 pixels per pass; a hand-scheduled loop on ARM, the same
+ * computation in C for NN_EMULATE_DSP); the epilogue is q7's shift or s8's per-channel
+ * MultiplyByQuantizedMultiplier (modes 3-5). Static functions in a header
  * included once, by each of those files: the compiler sees them exactly as if they were written
  * there. */
 #ifndef NN_CONV_MAT_MULT_H
@@ -10,78 +10,142 @@
 #include "nn_dsp.h"
 #include "nn_int8.h"
 
-/* (s00, s01, s10, s11) += 2 filters (w0, w1) x the 2 interleaved columns at c, over n >= 0
- * blocks of 4 K: per block 2 weight words, 4 column words, 4 SXTB16, 8 SMLAD = 16 MACs. */
+/* (a0, a1, a2, a3) += one filter (weight row at w) x the 4 interleaved columns at c, over
+ * n >= 0 blocks of 4 K: per block 1 weight word, 2 SXTB16, 8 column words, 8 SMLAD = 16 MACs. */
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_EMULATE_DSP) && defined(__GNUC__)
-/* Hand-scheduled on ARM: GCC 12 neither folds the rotation into SXTB16 nor pairs the column
- * loads into post-indexed LDRDs, and spills inside this loop; here 16 instructions per block,
- * unrolled 8 times (n % 8 blocks first: bit 0 by TST, bits 1 and 2 from the flags of one shift,
- * N and C), so 16.25 per 16 MACs. The C version below is the same computation (it runs on the
- * host with NN_EMULATE_DSP). */
-#define MAC_2X2_BLOCK_ASM                                                                      \
-    "ldr    %[x0], [%[w0]], #4\n\t"                                                            \
-    "ldr    %[x1], [%[w1]], #4\n\t"                                                            \
-    "ldrd   %[ca], %[cb], [%[c]], #8\n\t"                                                      \
-    "sxtb16 %[w], %[x0]\n\t"                                                                   \
-    "smlad  %[s00], %[w], %[ca], %[s00]\n\t"                                                   \
-    "smlad  %[s01], %[w], %[cb], %[s01]\n\t"                                                   \
-    "sxtb16 %[w], %[x1]\n\t"                                                                   \
-    "smlad  %[s10], %[w], %[ca], %[s10]\n\t"                                                   \
-    "smlad  %[s11], %[w], %[cb], %[s11]\n\t"                                                   \
-    "ldrd   %[ca], %[cb], [%[c]], #8\n\t"                                                      \
-    "sxtb16 %[w], %[x0], ror #8\n\t"                                                           \
-    "smlad  %[s00], %[w], %[ca], %[s00]\n\t"                                                   \
-    "smlad  %[s01], %[w], %[cb], %[s01]\n\t"                                                   \
-    "sxtb16 %[w], %[x1], ror #8\n\t"                                                           \
-    "smlad  %[s10], %[w], %[ca], %[s10]\n\t"                                                   \
-    "smlad  %[s11], %[w], %[cb], %[s11]\n\t"
-#define MAC_2X2(w0, w1, c, n, s00, s01, s10, s11)                                              \
+/* Hand-scheduled on ARM: a block's four even (then odd) column words come in one LDM, which needs
+ * ascending registers, so r8-r11 are named here (clobbered) and GCC allocates the rest: 13
+ * registers, 13 instructions per block, unrolled 8 times (n % 8 blocks first: bit 0 by TST,
+ * bits 1 and 2 from the flags of one shift, N and C), so 13.25 per 16 MACs. The C version below
+ * is the same computation (it runs on the host with NN_EMULATE_DSP). */
+#define MAC_1X4_BLOCK_ASM                                                                      \
+    "ldr    %[x], [%[w]], #4\n\t"                                                              \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[x]\n\t"                                                                    \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[x], ror #8\n\t"                                                            \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"
+#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
     do {                                                                                       \
-        uint32_t x0_, x1_, ca_, cb_, w_;                                                       \
+        uint32_t x_, e_;                                                                       \
         __asm__ volatile(                                                                      \
-            "tst    %[n], #1\n\t"                                                          \
+            "tst    %[n], #1\n\t"                                                              \
             "beq    2f\n\t"                                                                    \
-            MAC_2X2_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
             "2:\n\t"                                                                           \
-            "lsls   %[w], %[n], #30\n\t"                                                       \
+            "lsls   %[e], %[n], #30\n\t"                                                       \
             "bpl    3f\n\t"                                                                    \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
             "3:\n\t"                                                                           \
             "bcc    4f\n\t"                                                                    \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
             "4:\n\t"                                                                           \
             "lsrs   %[n], %[n], #3\n\t"                                                        \
             "beq    6f\n\t"                                                                    \
             "5:\n\t"                                                                           \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
-            MAC_2X2_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
+            MAC_1X4_BLOCK_ASM                                                                  \
             "subs   %[n], %[n], #1\n\t"                                                        \
             "bne    5b\n\t"                                                                    \
             "6:\n\t"                                                                           \
-            : [s00] "+r"(s00), [s01] "+r"(s01), [s10] "+r"(s10), [s11] "+r"(s11),              \
-              [w0] "+r"(w0), [w1] "+r"(w1), [c] "+r"(c), [n] "+r"(n), [x0] "=&r"(x0_),         \
-              [x1] "=&r"(x1_), [ca] "=&r"(ca_), [cb] "=&r"(cb_), [w] "=&r"(w_)                  \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),         \
+              [c] "+r"(c), [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)                           \
             :                                                                                  \
-            : "cc", "memory");                                                                 \
+            : "r8", "r9", "r10", "r11", "cc", "memory");                                       \
     } while (0)
+
+/* Two blocks per LDRD of the weight row (word-aligned rows only: LDRD faults on unaligned
+ * addresses): 25 instructions per 32 MACs. 14 registers, so out of line (one copy per file;
+ * mac_row calls it for word-aligned rows, the hot loop for rows of 16+ blocks, where the call
+ * is noise): acc[0..3] += row w x the columns at c over n blocks. */
+#define MAC_1X4_PAIR_ASM                                                                       \
+    "ldrd   %[x], %[y], [%[w]], #8\n\t"                                                        \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[x]\n\t"                                                                    \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[x], %[x], ror #8\n\t"                                                            \
+    "smlad  %[a0], %[x], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[x], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[x], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[x], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[e], %[y]\n\t"                                                                    \
+    "smlad  %[a0], %[e], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[e], r11, %[a3]\n\t"                                                       \
+    "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
+    "sxtb16 %[y], %[y], ror #8\n\t"                                                            \
+    "smlad  %[a0], %[y], r8, %[a0]\n\t"                                                        \
+    "smlad  %[a1], %[y], r9, %[a1]\n\t"                                                        \
+    "smlad  %[a2], %[y], r10, %[a2]\n\t"                                                       \
+    "smlad  %[a3], %[y], r11, %[a3]\n\t"
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_aligned(const int8_t *w, const int16_t *c,
+                                                        int32_t n, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t x, y, e;
+    __asm__ volatile(
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        MAC_1X4_BLOCK_ASM
+        "2:\n\t"
+        "lsls   %[e], %[n], #30\n\t"   /* N: bit 1 (one pair), C: bit 2 (two pairs) */
+        "bpl    3f\n\t"
+        MAC_1X4_PAIR_ASM
+        "3:\n\t"
+        "bcc    4f\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "4:\n\t"
+        "lsrs   %[n], %[n], #3\n\t"
+        "beq    6f\n\t"
+        "5:\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    5b\n\t"
+        "6:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
+          [n] "+r"(n), [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e)
+        :
+        : "r8", "r9", "r10", "r11", "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#define NN_MAC_ALIGNED 1
 #else
-#define MAC_2X2(w0, w1, c, n, s00, s01, s10, s11)                                              \
+#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
     do {                                                                                       \
         for (; n > 0; n--) {                                                                   \
-            MAC_2X2_WORDS(nn_read32(w0), nn_read32(w1), c, s00, s01, s10, s11);                \
-            c += 8;                                                                            \
-            w0 += 4;                                                                           \
-            w1 += 4;                                                                           \
+            MAC_1X4_WORD(nn_read32(w), c, a0, a1, a2, a3);                                     \
+            c += NN_COLW_STEP;                                                                 \
+            w += 4;                                                                            \
         }                                                                                      \
     } while (0)
 #endif
@@ -108,27 +172,21 @@ static inline int32_t rq_right_relu(int32_t acc, int32_t mult, int32_t e, int32_
     return nn_mla_hi_round(nn_usat31(acc * 2), mult, addend) >> e;
 }
 
-/* One block: weight words x0 (filter 0) and x1 (filter 1) x the interleaved columns at c. */
-#define MAC_2X2_WORDS(x0, x1, c, s00, s01, s10, s11)                                           \
+/* One block: weight word x (the filter) x the 4 interleaved columns at c. */
+#define MAC_1X4_WORD(x, c, a0, a1, a2, a3)                                                     \
     do {                                                                                       \
-        const uint32_t x0_ = (x0), x1_ = (x1);                                                 \
+        const uint32_t x_ = (x);                                                               \
         const int16_t *c_ = (c);                                                               \
-        uint32_t ca_ = nn_read32_aligned(c_), cb_ = nn_read32_aligned(c_ + 2), w_;             \
-        w_ = nn_sxtb16(x0_);                                                                   \
-        s00 = nn_smlad(w_, ca_, s00);                                                          \
-        s01 = nn_smlad(w_, cb_, s01);                                                          \
-        w_ = nn_sxtb16(x1_);                                                                   \
-        s10 = nn_smlad(w_, ca_, s10);                                                          \
-        s11 = nn_smlad(w_, cb_, s11);                                                          \
-        NN_AFTER(c_, s11);                                                                     \
-        ca_ = nn_read32_aligned(c_ + 4);                                                       \
-        cb_ = nn_read32_aligned(c_ + 6);                                                       \
-        w_ = nn_sxtb16_ror8(x0_);                                                              \
-        s00 = nn_smlad(w_, ca_, s00);                                                          \
-        s01 = nn_smlad(w_, cb_, s01);                                                          \
-        w_ = nn_sxtb16_ror8(x1_);                                                              \
-        s10 = nn_smlad(w_, ca_, s10);                                                          \
-        s11 = nn_smlad(w_, cb_, s11);                                                          \
+        uint32_t w_ = nn_sxtb16(x_);                                                           \
+        a0 = nn_smlad(w_, nn_read32_aligned(c_), a0);                                          \
+        a1 = nn_smlad(w_, nn_read32_aligned(c_ + 2), a1);                                      \
+        a2 = nn_smlad(w_, nn_read32_aligned(c_ + 4), a2);                                      \
+        a3 = nn_smlad(w_, nn_read32_aligned(c_ + 6), a3);                                      \
+        w_ = nn_sxtb16_ror8(x_);                                                               \
+        a0 = nn_smlad(w_, nn_read32_aligned(c_ + 8), a0);                                      \
+        a1 = nn_smlad(w_, nn_read32_aligned(c_ + 10), a1);                                     \
+        a2 = nn_smlad(w_, nn_read32_aligned(c_ + 12), a2);                                     \
+        a3 = nn_smlad(w_, nn_read32_aligned(c_ + 14), a3);                                     \
     } while (0)
 
 /* The first block of a weight row when K % 4 != 0: the column starts with pre = (-K) & 3 zeros,
@@ -145,224 +203,185 @@ static inline uint32_t first_word(const int8_t *row, int32_t pre, int32_t K)
     return x << (8 * pre);
 }
 
-/* `pairs` pairs of output channels (weight rows from w, bias from b) for two pixels whose columns
- * are interleaved at `cols` (ceil(K / 4) blocks). Instances are kept out of line so the MAC loop
- * gets the registers; per pair: MAC_2X2 over ceil(K / 4) blocks, 4 requantisations in the
- * given mode (constant in each instance below). */
-static inline __attribute__((__always_inline__)) void
-mat_mult_2px_body(const int8_t *w, const int32_t *b, int32_t pairs, int32_t K,
-                  const int16_t *cols, int8_t *out0, int8_t *out1, int32_t s, int32_t lo,
-                  int32_t hi, const int mode)
+/* One requantised output of the given mode (constant in each instance below); b: the channel's
+ * bias word (q7) or record (s8). */
+static inline __attribute__((__always_inline__)) int8_t
+rq_one(int32_t acc, const int32_t *b, int32_t s, int32_t lo, int32_t hi, const int mode)
 {
-    /* few values live across the MAC loop (they are reloaded from the stack): the next pair's
-     * first weight row follows the current second row, out1 is a fixed distance from out0 */
-    const int32_t pre = (-K) & 3, nb = (K + 3) >> 2, sm1 = s - 1, d = (int32_t)(out1 - out0);
+    if (mode == 1)
+        return (int8_t)nn_ssat8(nn_round_shift2(acc, s - 1));
+    if (mode == 2)
+        return (int8_t)nn_usat7(nn_round_shift2(acc, s - 1));
+    if (mode == 3)
+        return (int8_t)nn_ssat8(rq_right(acc, b[1], -b[2], b[3]));
+    if (mode == 5)
+        return (int8_t)nn_ssat8(rq_right_relu(acc, b[1], -b[2], b[3]));
+    if (mode == 4)
+        return nn_requant_s8(acc, b[1], b[2], s, lo, hi);
+    return (int8_t)nn_requant(acc, s, lo, hi);
+}
+
+/* acc[0..3] += row w x the columns at c over n blocks, out of line (one copy per file): for the
+ * rows that build their first block and the instances of the rare epilogues. */
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int16_t *c, int32_t n,
+                                                     int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#ifdef MAC_1X4_BLOCK_ASM
+    /* unrolled 4 times only (flash): these rows are a small share of the work */
+    uint32_t x_, e_;
+    __asm__ volatile(
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        MAC_1X4_BLOCK_ASM
+        "2:\n\t"
+        "tst    %[n], #2\n\t"
+        "beq    3f\n\t"
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        "3:\n\t"
+        "lsrs   %[n], %[n], #2\n\t"
+        "beq    5f\n\t"
+        "4:\n\t"
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        MAC_1X4_BLOCK_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    4b\n\t"
+        "5:\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
+          [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)
+        :
+        : "r8", "r9", "r10", "r11", "cc", "memory");
+#else
+    MAC_1X4(w, c, n, a0, a1, a2, a3);
+#endif
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+#ifndef NN_MAC_ALIGNED
+#define mac_1x4_aligned mac_1x4_call
+#endif
+
+/* The four requantised outputs of one channel b (bias word or record) at out + p * ps. */
+static inline __attribute__((__always_inline__)) void
+rq_store4(int8_t *out, int32_t ps, int32_t a0, int32_t a1, int32_t a2, int32_t a3,
+          const int32_t *b, int32_t s, int32_t lo, int32_t hi, const int mode)
+{
+    const int8_t y0 = rq_one(a0, b, s, lo, hi, mode), y1 = rq_one(a1, b, s, lo, hi, mode);
+    const int8_t y2 = rq_one(a2, b, s, lo, hi, mode), y3 = rq_one(a3, b, s, lo, hi, mode);
+    int8_t *o = out;
+    /* one pointer: GCC would otherwise keep (and spill) four, one per pixel */
+    NN_AFTER(o, y0);
+    o[0] = y0;
+    o[ps] = y1;
+    o += 2 * ps;
+    o[0] = y2;
+    o[ps] = y3;
+}
+
+/* acc[0..3] (the bias) += weight row `row` (K values) x the columns at cols, out of line: rows
+ * that build their first block when K % 4 != 0 (the first row, which may start the weight array:
+ * reading pre bytes before it is not allowed; every row when K < 4), word-aligned rows (the LDRD
+ * loop; its call costs < 1 % of a row of 16+ blocks) and the rare epilogues' instances. */
+static NN_NOINLINE NN_MAYBE_UNUSED void mac_row(const int8_t *row, int32_t K, int built,
+                                                const int16_t *cols, int32_t *acc)
+{
+    const int32_t pre = (-K) & 3, nb = (K + 3) >> 2;
+    if (built) {
+        MAC_1X4_WORD(first_word(row, pre, K), cols, acc[0], acc[1], acc[2], acc[3]);
+        mac_1x4_call(row + 4 - pre, cols + NN_COLW_STEP, nb - 1, acc);
+    } else if (pre == 0 && ((uintptr_t)row & 3) == 0) {
+        mac_1x4_aligned(row, cols, nb, acc);
+    } else {
+        mac_1x4_call(row - pre, cols, nb, acc);
+    }
+}
+
+/* `n_oc` output channels (weight rows from w, bias words / records from b) for four pixels whose
+ * columns are interleaved at `cols` (ceil(K / 4) blocks), outputs at out + p * pstride + o.
+ * Per channel: a MAC over ceil(K / 4) blocks, 4 requantisations in the given mode (constant in
+ * each instance below); `inl`: the unaligned MAC loop inlined (the usual epilogues). */
+static inline __attribute__((__always_inline__)) void
+mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
+                  const int16_t *cols, int8_t *out, int32_t pstride, int32_t s, int32_t lo,
+                  int32_t hi, const int mode, const int inl)
+{
+    const int32_t pre = (-K) & 3, nb = (K + 3) >> 2;
     /* per channel: q7 one bias word; s8 (modes 3-5) a record of NN_S8_CHAN words (nn_int8.h) */
     const int32_t bw = mode >= 3 ? NN_S8_CHAN : 1;
-    const int32_t *const b_end = b + 2 * bw * pairs;
-    const int8_t *w0 = w;
-    /* K % 4 != 0: the column's first block starts pre values before the K values, so the loop
-     * reads each weight row from pre bytes before its start (the previous row's last weights,
-     * against zeros). Only the first pair, whose first row may start the weight array, and
-     * rows shorter than a block build their first block's words instead. */
-    int shifted = pre != 0;
-    for (; b != b_end; b += 2 * bw, out0 += 2) {
-        const int8_t *w1 = w0 + K;
+    const int32_t *const b0 = b, *const b_end = b + bw * n_oc;
+    /* K % 4 != 0: the column's first block starts pre values before the K values, so the inlined
+     * loop reads each weight row from pre bytes before its start (the previous row's last
+     * weights, against zeros); mac_row takes the rows where that is not allowed, and all rows of
+     * the aligned layers (nb >= 16) and of the rare epilogues. */
+    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 16)
+                                ? b_end : pre != 0 ? b + bw : b;
+    for (; b != b_call; b += bw, out++, w += K) {
+        int32_t acc[4];
+        acc[0] = acc[1] = acc[2] = acc[3] = b[0];
+        mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
+        rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
+    }
+    w -= pre;
+    for (; b != b_end; b += bw, out++) {
         const int16_t *c = cols;
-        int32_t s00 = b[0], s01 = s00, s10 = b[bw], s11 = s10, n = nb;
-        if (shifted) {
-            MAC_2X2_WORDS(first_word(w0, pre, K), first_word(w1, pre, K), c, s00, s01, s10, s11);
-            c += NN_COLW_STEP;
-            w0 += 4 - pre;
-            w1 += 4 - pre;
-            n--;
-            shifted = K < 4;
-        } else {
-            w0 -= pre;
-            w1 -= pre;
-        }
-        MAC_2X2(w0, w1, c, n, s00, s01, s10, s11);
-        w0 = w1;   /* the second row's end: the next pair's first row */
-        out1 = out0 + d;
-        if (mode == 1) {
-            out0[0] = (int8_t)nn_ssat8(nn_round_shift2(s00, sm1));
-            out0[1] = (int8_t)nn_ssat8(nn_round_shift2(s10, sm1));
-            out1[0] = (int8_t)nn_ssat8(nn_round_shift2(s01, sm1));
-            out1[1] = (int8_t)nn_ssat8(nn_round_shift2(s11, sm1));
-        } else if (mode == 2) {
-            out0[0] = (int8_t)nn_usat7(nn_round_shift2(s00, sm1));
-            out0[1] = (int8_t)nn_usat7(nn_round_shift2(s10, sm1));
-            out1[0] = (int8_t)nn_usat7(nn_round_shift2(s01, sm1));
-            out1[1] = (int8_t)nn_usat7(nn_round_shift2(s11, sm1));
-        } else if (mode == 3 || mode == 5) {   /* s8, shifts in -22..-1: s is the output zp */
-            const int32_t m0 = b[1], e0 = -b[2], a0 = b[3];
-            const int32_t m1 = b[NN_S8_CHAN + 1], e1 = -b[NN_S8_CHAN + 2], a1 = b[NN_S8_CHAN + 3];
-            if (mode == 3) {
-                out0[0] = (int8_t)nn_ssat8(rq_right(s00, m0, e0, a0));
-                out1[0] = (int8_t)nn_ssat8(rq_right(s01, m0, e0, a0));
-                out0[1] = (int8_t)nn_ssat8(rq_right(s10, m1, e1, a1));
-                out1[1] = (int8_t)nn_ssat8(rq_right(s11, m1, e1, a1));
-            } else {
-                out0[0] = (int8_t)nn_ssat8(rq_right_relu(s00, m0, e0, a0));
-                out1[0] = (int8_t)nn_ssat8(rq_right_relu(s01, m0, e0, a0));
-                out0[1] = (int8_t)nn_ssat8(rq_right_relu(s10, m1, e1, a1));
-                out1[1] = (int8_t)nn_ssat8(rq_right_relu(s11, m1, e1, a1));
-            }
-        } else if (mode == 4) {   /* s8, any shift and range */
-            /* into locals first: int8 stores may alias the channel records, forcing reloads */
-            int8_t y00, y01, y10, y11;
-            nn_requant2_s8(s00, s01, b[1], b[2], s, lo, hi, &y00, &y01);
-            nn_requant2_s8(s10, s11, b[NN_S8_CHAN + 1], b[NN_S8_CHAN + 2], s, lo, hi, &y10, &y11);
-            out0[0] = y00;
-            out1[0] = y01;
-            out0[1] = y10;
-            out1[1] = y11;
-        } else {
-            out0[0] = (int8_t)nn_requant(s00, s, lo, hi);
-            out0[1] = (int8_t)nn_requant(s10, s, lo, hi);
-            out1[0] = (int8_t)nn_requant(s01, s, lo, hi);
-            out1[1] = (int8_t)nn_requant(s11, s, lo, hi);
-        }
+        int32_t n = nb;
+        int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
+        MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
+        w -= pre;
+        rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
     }
 }
 
-/* The body specialised per epilogue (no mode test per pair): the usual epilogues without
- * branches (nn_round_shift2, SSAT/USAT clamp), 1: plain int8 output, 2: fused ReLU; 0: anything
- * else through nn_requant. */
-static NN_NOINLINE void mat_mult_2px_requant(const int8_t *w, const int32_t *b, int32_t pairs,
-                                             int32_t K, const int16_t *cols, int8_t *out0,
-                                             int8_t *out1, int32_t s, int32_t lo, int32_t hi)
-{
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, lo, hi, 0);
-}
+/* The body specialised per epilogue (no mode test per channel): q7 1: plain int8 output, 2:
+ * fused ReLU (nn_round_shift2, SSAT/USAT clamp), 0: anything else through nn_requant; s8 (b:
+ * the channel records, nn_int8.h; s: the output zero point) with shifts in -22..-1 (rq_right)
+ * 3: no activation, 5: fused relu; 4: anything else through nn_requant_s8. The usual ones (1, 2,
+ * 3, 5) inline the MAC loop. */
+#define NN_MAT_MULT_INSTANCE(name, mode_, inl_)                                                \
+    static NN_NOINLINE NN_MAYBE_UNUSED void                                                    \
+    name(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K, const int16_t *cols,      \
+         int8_t *out, int32_t pstride, int32_t s, int32_t lo, int32_t hi)                      \
+    {                                                                                          \
+        mat_mult_4px_body(w, b, n_oc, K, cols, out, pstride, s, lo, hi, mode_, inl_);          \
+    }
+NN_MAT_MULT_INSTANCE(mat_mult_4px_requant, 0, 0)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_int8, 1, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_relu, 2, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_int8, 3, 1)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8, 4, 0)
+NN_MAT_MULT_INSTANCE(mat_mult_4px_s8_relu, 5, 1)
 
-static NN_NOINLINE void mat_mult_2px_int8(const int8_t *w, const int32_t *b, int32_t pairs,
-                                          int32_t K, const int16_t *cols, int8_t *out0,
-                                          int8_t *out1, int32_t s)
-{
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, -128, 127, 1);
-}
+typedef void (*nn_mat_mult_fn)(const int8_t *, const int32_t *, int32_t, int32_t,
+                               const int16_t *, int8_t *, int32_t, int32_t, int32_t, int32_t);
 
-static NN_NOINLINE void mat_mult_2px_relu(const int8_t *w, const int32_t *b, int32_t pairs,
-                                          int32_t K, const int16_t *cols, int8_t *out0,
-                                          int8_t *out1, int32_t s)
-{
-    mat_mult_2px_body(w, b, pairs, K, cols, out0, out1, s, 0, 127, 2);
-}
-
-/* s8 instances (chan: the channel records, nn_int8.h). With shifts in -22..-1 (rq_right):
- * 3, no activation; 5, fused relu. 4: anything else through nn_requant2_s8. */
-static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8_int8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
-                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
-{
-    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, -128, 127, 3);
-}
-
-static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8_relu(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
-                     const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp)
-{
-    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, zp, 127, 5);
-}
-
-static NN_NOINLINE NN_MAYBE_UNUSED void
-mat_mult_2px_s8(const int8_t *w, const int32_t *chan, int32_t pairs, int32_t K,
-                const int16_t *cols, int8_t *out0, int8_t *out1, int32_t zp, int32_t lo,
-                int32_t hi)
-{
-    mat_mult_2px_body(w, chan, pairs, K, cols, out0, out1, zp, lo, hi, 4);
-}
-
-static NN_MAYBE_UNUSED void mat_mult_2px(const int8_t *w, const int32_t *b, int32_t pairs,
-                                         int32_t K, const int16_t *cols, int8_t *out0,
-                                         int8_t *out1, int32_t s, int32_t lo, int32_t hi)
+/* The q7 instance for a whole call. */
+static NN_MAYBE_UNUSED nn_mat_mult_fn nn_conv_q7_mode(int32_t s, int32_t lo, int32_t hi)
 {
     const int mode = s < 2 || s > 31 ? 0 : (hi != 127 ? 0 : (lo == -128 ? 1 : (lo == 0 ? 2 : 0)));
-    if (mode == 1)
-        mat_mult_2px_int8(w, b, pairs, K, cols, out0, out1, s);
-    else if (mode == 2)
-        mat_mult_2px_relu(w, b, pairs, K, cols, out0, out1, s);
-    else
-        mat_mult_2px_requant(w, b, pairs, K, cols, out0, out1, s, lo, hi);
+    return mode == 1 ? mat_mult_4px_int8 : mode == 2 ? mat_mult_4px_relu : mat_mult_4px_requant;
 }
 
-/* One output channel (weight row w0) over the interleaved columns at cols (ceil(K / 4) blocks):
- * *a0 += it x col0, *a1 += it x col1. */
-static void mac_1ch(const int8_t *w0, int32_t K, const int16_t *cols, int32_t *a0, int32_t *a1)
+/* A last quad of fewer than four pixels: the missing columns repeat the last pixel's (the
+ * im2col of the caller), their outputs go to a stack buffer and are dropped. */
+static NN_MAYBE_UNUSED void mat_mult_tail(nn_mat_mult_fn f, const int8_t *w, const int32_t *b,
+                                          int32_t n_oc, int32_t K, const int16_t *cols,
+                                          int8_t *out, int32_t pstride, int32_t npx, int32_t s,
+                                          int32_t lo, int32_t hi, int32_t bw)
 {
-    const int32_t pre = (-K) & 3;
-    int32_t s00 = *a0, s01 = *a1, n;
-    if (pre != 0) {   /* the first block, as in mat_mult_2px_body */
-        const uint32_t x0 = first_word(w0, pre, K);
-        uint32_t w = nn_sxtb16(x0);
-        s00 = nn_smlad(w, nn_read32_aligned(cols), s00);
-        s01 = nn_smlad(w, nn_read32_aligned(cols + 2), s01);
-        w = nn_sxtb16_ror8(x0);
-        s00 = nn_smlad(w, nn_read32_aligned(cols + 4), s00);
-        s01 = nn_smlad(w, nn_read32_aligned(cols + 6), s01);
-        w0 += 4 - pre;
-        cols += NN_COLW_STEP;
-    }
-    for (n = K >> 2; n > 0; n--, w0 += 4, cols += 8) {
-        const uint32_t x0 = nn_read32(w0);
-        uint32_t w = nn_sxtb16(x0);
-        s00 = nn_smlad(w, nn_read32_aligned(cols), s00);
-        s01 = nn_smlad(w, nn_read32_aligned(cols + 2), s01);
-        w = nn_sxtb16_ror8(x0);
-        s00 = nn_smlad(w, nn_read32_aligned(cols + 4), s00);
-        s01 = nn_smlad(w, nn_read32_aligned(cols + 6), s01);
-    }
-    *a0 = s00;
-    *a1 = s01;
-}
-
-/* Output channels of one group for two pixels whose columns are interleaved at `cols`;
- * one == 1: only the first pixel (out1 unused; col1 is computed on stale data and dropped). */
-static NN_MAYBE_UNUSED void mat_mult(const int8_t *wg, const int32_t *bg, int32_t cout_g, int32_t K,
-                     const int16_t *cols, int one, int8_t *out0, int8_t *out1, int32_t s,
-                     int32_t lo, int32_t hi)
-{
-    int32_t o = 0;
-    if (!one) {
-        o = cout_g & ~1;
-        mat_mult_2px(wg, bg, cout_g >> 1, K, cols, out0, out1, s, lo, hi);
-    }
-    for (; o < cout_g; o++) {
-        int32_t s00 = bg[o], s01 = s00;
-        mac_1ch(wg + o * K, K, cols, &s00, &s01);
-        out0[o] = (int8_t)nn_requant(s00, s, lo, hi);
-        if (!one)
-            out1[o] = (int8_t)nn_requant(s01, s, lo, hi);
-    }
-}
-
-/* mat_mult with s8's epilogue: the channel records of this group (cg), output zero point;
- * mode (nn_conv_s8_mode, once per call): 3 or 5 for the fast instances, else 4. */
-static NN_MAYBE_UNUSED void mat_mult_s8(const int8_t *wg, const int32_t *cg, int32_t cout_g,
-                                        int32_t K, const int16_t *cols, int one, int8_t *out0,
-                                        int8_t *out1, int32_t zp, int32_t lo, int32_t hi,
-                                        int mode)
-{
-    int32_t o = 0;
-    if (!one) {
-        o = cout_g & ~1;
-        if (mode == 3)
-            mat_mult_2px_s8_int8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
-        else if (mode == 5)
-            mat_mult_2px_s8_relu(wg, cg, cout_g >> 1, K, cols, out0, out1, zp);
-        else
-            mat_mult_2px_s8(wg, cg, cout_g >> 1, K, cols, out0, out1, zp, lo, hi);
-    }
-    for (; o < cout_g; o++) {
-        const int32_t *c = cg + NN_S8_CHAN * o;
-        int32_t s00 = c[0], s01 = s00;
-        int8_t y0, y1;
-        mac_1ch(wg + o * K, K, cols, &s00, &s01);
-        nn_requant2_s8(s00, s01, c[1], c[2], zp, lo, hi, &y0, &y1);
-        out0[o] = y0;
-        if (!one)
-            out1[o] = y1;
+    int8_t tmp[4 * 16];
+    int32_t o0, o, p;
+    for (o0 = 0; o0 < n_oc; o0 += 16) {
+        const int32_t m = n_oc - o0 < 16 ? n_oc - o0 : 16;
+        f(w + o0 * K, b + o0 * bw, m, K, cols, tmp, 16, s, lo, hi);
+        for (p = 0; p < npx; p++)
+            for (o = 0; o < m; o++)
+                out[p * pstride + o0 + o] = tmp[p * 16 + o];
     }
 }
 

@@ -32,13 +32,14 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
 {
     if (NN_CONV_IS_DEPTHWISE(p)) {
         conv_depthwise(p, in, weight, bias, out);
-    } else {   /* the contract's scratch (4 * K bytes at least, 4-aligned) holds the K-word column */
+    } else {   /* the scratch (4 * K bytes, 4-aligned) holds the K-word column */
         const q7_requant_args r = {p->out_shift, p->act_min, p->act_max};
         packed_conv(p, in, weight, bias, 1, 0, out, (int32_t *)(void *)scratch, q7_epilogue, &r);
     }
 }
 
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
 {
-    return nn_conv_scratch_contract(p);
+    return 4 * nn_conv_taps(p);   /* one column of K words (two pixels packed per word) */
 }

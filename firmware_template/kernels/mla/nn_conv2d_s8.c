@@ -33,7 +33,7 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
 {
     if (NN_CONV_IS_DEPTHWISE(p)) {
         conv_depthwise_s8(p, in, weight, chan, out);
-    } else {   /* the contract's scratch (4 * K bytes at least, 4-aligned) holds the K-word column */
+    } else {   /* the scratch (4 * K bytes, 4-aligned) holds the K-word column */
         const nn_conv_params geo = nn_conv_geometry(p);
         const s8_requant_args r = {chan, p->out_zp, p->act_min, p->act_max};
         packed_conv(&geo, in, weight, chan, NN_S8_CHAN, p->in_zp, out, (int32_t *)(void *)scratch,
@@ -41,9 +41,9 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
     }
 }
 
-/* The kernel's contract size (q7's): one memory plan for every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p)
 {
     const nn_conv_params g = nn_conv_geometry(p);
-    return nn_conv_scratch_contract(&g);
+    return 4 * nn_conv_taps(&g);   /* one column of K words (two pixels packed per word) */
 }

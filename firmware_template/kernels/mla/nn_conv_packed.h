@@ -5,7 +5,7 @@
  * |x*w| <= 2^14, so a run of at most 252 terms keeps |sum(x0*w)| < 2^22: the low 23 bits, sign
  * extended, are sum(x0*w) and the rest, shifted down, sum(x1*w), both exact. Every int8 value
  * (q7 activations, int8 activations and the in_zp held by padding taps) is in [-128, 127].
- * Per group and pixel pair: im2col packs the window into the scratch (K words: the contract's
+ * Per group and pixel pair: im2col packs the window into the scratch (K words: its
  * 4 * K bytes), then 2 output channels per pass walk it (1 LDR + 2 LDRSB + 2 SMLAL per 4 MACs).
  * Plain C: the host builds and tests exactly this code. */
 #ifndef NN_CONV_PACKED_H

@@ -2,7 +2,7 @@
  *
  * The general conv runs per group on tiles of 3 output pixels: im2col copies each pixel's window
  * as one int8 column of K = k_h*k_w*cin_g bytes in (ky, kx, c) order, the order of a weight row,
- * the three columns back to back in the scratch (3K bytes <= the contract's 4*ceil4(K)); then
+ * the three columns back to back in the scratch (3K bytes: its nn_conv2d_*_scratch_bytes); then
  * each pass computes 2 output channels x 3 pixels: per 16 values of K one load per weight row
  * and per column (5) feed 6 VMLADAVA (96 MACs), with DLSTP/LETP tail predication for K % 16;
  * the 6 results are requantised as two vectors (a0 b0 a1 b1, a2 b2 a2 b2: pixel j's two

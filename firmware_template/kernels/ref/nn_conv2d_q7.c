@@ -116,8 +116,9 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
         conv_general(p, in, weight, bias, out, scratch);
 }
 
-/* The kernel's contract size, although this variant uses none: one plan serves every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
 {
-    return nn_conv_scratch_contract(p);
+    (void)p;
+    return 0;   /* direct convolution */
 }

@@ -126,9 +126,9 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
         conv_general(p, in, weight, chan, out);
 }
 
-/* The kernel's contract size (q7's), although this variant uses none: one plan for every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p)
 {
-    const nn_conv_params g = nn_conv_geometry(p);
-    return nn_conv_scratch_contract(&g);
+    (void)p;
+    return 0;   /* direct convolution */
 }

@@ -23,8 +23,9 @@ void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
     }
 }
 
-/* The kernel's contract size, although this variant uses none: one plan serves every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_fc_q7_scratch_bytes(const nn_fc_params *p)
 {
-    return nn_fc_scratch_contract(p);
+    (void)p;
+    return 0;   /* no widening */
 }

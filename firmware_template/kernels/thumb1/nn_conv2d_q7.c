@@ -65,7 +65,7 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
 {
     if (NN_CONV_IS_DEPTHWISE(p)) {
         conv_depthwise(p, in, weight, bias, out);
-    } else {   /* the contract's scratch (16 * min(ceil4(K), 128) bytes at least) holds a chunk's 4 lanes */
+    } else {   /* the scratch (16 * min(ceil4(K), 128) bytes) holds a chunk's 4 lanes */
         q7_scheme q;
         q.base.window = q7_window;
         q.base.requant = q7_requant;
@@ -81,7 +81,9 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
     }
 }
 
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p)
 {
-    return nn_conv_scratch_contract(p);
+    const int32_t k4 = nn_ceil4(nn_conv_taps(p));
+    return 16 * (k4 < NN_CONV_LANE_TAPS ? k4 : NN_CONV_LANE_TAPS);   /* 4 int32 lanes per tap of a chunk */
 }

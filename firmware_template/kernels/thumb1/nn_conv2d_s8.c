@@ -56,7 +56,7 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
 {
     if (NN_CONV_IS_DEPTHWISE(p)) {
         conv_depthwise_s8(p, in, weight, chan, out);
-    } else {   /* the contract's scratch (16 * min(ceil4(K), 128) bytes at least) holds a chunk's 4 lanes */
+    } else {   /* the scratch (16 * min(ceil4(K), 128) bytes) holds a chunk's 4 lanes */
         const nn_conv_params geo = nn_conv_geometry(p);
         s8_scheme q;
         q.base.window = s8_window;
@@ -73,9 +73,10 @@ void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *we
     }
 }
 
-/* The kernel's contract size (q7's): one memory plan for every target. */
+/* This variant's own scratch (per ISA, as CMSIS-NN's *_get_buffer_size; common/nn_internal.h). */
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p)
 {
     const nn_conv_params g = nn_conv_geometry(p);
-    return nn_conv_scratch_contract(&g);
+    const int32_t k4 = nn_ceil4(nn_conv_taps(&g));
+    return 16 * (k4 < NN_CONV_LANE_TAPS ? k4 : NN_CONV_LANE_TAPS);   /* 4 int32 lanes per tap of a chunk */
 }

@@ -7,7 +7,7 @@
  *   - the tap's weight is loaded once (LDRSB) and multiplies the 4 words in place, the products
  *     go into 4 accumulators in high registers: 11 instructions per 4 MACs;
  *   - taps are walked in chunks of at most NN_CONV_LANE_TAPS (the scratch holds 4 words per
- *     tap of one chunk: nn_conv_scratch_contract); the accumulators of a block of up to
+ *     tap of one chunk: nn_conv2d_q7_scratch_bytes); the accumulators of a block of up to
  *     NN_LANE_BLOCK output channels live on the stack across chunks.
  * Values are the exact int8 x int8 products summed in int32 (the contracts bound |acc|), so the
  * loop is exact for q7 and int8 alike (int8's padding taps hold in_zp, which its folded bias
@@ -21,7 +21,7 @@
 #define NN_LANE_BLOCK 16     /* output channels whose accumulators live on the stack at once */
 
 /* Taps per chunk: the fewest chunks of at most NN_CONV_LANE_TAPS, split evenly (so the last one
- * is not a short, overhead-bound pass). 4 * 4 * chunk bytes fit the contract's scratch. */
+ * is not a short, overhead-bound pass). 4 * 4 * chunk bytes fit its scratch. */
 static inline int32_t lane_chunk(int32_t K)
 {
     int32_t n = 1, c = K;

@@ -280,7 +280,7 @@ def export_folder(models, target, budgets, out_dir):
     generated = []
     with tempfile.TemporaryDirectory(prefix="nnbuild-cmake-") as tmp:
         for name, qgraph in models:
-            steps, _, paths = generate_model(qgraph, tmp, name)
+            steps, _, paths = generate_model(qgraph, tmp, name, isa=csources.isa_for(target))
             generated.append((name, {Path(p).name: Path(p).read_text() for p in paths},
                               sorted({s.kernel for s in steps})))
     files = folder_files(generated, target, budgets)

@@ -1,16 +1,18 @@
 """The kernel registry: which C function executes an op of a quantization scheme, and how.
 
 A `Kernel` is registered by (op type, scheme, ISA) with
-  symbol   the C function (kernels/nn_kernels.h). Its ISA variants (ref/, dsp/, later mve/) share
-           the name: the firmware's source list picks the variant at link time, as in TFLite
-           Micro, so one generated model serves every core; `isa="*"` registers for all of them.
+  symbol   the C function (kernels/nn_kernels.h). Its ISA variants (ref/, dsp/, mla/, thumb1/,
+           mve/) share the name: the firmware's source list picks the variant at link time, as
+           in TFLite Micro; `isa="*"` registers for all of them.
   struct   the C parameter struct the call takes by pointer (None: scalar arguments)
   lower    lower(graph, op) -> Lowered: the constraint checks (a model that generates also compiles
            and runs: everything the C kernel cannot do is refused here, naming the op), the struct
            fields / scalar arguments, the constant arrays and the MAC count
-  scratch  scratch(params) -> bytes of arena scratch; the mirror of the C function
-           `<symbol>_scratch_bytes()` (tests/test_scratch.py checks that they agree). The plan is
-           target-independent, so a kernel's variants must agree on it.
+  scratch  scratch(params, isa) -> bytes of arena scratch of the `isa` variant; the mirror of
+           the C function `<symbol>_scratch_bytes()` of firmware_template/kernels/<isa>/
+           (tests/test_scratch.py checks that they agree). Scratch is per ISA, as CMSIS-NN's
+           *_get_buffer_size, so a model is lowered and planned per target (its ISA:
+           csources.isa_for); Kernel.scratch_bytes(params, ANY_ISA) is the most any variant needs.
   emit     emit(step, ctx) -> [C statements] for one call (ctx: codegen.model's pointer/symbol helpers)
   inplace  indices of the inputs the output may overwrite (element-wise kernels)
   rows     Rows, when the kernel can run on a band of output rows (streamed execution,
@@ -23,6 +25,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 
+from ..csources import ISA_PREFERENCE
 from ..errors import NnbuildError
 
 ANY_ISA = "*"
@@ -61,6 +64,13 @@ class Kernel:
     inplace: tuple = ()
     isa: str = ANY_ISA
     rows: Rows = None
+
+    def scratch_bytes(self, params, isa=ANY_ISA):
+        """Arena bytes one call needs on `isa`; ANY_ISA: the most of any variant (a plan that is
+        valid whichever variant is linked)."""
+        if self.scratch is None:
+            return 0
+        return max(self.scratch(params, i) for i in (ISA_PREFERENCE if isa == ANY_ISA else (isa,)))
 
 
 _REGISTRY = {}

@@ -40,11 +40,20 @@ def lower(g, op):
     return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g)
 
 
-def scratch(p):
-    """The larger of two int16 im2col columns padded to whole 4-value blocks (dsp) and thumb1's
-    4 int32 lanes of a chunk of at most 128 taps, whole 4-tap blocks (nn_conv2d_q7_scratch_bytes)."""
-    k4 = -(-(p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])) // 4) * 4
-    return max(4 * k4, 16 * min(k4, 128))
+# nn_conv2d_q7_scratch_bytes() of each ISA variant (firmware_template/kernels/<isa>/), in bytes,
+# of K = k_h*k_w*(in_c/groups) taps and k4 = K rounded up to a multiple of 4
+SCRATCH = {
+    "ref": lambda k, k4: 0,                     # direct convolution
+    "dsp": lambda k, k4: 8 * k4,                # four int16 im2col columns (1 channel x 4 pixels)
+    "mla": lambda k, k4: 4 * k,                 # one column of K words, two pixels packed per word
+    "thumb1": lambda k, k4: 16 * min(k4, 128),  # 4 pixels' int32 lanes of a chunk of <= 128 taps
+    "mve": lambda k, k4: 3 * k,                 # a 3-pixel tile's int8 columns
+}
+
+
+def scratch(p, isa):
+    k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+    return SCRATCH[isa](k, -(-k // 4) * 4)
 
 
 def emit(s, ctx):

@@ -19,9 +19,13 @@ def lower(g, op):
                    {"weight": weight, "bias": bias}, n_in * n_out)
 
 
-def scratch(p):
-    """The input widened to int16 (nn_fc_q7_scratch_bytes)."""
-    return 2 * p["in_n"]
+# nn_fc_q7_scratch_bytes() per ISA variant: only dsp widens the input to int16 (mla and thumb1
+# link ref's fc, mve multiplies int8 directly)
+SCRATCH = {"ref": 0, "dsp": 2, "mla": 0, "thumb1": 0, "mve": 0}   # bytes per input value
+
+
+def scratch(p, isa):
+    return SCRATCH[isa] * p["in_n"]
 
 
 def emit(s, ctx):
