@@ -110,7 +110,18 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     lib.nn_conv2d_q7(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out), _ptr(scratch))
     _intact(out, oh * ow * o)
     _intact(scratch, scratch_n, 0x5A5A)
+    if relu_entry(groups, c, shift, act):   # the generator's entry for these layers: same bytes
+        out2 = _guarded(oh * ow * o)
+        lib.nn_conv2d_q7_relu(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out2), _ptr(scratch))
+        _intact(out2, oh * ow * o)
+        _intact(scratch, scratch_n, 0x5A5A)
+        assert np.array_equal(out2, out), "nn_conv2d_q7_relu differs from nn_conv2d_q7"
     return out[:oh * ow * o].reshape(oh, ow, o)
+
+
+def relu_entry(groups, in_c, shift, act):
+    """The layers kernels/q7_conv2d.py gives nn_conv2d_q7_relu: general, shift 2..31, act 0..127."""
+    return not (groups > 1 and in_c == groups) and 2 <= shift <= 31 and tuple(act) == (0, 127)
 
 
 def _conv_case(rng):
@@ -572,6 +583,10 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
                    f"{shift},{act[0]},{act[1]}}};\n")
         calls.append(f"nn_conv2d_q7(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
+        if relu_entry(groups, c, shift, act):   # the generator's entry for these layers too
+            calls.append(f"memset(out, 0x5A, {want.size}); "
+                         f"nn_conv2d_q7_relu(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
+                         f"bad += check(\"conv_relu\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
     for i in range(n_fc):

@@ -167,6 +167,13 @@ def run_conv(lib, case):
                      _ptr(out), _ptr(scratch))
     _intact(out, n)
     _intact(scratch, scratch_n, 0x5A5A)
+    if low.symbol != "nn_conv2d_s8":   # the entry the generator picked (nn_conv2d_s8_relu): same bytes
+        out2 = _guarded(n)
+        getattr(lib, low.symbol)(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]),
+                                 _ptr(a["chan"]), _ptr(out2), _ptr(scratch))
+        _intact(out2, n)
+        _intact(scratch, scratch_n, 0x5A5A)
+        assert np.array_equal(out2, out), f"{low.symbol} differs from nn_conv2d_s8"
     return out[:n].reshape(out_shape)
 
 
@@ -525,6 +532,9 @@ def _qemu_cases_source(big):
                 _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
         calls.append(f"nn_conv2d_s8(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
+        if low.symbol != "nn_conv2d_s8":   # the generator's entry for this layer too
+            calls.append(f"memset(out, 0x5A, {want.size}); {low.symbol}(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
+                         f"bad += check(\"conv_relu\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, kernels.find(op, "int8").scratch_bytes(low.params))   # any variant
     for i in range(20):

@@ -77,6 +77,10 @@ void nn_conv2d_q7(const nn_conv_params *p, const int8_t *in, const int8_t *weigh
 void nn_fc_q7(const nn_fc_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *bias, int8_t *out, int16_t *scratch);
 int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p);               /* bytes of scratch */
+/* nn_conv2d_q7 for a general layer (not depthwise) with out_shift in 2..31, act 0..127 (fused
+ * ReLU): the generator calls it for those, so the DSP build links only that epilogue; same scratch */
+void nn_conv2d_q7_relu(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                       const int32_t *bias, int8_t *out, int16_t *scratch);
 int32_t nn_fc_q7_scratch_bytes(const nn_fc_params *p);
 void nn_maxpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
@@ -147,6 +151,10 @@ typedef struct {            /* ADD of a constant of k_len (1 or channels) values
 void nn_conv2d_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                   const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p);
+/* nn_conv2d_s8 for a general layer (not depthwise) with act_min = out_zp, act_max = 127 (fused
+ * ReLU) and every channel's shift in -22..-1: the generator calls it for those; same scratch */
+void nn_conv2d_s8_relu(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
+                       const int32_t *chan, int8_t *out, int16_t *scratch);
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p);
@@ -178,6 +186,12 @@ void nn_conv2d_q7_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t 
 void nn_conv2d_s8_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                        int32_t in_rows, const int8_t *in, const int8_t *weight,
                        const int32_t *chan, int8_t *out, int16_t *scratch);
+void nn_conv2d_q7_relu_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                            int32_t in_rows, const int8_t *in, const int8_t *weight,
+                            const int32_t *bias, int8_t *out, int16_t *scratch);
+void nn_conv2d_s8_relu_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                            int32_t in_rows, const int8_t *in, const int8_t *weight,
+                            const int32_t *chan, int8_t *out, int16_t *scratch);
 void nn_maxpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out);
 void nn_avgpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,

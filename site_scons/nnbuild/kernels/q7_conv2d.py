@@ -1,4 +1,5 @@
-"""nn_conv2d_q7: any kernel, stride, pad, dilation, group/depthwise (kernels/*/nn_conv2d_q7.c)."""
+"""nn_conv2d_q7: any kernel, stride, pad, dilation, group/depthwise (kernels/*/nn_conv2d_q7.c);
+nn_conv2d_q7_relu for general layers with a fused ReLU (same arguments, one epilogue)."""
 import numpy as np
 
 from .. import ir
@@ -37,7 +38,14 @@ def lower(g, op):
     check_range(op, fields)
     check_shift(op, "out_shift", s)
     check_acc(op, bias, kh * kw * cin_g)
-    return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g)
+    relu = not is_depthwise(geo) and 2 <= s <= 31 and (lo, hi) == (0, 127)
+    return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g,
+                   symbol="nn_conv2d_q7_relu" if relu else "nn_conv2d_q7")
+
+
+def is_depthwise(geo):
+    """The C kernels' NN_CONV_IS_DEPTHWISE: one input channel per group (the direct loop)."""
+    return geo["groups"] > 1 and geo["in_c"] == geo["groups"]
 
 
 # nn_conv2d_q7_scratch_bytes() of each ISA variant (firmware_template/kernels/<isa>/), in bytes,
@@ -56,13 +64,16 @@ def scratch(p, isa):
     return SCRATCH[isa](k, -(-k // 4) * 4)
 
 
+# The entry lower() picked: nn_conv2d_q7_relu for a general layer whose epilogue is the fused
+# ReLU (the DSP variant's mode 2, nn_conv_mat_mult.h), so a firmware of such layers links only
+# that epilogue; nn_conv2d_q7 for the rest. Same struct, arrays and scratch.
 def emit(s, ctx):
-    return [f"nn_conv2d_q7(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
+    return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
             f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
 def emit_rows(s, ctx, b):
-    return [f"nn_conv2d_q7_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
+    return [f"{s.kernel}_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
             f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'bias')}, {b['out']}, {b['scratch']});"]
 
 

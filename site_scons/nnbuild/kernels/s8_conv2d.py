@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import NnbuildError
 from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_range, where
-from .q7_conv2d import geometry, scratch
+from .q7_conv2d import geometry, is_depthwise, scratch
 
 SCHEME = "int8"
 
@@ -72,16 +72,20 @@ def lower(g, op):
     fields = dict(geo, in_zp=in_zp, out_zp=out_zp, act_min=lo, act_max=hi)
     check_range(op, fields)
     arrays = {"weight": weight, "chan": channel_records(bias, mult, shift, out_zp, weight)}
-    return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k)
+    # the DSP epilogue's mode 5 (nn_conv_mat_mult.h: nn_conv_s8_mode) known here: its own entry
+    relu = (not is_depthwise(geo) and (lo, hi) == (out_zp, 127)
+            and bool(((shift >= -22) & (shift <= -1)).all()))
+    return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k,
+                   symbol="nn_conv2d_s8_relu" if relu else "nn_conv2d_s8")
 
 
-def emit(s, ctx):
-    return [f"nn_conv2d_s8(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
+def emit(s, ctx):   # the entry lower() picked (nn_conv2d_s8_relu or nn_conv2d_s8)
+    return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
             f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
 
 def emit_rows(s, ctx, b):
-    return [f"nn_conv2d_s8_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
+    return [f"{s.kernel}_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
             f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'chan')}, {b['out']}, {b['scratch']});"]
 
 

@@ -1,0 +1,14 @@
+/* Rows [y0, y1) of nn_conv2d_s8_relu's output from a buffer holding some of its input rows
+ * (common/nn_rows.h): the linked variant of nn_conv2d_s8_relu on adjusted parameters, so one file
+ * serves every ISA and a streamed model of fused-ReLU convs links only that epilogue too. */
+#include "nn_rows.h"
+
+void nn_conv2d_s8_relu_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                            int32_t in_rows, const int8_t *in, const int8_t *weight,
+                            const int32_t *chan, int8_t *out, int16_t *scratch)
+{
+    nn_conv_s8_params q = *p;
+    q.out_h = (int16_t)(y1 - y0);
+    conv_band(p->pad_h, p->stride_h, y0, in_first, in_rows, &q.pad_h, &q.in_h);
+    nn_conv2d_s8_relu(&q, in, weight, chan, out, scratch);
+}
