@@ -7,8 +7,7 @@ void nn_conv2d_q7_relu_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int
                             int32_t in_rows, const int8_t *in, const int8_t *weight,
                             const int32_t *bias, int8_t *out, int16_t *scratch)
 {
-    nn_conv_params q = *p;
-    q.out_h = (int16_t)(y1 - y0);
-    conv_band(p->pad_h, p->stride_h, y0, in_first, in_rows, &q.pad_h, &q.in_h);
+    nn_conv_params q;
+    NN_BAND(q, p, 0, y0, y1, in_first, in_rows);
     nn_conv2d_q7_relu(&q, in, weight, bias, out, scratch);
 }

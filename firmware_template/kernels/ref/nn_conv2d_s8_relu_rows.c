@@ -7,8 +7,7 @@ void nn_conv2d_s8_relu_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, 
                             int32_t in_rows, const int8_t *in, const int8_t *weight,
                             const int32_t *chan, int8_t *out, int16_t *scratch)
 {
-    nn_conv_s8_params q = *p;
-    q.out_h = (int16_t)(y1 - y0);
-    conv_band(p->pad_h, p->stride_h, y0, in_first, in_rows, &q.pad_h, &q.in_h);
+    nn_conv_s8_params q;
+    NN_BAND(q, p, 0, y0, y1, in_first, in_rows);
     nn_conv2d_s8_relu(&q, in, weight, chan, out, scratch);
 }
