@@ -1,4 +1,6 @@
-"""Shared test fixtures: paths, the optional ../shared data, compiler availability."""
+"""Shared test fixtures: paths, the optional ../shared data, compiler availability; how the suite
+is split between pytest-xdist workers (./dev test runs two)."""
+import fcntl
 import shutil
 import sys
 from pathlib import Path
@@ -39,3 +41,27 @@ def cifar_graph():
     mean = load_mean(CIFAR_MEAN, (32, 32, 3))
     return passes.run(load_caffe(CIFAR_PROTOTXT, CIFAR_H5, input_shape=(32, 32, 3), mean=mean, scale=1.0,
                                  channel_order="RGB"))
+
+
+# -- parallel runs (./dev test: pytest-xdist, 2 workers, --dist loadfile) -----------------------------
+# Tests write under tmp_path (per worker), or host libraries into build/ that hostcc names by content
+# and renames into place; those marked repo_build build in the checkout's own build/ (the default
+# build dir of scons and of the nnbuild command), so they hold a lock on it, whichever worker (or
+# other pytest run) they are in.
+REPO_BUILD = ROOT / "build"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "repo_build: writes the checkout's own build/ (default build dirs), "
+                                       "under a lock")
+
+
+@pytest.fixture(autouse=True)
+def _repo_build_lock(request):
+    if request.node.get_closest_marker("repo_build") is None:
+        yield
+        return
+    REPO_BUILD.mkdir(exist_ok=True)
+    with open(REPO_BUILD / ".pytest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)     # released when the file closes, also if the test fails
+        yield

@@ -243,6 +243,7 @@ def test_help_documents_every_option(repo):
 
 
 @needs_qemu
+@pytest.mark.repo_build
 @pytest.mark.parametrize("target", ["m0", "m3", "m4", "m7", "m33", "m55"])
 def test_every_target_runs_the_sample_model_bit_exact(target):
     """The real repository's default manifest, every target: QEMU outputs == golden bytes."""

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, needs_arm, needs_qemu
 
 SAMPLE_TEST = ROOT / "models" / "sample" / "test.npz"
+pytestmark = pytest.mark.repo_build     # eval/bench use the checkout's build/ (the command's default)
 
 
 def nnbuild(*args, check=True):

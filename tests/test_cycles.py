@@ -132,7 +132,7 @@ def test_bench_reports_cycles_beside_instructions(tmp_path):
 
 @needs_arm
 @needs_qemu
-def test_bench_all_prints_every_figure_in_one_json(capsys, monkeypatch):
+def test_bench_all_prints_every_figure_in_one_json(capsys, monkeypatch, tmp_path):
     import importlib.util
     import json
 
@@ -140,6 +140,7 @@ def test_bench_all_prints_every_figure_in_one_json(capsys, monkeypatch):
     bench_all = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_all)
     monkeypatch.setattr(bench_all, "MODELS", bench_all.MODELS[:1])        # sample_digits only
+    monkeypatch.setattr(bench_all, "BUILD", tmp_path)   # not build/bench: a bench_all run may be using it
     assert bench_all.main(["--targets", "m4", "--skip-accuracy", "--check", "2"]) == 0
     d = json.loads(capsys.readouterr().out)
     r = d["sample_digits"]["targets"]["m4"]

@@ -184,6 +184,7 @@ def test_preprocessing_in_qemu_equals_numpy(random_manifest, tmp_path):
         assert np.array_equal(got, np.asarray(expected).reshape(-1)), (case, fmt, resize, fit, w, h)
 
 
+@pytest.mark.repo_build
 def test_the_readme_run_command_prints_the_right_label():
     """The README's `scons target=m4 run image=...` names a shipped held-out digit (84x84, resized
     by the C preprocessing) and prints its label first, on the M4 in QEMU."""

@@ -446,12 +446,10 @@ int32_t t_requant(int32_t acc, int32_t m, int32_t s, int32_t zp, int32_t lo, int
 
 
 @pytest.fixture(scope="module")
-def prims():
-    out = ROOT / "build" / "test_kernels_s8"
-    out.mkdir(parents=True, exist_ok=True)
+def prims(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prims")      # per worker: another may be writing build/'s copy
     src = out / "prims.c"
-    if not src.exists() or src.read_text() != PRIMS_C:
-        src.write_text(PRIMS_C)
+    src.write_text(PRIMS_C)
     lib = hostcc.load(hostcc.build_shared([src], out, include_dirs=KINC))
     for f, n in ((lib.t_srdhm, 2), (lib.t_rdbpot, 2), (lib.t_mbqm, 3), (lib.t_requant, 6)):
         f.restype = I32
