@@ -173,6 +173,18 @@ def test_streamed_random_nets_equal_golden_on_the_host(scheme, tmp_path):
     assert streamed >= 3
 
 
+def test_arena_budget_leaves_room_for_the_scores_only():
+    """The pixels are planned in the arena: the app's I/O buffer holds the scores (and frames)."""
+    from types import SimpleNamespace
+    from nnbuild.pipeline import OTHER_RAM, arena_budget
+
+    b = GraphBuilder(16, 16, 3, name="budget")
+    b.fc("fc", b.conv("conv", "data", 8, 3, pad=1), 4)
+    assert arena_budget(SimpleNamespace(budget={}), b.g, ram=10000) == 10000 - 4 - OTHER_RAM
+    assert arena_budget(SimpleNamespace(budget={"ram": 5000}), b.g, ram=10000) == 5000
+    assert arena_budget(SimpleNamespace(budget={}), b.g) is None
+
+
 def test_auto_is_layer_by_layer_when_it_fits_and_streams_when_not():
     b = GraphBuilder(16, 16, 3, name="auto")
     b.fc("fc", b.pool("pool", b.conv("conv", "data", 8, 3, pad=1), 2, 2), 4)
