@@ -320,10 +320,10 @@ def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
     manifest = _resnet8(tmp_path / "net", "int8", extra={"memory": "small"})
     out = _scons_check("target=m4", f"manifest={manifest}", f"build_dir={tmp_path / 'build'}", "samples=4")
     assert re.search(r"\[check\] m4 resnet8_int8: 4/4 outputs identical", out), out
-    assert "fused group 0" in (tmp_path / "build" / "models" / "resnet8_int8" / "plan.txt").read_text()
+    assert "fused group 0" in (tmp_path / "build" / "m4" / "models" / "resnet8_int8" / "plan.txt").read_text()
     mm = (tmp_path / "build" / "m4" / "memory_map.txt").read_text()
     assert re.search(r"resnet8_int8: streamed, arena \d+ B, peak live \d+ B at step \d+", mm), mm
-    assert "fused group 0: input_stage -> " in mm and "<- peak" in mm, mm
+    assert re.search(r"fused group 0: \S+ -> ", mm) and "<- peak" in mm, mm
 
 
 @needs_shared
