@@ -232,6 +232,8 @@ def test_cifar_plan_reaches_layer_by_layer_minimum():
     assert p.arena_bytes == 40960 == 32 * 32 * 32 + 16 * 16 * 32
     assert p.peak_bytes == 40960 and steps[p.peak_step].name == "pool1"
     assert p.tensor_offset("relu1") == p.tensor_offset("pool1")     # relu1 in place
+    # the 3,072 B of pixels live in the arena during the input stage only (44,032 -> 40,960 B of RAM)
+    assert p.buffers[g.input].size == 3072 and p.step_span(p.buffers[g.input]) == (0, 0)
     assert_no_overlap(p)
     # conv1's step holds input + output + scratch (thumb1's 4 int32 lanes: 16*ceil4(5*5*3) = 1216 B)
     row = p.rows[1]
@@ -252,8 +254,8 @@ def test_small_graph_step_table_by_hand():
     assert [s.name for s in steps] == ["data", "c", "p0", "r", "p", "f"]
     pl = plan(steps, g)
     assert [r.live_bytes for r in pl.rows] == [
-        32,             # data
-        32 + 48 + 320,  # c: in, out, scratch
+        32 + 32,        # data: the pixels (in the arena, uint8) and the input stage's output
+        32 + 48 + 320,  # c: in, out, scratch (the pixels are dead)
         48 + 48,        # p0 (1x1 pool copies)
         48,             # r in place on p0
         48 + 12,        # p
@@ -261,6 +263,8 @@ def test_small_graph_step_table_by_hand():
     ]
     assert [sorted(r.live) for r in pl.rows][5] == sorted(["p", "f", "f:scratch"])
     assert pl.tensor_buffer["r"] == "p0"
+    assert sorted(pl.rows[0].live) == ["data", "pixels"] and pl.buffers["pixels"].kind == "input"
+    assert (pl.buffers["pixels"].start, pl.buffers["pixels"].end) == (0, 0)
     assert pl.buffers["f:scratch"].size == kernels.find(g.op("f"), "q7").scratch_bytes({"in_n": 12}) == 24
     assert pl.peak_bytes == 400 and pl.peak_step == 1
     assert_no_overlap(pl)
@@ -310,13 +314,15 @@ def test_random_branchy_graphs_never_overlap(seed):
     assert p.peak_bytes <= p.arena_bytes
     # simulate the arena: every step finds its inputs intact, then writes its output and scratch
     arena = np.full(p.arena_bytes, -1, np.int64)
-    tag = {}
+    tag = {b.g.input: -3}               # the caller prepares the pixels in the arena before run
+    off = p.tensor_offset(b.g.input)
+    arena[off:off + b.g.tensors[b.g.input].size] = -3
     def intact(t):
         off = p.tensor_offset(t)
         return (arena[off:off + b.g.tensors[t].size] == tag[t]).all()
 
     for s in steps:
-        reads = [t for t in s.inputs if t != "pixels"]
+        reads = list(s.inputs)
         assert all(intact(t) for t in reads), f"an input of {s.name} was clobbered"
         if s.scratch:
             off = p.scratch_offset(s.index)

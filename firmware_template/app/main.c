@@ -39,6 +39,11 @@ static const nn_model *find_model(const char *name)
 
 static long input_bytes(const nn_model *m) { return (long)m->in_h * m->in_w * m->in_c; }
 
+/* A model's pixels are prepared at m->input (in its arena: run consumes them) when it has one,
+ * else at `pool` in nn_app_pool; pool_input_bytes is what they need there. */
+static long pool_input_bytes(const nn_model *m) { return m->input ? 0 : input_bytes(m); }
+static uint8_t *input_place(const nn_model *m, uint8_t *pool) { return m->input ? m->input : pool; }
+
 static int need_pool(long bytes, const char *what)
 {
     if (bytes <= (long)nn_app_pool_bytes) return 0;
@@ -95,11 +100,11 @@ static int cmd_list(void)
 
 static int cmd_batch(const nn_model *m, const char *in_path, const char *out_path)
 {
-    long in_n = input_bytes(m);
-    int rc = need_pool(in_n + m->out_n, "one input + scores");
+    long in_n = input_bytes(m), in_pool = pool_input_bytes(m);
+    int rc = need_pool(in_pool + m->out_n, "one input + scores");
     if (rc) return rc;
-    uint8_t *pixels = nn_app_pool;
-    int8_t *scores = (int8_t *)(nn_app_pool + in_n);
+    uint8_t *pixels = input_place(m, nn_app_pool);
+    int8_t *scores = (int8_t *)(nn_app_pool + in_pool);
     int in = nn_file_open_read(in_path);
     if (in < 0) { nn_eprintf("error: cannot open input file '%s'\n", in_path); return EXIT_FILE; }
     int out = nn_file_open_write(out_path);
@@ -149,18 +154,19 @@ static int cmd_batch(const nn_model *m, const char *in_path, const char *out_pat
 
 static int cmd_bench(const nn_model *m)
 {
-    long in_n = input_bytes(m);
-    int rc = need_pool(in_n + m->out_n, "one input + scores");
+    long in_n = input_bytes(m), in_pool = pool_input_bytes(m);
+    int rc = need_pool(in_pool + m->out_n, "one input + scores");
     if (rc) return rc;
+    uint8_t *pixels = input_place(m, nn_app_pool);
     uint32_t x = 12345u;   /* fixed LCG stream: the same input on every run and target */
     for (long i = 0; i < in_n; i++) {
         x = x * 1103515245u + 12345u;
-        nn_app_pool[i] = (uint8_t)(x >> 23);
+        pixels[i] = (uint8_t)(x >> 23);
     }
     nn_instr_calibrate();
     nn_profile_reset();
     uint64_t t0 = nn_ticks();
-    int r = m->run(nn_app_pool, (int8_t *)(nn_app_pool + in_n));
+    int r = m->run(pixels, (int8_t *)(nn_app_pool + in_pool));
     uint64_t total = nn_ticks() - t0;
     if (r != 0) { nn_eprintf("error: model %s failed (%d)\n", m->name, r); return EXIT_RUN; }
     nn_puts_raw("{\"model\":");
@@ -247,11 +253,11 @@ static int parse_choice(const char *s, const char *const *names, int n, const ch
 static int cmd_classify(const nn_model *m, int argc, char **argv)
 {
     /* argv: frame w h format [resize] [fit] [k] */
-    long in_n = input_bytes(m);
+    long in_pool = pool_input_bytes(m);
     nn_preprocess_opts o;
     int w, h, resize = NN_RESIZE_BILINEAR, fit = NN_FIT_STRETCH;
     long k = m->out_n < 5 ? m->out_n : 5;
-    int rc = load_frame(argv[0], argv[1], argv[2], argv[3], in_n + m->out_n, &o, &w, &h);
+    int rc = load_frame(argv[0], argv[1], argv[2], argv[3], in_pool + m->out_n, &o, &w, &h);
     if (rc) return rc;
     if (argc > 4 && (rc = parse_choice(argv[4], RESIZES, 2, "resize mode", &resize))) return rc;
     if (argc > 5 && (rc = parse_choice(argv[5], FITS, 3, "fit mode", &fit))) return rc;
@@ -265,8 +271,8 @@ static int cmd_classify(const nn_model *m, int argc, char **argv)
     o.resize = (nn_resize_mode)resize;
     o.fit = (nn_fit_mode)fit;
     long frame_bytes = (long)w * h * bytes_per_pixel(o.format);
-    uint8_t *pixels = nn_app_pool + frame_bytes;
-    int8_t *scores = (int8_t *)(pixels + in_n);
+    uint8_t *pixels = input_place(m, nn_app_pool + frame_bytes);
+    int8_t *scores = (int8_t *)(nn_app_pool + frame_bytes + in_pool);
     nn_result top[16];
     nn_instr_calibrate();
     uint64_t t0 = nn_ticks();
@@ -302,7 +308,7 @@ static int cmd_preprocess(const nn_model *m, char **argv)
     long in_n = input_bytes(m);
     nn_preprocess_opts o;
     int w, h, resize, fit;
-    int rc = load_frame(argv[0], argv[1], argv[2], argv[3], in_n, &o, &w, &h);
+    int rc = load_frame(argv[0], argv[1], argv[2], argv[3], pool_input_bytes(m), &o, &w, &h);
     if (rc) return rc;
     if ((rc = parse_choice(argv[4], RESIZES, 2, "resize mode", &resize))) return rc;
     if ((rc = parse_choice(argv[5], FITS, 3, "fit mode", &fit))) return rc;
@@ -315,7 +321,7 @@ static int cmd_preprocess(const nn_model *m, char **argv)
     o.fit = (nn_fit_mode)fit;
     o.flip_h = (uint8_t)fh;
     o.flip_v = (uint8_t)fv;
-    uint8_t *out = nn_app_pool + (long)w * h * bytes_per_pixel(o.format);
+    uint8_t *out = input_place(m, nn_app_pool + (long)w * h * bytes_per_pixel(o.format));
     int r = nn_preprocess(nn_app_pool, w, h, &o, m->in_h, m->in_w, m->in_c, m->channel_order, out);
     if (r != NN_OK) { nn_eprintf("error: nn_preprocess failed (%d)\n", r); return EXIT_RUN; }
     int fd = nn_file_open_write(argv[8]);

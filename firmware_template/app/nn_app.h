@@ -60,8 +60,9 @@ int nn_topk(const int8_t *scores, int n, int k, int16_t *idx_out);
 /* Softmax of q7 scores as rounded percentages (uses the model's exp table). */
 int nn_softmax_percent(const nn_model *m, const int8_t *scores, int16_t *percent_out);
 
-/* Preprocess `frame` into `pixel_buf` (m->in_h*in_w*in_c bytes), run the model into `scores`
- * (m->out_n bytes) and fill top[0..k-1]. */
+/* Preprocess `frame` into `pixel_buf` (m->in_h*in_w*in_c bytes: m->input when not NULL, so no
+ * other RAM is needed; run consumes it), run the model into `scores` (m->out_n bytes) and fill
+ * top[0..k-1]. `frame` must not be in the model's arena. */
 int nn_classify(const nn_model *m, const uint8_t *frame, int w, int h, const nn_preprocess_opts *opts,
                 uint8_t *pixel_buf, int8_t *scores, int k, nn_result *top);
 

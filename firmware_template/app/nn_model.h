@@ -27,13 +27,18 @@ typedef struct {
     const uint32_t *layer_macs;
     uint32_t macs;                     /* multiply-accumulates per inference */
     uint32_t arena_bytes;
+    uint8_t *input;                    /* where to prepare the pixels for run(): their place in the
+                                          arena (aligned to 4), so run reads them without a copy and
+                                          consumes (overwrites) them; run also accepts pixels outside
+                                          the arena. NULL: no such place (the app uses nn_app_pool). */
 } nn_model;
 
 extern const nn_model *const nn_models[];
 extern const int nn_model_count;
 
-/* The application's I/O buffer (frames, model inputs, scores), defined next to nn_models[] and
- * sized by the build: the largest model input + scores, plus the `frame_bytes` option. */
+/* The application's I/O buffer (frames, scores, and inputs of models whose `input` is NULL),
+ * defined next to nn_models[] and sized by the build: the largest scores, plus the `frame_bytes`
+ * option (generated models have `input` in their arena). */
 extern uint8_t nn_app_pool[];
 extern const uint32_t nn_app_pool_bytes;
 

@@ -130,11 +130,11 @@ def quantize_step(entry, graph_json, graph_npz, quant_json, quant_npz, report_tx
 def arena_budget(entry, qgraph, ram=None):
     """The bytes `memory: auto` lets the arena use: the model's own `budget.ram` (an arena limit)
     and, with `ram` (firmware.model_ram: the target's RAM budget less its stack and heap
-    reserves), that less the app's I/O buffer (input + scores) and OTHER_RAM for the rest of the
-    firmware's statics. None: no limit known (auto is then layer by layer)."""
+    reserves), that less the app's I/O buffer (the scores: the input lives in the arena) and
+    OTHER_RAM for the rest of the firmware's statics. None: no limit known (auto is then layer by layer)."""
     limits = [entry.budget["ram"]] if entry.budget.get("ram") else []
     if ram is not None:
-        io = qgraph.tensors[qgraph.input].size + sum(qgraph.tensors[t].size for t in qgraph.outputs)
+        io = sum(qgraph.tensors[t].size for t in qgraph.outputs)
         limits.append(ram - io - OTHER_RAM)
     return min(limits) if limits else None
 

@@ -8,7 +8,9 @@ of its fused groups and whose buffers include line buffers with their real size 
 
 Layer-by-layer buffers are the tensors written by steps (an in-place step's output shares its
 input's buffer) and per-step kernel scratch (live only during its step). The graph's uint8 pixel
-input is the caller's buffer and never enters the arena. The model output lives in the arena
+input is a buffer too (kind "input", one byte per value, HWC), live from the start until the last
+sub-step that reads it: the caller may prepare the pixels there (the descriptor's `input`), and
+its bytes serve later steps once the input stage has consumed them. The model output lives in the arena
 like any other tensor and is kept live to the end, because the generated run function copies it
 out to the caller's `scores` after the last step (so the caller's buffer can be any size-N array).
 
@@ -32,7 +34,7 @@ class Buffer:
     size: int            # bytes used (aligned up to ALIGN when placed)
     start: int           # first sub-step at which it is live (written)
     end: int             # last sub-step at which it is live (read)
-    kind: str            # "tensor", "scratch" or "rows" (a fused group's line buffer)
+    kind: str            # "tensor", "input" (the pixels), "scratch" or "rows" (a fused group's line buffer)
     tensors: list = field(default_factory=list)   # tensors stored here (several when in place)
     offset: int = None
     spans: list = None   # live sub-step intervals [(first, last)], when not all of start..end
@@ -179,7 +181,7 @@ def plan(steps, qgraph, schedule=None):
 
 def _layer_by_layer(packer, steps, g):
     """One sub-step per step: a tensor lives from the step writing it to the last step reading it."""
-    tensor_buffer, scratch_buffer, span = {}, {}, {}
+    tensor_buffer, scratch_buffer, span = input_span(g)
     for s in steps:
         if s.alias is not None:
             tensor_buffer[s.output] = tensor_buffer[s.alias]
@@ -188,18 +190,29 @@ def _layer_by_layer(packer, steps, g):
             span[s.output] = [s.index, s.index, [], g.tensors[s.output].size]
         span[tensor_buffer[s.output]][2].append(s.output)
         for t in s.inputs + [s.output]:
-            if t in tensor_buffer:      # the pixel input is the caller's, not in the arena
+            if t in tensor_buffer:
                 span[tensor_buffer[t]][1] = max(span[tensor_buffer[t]][1], s.index)
     for t in g.outputs:                 # copied out after the last step
         span[tensor_buffer[t]][1] = len(steps) - 1
-    for name, (first, last, tensors, size) in span.items():
-        packer.add_buffer(name, size, first, last, "tensor", tensors)
+    add_spans(packer, g, span)
     for s in steps:
         if s.scratch:
             name = f"{s.name}:scratch"
             packer.add_buffer(name, s.scratch, s.index, s.index, "scratch")
             scratch_buffer[s.index] = name
     return tensor_buffer, scratch_buffer, [s.index for s in steps]
+
+
+def input_span(g):
+    """(tensor_buffer, scratch_buffer, span) to start a plan with: the pixel input (one uint8 per
+    value) live from sub-step 0; each read extends it."""
+    return {g.input: g.input}, {}, {g.input: [0, 0, [g.input], g.tensors[g.input].size]}
+
+
+def add_spans(packer, g, span):
+    """Declare the whole-tensor buffers `span` (name -> [first, last, tensors, size])."""
+    for name, (first, last, tensors, size) in span.items():
+        packer.add_buffer(name, size, first, last, "input" if name == g.input else "tensor", tensors)
 
 
 def _pack(buffers):

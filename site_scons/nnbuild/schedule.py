@@ -34,6 +34,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from itertools import product
 
+from .planner import add_spans, input_span
+
 MEMORY_MODES = ("auto", "fast", "small")
 MAX_SEARCH_EDGES = 10       # components with more fusable tensors: all, none, each one cut, greedy
 
@@ -151,8 +153,8 @@ class Schedule:
     def add_buffers(self, packer):
         """Declare every buffer with its sub-step lifetime (planner.plan's schedule client)."""
         g = self.graph
-        tensor_buffer, scratch_buffer, substep_step = {}, {}, []
-        span = {}                                   # root buffer -> [first, last, tensors, size]
+        tensor_buffer, scratch_buffer, span = input_span(g)   # span: buffer -> [first, last, tensors, size]
+        substep_step = []
 
         def write(tensor, t, alias=None):
             if alias is not None:
@@ -164,7 +166,7 @@ class Schedule:
             read(tensor, t)
 
         def read(tensor, t):
-            if tensor in tensor_buffer:             # the pixel input is the caller's
+            if tensor in tensor_buffer:
                 b = span[tensor_buffer[tensor]]
                 b[1] = max(b[1], t)
 
@@ -226,8 +228,7 @@ class Schedule:
             assert len(substep_step) > t0
         for t in g.outputs:                         # copied out after the last sub-step
             span[tensor_buffer[t]][1] = len(substep_step) - 1
-        for name, (first, lst, tensors, size) in span.items():
-            packer.add_buffer(name, size, first, lst, "tensor", tensors)
+        add_spans(packer, g, span)
         return tensor_buffer, scratch_buffer, substep_step
 
     def to_json_dict(self):

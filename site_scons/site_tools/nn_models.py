@@ -179,8 +179,9 @@ def _step_builder(step):
 
 
 def _registry_action(target, source, env):
-    """nn_models.c: the linked models, and an I/O buffer for the largest input + scores plus
-    `frame_bytes` of camera frame (sizes read from each model's quantized graph)."""
+    """nn_models.c: the linked models, and an I/O buffer for the largest scores plus `frame_bytes`
+    of camera frame (sizes read from each model's quantized graph; the app prepares each model's
+    input in its arena, at the descriptor's `input`)."""
     from nnbuild import codegen, ir
 
     spec = json.loads(source[0].read())
@@ -189,7 +190,7 @@ def _registry_action(target, source, env):
         need = 0
         for q_json, q_npz in zip(source[1::2], source[2::2]):
             g = ir.load_graph(q_json.abspath, q_npz.abspath)
-            need = max(need, g.tensors[g.input].size + sum(g.tensors[t].size for t in g.outputs))
+            need = max(need, sum(g.tensors[t].size for t in g.outputs))
         codegen.generate_registry(spec["names"], target[0].dir.abspath, pool_bytes=need + spec["frame_bytes"])
 
     return _run_step("writing the model registry", write)

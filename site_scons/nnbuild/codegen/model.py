@@ -81,8 +81,11 @@ class _ModelText:
             f"#define {N}_OUTPUT_SCALE {self.out_scale!r}f  /* real logit = (score - zero point) * scale */\n"
             f"#define {N}_OUTPUT_ZERO_POINT ({int(self.out_zero_point)})\n"
             f"#define {N}_ARENA_BYTES {self.plan.arena_bytes}\n"
+            f"#define {N}_INPUT_OFFSET {self.plan.tensor_offset(self.g.input)}  /* {n}_model.input: arena + this */\n"
             f"#define {N}_MACS {self.macs}u\n\n"
-            f"/* pixels: {N}_INPUT_H*{N}_INPUT_W*{N}_INPUT_C uint8, HWC, channel order {self.channel_order};\n"
+            f"/* pixels: {N}_INPUT_H*{N}_INPUT_W*{N}_INPUT_C uint8, HWC, channel order {self.channel_order},\n"
+            f" * either {n}_model.input (its place in the arena: no copy, and run consumes them, i.e.\n"
+            " * overwrites them) or any buffer outside the arena (left unchanged);\n"
             f" * scores: {N}_OUTPUT_N int8 logits. Returns 0, or -1 for a NULL argument.\n"
             " * Not reentrant: the activations live in one static arena. */\n"
             f"int {n}_run(const uint8_t *pixels, int8_t *scores);\n\n"
@@ -131,7 +134,7 @@ class _ModelText:
         ins = " + ".join(_shape(t[i].shape) for i in s.inputs)
         places = []
         for i in s.inputs:
-            where = "pixels" if i == self.g.input else f"@{self.plan.tensor_offset(i)}"
+            where = f"pixels @{self.plan.tensor_offset(i)}" if i == self.g.input else f"@{self.plan.tensor_offset(i)}"
             places.append(f"{_comment(i)} {where} ({t[i].size} B)")
         out = f"{_comment(s.output)} @{self.plan.tensor_offset(s.output)} ({t[s.output].size} B)"
         extra = " in place" if s.alias else ""
@@ -285,7 +288,8 @@ class _ModelText:
             f"    .layer_ops = {n}_layer_ops,\n"
             f"    .layer_macs = {n}_layer_macs,\n"
             f"    .macs = {N}_MACS,\n"
-            f"    .arena_bytes = {N}_ARENA_BYTES\n"
+            f"    .arena_bytes = {N}_ARENA_BYTES,\n"
+            f"    .input = (uint8_t *)(void *)({n}_arena + {N}_INPUT_OFFSET)\n"
             "};\n")
         return "".join(out)
 
