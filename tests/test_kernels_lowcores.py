@@ -47,7 +47,9 @@ def test_q7_runs_are_exact_at_the_largest_products(mla, xv, wv, c):
 def mla_s8(request):
     path = s8k.hostcc.build_shared(csources.kernel_sources(request.param),
                                    s8k.ROOT / "build" / "test_kernels_lowcores", include_dirs=s8k.KINC)
-    return s8k.hostcc.load(path)
+    lib = s8k.hostcc.load(path)
+    lib.nn_isa = request.param   # the variant, for its scratch mirror (as test_kernels_s8's fixture)
+    return lib
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -185,6 +187,7 @@ def test_thumb1_lane_paths_match_golden_on_the_host(extreme):
     lib = q7k.host_kernels("thumb1")
     lib8 = s8k.hostcc.load(s8k.hostcc.build_shared(csources.kernel_sources("thumb1"), s8k.ROOT / "build" /
                                                    "test_kernels_lowcores", include_dirs=s8k.KINC))
+    lib8.nn_isa = "thumb1"
     rng = np.random.default_rng(31)
     for i, spec in enumerate(LANE_CASES):
         x, wt, b, stride, pad, dil, groups = _lane_case(rng, i, spec, extreme)
