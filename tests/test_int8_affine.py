@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, needs_arm, needs_qemu
 from test_export_tflite import Net
 from test_tflite_frontend import MEAN, SCALE, B, S, T, Tfl, _manifest, _pixels, _write, assert_same_graph, \
-    load_int8, reimport
+    assert_qemu_m4_equals_golden, load_int8, reimport
 from tflm_oracle import run_tflm
 
 from nnbuild import csources, golden, hostcc, ir, kernels
@@ -173,18 +173,8 @@ def test_host_build_equals_golden(tmp_path):
 @needs_arm
 @needs_qemu
 def test_qemu_m4_equals_golden(tmp_path):
-    from nnbuild import firmware
-    from nnbuild.manifest import load_manifest
-
     _write(tmp_path, random_model(7))
-    manifest = _manifest(tmp_path)
-    entry = load_manifest(manifest).model("imported")
-    g = load_int8(tmp_path / "m.tflite", mean=(MEAN,), scale=SCALE)
-    px = _pixels(g.tensors[g.input].shape, 8, 3)
-    elf = firmware.scons_build(manifest, "m4", build_dir=tmp_path / "build")
-    got, info = firmware.run_batch(entry, "m4", px, elf=elf)
-    assert info["inferences"] == 8
-    assert np.array_equal(got, golden.run(g, px).reshape(len(px), -1))
+    assert_qemu_m4_equals_golden(tmp_path, load_int8(tmp_path / "m.tflite", mean=(MEAN,), scale=SCALE))
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -106,18 +106,7 @@ def test_a_left_shift_that_overflows_int32_is_refused(tmp_path):
 
 @needs_qemu
 def test_qemu_m4_equals_golden(tmp_path):
-    from test_tflite_frontend import _manifest
+    from test_tflite_frontend import assert_qemu_m4_equals_golden
 
-    from nnbuild import firmware
-    from nnbuild.manifest import load_manifest
-
-    data = mean_model(5, 3, 8, (0.05, 20), (0.02, -39))
-    _write(tmp_path, data)
-    manifest = _manifest(tmp_path)
-    entry = load_manifest(manifest).model("imported")
-    g = load_int8(tmp_path / "m.tflite", mean=(MEAN,), scale=SCALE)
-    px = _pixels(g.tensors[g.input].shape, 8, 3)
-    elf = firmware.scons_build(manifest, "m4", build_dir=tmp_path / "build")
-    got, info = firmware.run_batch(entry, "m4", px, elf=elf)
-    assert info["inferences"] == 8
-    assert np.array_equal(got, golden.run(g, px).reshape(len(px), -1))
+    _write(tmp_path, mean_model(5, 3, 8, (0.05, 20), (0.02, -39)))
+    assert_qemu_m4_equals_golden(tmp_path, load_int8(tmp_path / "m.tflite", mean=(MEAN,), scale=SCALE))

@@ -162,21 +162,27 @@ def test_manifest_without_quantization_section_imports_the_int8_model(tmp_path):
         pipeline.quantize_graph(entry, pipeline.import_model(entry))
 
 
-@needs_arm
-@needs_qemu
-def test_int8_reimport_qemu_m4_equals_golden(tmp_path):
+def assert_qemu_m4_equals_golden(tmp_path, g, n=8):
+    """The model file written in `tmp_path` (`_manifest`'s entry "imported"), built for m4 and run
+    in QEMU on `n` images: every output byte equals the golden model of `g`."""
     from nnbuild import firmware
     from nnbuild.manifest import load_manifest
 
-    q = net_elementwise(0)
-    _write(tmp_path, tflite.export(q))
     manifest = _manifest(tmp_path)
     entry = load_manifest(manifest).model("imported")
-    px = _pixels(q.tensors[q.input].shape, 8, 3)
+    px = _pixels(g.tensors[g.input].shape, n, 3)
     elf = firmware.scons_build(manifest, "m4", build_dir=tmp_path / "build")
     got, info = firmware.run_batch(entry, "m4", px, elf=elf)
-    assert info["inferences"] == 8
-    assert np.array_equal(got, golden.run(q, px).reshape(len(px), -1))
+    assert info["inferences"] == n
+    assert np.array_equal(got, golden.run(g, px).reshape(len(px), -1))
+
+
+@needs_arm
+@needs_qemu
+def test_int8_reimport_qemu_m4_equals_golden(tmp_path):
+    q = net_elementwise(0)
+    _write(tmp_path, tflite.export(q))
+    assert_qemu_m4_equals_golden(tmp_path, q)
 
 
 # -- (b) the real cifar10_m4: Caffe -> int8 -> .tflite -> import ----------------------------------
