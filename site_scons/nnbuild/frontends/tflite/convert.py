@@ -385,12 +385,8 @@ def _fully_connected(b, op):
         return _pointwise(b, op, x, wt)
     if wt.ndim != 2 or wt.shape[1] != n:
         raise b.error(op, f"weights of shape {list(wt.shape)} for an input of {n} values", expected=f"[O, {n}]")
-    if op.options.get("weights_format", 0) != 0:
-        raise b.error(op, f"weights_format {op.options['weights_format']}", expected="DEFAULT (0)")
     o = wt.shape[0]
-    bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
-    if bias is not None and bias.shape != (o,):
-        raise b.error(op, f"bias of shape {list(bias.shape)}", expected=f"[{o}]")
+    bias = _fc_bias(b, op, o)
     out = b.m.tensors[op.outputs[0]]
     if int(np.prod(out.shape)) != o or out.shape[:1] != (1,):
         raise b.error(op, f"output of shape {list(out.shape)}", expected=f"[1, {o}] (one image)")
@@ -403,16 +399,23 @@ def _fully_connected(b, op):
     return op_kind
 
 
+def _fc_bias(b, op, o):
+    """A FULLY_CONNECTED's bias (input 2, optional; [o]), after checking its weights are in the
+    DEFAULT format: both ways of reading the operator (a matrix or a 1x1 convolution) need them."""
+    if op.options.get("weights_format", 0) != 0:
+        raise b.error(op, f"weights_format {op.options['weights_format']}", expected="DEFAULT (0)")
+    bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
+    if bias is not None and bias.shape != (o,):
+        raise b.error(op, f"bias of shape {list(bias.shape)}", expected=f"[{o}]")
+    return bias
+
+
 def _pointwise(b, op, x, wt):
     """FULLY_CONNECTED with keep_num_dims on an image (Keras' Dense on a 4-D tensor) multiplies
     every pixel's channels by the weights: a 1x1 convolution, with the same integers in TFLM (one
     multiplier per tensor or per output channel, as for CONV_2D)."""
-    if op.options.get("weights_format", 0) != 0:
-        raise b.error(op, f"weights_format {op.options['weights_format']}", expected="DEFAULT (0)")
     o = wt.shape[0]
-    bias = b.const(op, 2, np.int32 if b.quantized else np.float32, "bias", optional=True)
-    if bias is not None and bias.shape != (o,):
-        raise b.error(op, f"bias of shape {list(bias.shape)}", expected=f"[{o}]")
+    bias = _fc_bias(b, op, o)
     attrs = {"kernel": (1, 1), "stride": (1, 1), "pad": (0, 0), "dilation": (1, 1), "group": 1}
     return _mac(b, op, "conv2d", x.tensor, attrs, wt.reshape(o, 1, 1, -1), bias, o, 0)
 
