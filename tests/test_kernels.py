@@ -33,7 +33,8 @@ class FcParams(ctypes.Structure):
 
 class PoolParams(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int16) for n in (
-        "in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_h", "pad_w")]
+        "in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_h", "pad_w",
+        "exclude_pad")]
 
 
 def _ptr(a):
@@ -273,11 +274,11 @@ def test_fc_random_matches_golden(lib):
 
 # -- pooling --------------------------------------------------------------------------------------
 
-def run_pool(lib, fn, x, kernel, stride, pad):
+def run_pool(lib, fn, x, kernel, stride, pad, exclude_pad=False):
     h, w, c = x.shape
     oh = ir.pool_output_size(h, kernel[0], stride[0], pad[0])
     ow = ir.pool_output_size(w, kernel[1], stride[1], pad[1])
-    p = PoolParams(h, w, c, oh, ow, kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1])
+    p = PoolParams(h, w, c, oh, ow, kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1], int(exclude_pad))
     out = _guarded(oh * ow * c)
     x = np.ascontiguousarray(x)
     getattr(lib, fn)(ctypes.byref(p), _ptr(x), _ptr(out))
@@ -314,13 +315,30 @@ def test_pool_random_matches_golden(lib, fn, ref):
         assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad}"
 
 
+def test_avgpool_exclude_pad_random_matches_golden(lib):
+    """exclude_pad (divisor = the window's input cells) on random shapes; padded cases only, where
+    the two divisors differ somewhere, and the golden itself differs from Caffe's there."""
+    rng = np.random.default_rng(12)
+    differs = 0
+    for i in range(200):
+        x, kernel, stride, pad = _pool_case(rng)
+        if max(pad) == 0:
+            continue
+        want = golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]
+        differs += not np.array_equal(want, golden.avg_pool(x[None], kernel, stride, pad)[0])
+        got = run_pool(lib, "nn_avgpool_q7", x, kernel, stride, pad, exclude_pad=True)
+        assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad}"
+    assert differs > 50
+
+
 def test_avgpool_large_windows_and_rounding(lib):
     """Windows above 255 cells (the kernels' division fallback) and every divisor up to 255."""
     rng = np.random.default_rng(11)
     x = rng.choice(np.array([-128, 127, -1, 1], np.int8), size=(20, 20, 5))
     for kernel in [(16, 17), (20, 20), (3, 3)]:
-        want = golden.avg_pool(x[None], kernel, (2, 3), (1, 2))[0]
-        assert np.array_equal(run_pool(lib, "nn_avgpool_q7", x, kernel, (2, 3), (1, 2)), want)
+        for excl in (False, True):
+            want = golden.avg_pool(x[None], kernel, (2, 3), (1, 2), exclude_pad=excl)[0]
+            assert np.array_equal(run_pool(lib, "nn_avgpool_q7", x, kernel, (2, 3), (1, 2), excl), want)
     # one output per divisor n = 1..255 (window 1 x n over a row): sums across the rounding edges
     for n in range(1, 256):
         row = rng.integers(-128, 128, (1, n, 4)).astype(np.int8)
@@ -608,9 +626,13 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
             calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
             max_out = max(max_out, want.size)
         src.append(_c_array("int8_t", f"px{i}", x))
-        src.append(f"static const nn_pool_params pp{i} = {{{x.shape[0]},{x.shape[1]},{x.shape[2]},"
-                   f"{want.shape[0]},{want.shape[1]},{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},"
-                   f"{pad[0]},{pad[1]}}};\n")
+        geometry = (f"{x.shape[0]},{x.shape[1]},{x.shape[2]},{want.shape[0]},{want.shape[1]},{kernel[0]},"
+                    f"{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}")
+        src.append(f"static const nn_pool_params pp{i} = {{{geometry},0}};\n")
+        # the same window with exclude_pad's divisor (the window's input cells)
+        src += [_c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
+                f"static const nn_pool_params ppx{i} = {{{geometry},1}};\n"]
+        calls.append(f"nn_avgpool_q7(&ppx{i}, px{i}, out); bad += check(\"avgxpool\", {i}, avgxy{i}, {want.size});")
     x = rng.integers(-128, 128, 203).astype(np.int8)
     src += [_c_array("int8_t", "rx", x), _c_array("int8_t", "ry", golden.relu(x))]
     calls.append("memcpy(out, rx, 203); nn_relu_q7(out, 203); bad += check(\"relu\", 0, ry, 203);")
@@ -714,9 +736,12 @@ def _mve_qemu_source():
             src.append(_c_array("int8_t", f"{kind}y{i}", want))
             calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
             max_out = max(max_out, want.size)
-        src.append(f"static const nn_pool_params pp{i} = {{{x.shape[0]},{x.shape[1]},{x.shape[2]},"
-                   f"{want.shape[0]},{want.shape[1]},{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},"
-                   f"{pad[0]},{pad[1]}}};\n")
+        geometry = (f"{x.shape[0]},{x.shape[1]},{x.shape[2]},{want.shape[0]},{want.shape[1]},{kernel[0]},"
+                    f"{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}")
+        src.append(f"static const nn_pool_params pp{i} = {{{geometry},0}};\n")
+        src += [_c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
+                f"static const nn_pool_params ppx{i} = {{{geometry},1}};\n"]
+        calls.append(f"nn_avgpool_q7(&ppx{i}, px{i}, out); bad += check(\"avgxpool\", {i}, avgxy{i}, {want.size});")
     for i, n in enumerate([1, 3, 4, 5, 17, 100, 257]):
         a, b = rng.integers(-128, 128, n).astype(np.int8), rng.integers(-128, 128, n).astype(np.int8)
         sa, sb, so = int(rng.integers(0, 8)), int(rng.integers(0, 8)), int(rng.integers(-2, 10))

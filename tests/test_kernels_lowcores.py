@@ -244,7 +244,7 @@ def _lane_qemu_source(extreme):
         want = golden.max_pool(x[None], kernel, stride, pad)[0]
         src += [q7k._c_array("int8_t", f"px{i}", x), q7k._c_array("int8_t", f"py{i}", want),
                 f"static const nn_pool_params pp{i} = {{{h},{w},{c},{want.shape[0]},{want.shape[1]},"
-                f"{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}}};\n"]
+                f"{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]},0}};\n"]
         calls.append(f"nn_maxpool_q7(&pp{i}, px{i}, out); bad += check(\"maxpool\", {i}, py{i}, {want.size});")
         max_out = max(max_out, want.size)
     src.append(f"static int8_t out[{max_out}] __attribute__((aligned(4)));\n"

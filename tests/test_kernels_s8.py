@@ -47,15 +47,18 @@ ConvS8 = _struct("ConvS8", [(n, I16) for n in (
 FcS8 = _struct("FcS8", [("in_n", I32), ("out_n", I32), ("out_zp", I16), ("act_min", I16), ("act_max", I16)])
 PoolS8 = _struct("PoolS8", [(n, I16) for n in (
     "in_h", "in_w", "c", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w", "pad_h", "pad_w",
-    "in_zp", "act_min", "act_max")])
+    "in_zp", "act_min", "act_max", "exclude_pad")])
 AddS8 = _struct("AddS8", [("n", I32), *((n, I16) for n in ("a_zp", "b_zp", "left_shift", "out_zp", "act_min", "act_max")),
                           *((n, I32) for n in ("a_mult", "a_shift", "b_mult", "b_shift", "out_mult", "out_shift"))])
 
 
 def _fill(cls, params):
     """The C struct from a lowering's params: the same field names, in the C order."""
-    assert [f for f, _ in cls._fields_] == list(params), "registry fields != nn_kernels.h struct"
-    return cls(*(int(params[f]) for f, _ in cls._fields_))
+    names = [f for f, _ in cls._fields_]
+    # a pool's exclude_pad flag (last) is in the lowering only when set
+    assert list(params) in (names, names[:-1] if names[-1] == "exclude_pad" else names), \
+        "registry fields != nn_kernels.h struct"
+    return cls(*(int(params.get(f, 0)) for f in names))
 
 
 @pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
@@ -288,19 +291,22 @@ def _pool_case(rng):
             return _rand_i8(rng, (h, w, int(rng.integers(1, 19)))), kernel, stride, pad, zp, _rand_act(rng, zp)
 
 
-def pool_op(kind, x, kernel, stride, pad, zp, act):
-    """The pooling case as a quantized IR op (avg: in_zp, the value of Caffe's counted padding)."""
+def pool_op(kind, x, kernel, stride, pad, zp, act, exclude_pad=False):
+    """The pooling case as a quantized IR op (avg: in_zp, the value of Caffe's counted padding;
+    exclude_pad: none counted, TFLite's AVERAGE_POOL_2D)."""
     attrs = {"kernel": kernel, "stride": stride, "pad": pad, "act_min": act[0], "act_max": act[1]}
     if kind == "avg_pool":
         attrs["in_zp"] = zp
+        if exclude_pad:
+            attrs["exclude_pad"] = True
     op = ir.Op("pool", kind, ["x"], ["y"], attrs=attrs)
     oh = ir.pool_output_size(x.shape[0], kernel[0], stride[0], pad[0])
     ow = ir.pool_output_size(x.shape[1], kernel[1], stride[1], pad[1])
     return op, (oh, ow, x.shape[2])
 
 
-def run_pool(lib, kind, x, kernel, stride, pad, zp, act):
-    op, (oh, ow, c) = pool_op(kind, x, kernel, stride, pad, zp, act)
+def run_pool(lib, kind, x, kernel, stride, pad, zp, act, exclude_pad=False):
+    op, (oh, ow, c) = pool_op(kind, x, kernel, stride, pad, zp, act, exclude_pad)
     low = _lower(op, [x.shape], (oh, ow, c), [zp])
     p = _fill(PoolS8, low.params)
     n = oh * ow * x.shape[2]
@@ -320,12 +326,23 @@ def test_pool_s8_random_matches_golden(lib, kind):
         assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad} zp{zp} act{act}"
 
 
+def test_avgpool_s8_exclude_pad_random_matches_golden(lib):
+    """exclude_pad on random padded shapes, zero points and clamps: no padding cell counted."""
+    rng = np.random.default_rng(12)
+    for i in range(200):
+        x, kernel, stride, pad, zp, act = _pool_case(rng)
+        want = golden(pool_op("avg_pool", x, kernel, stride, pad, zp, act, True)[0], x)
+        got = run_pool(lib, "avg_pool", x, kernel, stride, pad, zp, act, True)
+        assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad} zp{zp} act{act}"
+
+
 def test_avgpool_s8_large_windows(lib):
     """Windows above 255 cells (the division fallback) with padding counted at the zero point."""
     x = np.random.default_rng(11).choice(np.array([-128, 127, -1, 1], np.int8), size=(20, 20, 6))
     for kernel, zp in [((16, 17), -128), ((20, 20), 127), ((3, 3), -3)]:
-        want = golden(pool_op("avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127))[0], x)
-        assert np.array_equal(run_pool(lib, "avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127)), want)
+        for excl in (False, True):
+            want = golden(pool_op("avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127), excl)[0], x)
+            assert np.array_equal(run_pool(lib, "avg_pool", x, kernel, (2, 3), (1, 2), zp, (-128, 127), excl), want)
 
 
 def test_relu_s8_is_a_clamp_in_place(lib):
@@ -550,11 +567,11 @@ def _qemu_cases_source(big):
     for i in range(30):
         x, kernel, stride, pad, zp, act = _pool_case(rng)
         src.append(_c_array("int8_t", f"px{i}", x))
-        for kind in ("max_pool", "avg_pool"):
-            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act)
+        for kind, excl in (("max_pool", False), ("avg_pool", False), ("avg_pool", True)):
+            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act, excl)
             low = _lower(op, [x.shape], out_shape, [zp])
             want = golden(op, x)
-            tag = f"{kind[:3]}{i}"
+            tag = f"{kind[:3]}{'x' if excl else ''}{i}"
             src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
             calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
                          f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")
@@ -728,11 +745,11 @@ def _mve_qemu_source_s8():
         if i % 4 == 0:   # channel counts around the 16- and 4-lane blocks
             x = rng.integers(-128, 128, x.shape[:2] + (int(rng.choice([15, 16, 17, 33])),)).astype(np.int8)
         src.append(_c_array("int8_t", f"px{i}", x))
-        for kind in ("max_pool", "avg_pool"):
-            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act)
+        for kind, excl in (("max_pool", False), ("avg_pool", False), ("avg_pool", True)):
+            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act, excl)
             low = _lower(op, [x.shape], out_shape, [zp])
             want = golden(op, x)
-            tag = f"{kind[:3]}{i}"
+            tag = f"{kind[:3]}{'x' if excl else ''}{i}"
             src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
             calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
                          f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")

@@ -23,7 +23,8 @@
  *   - act_min <= act_max, both in [-128, 127]; shifts are any int16 (s <= 0 means a left shift
  *     that saturates).
  *   - pool: out_h/out_w follow ir.pool_output_size, so every window holds at least one input cell
- *     (pad < kernel); in and out do not overlap.
+ *     (pad < kernel); in and out do not overlap. avg: the divisor is Caffe's (padding up to
+ *     size + pad counts) or, with exclude_pad, the window's input cells (common/nn_pool_common.h).
  *   - add: a_shift, b_shift in 0..23 (so q << shift fits in int32).
  *   - input stage: |pixel*mul - off| < 2^31 for every pixel 0..255, shift 1..31.
  *   - softmax: n < 32768; exp_table has 256 entries in 0..65536.
@@ -51,6 +52,7 @@ typedef struct { int32_t in_n, out_n; int16_t out_shift, act_min, act_max; } nn_
 typedef struct {
     int16_t in_h, in_w, c, out_h, out_w;
     int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
+    int16_t exclude_pad;    /* avg: 1 = divide by the window's input cells, 0 = Caffe's count */
 } nn_pool_params;
 
 typedef struct {
@@ -107,7 +109,8 @@ void nn_softmax_q7(const int8_t *in, int32_t n, const int32_t *exp_table, int8_t
  *     rounding addend (2^(e-1) + out_zp * 2^e where shift = -e in -22..-1, else 0); the sum of
  *     the channel's weights. The true accumulator stays below 2^30 (checked by the generator).
  *     Scratch and layout as q7's.
- *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts, rounds as TFLM.
+ *   - pools: the q7 windows; avg adds in_zp for each padding cell Caffe counts (none with
+ *     exclude_pad: TFLM's AVERAGE_POOL_2D), rounds as TFLM.
  *   - add / concat: TFLM's ADD and QUANTIZE (requantize) arithmetic; |mult| < 2^31, shifts as
  *     the quantizer gives them (left_shift <= 20 for add).
  *   - softmax: TFLM's, over the channels of each pixel, from the generator's exp table. */
@@ -123,6 +126,7 @@ typedef struct {
     int16_t in_h, in_w, c, out_h, out_w;
     int16_t k_h, k_w, stride_h, stride_w, pad_h, pad_w;
     int16_t in_zp, act_min, act_max;
+    int16_t exclude_pad;    /* as nn_pool_params' */
 } nn_pool_s8_params;
 
 typedef struct {

@@ -27,10 +27,18 @@ def pad_hw(x, top, bottom, left, right, value):
     return out
 
 
-def pool_offsets(x, kernel, stride, pad, pad_value):
+def pool_divisor(o, kernel, stride, pad, size, exclude_pad=False):
+    """The average's divisor extent of window o along one axis: Caffe's count (padding up to
+    size + pad counts), or with exclude_pad the input cells only (avg_pool's exclude_pad)."""
+    start, end, count = ir.pool_window(o, kernel, stride, pad, size)
+    return end - start if exclude_pad else count
+
+
+def pool_offsets(x, kernel, stride, pad, pad_value, exclude_pad=False):
     """The input samples of every Caffe pooling window (ceil mode). Returns (views, counts):
     views is a list of (N, OH, OW, C) arrays, one per kernel offset, and counts (OH, OW) is
-    Caffe's average divisor per output position (ir.pool_window)."""
+    the average's divisor per output position: Caffe's (ir.pool_window), or with exclude_pad
+    the input cells in the window (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D)."""
     kh, kw = pair(kernel)
     sh, sw = pair(stride)
     ph, pw = pair(pad)
@@ -43,8 +51,8 @@ def pool_offsets(x, kernel, stride, pad, pad_value):
     xp = pad_hw(x, ph, extra_h, pw, extra_w, pad_value)
     views = [xp[:, ky:ky + sh * (oh - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw, :]
              for ky in range(kh) for kx in range(kw)]
-    ch = np.array([ir.pool_window(o, kh, sh, ph, h)[2] for o in range(oh)], dtype=np.int64)
-    cw = np.array([ir.pool_window(o, kw, sw, pw, w)[2] for o in range(ow)], dtype=np.int64)
+    ch = np.array([pool_divisor(o, kh, sh, ph, h, exclude_pad) for o in range(oh)], dtype=np.int64)
+    cw = np.array([pool_divisor(o, kw, sw, pw, w, exclude_pad) for o in range(ow)], dtype=np.int64)
     return views, np.outer(ch, cw)
 
 

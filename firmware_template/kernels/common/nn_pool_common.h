@@ -1,6 +1,6 @@
-/* Internal, pool variants only: the Caffe ceil-mode window and the average's rounding division,
- * shared by ref/ and dsp/ nn_maxpool_q7.c and nn_avgpool_q7.c (each includes this once, so the
- * compiler treats them as if written in that file). */
+/* Internal, pool variants only: the Caffe ceil-mode window, the average pools' window iterator
+ * and rounding division, shared by every ISA's nn_maxpool_q7.c and nn_avgpool_{q7,s8}.c (each
+ * includes this once, so the compiler treats them as if written in that file). */
 #ifndef NN_POOL_COMMON_H
 #define NN_POOL_COMMON_H
 
@@ -15,6 +15,67 @@ static int32_t window(int32_t o, int32_t k, int32_t stride, int32_t pad, int32_t
     *a = start > 0 ? start : 0;
     *b = end < size ? end : size;
     return end - start;
+}
+
+/* One average-pool output pixel after another (HWC order): its clipped window and divisor. The
+ * single place the average pools of every ISA and scheme take their windows from. */
+typedef struct {
+    const int8_t *corner;   /* the window's first input cell, channel 0 */
+    int32_t rows, cols;     /* its input cells: rows x cols */
+    int32_t n, pad;         /* divisor; the padding cells it counts (n - rows * cols) */
+    uint32_t m;             /* avg_div's multiplier for n (0: divide) */
+    /* private: the layer and the position */
+    const int8_t *in;
+    int32_t oy, ox, out_h, out_w, in_h, in_w, c, k_h, k_w, s_h, s_w, p_h, p_w, excl, y0, nh;
+} nn_pool_win;
+
+/* it over the output of p (nn_pool_params or nn_pool_s8_params) on input `in` */
+#define NN_POOL_BEGIN(it, p, input)                                                           \
+    do {                                                                                      \
+        (it).in = (input);                                                                    \
+        (it).oy = -1, (it).ox = (it).out_w = (p)->out_w, (it).out_h = (p)->out_h;             \
+        (it).in_h = (p)->in_h, (it).in_w = (p)->in_w, (it).c = (p)->c;                        \
+        (it).k_h = (p)->k_h, (it).k_w = (p)->k_w, (it).s_h = (p)->stride_h;                   \
+        (it).s_w = (p)->stride_w, (it).p_h = (p)->pad_h, (it).p_w = (p)->pad_w;               \
+        (it).excl = (p)->exclude_pad, (it).y0 = (it).rows = (it).nh = 0;                      \
+    } while (0)
+
+/* the next output pixel's window into *it; 0 after the last. The divisor extent per axis is
+ * Caffe's (padding up to size + pad counts) or, with exclude_pad, the input cells only
+ * (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D). */
+static inline int nn_pool_next(nn_pool_win *it)
+{
+    int32_t a, b, nw;
+    if (it->ox == it->out_w) {
+        int32_t nh;
+        if (++it->oy >= it->out_h)
+            return 0;
+        it->ox = 0;
+        nh = window(it->oy, it->k_h, it->s_h, it->p_h, it->in_h, &a, &b);
+        it->nh = it->excl ? b - a : nh;
+        it->y0 = a;
+        it->rows = b - a;
+    }
+    nw = window(it->ox++, it->k_w, it->s_w, it->p_w, it->in_w, &a, &b);
+    it->cols = b - a;
+    it->n = it->nh * (it->excl ? b - a : nw);
+    it->pad = it->n - it->rows * it->cols;
+    it->m = it->n <= 255 ? ((1u << 23) + (uint32_t)it->n - 1u) / (uint32_t)it->n : 0u;
+    it->corner = it->in + (it->y0 * it->in_w + a) * it->c;
+    return 1;
+}
+
+/* the window sum of one channel: rows x cols cells from cell, row_step bytes between rows */
+static inline int32_t nn_pool_sum1(const int8_t *cell, int32_t row_step, int32_t C, int32_t rows,
+                                   int32_t cols)
+{
+    int32_t sum = 0, y, x;
+    for (y = 0; y < rows; y++, cell += row_step) {
+        const int8_t *src = cell;
+        for (x = 0; x < cols; x++, src += C)
+            sum += *src;
+    }
+    return sum;
 }
 
 /* sign(sum) * ((|sum| + n/2) / n), the contract's round-half-away-from-zero division.

@@ -1,35 +1,18 @@
 /* Average pooling, q7, portable variant, Caffe ceil-mode windows (docs/q7_contract.md,
- * ir.pool_window): output pixels outside, the clipped window inside, the channel run innermost
- * (HWC keeps a pixel's channels contiguous); per channel, the window sum and the contract's
- * rounding division. */
+ * ir.pool_window) or exclude_pad's: output pixels outside (common/nn_pool_common.h's window
+ * iterator), the channel run innermost (HWC keeps a pixel's channels contiguous); per channel,
+ * the window sum and the contract's rounding division. */
 #include "nn_kernels.h"
 #include "nn_internal.h"
 #include "nn_pool_common.h"
 
 void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out)
 {
-    const int32_t C = p->c, W = p->in_w;
-    int32_t oy, ox, y, x, c;
-    for (oy = 0; oy < p->out_h; oy++) {
-        int32_t y0, y1;
-        const int32_t nh = window(oy, p->k_h, p->stride_h, p->pad_h, p->in_h, &y0, &y1);
-        for (ox = 0; ox < p->out_w; ox++, out += C) {
-            int32_t x0, x1;
-            const int32_t n = nh * window(ox, p->k_w, p->stride_w, p->pad_w, W, &x0, &x1);
-            const uint32_t m = n <= 255 ? ((1u << 23) + (uint32_t)n - 1u) / (uint32_t)n : 0u;
-            const int8_t *corner = in + (y0 * W + x0) * C;
-            const int32_t row_step = W * C;
-            c = 0;
-            for (; c < C; c++) {
-                int32_t sum = 0;
-                const int8_t *row = corner + c;
-                for (y = y0; y < y1; y++, row += row_step) {
-                    const int8_t *src = row;
-                    for (x = x0; x < x1; x++, src += C)
-                        sum += *src;
-                }
-                out[c] = avg_div(sum, n, m);
-            }
-        }
-    }
+    const int32_t C = p->c, row_step = p->in_w * C;
+    nn_pool_win w;
+    int32_t c;
+    NN_POOL_BEGIN(w, p, in);
+    for (; nn_pool_next(&w); out += C)
+        for (c = 0; c < C; c++)
+            out[c] = avg_div(nn_pool_sum1(w.corner + c, row_step, C, w.rows, w.cols), w.n, w.m);
 }

@@ -1,6 +1,8 @@
-"""nn_maxpool_q7 / nn_avgpool_q7: Caffe pooling (ceil mode, clipped windows)."""
+"""nn_maxpool_q7 / nn_avgpool_q7: Caffe pooling (ceil mode, clipped windows); an avg_pool's
+exclude_pad sets the struct's flag (the divisor is then the window's input cells)."""
 from .. import ir
 from ..errors import NnbuildError
+from ..ops.pool import exclude_pad
 from . import Kernel, Lowered, Rows, register
 from ._checks import check_range, pair, shapes, where
 
@@ -26,6 +28,8 @@ def lower(g, op):
                            where=where(op), expected="pad < kernel (every window must see the input)")
     fields = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw,
                   stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw)
+    if op.type == "avg_pool" and exclude_pad(op):
+        fields["exclude_pad"] = 1      # only when set: other layers' generated C stays as it was
     check_range(op, fields)
     return Lowered(fields)
 

@@ -1,5 +1,6 @@
 """nn_maxpool_s8 / nn_avgpool_s8: q7's Caffe pooling windows with int8's activation clamp; the
-average counts each padding cell Caffe counts as `in_zp` (the input's zero point: real 0).
+average counts each padding cell Caffe counts as `in_zp` (the input's zero point: real 0); with
+exclude_pad it counts none (TFLite's AVERAGE_POOL_2D).
 An avg_pool marked `tflite_mean` (an imported int8 MEAN) runs nn_mean_s8, on whole layers."""
 from . import Kernel, Lowered, register
 from ..errors import NnbuildError
@@ -11,10 +12,11 @@ from .s8_conv2d import SCHEME, zero_point
 def lower(g, op):
     if op.attrs.get("tflite_mean"):
         return _lower_mean(g, op)
-    fields = q7_lower(g, op).params
+    fields = dict(q7_lower(g, op).params)
+    flag = {"exclude_pad": fields.pop("exclude_pad")} if "exclude_pad" in fields else {}
     lo, hi = act_range(op)
     in_zp = zero_point(op, "in_zp") if op.type == "avg_pool" else 0   # max: no padding value
-    return Lowered(dict(fields, in_zp=in_zp, act_min=lo, act_max=hi))
+    return Lowered(dict(fields, in_zp=in_zp, act_min=lo, act_max=hi, **flag))   # nn_kernels.h's order
 
 
 def _lower_mean(g, op):

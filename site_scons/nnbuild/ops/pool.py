@@ -1,13 +1,26 @@
 """max_pool / avg_pool with Caffe's semantics: ceil-mode output size, windows clipped to the
-input, the average divisor counting padding up to size + pad (ir.pool_window)."""
+input, the average divisor counting padding up to size + pad (ir.pool_window). An avg_pool with
+the optional attribute exclude_pad = true divides by the input cells of each window instead
+(ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D); absent means false."""
 import numpy as np
 
 from .. import ir
+from ..errors import NnbuildError
 from ..windows import pair, pool_offsets
 from . import OpDef, register
 
 
+def exclude_pad(op):
+    """avg_pool's exclude_pad (absent: false, Caffe's divisor); anything but a bool is refused."""
+    v = op.attrs.get("exclude_pad", False)
+    if not isinstance(v, bool):
+        raise NnbuildError(f"exclude_pad {v!r}", where=f"op '{op.name}' ({op.type})", expected="true or false")
+    return v
+
+
 def _shape(op, in_shapes):
+    if op.type == "avg_pool":
+        exclude_pad(op)
     h, w, c = in_shapes[0]
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
     return ir.pool_output_size(h, kh, sh, ph), ir.pool_output_size(w, kw, sw, pw), c
@@ -19,7 +32,8 @@ def _max(op, args):
 
 
 def _avg(op, args):
-    views, counts = pool_offsets(args[0], op.attrs["kernel"], op.attrs["stride"], op.attrs["pad"], 0.0)
+    views, counts = pool_offsets(args[0], op.attrs["kernel"], op.attrs["stride"], op.attrs["pad"], 0.0,
+                                 exclude_pad(op))
     return (np.add.reduce(views) / counts[None, :, :, None]).astype(np.float32)
 
 

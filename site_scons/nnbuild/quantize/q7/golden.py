@@ -120,10 +120,11 @@ def max_pool(x, kernel, stride, pad):
     return np.maximum.reduce(views).astype(np.int8)
 
 
-def avg_pool(x, kernel, stride, pad):
-    """sum over the clipped window / Caffe's divisor n, rounded half away from zero."""
+def avg_pool(x, kernel, stride, pad, exclude_pad=False):
+    """sum over the clipped window / n, rounded half away from zero; n = Caffe's divisor, or the
+    window's input cells with exclude_pad."""
     x = _as_i8(x).astype(np.int64)
-    views, counts = windows.pool_offsets(x, kernel, stride, pad, pad_value=0)
+    views, counts = windows.pool_offsets(x, kernel, stride, pad, pad_value=0, exclude_pad=exclude_pad)
     s = np.add.reduce(views)
     n = counts[None, :, :, None]
     q = (np.abs(s) + n // 2) // n

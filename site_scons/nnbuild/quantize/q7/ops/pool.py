@@ -1,4 +1,5 @@
 """max_pool / avg_pool: the output keeps the input's format."""
+from ....ops.pool import exclude_pad
 from .. import golden
 from . import Rule, register, same_bits
 
@@ -8,4 +9,5 @@ def _window(op):
 
 
 register("max_pool", Rule(same_bits, lambda op, args: golden.max_pool(args[0], *_window(op)), same_bits=True))
-register("avg_pool", Rule(same_bits, lambda op, args: golden.avg_pool(args[0], *_window(op)), same_bits=True))
+register("avg_pool", Rule(same_bits, lambda op, args: golden.avg_pool(args[0], *_window(op), exclude_pad(op)),
+                         same_bits=True))
