@@ -111,6 +111,13 @@ def m_ceil_pool_global_max(n):       # Max/AveragePool ceil_mode where Caffe's w
     n.op("GlobalMaxPool"); n.op("Flatten"); n.op("Gemm", [n.w(4, 3)]); n.op("Softmax")
 
 
+def m_avg_exclude_pad(n):            # AveragePool count_include_pad = 0 with pads: the IR's exclude_pad
+    n.conv(4, k=1)
+    n.op("AveragePool", kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)   # 8x8
+    n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=0)
+    n.op("Flatten"); n.op("Gemm", [n.w(5, 4 * 5 * 5)], transB=1)
+
+
 def m_relu6_clip(n):                 # Clip to finite bounds: ReLU6 and an asymmetric clamp (the IR's clip op)
     n.conv(6, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(0)), n.const(np.float32(6))])
     n.conv(4, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(-1)), n.const(np.float32(1.5))])
@@ -118,7 +125,7 @@ def m_relu6_clip(n):                 # Clip to finite bounds: ReLU6 and an asymm
 
 
 MODELS = [m_relu6_clip, m_conv_relu_pool_gemm, m_depthwise_dilated, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add,
-          m_ceil_pool_global_max]
+          m_ceil_pool_global_max, m_avg_exclude_pad]
 COVERED = {"Conv", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "Tanh",
            "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Flatten", "Reshape",
            "BatchNormalization", "Softmax", "Identity", "Dropout"}
@@ -158,6 +165,30 @@ def test_float_matches_onnx_reference(tmp_path, build, seed):
         else:
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
         assert np.array_equal(got.argmax(1), want.argmax(1))
+
+
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+@pytest.mark.parametrize("h,w,kernel,strides,pads,ceil", [
+    (8, 8, [3, 3], [1, 1], [1, 1, 1, 1], 0), (7, 7, [3, 3], [2, 2], [1, 1, 1, 1], 0),
+    (8, 7, [2, 2], [2, 2], [1, 1, 1, 1], 0), (8, 8, [5, 5], [2, 2], [2, 2, 2, 2], 1),
+    (7, 8, [5, 3], [2, 1], [2, 1, 2, 1], 1), (9, 6, [3, 2], [2, 1], [1, 0, 1, 0], 0)])
+def test_average_pool_with_pads_matches_onnx_reference(tmp_path, h, w, kernel, strides, pads, ceil, count_include_pad):
+    """AveragePool with pads, both divisors (count_include_pad 1: Caffe's; 0: exclude_pad),
+    strides, odd and even sizes, floor and ceil mode where Caffe's windows coincide."""
+    n = _net(4, (3, h, w))
+    n.op("AveragePool", kernel_shape=kernel, strides=strides, pads=pads, ceil_mode=ceil,
+         count_include_pad=count_include_pad)
+    model = n.save(tmp_path / "m.onnx")
+    spans = (h + pads[0] + pads[2] - kernel[0], w + pads[1] + pads[3] - kernel[1])
+    if count_include_pad and any(-(-sp // st) * st > sp for sp, st in zip(spans, strides)) and ceil:
+        # a ceil-mode window past the padding: ONNX's divisor stops at the pad, Caffe's does not
+        with pytest.raises(NnbuildError, match="pooling windows differ"):
+            load_onnx(tmp_path / "m.onnx", scale=SCALE)
+        return
+    g = load_onnx(tmp_path / "m.onnx", scale=SCALE)
+    assert bool(g.ops[-1].attrs.get("exclude_pad")) == (count_include_pad == 0)
+    px = _pixels(4, n.shape)
+    np.testing.assert_allclose(_nnbuild_outputs(g, px), _onnx_outputs(model, px), rtol=1e-5, atol=1e-6)
 
 
 def test_the_models_cover_every_supported_operator(tmp_path):
@@ -238,7 +269,7 @@ def test_unknown_operator_is_refused_by_name_with_the_list(tmp_path):
     ("two_inputs", ["2 inputs"]), ("vector_input", ["rank 2"]), ("int_input", ["not a float"]),
     ("dynamic", ["dynamic", "H"]), ("float16_weights", ["FLOAT16"]), ("int64_weights", ["int64"]),
     ("asym_pads", ["asymmetric pads", "node 'n3' (Conv)"]), ("clip_inf", ["Clip to [-1.0, inf]"]),
-    ("avg_exclude_pad", ["count_include_pad = 0"]), ("ceil_differs", ["pooling windows differ"]),
+    ("avg_exclude_pad_ceil", ["pooling windows differ"]), ("ceil_differs", ["pooling windows differ"]),
     ("mul_tensors", ["Mul of two computed"]), ("external", ["external"]),
     ("flat_conv", ["flattened image"]), ("softmax_spatial", ["Softmax over axis 2"]),
     ("no_opset", ["no ai.onnx opset"]), ("mul_by_c_on_image", ["multiplier of shape [4]", "[4, 1, 1]"]),
@@ -271,8 +302,8 @@ def test_bad_models(tmp_path, case, words):
         n.conv(4, pads=[1, 1, 0, 0])
     elif case == "clip_inf":
         n.op("Clip", [n.const(np.float32(-1))])
-    elif case == "avg_exclude_pad":
-        n.op("AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=0)
+    elif case == "avg_exclude_pad_ceil":   # 8x8, k3 s2 pads 1: ONNX's floor mode gives 4 windows, Caffe's 5
+        n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0)
     elif case == "ceil_differs":      # 8x8, k3 s2: ONNX's floor mode gives 3 windows, Caffe's ceil mode 4
         n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2])
     elif case == "mul_tensors":
@@ -332,6 +363,8 @@ def test_manifest_format_onnx(tmp_path):
 
 QUANT_MODELS = {"q7": [m_relu6_clip, m_conv_relu_pool_gemm, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add],
                 "int8": [m_relu6_clip, m_conv_relu_pool_gemm, m_sigmoid_tanh_concat_add, m_ceil_pool_global_max]}
+QUANT_MODELS["q7"].append(m_avg_exclude_pad)
+QUANT_MODELS["int8"].append(m_avg_exclude_pad)
 
 
 def _manifest(tmp_path, build, scheme, seed=7):

@@ -474,10 +474,9 @@ def _pool(b, node):
     pad = _hw_pads(b, node, (h, w), kernel, stride, (1, 1))
     avg = node.op_type == "AveragePool"
     ceil = bool(b.attr(node, "ceil_mode", 0))
+    # count_include_pad = 0 divides by the input cells: the IR's exclude_pad (set only with pads;
+    # without, Caffe's divisor is the input cells too and the graph stays as it was)
     exclude_pad = avg and not b.attr(node, "count_include_pad", 0)
-    if exclude_pad and max(pad) > 0:
-        raise b.error(node, f"count_include_pad = 0 with pads {list(pad)}: the IR's average counts the padding",
-                      expected="count_include_pad = 1, or no padding")
     if any(p >= k for p, k in zip(pad, kernel)):
         raise b.error(node, f"pads {list(pad)} not smaller than the kernel {list(kernel)}")
     for n, k, s, p in zip((h, w), kernel, stride, pad):
@@ -485,14 +484,17 @@ def _pool(b, node):
         onnx_out = (-(-span // s) if ceil else span // s) + 1
         # The IR pools like Caffe (ceil mode, windows clipped to the padded input): the same only
         # when the output sizes agree and, for an average, the divisors do: every window lies in the
-        # padded input, or no padding and count_include_pad = 0 (both divide by the samples inside).
+        # padded input, or count_include_pad = 0 (exclude_pad: both divide by the samples inside).
         clipped = avg and (onnx_out - 1) * s > span and not exclude_pad
         if span < 0 or onnx_out != ir.pool_output_size(n, k, s, p) or clipped \
                 or ir.pool_has_empty_window(n, k, s, p):
             raise b.error(node, f"kernel {list(kernel)}, strides {list(stride)}, pads {list(pad)}, ceil_mode {int(ceil)} "
                                 f"on a {h}x{w} input: the IR's (Caffe) pooling windows differ from ONNX's here",
                           expected="a window arrangement where ONNX's and Caffe's ceil-mode windows coincide")
-    b.add_op(node, "avg_pool" if avg else "max_pool", [x.tensor], {"kernel": kernel, "stride": stride, "pad": pad})
+    attrs = {"kernel": kernel, "stride": stride, "pad": pad}
+    if exclude_pad and max(pad) > 0:
+        attrs["exclude_pad"] = True
+    b.add_op(node, "avg_pool" if avg else "max_pool", [x.tensor], attrs)
 
 
 def _global_pool(b, node):
