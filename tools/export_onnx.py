@@ -9,7 +9,8 @@ The ONNX model starts after the input stage: its input is (pixel - mean) * scale
 PyTorch model's is after its normalisation; the mean and scale stay in the manifest. The graph is
 the import before the passes, so BatchNorm-like affines and a trailing softmax stay ops of their own.
 Pooling keeps Caffe's ceil-mode windows: ceil_mode where floor and ceil differ, and for an
-average without padding count_include_pad = 0 (both divide by the samples inside the input).
+average without padding or with exclude_pad count_include_pad = 0 (both divide by the samples
+inside the input).
 """
 import argparse
 import sys
@@ -53,7 +54,9 @@ def export(graph):
             if floor_out != ir.pool_output_size(n, k, s, p):
                 ceil = 1
         attrs = {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw], "ceil_mode": ceil}
-        if op.type == "avg_pool":
+        if op.type == "avg_pool" and op.attrs.get("exclude_pad"):
+            attrs["count_include_pad"] = 0      # both divide by the window's input cells
+        elif op.type == "avg_pool":
             if ceil and (ph or pw):
                 raise NnbuildError("an average pool with padding whose last window is clipped", where=f"op '{op.name}'",
                                    expected="no padding, or windows inside the padded input (ONNX's divisor differs)")

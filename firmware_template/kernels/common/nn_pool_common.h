@@ -17,53 +17,48 @@ static int32_t window(int32_t o, int32_t k, int32_t stride, int32_t pad, int32_t
     return end - start;
 }
 
-/* One average-pool output pixel after another (HWC order): its clipped window and divisor. The
- * single place the average pools of every ISA and scheme take their windows from. */
+/* The average pools' windows, one output pixel after another (HWC order), for every ISA and
+ * scheme: the clipped window and its divisor, Caffe's (padding up to size + pad counts) or with
+ * exclude_pad the input cells only (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D).
+ *     for (oy = 0; oy < p->out_h; oy++) {
+ *         NN_POOL_ROW(w, p, oy);
+ *         for (ox = 0; ox < p->out_w; ox++, out += C) {
+ *             NN_POOL_COL(w, p, ox, in);   ... w.corner, w.rows, w.cols, w.n, w.m, w.pad ...
+ * p is an nn_pool_params or nn_pool_s8_params (the same field names). */
 typedef struct {
     const int8_t *corner;   /* the window's first input cell, channel 0 */
     int32_t rows, cols;     /* its input cells: rows x cols */
     int32_t n, pad;         /* divisor; the padding cells it counts (n - rows * cols) */
     uint32_t m;             /* avg_div's multiplier for n (0: divide) */
-    /* private: the layer and the position */
-    const int8_t *in;
-    int32_t oy, ox, out_h, out_w, in_h, in_w, c, k_h, k_w, s_h, s_w, p_h, p_w, excl, y0, nh;
+    int32_t y0, nh;         /* the row's first input row and divisor extent */
 } nn_pool_win;
 
-/* it over the output of p (nn_pool_params or nn_pool_s8_params) on input `in` */
-#define NN_POOL_BEGIN(it, p, input)                                                           \
-    do {                                                                                      \
-        (it).in = (input);                                                                    \
-        (it).oy = -1, (it).ox = (it).out_w = (p)->out_w, (it).out_h = (p)->out_h;             \
-        (it).in_h = (p)->in_h, (it).in_w = (p)->in_w, (it).c = (p)->c;                        \
-        (it).k_h = (p)->k_h, (it).k_w = (p)->k_w, (it).s_h = (p)->stride_h;                   \
-        (it).s_w = (p)->stride_w, (it).p_h = (p)->pad_h, (it).p_w = (p)->pad_w;               \
-        (it).excl = (p)->exclude_pad, (it).y0 = (it).rows = (it).nh = 0;                      \
+/* one axis: output index o's divisor extent and clipped input span [*a, *b) */
+static inline int32_t nn_pool_axis(int32_t o, int32_t k, int32_t stride, int32_t pad, int32_t size,
+                                   int32_t excl, int32_t *a, int32_t *b)
+{
+    const int32_t n = window(o, k, stride, pad, size, a, b);
+    return excl ? *b - *a : n;
+}
+
+#define NN_POOL_ROW(it, p, oy)                                                                  \
+    do {                                                                                        \
+        int32_t y1_;                                                                            \
+        (it).nh = nn_pool_axis((oy), (p)->k_h, (p)->stride_h, (p)->pad_h, (p)->in_h,              \
+                               (p)->exclude_pad, &(it).y0, &y1_);                               \
+        (it).rows = y1_ - (it).y0;                                                              \
     } while (0)
 
-/* the next output pixel's window into *it; 0 after the last. The divisor extent per axis is
- * Caffe's (padding up to size + pad counts) or, with exclude_pad, the input cells only
- * (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D). */
-static inline int nn_pool_next(nn_pool_win *it)
-{
-    int32_t a, b, nw;
-    if (it->ox == it->out_w) {
-        int32_t nh;
-        if (++it->oy >= it->out_h)
-            return 0;
-        it->ox = 0;
-        nh = window(it->oy, it->k_h, it->s_h, it->p_h, it->in_h, &a, &b);
-        it->nh = it->excl ? b - a : nh;
-        it->y0 = a;
-        it->rows = b - a;
-    }
-    nw = window(it->ox++, it->k_w, it->s_w, it->p_w, it->in_w, &a, &b);
-    it->cols = b - a;
-    it->n = it->nh * (it->excl ? b - a : nw);
-    it->pad = it->n - it->rows * it->cols;
-    it->m = it->n <= 255 ? ((1u << 23) + (uint32_t)it->n - 1u) / (uint32_t)it->n : 0u;
-    it->corner = it->in + (it->y0 * it->in_w + a) * it->c;
-    return 1;
-}
+#define NN_POOL_COL(it, p, ox, input)                                                           \
+    do {                                                                                        \
+        int32_t x0_, x1_;                                                                       \
+        (it).n = (it).nh * nn_pool_axis((ox), (p)->k_w, (p)->stride_w, (p)->pad_w, (p)->in_w,     \
+                                        (p)->exclude_pad, &x0_, &x1_);                          \
+        (it).cols = x1_ - x0_;                                                                  \
+        (it).pad = (it).n - (it).rows * (it).cols;                                              \
+        (it).m = (it).n <= 255 ? ((1u << 23) + (uint32_t)(it).n - 1u) / (uint32_t)(it).n : 0u;  \
+        (it).corner = (input) + ((it).y0 * (p)->in_w + x0_) * (p)->c;                           \
+    } while (0)
 
 /* the window sum of one channel: rows x cols cells from cell, row_step bytes between rows */
 static inline int32_t nn_pool_sum1(const int8_t *cell, int32_t row_step, int32_t C, int32_t rows,

@@ -16,7 +16,7 @@ void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
 {
     const int32_t C = p->c, row_step = p->in_w * C, lo = p->act_min, hi = p->act_max;
     nn_pool_win w;
-    int32_t c;
+    int32_t oy, ox, c;
     if (p->pad_h == 0 && p->pad_w == 0 && lo == -128 && hi == 127) {
         /* no padding cell is counted and nothing to clamp: exactly q7's kernel (without padding
          * both divisors are the input cells) */
@@ -25,23 +25,26 @@ void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
         nn_avgpool_q7(&q, in, out);
         return;
     }
-    NN_POOL_BEGIN(w, p, in);
-    for (; nn_pool_next(&w); out += C) {
-        const int32_t pad_sum = w.pad * p->in_zp;
-        c = 0;
-        /* halfword lanes hold sums of up to 255 cells of |q| <= 128 without overflow */
-        if (w.rows * w.cols <= 255) {
-            for (; c + 4 <= C; c += 4) {
-                uint32_t s02, s13;
-                nn_pool_sum4(w.corner + c, row_step, C, w.rows, w.cols, &s02, &s13);
-                out[c] = avg_clamp(nn_sext16_lane(s02, 0) + pad_sum, w.n, w.m, lo, hi);
-                out[c + 1] = avg_clamp(nn_sext16_lane(s13, 0) + pad_sum, w.n, w.m, lo, hi);
-                out[c + 2] = avg_clamp(nn_sext16_lane(s02, 1) + pad_sum, w.n, w.m, lo, hi);
-                out[c + 3] = avg_clamp(nn_sext16_lane(s13, 1) + pad_sum, w.n, w.m, lo, hi);
+    for (oy = 0; oy < p->out_h; oy++) {
+        NN_POOL_ROW(w, p, oy);
+        for (ox = 0; ox < p->out_w; ox++, out += C) {
+            NN_POOL_COL(w, p, ox, in);
+            const int32_t pad_sum = w.pad * p->in_zp;
+            c = 0;
+            /* halfword lanes hold sums of up to 255 cells of |q| <= 128 without overflow */
+            if (w.rows * w.cols <= 255) {
+                for (; c + 4 <= C; c += 4) {
+                    uint32_t s02, s13;
+                    nn_pool_sum4(w.corner + c, row_step, C, w.rows, w.cols, &s02, &s13);
+                    out[c] = avg_clamp(nn_sext16_lane(s02, 0) + pad_sum, w.n, w.m, lo, hi);
+                    out[c + 1] = avg_clamp(nn_sext16_lane(s13, 0) + pad_sum, w.n, w.m, lo, hi);
+                    out[c + 2] = avg_clamp(nn_sext16_lane(s02, 1) + pad_sum, w.n, w.m, lo, hi);
+                    out[c + 3] = avg_clamp(nn_sext16_lane(s13, 1) + pad_sum, w.n, w.m, lo, hi);
+                }
             }
+            for (; c < C; c++)
+                out[c] = avg_clamp(pad_sum + nn_pool_sum1(w.corner + c, row_step, C, w.rows, w.cols),
+                                   w.n, w.m, lo, hi);
         }
-        for (; c < C; c++)
-            out[c] = avg_clamp(pad_sum + nn_pool_sum1(w.corner + c, row_step, C, w.rows, w.cols),
-                               w.n, w.m, lo, hi);
     }
 }

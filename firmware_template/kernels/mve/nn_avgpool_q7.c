@@ -12,7 +12,13 @@
 void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out)
 {
     nn_pool_win w;
-    NN_POOL_BEGIN(w, p, in);
-    for (; nn_pool_next(&w); out += p->c)
-        avg_window(&w, p->in_w * p->c, p->c, 0, -128, 127, out);
+    int32_t oy, ox;
+    for (oy = 0; oy < p->out_h; oy++) {
+        NN_POOL_ROW(w, p, oy);
+        for (ox = 0; ox < p->out_w; ox++, out += p->c) {
+            NN_POOL_COL(w, p, ox, in);
+            avg_window(w.corner, p->in_w * p->c, p->c, w.rows, w.cols, w.n, w.m, 0,
+                       -128, 127, out);
+        }
+    }
 }

@@ -6,14 +6,12 @@
 #include "nn_mve.h"
 #include "nn_pool_common.h"
 
-/* out[c] = clamp(avg_div(pad_sum + sum of w's window cells, w->n), lo, hi) for every channel
- * c < C (row_step bytes between window rows, C between cells). */
-static void avg_window(const nn_pool_win *w, int32_t row_step, int32_t C, int32_t pad_sum,
-                       int32_t lo, int32_t hi, int8_t *out)
+/* out[c] = clamp(avg_div(pad_sum + sum of the rows x cols cells from corner, n), lo, hi) for
+ * every channel c < C (row_step bytes between window rows, C between cells; m: avg_div's). */
+static void avg_window(const int8_t *corner, int32_t row_step, int32_t C, int32_t rows,
+                       int32_t cols, int32_t n, uint32_t m, int32_t pad_sum, int32_t lo, int32_t hi,
+                       int8_t *out)
 {
-    const int8_t *corner = w->corner;
-    const int32_t rows = w->rows, cols = w->cols, n = w->n;
-    const uint32_t m = w->m;
     int32_t c, y, x;
     for (c = 0; c < C; c += 4) {
         const mve_pred16_t pr = vctp32q((uint32_t)(C - c));

@@ -145,11 +145,14 @@ def _pool_plan(op, h, w):
     zero point, so an explicit PAD with the zero point followed by pooling the padded tensor
     (windows starting at o * stride, divisor = the cells inside it) computes the same. A max pool
     that SAME/VALID miss is padded with -128, never above a real maximum: p before and enough
-    after that exactly Caffe's number of VALID windows, starting at o * s - p, fit."""
+    after that exactly Caffe's number of VALID windows, starting at o * s - p, fit. An average
+    with exclude_pad is SAME or VALID with the same windows, or refused (a PAD would count)."""
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
     caffe = [[ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p))]
              for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw))]
-    counted = op.type == "avg_pool" and any(c != e - b for axis in caffe for b, e, c in axis)
+    # exclude_pad divides by the window's input cells, as TFLite's AVERAGE_POOL_2D does: no PAD
+    counted = op.type == "avg_pool" and not op.attrs.get("exclude_pad") \
+        and any(c != e - b for axis in caffe for b, e, c in axis)
     if counted:     # in the padded tensor's coordinates: [o * s, o * s + count)
         want = [[(o * s, o * s + c) for o, (_, _, c) in enumerate(axis)] for axis, s in zip(caffe, (sh, sw))]
         sizes, pad = (h + 2 * ph, w + 2 * pw), (ph, ph, pw, pw)
@@ -165,7 +168,8 @@ def _pool_plan(op, h, w):
         if min(after) >= 0:
             return (ph, after[0], pw, after[1]), S.Padding.VALID
     _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
-              f"{', divisor counting padding' if counted else ''}) are neither TFLite's SAME nor VALID windows",
+              f"{', divisor counting padding' if counted else ''}"
+              f"{', divisor excluding padding' if op.attrs.get('exclude_pad') else ''}) are neither TFLite's SAME nor VALID windows",
           expected="a pooling that TFLite expresses")
 
 

@@ -432,8 +432,11 @@ def _pool(b, op):
         low = -128
     else:
         zero, low = 0.0, float(np.finfo(np.float32).min)   # files hold no infinities: the lowest float32
-    pad = pool_pad(b, op, x, k, s, avg, zero if avg else low)
-    b.with_activation(op, "avg_pool" if avg else "max_pool", [x.tensor], {"kernel": k, "stride": s, "pad": pad})
+    pad, exclude_pad = pool_pad(b, op, x, k, s, avg, zero if avg else low)
+    attrs = {"kernel": k, "stride": s, "pad": pad}
+    if exclude_pad:
+        attrs["exclude_pad"] = True     # SAME's divisor: the input cells of each window
+    b.with_activation(op, "avg_pool" if avg else "max_pool", [x.tensor], attrs)
 
 
 def _relu(b, op):

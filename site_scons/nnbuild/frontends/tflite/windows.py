@@ -2,7 +2,8 @@
 a convolution where TFLite's leading padding and output size are the IR's (or are with one zero
 tap in front of the filter: SAME with one more cell at the end); a pooling where every
 window and, for an average, every divisor is the IR's (Caffe's ceil-mode windows, padding counted
-in the divisor as real 0), else an error naming the operator."""
+in the divisor as real 0, or avg_pool's exclude_pad: the input cells only), else an error naming
+the operator."""
 from ... import ir
 from ... import tflite_schema as S
 
@@ -51,11 +52,13 @@ def conv_pad(b, op, x, k, s, d):
 
 
 def pool_pad(b, op, x, k, s, avg, zero):
-    """The IR's (Caffe's) pad whose windows and divisors are TFLite's, or an error."""
+    """(pad, exclude_pad): the IR's (Caffe's) pad whose windows are TFLite's, and for an average
+    the divisor that is TFLite's (Caffe's, counting padding as real 0, where that is TFLite's
+    count; else exclude_pad, the window's input cells, as SAME divides), or an error."""
     h, w, _ = b.shape(x.tensor)
     top, bottom, left, right = x.pads
     padding = op.options.get("padding", P.VALID)
-    pads = []
+    pads, divisors = [], {False, True} if avg else {False}
     for n, kk, ss, before, after in ((h, k[0], s[0], top, bottom), (w, k[1], s[1], left, right)):
         size = n + before + after
         out, lead = _axis_pad(n, kk, ss, 1, padding, before, after)
@@ -69,14 +72,17 @@ def pool_pad(b, op, x, k, s, avg, zero):
             c_start, c_end, c_count = ir.pool_window(o, kk, ss, lead, n)
             if (start, end) != (c_start, c_end) or end <= start:
                 ok = False
-            elif avg and (count != c_count or (touches_pad and x.pad_value != zero)):
-                ok = False                                # Caffe's divisor counts padding (real 0)
-            elif not avg and touches_pad and x.pad_value > zero:
+            elif avg:
+                if count != c_count or (touches_pad and x.pad_value != zero):
+                    divisors.discard(False)               # Caffe's divisor counts padding (real 0)
+                if count != end - start:
+                    divisors.discard(True)                # TFLite counts explicitly padded cells here
+            elif touches_pad and x.pad_value > zero:
                 ok = False                                # max: padding never above a real value
-        if not ok:
+        if not ok or not divisors:
             raise b.error(op, f"pooling {kk}x{ss} (kernel x stride) with {'SAME' if padding == P.SAME else 'VALID'} "
                               f"padding and explicit pads {list(x.pads)} on {n} cells: its windows"
                               f"{' and divisors' if avg else ''} are not the IR's (Caffe's) windows for any padding",
                           expected="a pooling whose windows the IR expresses")
         pads.append(lead)
-    return tuple(pads)
+    return tuple(pads), min(divisors)       # Caffe's where both agree: the graph as before
