@@ -89,6 +89,32 @@ def net_elementwise(seed):
     return n.quantized(n.add("softmax", [n.fc(ap, 7)], {}))
 
 
+def same_avg_geometry(rng):
+    """(h, w, kernel, stride, pad) of a random AVERAGE_POOL_2D SAME that pads (TFLite's leading
+    pad total // 2, the extra cell at the end) and whose windows are Caffe's ceil-mode ones."""
+    while True:
+        h, w = (int(v) for v in rng.integers(3, 12, 2))
+        k = tuple(int(v) for v in rng.integers(1, 5, 2))
+        s = tuple(int(v) for v in rng.integers(1, 4, 2))
+        pad, ok = [], True
+        for n, kk, ss in zip((h, w), k, s):
+            out = -(-n // ss)
+            lead = max((out - 1) * ss + kk - n, 0) // 2
+            ok &= ir.pool_output_size(n, kk, ss, lead) == out and not ir.pool_has_empty_window(n, kk, ss, lead)
+            pad.append(lead)
+        if ok and max(pad) > 0:
+            return h, w, k, s, tuple(pad)
+
+
+def net_same_avg(seed):
+    """conv -> an average pool with exclude_pad (TFLite's SAME divisor: the window's input cells)
+    -> a second, 3x3/1 pad 1 one (the commonest Keras AveragePooling2D(3, 1, "same"))."""
+    h, w, k, s, pad = same_avg_geometry(np.random.default_rng(seed))
+    n = Net((h, w, 3), seed)
+    ap = n.add("avg_pool", [n.conv(n.x, 5, 1, act="none")], dict(kernel=k, stride=s, pad=pad, exclude_pad=True))
+    return n.quantized(n.add("avg_pool", [ap], dict(kernel=3, stride=1, pad=1, exclude_pad=True)))
+
+
 def net_ranks(seed):
     """A fully connected output ([1, N] in TFLite) added to a conv output and fed to a conv:
     the writer reshapes it to [1, 1, 1, N]."""
@@ -341,6 +367,24 @@ def test_avg_pool_counting_padding_with_a_clipped_last_window_is_refused():
     n = Net((9, 9, 2), 0)     # padded 13: Caffe's windows [0,5) [3,8) [6,11) [9,13): VALID has 3, SAME 5
     q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 5, 3, p=2))
     with pytest.raises(NnbuildError, match=r"layer 'avg_pool2' \(avg_pool\).*divisor counting padding"):
+        tflite.export(q)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_avg_pool_exclude_pad_is_same_pool_and_equals_golden_in_tflm(seed):
+    """exclude_pad is AVERAGE_POOL_2D SAME without a PAD (TFLM: filter_count = the input cells,
+    TFLM's rounding): every output byte equal to the golden model on random geometries."""
+    q = net_same_avg(seed)
+    data = tflm_equals_golden(q, seed=seed)
+    assert op_codes(q) == [B.CONV_2D, B.AVERAGE_POOL_2D, B.AVERAGE_POOL_2D]
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
+    assert [o.builtinOptions.padding for o in model.subgraphs[0].operators[1:]] == [S.Padding.SAME] * 2
+
+
+def test_avg_pool_exclude_pad_that_same_cannot_express_is_refused():
+    n = Net((6, 6, 2), 0)     # k2 s1 pad 1: Caffe 7 windows, SAME 6 (its padding is all at the end)
+    q = n.quantized(n.add("avg_pool", [n.conv(n.x, 3, 1)], dict(kernel=2, stride=1, pad=1, exclude_pad=True)))
+    with pytest.raises(NnbuildError, match=r"layer 'avg_pool2' \(avg_pool\).*divisor excluding padding.*neither"):
         tflite.export(q)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_MEAN, CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
-from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_ranks
+from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_ranks, net_same_avg
 from tflm_oracle import run_tflm
 
 from nnbuild import golden, reference
@@ -81,7 +81,8 @@ def _attrs(op):
 # -- (a) int8 models written by nnbuild's own writer ---------------------------------------------
 
 NETS = [(net_convs, 0), (net_convs, 1), (net_convs, 2), (net_elementwise, 0), (net_elementwise, 1),
-        (net_elementwise, 2), (net_ranks, 0), (lambda s: net_convs(s, per_channel=False), 3)]
+        (net_elementwise, 2), (net_ranks, 0), (lambda s: net_convs(s, per_channel=False), 3), (net_same_avg, 0),
+        (net_same_avg, 3)]
 
 
 @pytest.mark.parametrize("make,seed", NETS, ids=lambda v: getattr(v, "__name__", str(v)))
@@ -473,17 +474,30 @@ def test_batch_signature_minus_one_is_accepted(tmp_path):
     assert not quantized and g.tensors[g.input].shape == (5, 5, 3)
 
 
-def test_int8_refusals_name_the_operator(tmp_path):
+def test_int8_same_average_pool_divides_by_the_input_cells_and_refusals_name_the_operator(tmp_path):
     n = Net((8, 8, 2), 0)                   # Caffe's divisor counts padding: the writer makes PAD + AVERAGE_POOL_2D
     g = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1, act="none"), 3, 1, p=1))
     data = bytearray(tflite.export(g))
     assert_same_graph(g, reimport(tmp_path, g))      # folded back into the IR's padded avg_pool
-    bad = _strip_pad(data)                           # SAME without the PAD: TFLite's divisor excludes padding
+    same = _strip_pad(data)                          # SAME without the PAD: TFLite's divisor excludes padding
+    imported, _ = _tflm_equals_imported(tmp_path, same)
+    assert imported.ops[-1].attrs["exclude_pad"] is True and imported.ops[-1].attrs["pad"] == (1, 1)
+    bad = _strip_pad(data, filter_hw=2)              # 2x2/1 SAME: all its padding at the end, Caffe has none such
     _refused(tmp_path, bad, "AVERAGE_POOL_2D", "not the IR's (Caffe's) windows")
 
 
-def _strip_pad(data):
-    """The model with its PAD op's input wired straight into the pooling (SAME padding)."""
+@needs_arm
+@needs_qemu
+def test_int8_same_average_pool_qemu_m4_equals_golden(tmp_path):
+    """An imported AVERAGE_POOL_2D SAME (exclude_pad) built for m4: QEMU == golden."""
+    q = net_same_avg(1)
+    _write(tmp_path, tflite.export(q))
+    assert_qemu_m4_equals_golden(tmp_path, q)
+
+
+def _strip_pad(data, filter_hw=None):
+    """The model with its PAD op's input wired straight into the pooling (SAME padding), with
+    another filter size if given."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytes(data), 0))
@@ -493,6 +507,8 @@ def _strip_pad(data):
     pool = next(o for o in sg.operators if codes[o.opcodeIndex] == B.AVERAGE_POOL_2D)
     pool.inputs = [pad.inputs[0]]
     pool.builtinOptions.padding = S.Padding.SAME
+    if filter_hw:
+        pool.builtinOptions.filterHeight = pool.builtinOptions.filterWidth = filter_hw
     sg.operators.remove(pad)
     b = flatbuffers.Builder(1024)
     b.Finish(model.Pack(b), file_identifier=S.FILE_IDENTIFIER)

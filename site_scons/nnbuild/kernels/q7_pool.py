@@ -11,8 +11,9 @@ def lower(g, op):
     (shape_in,), shape_out = shapes(g, op)
     (h, w, c), (oh, ow, oc) = shape_in, shape_out
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
+    excl = op.type == "avg_pool" and exclude_pad(op)
     for axis, size, k, s, p, o in (("height", h, kh, sh, ph, oh), ("width", w, kw, sw, pw, ow)):
-        if k > size + 2 * p:
+        if k > size + 2 * p and not excl:     # exclude_pad (TFLite SAME) divides by what is inside
             raise NnbuildError(f"pooling window {k} is larger than the padded input {axis} "
                                f"{size}+2*{p}", where=where(op), expected="a window that fits")
         if ir.pool_has_empty_window(size, k, s, p):
@@ -28,7 +29,7 @@ def lower(g, op):
                            where=where(op), expected="pad < kernel (every window must see the input)")
     fields = dict(in_h=h, in_w=w, c=c, out_h=oh, out_w=ow, k_h=kh, k_w=kw,
                   stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw)
-    if op.type == "avg_pool" and exclude_pad(op):
+    if excl:
         fields["exclude_pad"] = 1      # only when set: other layers' generated C stays as it was
     check_range(op, fields)
     return Lowered(fields)
