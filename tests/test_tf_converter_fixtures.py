@@ -3,7 +3,7 @@ tools/make_tf_fixtures.py; their operators are listed in tests/data/tfconv/READM
 `format: tflite`: the int8 files' golden equals TFLite Micro on every output byte, the host build
 and QEMU equal golden (what the converter emits and nnbuild's own writer does not: SAME stride-2
 convolutions on even sizes, MEAN without keep_dims, Dense on a 4-D tensor, REDUCE_MAX, QUANTIZE
-before a CONCATENATION); the float file agrees with TFLM's float kernels and goes through q7 and
+before a CONCATENATION, SAME average pools that pad); the float file agrees with TFLM's float kernels and goes through q7 and
 int8. TensorFlow itself is not needed: only the committed files and tflite-micro."""
 import numpy as np
 import pytest
@@ -18,8 +18,8 @@ from nnbuild import tflite_schema as S
 
 DATA = ROOT / "tests" / "data" / "tfconv"
 SCALE = 1 / 255                  # the representative images were uniform in [0, 1): pixels / 255
-INT8 = ["convnet_int8", "convnet_int8_pertensor", "branches_int8", "mixed_int8"]
-FLOAT = ["convnet_float", "branches_float", "mixed_float"]
+INT8 = ["convnet_int8", "convnet_int8_pertensor", "branches_int8", "mixed_int8", "avgpools_int8"]
+FLOAT = ["convnet_float", "branches_float", "mixed_float", "avgpools_float"]
 
 
 def _pixels(n, seed):
@@ -69,6 +69,10 @@ def test_fixtures_are_the_converters_output_with_the_operators_of_the_readme():
             "SOFTMAX"} <= set(_codes("convnet_int8"))
     assert {"ADD", "CONCATENATION", "MEAN", "RESHAPE"} <= set(_codes("branches_int8"))
     assert {"LOGISTIC", "TANH", "QUANTIZE", "REDUCE_MAX"} <= set(_codes("mixed_int8"))
+    for name in ("avgpools_int8", "avgpools_float"):     # Keras' AveragePooling2D(padding="same") that pads
+        m = reader.read_model(DATA / f"{name}.tflite")
+        pools = [op for op in m.operators if S.OPERATOR_NAMES[op.code] == "AVERAGE_POOL_2D"]
+        assert len(pools) == 3 and all(op.options["padding"] == S.Padding.SAME for op in pools), name
     io = _codes("convnet_int8_floatio")
     assert io[0] == "QUANTIZE" and io[-1] == "DEQUANTIZE"
     for name, per_channel in (("convnet_int8", True), ("convnet_int8_pertensor", False)):
@@ -127,7 +131,7 @@ def test_int8_fixture_host_build_equals_golden(tmp_path, model):
 
 @needs_arm
 @needs_qemu
-@pytest.mark.parametrize("model", ["convnet_int8", "branches_int8", "mixed_int8"])
+@pytest.mark.parametrize("model", ["convnet_int8", "branches_int8", "mixed_int8", "avgpools_int8"])
 def test_int8_fixture_qemu_m4_equals_golden(tmp_path, model):
     from nnbuild import firmware
 
@@ -225,6 +229,17 @@ def _golden_from_int8(q, x):
     a = op.attrs
     return g8.mean(x, a["in_zp"], a["mean_mult"], a["mean_shift"], a["out_zp"], a["act_min"],
                    a["act_max"]).reshape(-1)
+
+
+@pytest.mark.parametrize("model", ["avgpools_int8", "avgpools_float"])
+def test_same_average_pools_import_as_exclude_pad(model):
+    """The converter's SAME average pools that pad divide by the window's input cells: the IR's
+    exclude_pad, with TFLite's leading pad (5x5/2 on 8: one cell before, two after)."""
+    g, _ = load_tflite(DATA / f"{model}.tflite", mean=(0.0,), scale=SCALE)
+    pools = [(op.attrs["kernel"], op.attrs["pad"], op.attrs.get("exclude_pad", False))
+             for op in g.ops if op.type == "avg_pool"]
+    assert [(tuple(np.broadcast_to(k, 2)), tuple(np.broadcast_to(p, 2)), e) for k, p, e in pools] == \
+        [((3, 3), (1, 1), True), ((5, 5), (1, 1), True), ((2, 2), (0, 0), False)]
 
 
 def test_same_padding_the_ir_cannot_express_is_still_refused(tmp_path):

@@ -22,14 +22,16 @@ tf.lite.TFLiteConverter.from_keras_model (int8: a representative dataset of 64 s
     convnet_float.tflite       the convnet as float32 (no optimization)
     branches_float.tflite      the branches net as float32
     mixed_float.tflite         the mixed net as float32
+    avgpools_int8.tflite       full integer, int8 input and output: AveragePooling2D SAME that pads
+                               (3x3/1, 5x5/2 on an even size), the IR's avg_pool exclude_pad
+    avgpools_float.tflite      the avgpools net as float32
 
 The operators of each file are printed and written to tests/data/tfconv/README.md. Same
 TensorFlow version and seeds give the same files (checked: two runs, identical bytes).
 
 Left out, because the IR cannot compute them exactly and the frontend refuses them by name:
-AveragePooling2D with SAME padding that pads (TFLite divides by the valid cells only, the IR's
-Caffe-style pool counts padding) or VALID windows that Caffe's ceil mode extends (3x3/2 on 16:
-TFLite 7 outputs, the IR 8); ReLU(max_value) other than 6 (MINIMUM + RELU). 16x8 quantization
+AveragePooling2D with VALID windows that Caffe's ceil mode extends (3x3/2 on 16: TFLite 7
+outputs, the IR 8) or an even pool size at stride 1 with SAME (all its padding at the end); ReLU(max_value) other than 6 (MINIMUM + RELU). 16x8 quantization
 (int16 activations) is not an nnbuild scheme.
 """
 import argparse
@@ -103,6 +105,21 @@ def mixed(batch=None):
     return keras.Model(x, layers.Softmax()(y), name="mixed")
 
 
+def avgpools(batch=None):
+    """Keras' AveragePooling2D(padding="same") where it pads (TFLite divides by the window's input
+    cells: the IR's avg_pool exclude_pad): 3x3/1 (one cell each side), 5x5/2 on an even size
+    (two pad cells: one before, one more at the end), 2x2/2 (no padding); Flatten, Dense, Softmax."""
+    x = keras.Input((SIZE, SIZE, 3), batch_size=batch, name="image")
+    y = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    y = layers.AveragePooling2D(3, strides=1, padding="same")(y)
+    y = layers.Conv2D(12, 3, strides=2, padding="same", activation="relu")(y)
+    y = layers.AveragePooling2D(5, strides=2, padding="same")(y)
+    y = layers.Conv2D(16, 3, padding="same", activation="relu")(y)
+    y = layers.AveragePooling2D(2, padding="same")(y)
+    y = layers.Dense(10)(layers.Flatten()(y))
+    return keras.Model(x, layers.Softmax()(y), name="avgpools")
+
+
 def images(rng, n):
     """n images in [0, 1): one random colour per image plus per-pixel noise (so that images, and
     the nets' outputs on them, differ as real ones do; the tests' pixels are made the same way)."""
@@ -164,6 +181,7 @@ def main(argv=None):
     keras.utils.set_random_seed(12)
     tf.config.experimental.enable_op_determinism()
     net, res, mix = trained(convnet, 0), trained(branches, 1), trained(mixed, 2)
+    avg = trained(avgpools, 3)                  # last: the nets above keep their random streams
     files = {
         "convnet_int8.tflite": convert(net, True),
         "convnet_int8_floatio.tflite": convert(net, True, int8_io=False),
@@ -173,6 +191,8 @@ def main(argv=None):
         "convnet_float.tflite": convert(net, False),
         "branches_float.tflite": convert(res, False),
         "mixed_float.tflite": convert(mix, False),
+        "avgpools_int8.tflite": convert(avg, True, seed=3),
+        "avgpools_float.tflite": convert(avg, False),
     }
     lines = [f"Made by `tools/make_tf_fixtures.py` with TensorFlow {tf.__version__} (Keras {keras.__version__}); "
              "operators in execution order:", ""]
