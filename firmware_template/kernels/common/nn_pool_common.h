@@ -21,16 +21,19 @@ static int32_t window(int32_t o, int32_t k, int32_t stride, int32_t pad, int32_t
  * scheme: the clipped window and its divisor, Caffe's (padding up to size + pad counts) or with
  * exclude_pad the input cells only (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D).
  *     for (oy = 0; oy < p->out_h; oy++) {
- *         NN_POOL_ROW(w, p, oy);
+ *         NN_POOL_ROW(w, p, oy, in);
  *         for (ox = 0; ox < p->out_w; ox++, out += C) {
- *             NN_POOL_COL(w, p, ox, in);   ... w.corner, w.rows, w.cols, w.n, w.m, w.pad ...
- * p is an nn_pool_params or nn_pool_s8_params (the same field names). */
+ *             NN_POOL_COL(w, p, ox);   ... w.corner, w.rows, w.cols, w.n, w.m, w.pad ...
+ * p points to an nn_pool_params or nn_pool_s8_params (the same field names). What a window
+ * needs besides its column's geometry is kept in w per row (stores to out may alias *p, so the
+ * compiler would reload it). */
 typedef struct {
     const int8_t *corner;   /* the window's first input cell, channel 0 */
     int32_t rows, cols;     /* its input cells: rows x cols */
     int32_t n, pad;         /* divisor; the padding cells it counts (n - rows * cols) */
     uint32_t m;             /* avg_div's multiplier for n (0: divide) */
-    int32_t y0, nh;         /* the row's first input row and divisor extent */
+    const int8_t *row;      /* per row: the first input row's cell 0 */
+    int32_t nh, c, excl;    /* per row: its divisor extent; channels; exclude_pad */
 } nn_pool_win;
 
 /* one axis: output index o's divisor extent and clipped input span [*a, *b) */
@@ -41,30 +44,33 @@ static inline int32_t nn_pool_axis(int32_t o, int32_t k, int32_t stride, int32_t
     return excl ? *b - *a : n;
 }
 
-#define NN_POOL_ROW(it, p, oy)                                                                  \
+#define NN_POOL_ROW(it, p, oy, input)                                                           \
     do {                                                                                        \
-        int32_t y1_;                                                                            \
-        (it).nh = nn_pool_axis((oy), (p)->k_h, (p)->stride_h, (p)->pad_h, (p)->in_h,              \
-                               (p)->exclude_pad, &(it).y0, &y1_);                               \
-        (it).rows = y1_ - (it).y0;                                                              \
+        int32_t y0_, y1_;                                                                       \
+        (it).excl = (p)->exclude_pad;                                                           \
+        (it).c = (p)->c;                                                                        \
+        (it).nh = nn_pool_axis((oy), (p)->k_h, (p)->stride_h, (p)->pad_h, (p)->in_h, (it).excl,   \
+                               &y0_, &y1_);                                                     \
+        (it).rows = y1_ - y0_;                                                                  \
+        (it).row = (input) + y0_ * (p)->in_w * (it).c;                                          \
     } while (0)
 
-#define NN_POOL_COL(it, p, ox, input)                                                           \
+#define NN_POOL_COL(it, p, ox)                                                                  \
     do {                                                                                        \
         int32_t x0_, x1_;                                                                       \
         (it).n = (it).nh * nn_pool_axis((ox), (p)->k_w, (p)->stride_w, (p)->pad_w, (p)->in_w,     \
-                                        (p)->exclude_pad, &x0_, &x1_);                          \
+                                        (it).excl, &x0_, &x1_);                                 \
         (it).cols = x1_ - x0_;                                                                  \
         (it).pad = (it).n - (it).rows * (it).cols;                                              \
         (it).m = (it).n <= 255 ? ((1u << 23) + (uint32_t)(it).n - 1u) / (uint32_t)(it).n : 0u;  \
-        (it).corner = (input) + ((it).y0 * (p)->in_w + x0_) * (p)->c;                           \
+        (it).corner = (it).row + x0_ * (it).c;                                                  \
     } while (0)
 
-/* the window sum of one channel: rows x cols cells from cell, row_step bytes between rows */
-static inline int32_t nn_pool_sum1(const int8_t *cell, int32_t row_step, int32_t C, int32_t rows,
-                                   int32_t cols)
+/* sum + the window sum of one channel: rows x cols cells from cell, row_step bytes between rows */
+static inline int32_t nn_pool_sum1(int32_t sum, const int8_t *cell, int32_t row_step, int32_t C,
+                                   int32_t rows, int32_t cols)
 {
-    int32_t sum = 0, y, x;
+    int32_t y, x;
     for (y = 0; y < rows; y++, cell += row_step) {
         const int8_t *src = cell;
         for (x = 0; x < cols; x++, src += C)

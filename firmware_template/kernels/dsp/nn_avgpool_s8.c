@@ -14,7 +14,8 @@ static inline int8_t avg_clamp(int32_t sum, int32_t n, uint32_t m, int32_t lo, i
 
 void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
 {
-    const int32_t C = p->c, row_step = p->in_w * C, lo = p->act_min, hi = p->act_max;
+    const int32_t C = p->c, row_step = p->in_w * C, lo = p->act_min, hi = p->act_max,
+                  in_zp = p->in_zp;
     nn_pool_win w;
     int32_t oy, ox, c;
     if (p->pad_h == 0 && p->pad_w == 0 && lo == -128 && hi == 127) {
@@ -26,10 +27,10 @@ void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
         return;
     }
     for (oy = 0; oy < p->out_h; oy++) {
-        NN_POOL_ROW(w, p, oy);
+        NN_POOL_ROW(w, p, oy, in);
         for (ox = 0; ox < p->out_w; ox++, out += C) {
-            NN_POOL_COL(w, p, ox, in);
-            const int32_t pad_sum = w.pad * p->in_zp;
+            NN_POOL_COL(w, p, ox);
+            const int32_t pad_sum = w.pad * in_zp;
             c = 0;
             /* halfword lanes hold sums of up to 255 cells of |q| <= 128 without overflow */
             if (w.rows * w.cols <= 255) {
@@ -43,7 +44,7 @@ void nn_avgpool_s8(const nn_pool_s8_params *p, const int8_t *in, int8_t *out)
                 }
             }
             for (; c < C; c++)
-                out[c] = avg_clamp(pad_sum + nn_pool_sum1(w.corner + c, row_step, C, w.rows, w.cols),
+                out[c] = avg_clamp(nn_pool_sum1(pad_sum, w.corner + c, row_step, C, w.rows, w.cols),
                                    w.n, w.m, lo, hi);
         }
     }

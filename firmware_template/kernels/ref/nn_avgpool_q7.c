@@ -12,11 +12,11 @@ void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out)
     nn_pool_win w;
     int32_t oy, ox, c;
     for (oy = 0; oy < p->out_h; oy++) {
-        NN_POOL_ROW(w, p, oy);
+        NN_POOL_ROW(w, p, oy, in);
         for (ox = 0; ox < p->out_w; ox++, out += C) {
-            NN_POOL_COL(w, p, ox, in);
+            NN_POOL_COL(w, p, ox);
             for (c = 0; c < C; c++)
-                out[c] = avg_div(nn_pool_sum1(w.corner + c, row_step, C, w.rows, w.cols), w.n, w.m);
+                out[c] = avg_div(nn_pool_sum1(0, w.corner + c, row_step, C, w.rows, w.cols), w.n, w.m);
         }
     }
 }
