@@ -110,14 +110,34 @@ def _tflm_equals_imported(tmp_path, data, n=16, seed=0):
     return g, want
 
 
+def _relu6_conv(lo, hi):
+    q = hand_made_conv(act_min=lo)
+    q.ops[1].attrs["act_max"] = hi
+    return tflite.export(q)
+
+
 @pytest.mark.parametrize("act", ["RELU6", "RELU_N1_TO_1"])
 def test_int8_fused_relu6_is_a_clip_after_the_conv(tmp_path, act):
     lo, hi = tflite.activation_range(act, np.float32(0.1), -5)
-    q = hand_made_conv(act_min=lo)
-    q.ops[1].attrs["act_max"] = hi
-    g, _ = _tflm_equals_imported(tmp_path, tflite.export(q))
+    g, _ = _tflm_equals_imported(tmp_path, _relu6_conv(lo, hi))
     assert [op.type for op in g.ops] == ["input_stage", "conv2d", "clip"]
     assert (g.ops[2].attrs["act_min"], g.ops[2].attrs["act_max"]) == (lo, hi)
+    # written back: the clip is the conv's fused activation again, and TFLM runs it like golden
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    data = tflite.export(g)
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0))
+    assert [o.builtinOptions.fusedActivationFunction for o in model.subgraphs[0].operators] == \
+        [getattr(S.ActivationFunctionType, act)]
+    _tflm_equals_imported(tmp_path, data)
+
+
+def test_int8_clip_that_is_no_fused_activation_is_refused_by_name(tmp_path):
+    lo, hi = tflite.activation_range("RELU6", np.float32(0.1), -5)
+    g, _ = _tflm_equals_imported(tmp_path, _relu6_conv(lo, hi))
+    g.ops[2].attrs["act_max"] = hi - 1               # not RELU6's clamp at this scale
+    with pytest.raises(NnbuildError, match=r"layer '.*' \(clip\): clamp \[-5, 54\]"):
+        tflite.export(g)
 
 
 def test_int8_reimport_host_build_equals_golden(tmp_path):

@@ -461,6 +461,35 @@ def _relu(m, op):
     m.add_op(S.BuiltinOperator.RELU, [xi], [m.activation(op.outputs[0], m.tensors[xi]["shape"])])
 
 
+# the options of the operators whose TFLM kernels clamp to their fused activation
+_FUSING = (S.Conv2DOptions, S.DepthwiseConv2DOptions, S.FullyConnectedOptions, S.Pool2DOptions, S.AddOptions,
+           S.MulOptions)
+
+
+def _clip(m, op):
+    """A clamp on the output of the operator just written (the frontend imports a fused RELU6 or
+    RELU_N1_TO_1 as the op + clip): fused back into that operator's activation, which was NONE,
+    when only this clip reads the tensor and the clamp is the activation's at the shared (scale,
+    zero point); anything else is refused naming the layer."""
+    _same_params(m, op)
+    s, z = _quant(m.g, op.outputs[0])
+    want = (int(_attr(op, "act_min")), int(_attr(op, "act_max")))
+    act = next((code for name, code in _ACTIVATIONS if activation_range(name, s, z) == want), None)
+    x = op.inputs[0]
+    readers = [o.name for o in m.g.ops if x in o.inputs]
+    last = m.ops[-1] if m.ops else None
+    fields = last[4][1] if last and last[4] and last[4][0] in _FUSING and m.index[x] in last[2] else []
+    fused = [k for k, (f, _, v) in enumerate(fields) if f == last[4][0].FUSED_ACTIVATION_FUNCTION
+             and v == S.ActivationFunctionType.NONE]
+    if act is None or readers != [op.name] or x in m.g.outputs or not fused:
+        _fail(op, f"clamp [{want[0]}, {want[1]}] on '{x}'", expected="a clamp that is TFLite's RELU, RELU6 or "
+              "RELU_N1_TO_1 at the output's (scale, zero point), on the output of the op just before it, "
+              "read by nothing else and written without a fused activation (it becomes that op's)")
+    f, t, _ = fields[fused[0]]
+    fields[fused[0]] = (f, t, act)
+    m.index[op.outputs[0]] = m.index[x]
+
+
 def _fixed_output(code, options=None):
     def lower(m, op):
         want = _FIXED_OUTPUT[op.type]
@@ -586,6 +615,7 @@ LOWER = {
     "max_pool": _pool,
     "avg_pool": _pool,
     "relu": _relu,
+    "clip": _clip,
     "add": _add,
     "channel_affine": _channel_affine,
     "concat": _concat,
