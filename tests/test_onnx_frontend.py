@@ -191,6 +191,29 @@ def test_average_pool_with_pads_matches_onnx_reference(tmp_path, h, w, kernel, s
     np.testing.assert_allclose(_nnbuild_outputs(g, px), _onnx_outputs(model, px), rtol=1e-5, atol=1e-6)
 
 
+def test_export_onnx_writes_exclude_pad_as_count_include_pad_0(tmp_path):
+    """tools/export_onnx.py writes an exclude_pad average as count_include_pad = 0, ceil mode
+    included: imported back, the same pools and the same float outputs."""
+    import importlib.util
+
+    n = _net(9)
+    m_avg_exclude_pad(n)
+    n.save(tmp_path / "m.onnx")
+    g = load_onnx(tmp_path / "m.onnx", scale=SCALE)
+    spec = importlib.util.spec_from_file_location("export_onnx", ROOT / "tools" / "export_onnx.py")
+    export_onnx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export_onnx)
+    model = export_onnx.export(g)
+    assert [(a.name, a.i) for node in model.graph.node if node.op_type == "AveragePool"
+            for a in node.attribute if a.name in ("count_include_pad", "ceil_mode")] == \
+        [("ceil_mode", 0), ("count_include_pad", 0), ("ceil_mode", 1), ("count_include_pad", 0)]
+    onnx.save(model, str(tmp_path / "back.onnx"))
+    back = load_onnx(tmp_path / "back.onnx", scale=SCALE)
+    assert [op.attrs.get("exclude_pad") for op in back.ops if op.type == "avg_pool"] == [True, True]
+    px = _pixels(9, n.shape)
+    np.testing.assert_allclose(reference.run(back, px), reference.run(g, px), rtol=1e-5, atol=1e-6)
+
+
 def test_the_models_cover_every_supported_operator(tmp_path):
     from nnbuild.frontends.onnx.convert import _HANDLERS
 
