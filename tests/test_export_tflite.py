@@ -381,6 +381,23 @@ def test_avg_pool_exclude_pad_is_same_pool_and_equals_golden_in_tflm(seed):
     assert [o.builtinOptions.padding for o in model.subgraphs[0].operators[1:]] == [S.Padding.SAME] * 2
 
 
+def test_exclude_pad_survives_the_graph_files_and_is_validated(tmp_path):
+    """graph.json keeps exclude_pad (the golden of the reloaded graph is the same); anything but
+    a bool is refused naming the op."""
+    q = net_same_avg(5)
+    q.save(tmp_path / "g.json", tmp_path / "g.npz")
+    back = ir.load_graph(tmp_path / "g.json", tmp_path / "g.npz")
+    assert [op.attrs.get("exclude_pad") for op in back.ops if op.type == "avg_pool"] == [True, True]
+    px = np.random.default_rng(5).integers(0, 256, (6,) + q.tensors[q.input].shape, dtype=np.uint8)
+    assert np.array_equal(golden.run(back, px), golden.run(q, px))
+    n = Net((6, 6, 2), 0)
+    n.add("avg_pool", [n.x], dict(kernel=3, stride=1, pad=1, exclude_pad=True))
+    n.g.ops[-1].attrs["exclude_pad"] = "yes"
+    n.g.outputs = [n.g.ops[-1].outputs[0]]
+    with pytest.raises(NnbuildError, match=r"op 'avg_pool1' \(avg_pool\): exclude_pad 'yes'.*true or false"):
+        n.g.validate()
+
+
 def test_avg_pool_exclude_pad_that_same_cannot_express_is_refused():
     n = Net((6, 6, 2), 0)     # k2 s1 pad 1: Caffe 7 windows, SAME 6 (its padding is all at the end)
     q = n.quantized(n.add("avg_pool", [n.conv(n.x, 3, 1)], dict(kernel=2, stride=1, pad=1, exclude_pad=True)))
