@@ -292,7 +292,7 @@ def test_unknown_operator_is_refused_by_name_with_the_list(tmp_path):
     ("two_inputs", ["2 inputs"]), ("vector_input", ["rank 2"]), ("int_input", ["not a float"]),
     ("dynamic", ["dynamic", "H"]), ("float16_weights", ["FLOAT16"]), ("int64_weights", ["int64"]),
     ("asym_pads", ["asymmetric pads", "node 'n3' (Conv)"]), ("clip_inf", ["Clip to [-1.0, inf]"]),
-    ("avg_exclude_pad_ceil", ["pooling windows differ"]), ("ceil_differs", ["pooling windows differ"]),
+    ("avg_include_pad_ceil", ["pooling windows differ"]), ("ceil_differs", ["pooling windows differ"]),
     ("mul_tensors", ["Mul of two computed"]), ("external", ["external"]),
     ("flat_conv", ["flattened image"]), ("softmax_spatial", ["Softmax over axis 2"]),
     ("no_opset", ["no ai.onnx opset"]), ("mul_by_c_on_image", ["multiplier of shape [4]", "[4, 1, 1]"]),
@@ -325,10 +325,10 @@ def test_bad_models(tmp_path, case, words):
         n.conv(4, pads=[1, 1, 0, 0])
     elif case == "clip_inf":
         n.op("Clip", [n.const(np.float32(-1))])
-    elif case == "avg_exclude_pad_ceil":   # 8x8, k3 s2 pads 1: ONNX's floor mode gives 4 windows, Caffe's 5
-        n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0)
-    elif case == "ceil_differs":      # 8x8, k3 s2: ONNX's floor mode gives 3 windows, Caffe's ceil mode 4
-        n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2])
+    elif case == "avg_include_pad_ceil":   # 8x8, k3 s2 pads 1 ceil: the 5th window's divisor stops at the pad
+        n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1)
+    elif case == "ceil_differs":      # 8x8, k2 s3 pads 1 ceil: ONNX's 4th window lies in the pad, Caffe drops it
+        n.op("MaxPool", kernel_shape=[2, 2], strides=[3, 3], pads=[1, 1, 1, 1], ceil_mode=1)
     elif case == "mul_tensors":
         n.op("Mul", inputs=[n.x, n.x])
     elif case == "external":

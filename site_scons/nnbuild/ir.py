@@ -202,20 +202,24 @@ def conv_output_size(size, kernel, stride, pad, dilation):
     return (size + 2 * pad - extent) // stride + 1
 
 
-def pool_output_size(size, kernel, stride, pad):
-    """Caffe pooling output length: ceil mode, and the last window must start inside
-    the input or its leading padding (Caffe drops a window that would start in the trailing pad)."""
+def pool_output_size(size, kernel, stride, pad, ceil=True):
+    """Pooling output length. ceil (Caffe's, the IR's default): ceil mode, and the last window
+    must start inside the input or its leading padding (Caffe drops a window that would start in
+    the trailing pad). ceil False (a pool's ceil_mode false: ONNX/PyTorch ceil_mode 0, TFLite
+    VALID): floor mode, every window lies in the padded input, so pool_window is unchanged."""
+    if not ceil:
+        return (size + 2 * pad - kernel) // stride + 1
     out = -(-(size + 2 * pad - kernel) // stride) + 1
     if pad > 0 and (out - 1) * stride >= size + pad:
         out -= 1
     return out
 
 
-def pool_has_empty_window(size, kernel, stride, pad):
+def pool_has_empty_window(size, kernel, stride, pad, ceil=True):
     """True when Caffe's ceil-mode arithmetic puts the last window wholly outside the input
     (e.g. kernel 1, stride 3, no pad on 11 cells): Caffe outputs -FLT_MAX there, which no q7
     value represents, so such layers are rejected."""
-    out = pool_output_size(size, kernel, stride, pad)
+    out = pool_output_size(size, kernel, stride, pad, ceil)
     start, end, _ = pool_window(out - 1, kernel, stride, pad, size)
     return end <= start
 

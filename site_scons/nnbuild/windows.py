@@ -34,8 +34,9 @@ def pool_divisor(o, kernel, stride, pad, size, exclude_pad=False):
     return end - start if exclude_pad else count
 
 
-def pool_offsets(x, kernel, stride, pad, pad_value, exclude_pad=False):
-    """The input samples of every Caffe pooling window (ceil mode). Returns (views, counts):
+def pool_offsets(x, kernel, stride, pad, ceil, pad_value, exclude_pad=False):
+    """The input samples of every Caffe pooling window (ceil mode; floor mode with ceil False,
+    a pool's ceil_mode). Returns (views, counts):
     views is a list of (N, OH, OW, C) arrays, one per kernel offset, and counts (OH, OW) is
     the average's divisor per output position: Caffe's (ir.pool_window), or with exclude_pad
     the input cells in the window (ONNX count_include_pad = 0, TFLite's AVERAGE_POOL_2D)."""
@@ -43,8 +44,8 @@ def pool_offsets(x, kernel, stride, pad, pad_value, exclude_pad=False):
     sh, sw = pair(stride)
     ph, pw = pair(pad)
     n, h, w, c = x.shape
-    oh = ir.pool_output_size(h, kh, sh, ph)
-    ow = ir.pool_output_size(w, kw, sw, pw)
+    oh = ir.pool_output_size(h, kh, sh, ph, ceil)
+    ow = ir.pool_output_size(w, kw, sw, pw, ceil)
     # Trailing padding so that every (possibly clipped) last window exists in the padded array.
     extra_h = max(0, (oh - 1) * sh + kh - ph - h)
     extra_w = max(0, (ow - 1) * sw + kw - pw - w)

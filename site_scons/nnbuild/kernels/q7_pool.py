@@ -1,8 +1,10 @@
 """nn_maxpool_q7 / nn_avgpool_q7: Caffe pooling (ceil mode, clipped windows); an avg_pool's
-exclude_pad sets the struct's flag (the divisor is then the window's input cells)."""
+exclude_pad sets the struct's flag (the divisor is then the window's input cells). A floor-mode
+pool (ceil_mode false) needs nothing in C: the kernels take out_h/out_w from the struct and every
+floor window lies in the padded input, where Caffe's window clip never cuts."""
 from .. import ir
 from ..errors import NnbuildError
-from ..ops.pool import exclude_pad
+from ..ops.pool import ceil_mode, exclude_pad
 from . import Kernel, Lowered, Rows, register
 from ._checks import check_range, pair, shapes, where
 
@@ -12,16 +14,17 @@ def lower(g, op):
     (h, w, c), (oh, ow, oc) = shape_in, shape_out
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
     excl = op.type == "avg_pool" and exclude_pad(op)
+    ceil = ceil_mode(op)
     for axis, size, k, s, p, o in (("height", h, kh, sh, ph, oh), ("width", w, kw, sw, pw, ow)):
         if k > size + 2 * p and not excl:     # exclude_pad (TFLite SAME) divides by what is inside
             raise NnbuildError(f"pooling window {k} is larger than the padded input {axis} "
                                f"{size}+2*{p}", where=where(op), expected="a window that fits")
-        if ir.pool_has_empty_window(size, k, s, p):
+        if ir.pool_has_empty_window(size, k, s, p, ceil):
             raise NnbuildError(f"the last pooling window along the {axis} lies outside the input",
                                where=where(op), expected="every window overlapping the input")
-        if ir.pool_output_size(size, k, s, p) != o:
-            raise NnbuildError(f"output {axis} {o} does not match Caffe's pooling arithmetic",
-                               where=where(op), expected=str(ir.pool_output_size(size, k, s, p)))
+        if ir.pool_output_size(size, k, s, p, ceil) != o:
+            raise NnbuildError(f"output {axis} {o} does not match the pooling arithmetic",
+                               where=where(op), expected=str(ir.pool_output_size(size, k, s, p, ceil)))
     if oc != c:
         raise NnbuildError(f"pooling changes channels {c} -> {oc}", where=where(op))
     if ph >= kh or pw >= kw:

@@ -479,19 +479,24 @@ def _pool(b, node):
     exclude_pad = avg and not b.attr(node, "count_include_pad", 0)
     if any(p >= k for p, k in zip(pad, kernel)):
         raise b.error(node, f"pads {list(pad)} not smaller than the kernel {list(kernel)}")
-    for n, k, s, p in zip((h, w), kernel, stride, pad):
-        span = n + 2 * p - k
-        onnx_out = (-(-span // s) if ceil else span // s) + 1
-        # The IR pools like Caffe (ceil mode, windows clipped to the padded input): the same only
-        # when the output sizes agree and, for an average, the divisors do: every window lies in the
-        # padded input, or count_include_pad = 0 (exclude_pad: both divide by the samples inside).
-        clipped = avg and (onnx_out - 1) * s > span and not exclude_pad
-        if span < 0 or onnx_out != ir.pool_output_size(n, k, s, p) or clipped \
-                or ir.pool_has_empty_window(n, k, s, p):
-            raise b.error(node, f"kernel {list(kernel)}, strides {list(stride)}, pads {list(pad)}, ceil_mode {int(ceil)} "
-                                f"on a {h}x{w} input: the IR's (Caffe) pooling windows differ from ONNX's here",
-                          expected="a window arrangement where ONNX's and Caffe's ceil-mode windows coincide")
+    axes = list(zip((h, w), kernel, stride, pad))
+    spans = [n + 2 * p - k for n, k, s, p in axes]
+    outs = [(-(-sp // s) if ceil else sp // s) + 1 for sp, (n, k, s, p) in zip(spans, axes)]
+    # The IR pools like Caffe (ceil mode, windows clipped to the padded input) unless ceil_mode is
+    # false (floor mode: every window in the padded input, so any divisor is ONNX's). Caffe's: the
+    # same only when the output sizes agree and, for an average, the divisors do: every window lies
+    # in the padded input, or count_include_pad = 0 (exclude_pad: both divide by the samples inside).
+    caffe = all(o == ir.pool_output_size(n, k, s, p) and not ir.pool_has_empty_window(n, k, s, p)
+                and not (avg and (o - 1) * s > sp and not exclude_pad) for o, sp, (n, k, s, p) in zip(outs, spans, axes))
+    floor = all(o == ir.pool_output_size(n, k, s, p, ceil=False) for o, (n, k, s, p) in zip(outs, axes))
+    if min(spans) < 0 or not (caffe or floor):
+        raise b.error(node, f"kernel {list(kernel)}, strides {list(stride)}, pads {list(pad)}, ceil_mode {int(ceil)} "
+                            f"on a {h}x{w} input: the IR's pooling windows differ from ONNX's here "
+                            "(neither Caffe's ceil-mode nor floor-mode windows)",
+                      expected="a window arrangement where ONNX's windows are Caffe's ceil-mode or floor-mode ones")
     attrs = {"kernel": kernel, "stride": stride, "pad": pad}
+    if not caffe:
+        attrs["ceil_mode"] = False      # only where Caffe's differ: other graphs stay as they were
     if exclude_pad and max(pad) > 0:
         attrs["exclude_pad"] = True
     b.add_op(node, "avg_pool" if avg else "max_pool", [x.tensor], attrs)

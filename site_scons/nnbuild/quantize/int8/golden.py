@@ -51,13 +51,13 @@ def fully_connected(x, weight, bias, in_zp, out_mult, out_shift, out_zp, act_min
                       "fully_connected").reshape(n, 1, 1, -1)
 
 
-def max_pool(x, kernel, stride, pad, act_min, act_max):
+def max_pool(x, kernel, stride, pad, act_min, act_max, ceil=True):
     """Max over the window clipped to the input, then TFLM's activation clamp."""
-    y = q7_golden.max_pool(_as_i8(x), kernel, stride, pad)
+    y = q7_golden.max_pool(_as_i8(x), kernel, stride, pad, ceil)
     return np.clip(y, int(act_min), int(act_max)).astype(np.int8)
 
 
-def avg_pool(x, kernel, stride, pad, in_zp, act_min, act_max, exclude_pad=False):
+def avg_pool(x, kernel, stride, pad, in_zp, act_min, act_max, exclude_pad=False, ceil=True):
     """(sum + sign * n/2) / n truncated (TFLM's rounding), n = the IR's (Caffe's) divisor.
 
     The n - valid padding cells that Caffe counts hold real 0, i.e. the zero point: they add
@@ -65,11 +65,11 @@ def avg_pool(x, kernel, stride, pad, in_zp, act_min, act_max, exclude_pad=False)
     or with exclude_pad, whose n is the valid cells) this is TFLM's AVERAGE_POOL_2D exactly
     (reference_integer_ops::AveragePool: filter_count = the cells inside the input)."""
     x = _as_i8(x).astype(np.int64)
-    views, counts = windows.pool_offsets(x, kernel, stride, pad, pad_value=0, exclude_pad=exclude_pad)
+    views, counts = windows.pool_offsets(x, kernel, stride, pad, ceil, pad_value=0, exclude_pad=exclude_pad)
     s = np.add.reduce(views)
     if int(in_zp) and not exclude_pad:
         ones = np.ones((1,) + x.shape[1:3] + (1,), np.int64)
-        valid = np.add.reduce(windows.pool_offsets(ones, kernel, stride, pad, pad_value=0)[0])
+        valid = np.add.reduce(windows.pool_offsets(ones, kernel, stride, pad, ceil, pad_value=0)[0])
         s += (counts[None, :, :, None] - valid) * int(in_zp)
     n = counts[None, :, :, None]
     q = np.sign(s) * ((np.abs(s) + n // 2) // n)

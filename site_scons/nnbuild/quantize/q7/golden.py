@@ -113,18 +113,19 @@ def fully_connected(x, weight_i8, bias_i32, out_shift, act_min=-128, act_max=127
     return _requant_acc(acc, out_shift, act_min, act_max).reshape(n, 1, 1, -1)
 
 
-def max_pool(x, kernel, stride, pad):
-    """Max over the window clipped to the input (padding cells are never candidates)."""
+def max_pool(x, kernel, stride, pad, ceil=True):
+    """Max over the window clipped to the input (padding cells are never candidates); ceil False:
+    floor mode (the pool's ceil_mode)."""
     x = _as_i8(x).astype(np.int16)
-    views, _ = windows.pool_offsets(x, kernel, stride, pad, pad_value=-32768)
+    views, _ = windows.pool_offsets(x, kernel, stride, pad, ceil, pad_value=-32768)
     return np.maximum.reduce(views).astype(np.int8)
 
 
-def avg_pool(x, kernel, stride, pad, exclude_pad=False):
+def avg_pool(x, kernel, stride, pad, exclude_pad=False, ceil=True):
     """sum over the clipped window / n, rounded half away from zero; n = Caffe's divisor, or the
-    window's input cells with exclude_pad."""
+    window's input cells with exclude_pad; ceil False: floor mode (the pool's ceil_mode)."""
     x = _as_i8(x).astype(np.int64)
-    views, counts = windows.pool_offsets(x, kernel, stride, pad, pad_value=0, exclude_pad=exclude_pad)
+    views, counts = windows.pool_offsets(x, kernel, stride, pad, ceil, pad_value=0, exclude_pad=exclude_pad)
     s = np.add.reduce(views)
     n = counts[None, :, :, None]
     q = (np.abs(s) + n // 2) // n

@@ -5,7 +5,7 @@ An imported int8 MEAN over H and W is an avg_pool marked `tflite_mean` (frontend
 same float op, window and C parameters, so the core, planner and float path need nothing new;
 only its integers are TFLM's MEAN (any output quantization, a multiplier with 1/n folded in)."""
 from ....errors import NnbuildError
-from ....ops.pool import exclude_pad
+from ....ops.pool import ceil_mode, exclude_pad
 from .. import golden
 from ..arith import QMAX, QMIN, quantize_multiplier
 from . import Rule, attr, register, where
@@ -47,7 +47,7 @@ def _window(op):
 
 
 def _max(op, args):
-    return golden.max_pool(args[0], *_window(op), attr(op, "act_min"), attr(op, "act_max"))
+    return golden.max_pool(args[0], *_window(op), attr(op, "act_min"), attr(op, "act_max"), ceil_mode(op))
 
 
 def _avg(op, args):
@@ -55,7 +55,7 @@ def _avg(op, args):
         return golden.mean(args[0], attr(op, "in_zp"), attr(op, "mean_mult"), attr(op, "mean_shift"),
                            attr(op, "out_zp"), attr(op, "act_min"), attr(op, "act_max"))
     return golden.avg_pool(args[0], *_window(op), attr(op, "in_zp"), attr(op, "act_min"), attr(op, "act_max"),
-                           exclude_pad(op))
+                           exclude_pad(op), ceil_mode(op))
 
 
 register("max_pool", Rule(_params, _max, same_params=True))
