@@ -432,8 +432,10 @@ def _pool(b, op):
         low = -128
     else:
         zero, low = 0.0, float(np.finfo(np.float32).min)   # files hold no infinities: the lowest float32
-    pad, exclude_pad = pool_pad(b, op, x, k, s, avg, zero if avg else low)
+    pad, exclude_pad, ceil = pool_pad(b, op, x, k, s, avg, zero if avg else low)
     attrs = {"kernel": k, "stride": s, "pad": pad}
+    if not ceil:
+        attrs["ceil_mode"] = False      # floor mode only where Caffe's ceil mode differs
     if exclude_pad:
         attrs["exclude_pad"] = True     # SAME's divisor: the input cells of each window
     b.with_activation(op, "avg_pool" if avg else "max_pool", [x.tensor], attrs)

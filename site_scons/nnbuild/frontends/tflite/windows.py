@@ -1,7 +1,8 @@
 """TFLite padding (SAME / VALID, after an explicit PAD folded in) as the IR's symmetric padding:
 a convolution where TFLite's leading padding and output size are the IR's (or are with one zero
 tap in front of the filter: SAME with one more cell at the end); a pooling where every
-window and, for an average, every divisor is the IR's (Caffe's ceil-mode windows, padding counted
+window and, for an average, every divisor is the IR's (Caffe's ceil-mode windows, or floor-mode
+ones where they differ (the pool's ceil_mode false), padding counted
 in the divisor as real 0, or avg_pool's exclude_pad: the input cells only), else an error naming
 the operator."""
 from ... import ir
@@ -51,38 +52,51 @@ def conv_pad(b, op, x, k, s, d):
     return tuple(pads), tuple(extra)
 
 
+def _pool_axis(n, kk, ss, before, after, padding, avg, pad_value, zero, ceil):
+    """(lead, divisors): the IR's pad along one axis whose windows (ceil: Caffe's ceil mode, else
+    floor mode) are TFLite's, and the divisors ({False: Caffe's, True: exclude_pad}) that are
+    TFLite's there; divisors empty when no IR pooling is TFLite's."""
+    size = n + before + after
+    out, lead = _axis_pad(n, kk, ss, 1, padding, before, after)
+    divisors = {False, True} if avg else {False}
+    if not (out >= 1 and ir.pool_output_size(n, kk, ss, lead, ceil) == out
+            and not ir.pool_has_empty_window(n, kk, ss, lead, ceil)):
+        return lead, set()
+    for o in range(out):
+        a = o * ss - (lead - before)                  # window start in the padded tensor
+        lo, hi = max(a, 0), min(a + kk, size)         # TFLite clips to the (explicitly) padded tensor
+        start, end, count = max(lo - before, 0), min(hi - before, n), hi - lo
+        touches_pad = lo < before or hi > before + n
+        c_start, c_end, c_count = ir.pool_window(o, kk, ss, lead, n)
+        if (start, end) != (c_start, c_end) or end <= start:
+            return lead, set()
+        if avg:
+            if count != c_count or (touches_pad and pad_value != zero):
+                divisors.discard(False)               # Caffe's divisor counts padding (real 0)
+            if count != end - start:
+                divisors.discard(True)                # TFLite counts explicitly padded cells here
+        elif touches_pad and pad_value > zero:
+            return lead, set()                        # max: padding never above a real value
+    return lead, divisors
+
+
 def pool_pad(b, op, x, k, s, avg, zero):
-    """(pad, exclude_pad): the IR's (Caffe's) pad whose windows are TFLite's, and for an average
-    the divisor that is TFLite's (Caffe's, counting padding as real 0, where that is TFLite's
-    count; else exclude_pad, the window's input cells, as SAME divides), or an error."""
+    """(pad, exclude_pad, ceil): the IR's (Caffe's) pad whose windows are TFLite's, in Caffe's ceil
+    mode where they are (the graph as before), else in floor mode (ceil_mode false: VALID on a size
+    where Caffe's ceil mode adds a window), and for an average the divisor that is TFLite's
+    (Caffe's, counting padding as real 0, where that is TFLite's count; else exclude_pad, the
+    window's input cells, as SAME divides), or an error."""
     h, w, _ = b.shape(x.tensor)
     top, bottom, left, right = x.pads
     padding = op.options.get("padding", P.VALID)
-    pads, divisors = [], {False, True} if avg else {False}
-    for n, kk, ss, before, after in ((h, k[0], s[0], top, bottom), (w, k[1], s[1], left, right)):
-        size = n + before + after
-        out, lead = _axis_pad(n, kk, ss, 1, padding, before, after)
-        tfl = []
-        for o in range(max(out, 0)):
-            a = o * ss - (lead - before)                  # window start in the padded tensor
-            lo, hi = max(a, 0), min(a + kk, size)         # TFLite clips to the (explicitly) padded tensor
-            tfl.append((max(lo - before, 0), min(hi - before, n), hi - lo, lo < before or hi > before + n))
-        ok = out >= 1 and ir.pool_output_size(n, kk, ss, lead) == out and not ir.pool_has_empty_window(n, kk, ss, lead)
-        for o, (start, end, count, touches_pad) in enumerate(tfl if ok else ()):
-            c_start, c_end, c_count = ir.pool_window(o, kk, ss, lead, n)
-            if (start, end) != (c_start, c_end) or end <= start:
-                ok = False
-            elif avg:
-                if count != c_count or (touches_pad and x.pad_value != zero):
-                    divisors.discard(False)               # Caffe's divisor counts padding (real 0)
-                if count != end - start:
-                    divisors.discard(True)                # TFLite counts explicitly padded cells here
-            elif touches_pad and x.pad_value > zero:
-                ok = False                                # max: padding never above a real value
-        if not ok or not divisors:
-            raise b.error(op, f"pooling {kk}x{ss} (kernel x stride) with {'SAME' if padding == P.SAME else 'VALID'} "
-                              f"padding and explicit pads {list(x.pads)} on {n} cells: its windows"
-                              f"{' and divisors' if avg else ''} are not the IR's (Caffe's) windows for any padding",
-                          expected="a pooling whose windows the IR expresses")
-        pads.append(lead)
-    return tuple(pads), min(divisors)       # Caffe's where both agree: the graph as before
+    axes = ((h, k[0], s[0], top, bottom), (w, k[1], s[1], left, right))
+    for ceil in (True, False):
+        found = [_pool_axis(*axis, padding, avg, x.pad_value, zero, ceil) for axis in axes]
+        divisors = found[0][1] & found[1][1]
+        if divisors:
+            return tuple(lead for lead, _ in found), min(divisors), ceil   # Caffe's divisor where both agree
+    n, kk, ss = ([a for a, (_, d) in zip(axes, found) if not d] or axes)[0][:3]    # an axis at fault
+    raise b.error(op, f"pooling {kk}x{ss} (kernel x stride) with {'SAME' if padding == P.SAME else 'VALID'} "
+                      f"padding and explicit pads {list(x.pads)} on {n} cells: its windows"
+                      f"{' and divisors' if avg else ''} are not the IR's (Caffe's) windows for any padding",
+                  expected="a pooling whose windows the IR expresses (Caffe's ceil mode or floor mode)")
