@@ -29,6 +29,7 @@ def export(graph):
     from onnx import TensorProto, helper, numpy_helper
 
     from nnbuild import ir
+    from nnbuild.ops.pool import ceil_mode
     from nnbuild.errors import NnbuildError
     from nnbuild.windows import pair
 
@@ -49,9 +50,8 @@ def export(graph):
     def pool_attrs(op, shape):
         (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
         ceil = 0
-        for n, k, s, p in zip(shape[:2], (kh, kw), (sh, sw), (ph, pw)):
-            floor_out = (n + 2 * p - k) // s + 1
-            if floor_out != ir.pool_output_size(n, k, s, p):
+        for n, k, s, p in zip(shape[:2], (kh, kw), (sh, sw), (ph, pw)):     # ceil_mode false: always 0
+            if ir.pool_output_size(n, k, s, p, False) != ir.pool_output_size(n, k, s, p, ceil_mode(op)):
                 ceil = 1
         attrs = {"kernel_shape": [kh, kw], "strides": [sh, sw], "pads": [ph, pw, ph, pw], "ceil_mode": ceil}
         if op.type == "avg_pool" and op.attrs.get("exclude_pad"):

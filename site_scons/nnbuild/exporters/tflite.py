@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import ir
 from ..errors import NnbuildError
+from ..ops.pool import ceil_mode
 from ..quantize.int8.arith import QMAX, QMIN, quantize_multiplier
 from ..quantize.int8.ops.affine import mul_multiplier
 from ..windows import pair
@@ -146,9 +147,11 @@ def _pool_plan(op, h, w):
     (windows starting at o * stride, divisor = the cells inside it) computes the same. A max pool
     that SAME/VALID miss is padded with -128, never above a real maximum: p before and enough
     after that exactly Caffe's number of VALID windows, starting at o * s - p, fit. An average
-    with exclude_pad is SAME or VALID with the same windows, or refused (a PAD would count)."""
+    with exclude_pad is SAME or VALID with the same windows, or refused (a PAD would count).
+    A floor-mode pool (ceil_mode false) is the same with fewer windows (VALID when unpadded)."""
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
-    caffe = [[ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p))]
+    ceil = ceil_mode(op)
+    caffe = [[ir.pool_window(o, k, s, p, size) for o in range(ir.pool_output_size(size, k, s, p, ceil))]
              for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw))]
     # exclude_pad divides by the window's input cells, as TFLite's AVERAGE_POOL_2D does: no PAD
     counted = op.type == "avg_pool" and not op.attrs.get("exclude_pad") \
@@ -167,7 +170,7 @@ def _pool_plan(op, h, w):
         after = [(len(axis) - 1) * s + k - size - p for axis, size, k, s, p in zip(caffe, (h, w), (kh, kw), (sh, sw), (ph, pw))]
         if min(after) >= 0:
             return (ph, after[0], pw, after[1]), S.Padding.VALID
-    _fail(op, f"Caffe's pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
+    _fail(op, f"{'Caffe' if ceil else 'floor-mode'} pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
               f"{', divisor counting padding' if counted else ''}"
               f"{', divisor excluding padding' if op.attrs.get('exclude_pad') else ''}) are neither TFLite's SAME nor VALID windows",
           expected="a pooling that TFLite expresses")
