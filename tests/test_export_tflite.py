@@ -415,6 +415,57 @@ def test_max_pool_windows_neither_same_nor_valid_are_padv2_min_then_valid(k, s, 
     assert op_codes(q) == [B.CONV_2D, B.PADV2, B.MAX_POOL_2D]
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_floor_pools_are_valid_and_equal_golden_in_tflm(seed, tmp_path):
+    """Floor-mode (ceil_mode false) 3x3/2 max and average pools without padding on random even
+    sizes, where Caffe's ceil mode has one window more: written as plain VALID pools, TFLM ==
+    golden, and imported back they are floor pools again."""
+    from nnbuild.frontends.tflite import load_tflite
+
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in 2 * rng.integers(4, 10, 2))
+    n = Net((h, w, 3), seed)
+    c = n.conv(n.x, 4, 1, act="none")
+    mp = n.add("max_pool", [c], dict(kernel=3, stride=2, pad=0, ceil_mode=False))
+    assert n.g.tensors[mp].shape[:2] == ((h - 3) // 2 + 1, (w - 3) // 2 + 1) != \
+        (ir.pool_output_size(h, 3, 2, 0), ir.pool_output_size(w, 3, 2, 0))
+    out = n.add("avg_pool", [n.conv(mp, 4, 1, act="none")], dict(kernel=3, stride=2, pad=0, ceil_mode=False))
+    q = n.quantized(out)
+    data = tflm_equals_golden(q)
+    assert op_codes(q) == [B.CONV_2D, B.MAX_POOL_2D, B.CONV_2D, B.AVERAGE_POOL_2D]
+    (tmp_path / "m.tflite").write_bytes(data)
+    back, _ = load_tflite(tmp_path / "m.tflite", mean=(120,), scale=1 / 64)
+    pools = [op for op in back.ops if op.type in ("max_pool", "avg_pool")]
+    floor = [any(ir.pool_output_size(m, 3, 2, 0) != ir.pool_output_size(m, 3, 2, 0, False)
+                 for m in back.tensors[op.inputs[0]].shape[:2]) for op in pools]
+    assert floor[0] and [op.attrs.get("ceil_mode") for op in pools] == [False if f else None for f in floor]
+
+
+def test_ceil_mode_survives_graph_json_and_bad_values_are_refused(tmp_path):
+    """ceil_mode false survives graph.json/npz (same golden); a non-bool ceil_mode, and a floor
+    pool whose window does not fit the padded input (no output), are refused naming the op."""
+    n = Net((8, 8, 2), 0)
+    q = n.quantized(n.add("max_pool", [n.conv(n.x, 3, 1)], dict(kernel=3, stride=2, pad=1, ceil_mode=False)))
+    assert q.tensors[q.outputs[0]].shape[:2] == (4, 4)           # Caffe's ceil mode: 5x5
+    q.save(tmp_path / "g.json", tmp_path / "g.npz")
+    back = ir.load_graph(tmp_path / "g.json", tmp_path / "g.npz")
+    assert back.ops[-1].attrs["ceil_mode"] is False
+    px = np.random.default_rng(5).integers(0, 256, (6, 8, 8, 2), dtype=np.uint8)
+    assert np.array_equal(golden.run(back, px), golden.run(q, px))
+    n = Net((6, 6, 2), 0)
+    with pytest.raises(NnbuildError, match=r"op 'max_pool1' \(max_pool\): ceil_mode 0.*true or false"):
+        n.add("max_pool", [n.x], dict(kernel=3, stride=1, pad=1, ceil_mode=0))
+    with pytest.raises(NnbuildError, match=r"op 'avg_pool1' \(avg_pool\): floor-mode pooling window 7x3 on a 6x6"):
+        n.add("avg_pool", [n.x], dict(kernel=(7, 3), stride=1, pad=0, ceil_mode=False))
+
+
+def test_floor_pool_windows_tflite_cannot_express_are_refused():
+    n = Net((8, 8, 2), 0)     # k2 s3 pad 1 floor: windows at -1, 2, 5; VALID after a PAD would need -1 cells after
+    q = n.quantized(n.add("max_pool", [n.conv(n.x, 3, 1)], dict(kernel=2, stride=3, pad=1, ceil_mode=False)))
+    with pytest.raises(NnbuildError, match=r"layer 'max_pool2' \(max_pool\): floor-mode pooling windows.*neither"):
+        tflite.export(q)
+
+
 def test_avg_pool_ceil_windows_tflite_cannot_express_are_refused():
     n = Net((7, 7, 2), 0)     # Caffe [0,3) [3,6) [6,7): VALID has 2 windows, SAME starts at -1
     q = n.quantized(n.pool("avg_pool", n.conv(n.x, 3, 1), 3, 3))

@@ -39,6 +39,9 @@ def _shape(op, in_shapes):
     h, w, c = in_shapes[0]
     (kh, kw), (sh, sw), (ph, pw) = (pair(op.attrs[k]) for k in ("kernel", "stride", "pad"))
     ceil = ceil_mode(op)
+    if not ceil and (kh > h + 2 * ph or kw > w + 2 * pw):      # floor mode would have no window
+        raise NnbuildError(f"floor-mode pooling window {kh}x{kw} on a {h}x{w} input padded by {ph}x{pw}",
+                           where=f"op '{op.name}' ({op.type})", expected="a window that fits the padded input")
     return ir.pool_output_size(h, kh, sh, ph, ceil), ir.pool_output_size(w, kw, sw, pw, ceil), c
 
 
