@@ -274,10 +274,10 @@ def test_fc_random_matches_golden(lib):
 
 # -- pooling --------------------------------------------------------------------------------------
 
-def run_pool(lib, fn, x, kernel, stride, pad, exclude_pad=False):
+def run_pool(lib, fn, x, kernel, stride, pad, exclude_pad=False, ceil=True):
     h, w, c = x.shape
-    oh = ir.pool_output_size(h, kernel[0], stride[0], pad[0])
-    ow = ir.pool_output_size(w, kernel[1], stride[1], pad[1])
+    oh = ir.pool_output_size(h, kernel[0], stride[0], pad[0], ceil)
+    ow = ir.pool_output_size(w, kernel[1], stride[1], pad[1], ceil)
     p = PoolParams(h, w, c, oh, ow, kernel[0], kernel[1], stride[0], stride[1], pad[0], pad[1], int(exclude_pad))
     out = _guarded(oh * ow * c)
     x = np.ascontiguousarray(x)
@@ -329,6 +329,27 @@ def test_avgpool_exclude_pad_random_matches_golden(lib):
         got = run_pool(lib, "nn_avgpool_q7", x, kernel, stride, pad, exclude_pad=True)
         assert np.array_equal(got, want), f"case {i}: x{x.shape} k{kernel} s{stride} p{pad}"
     assert differs > 50
+
+
+def test_pool_floor_mode_random_matches_golden(lib):
+    """Floor mode (ceil_mode false) needs nothing in C: the kernels take out_h/out_w from the
+    struct. Random shapes where floor mode has fewer windows than Caffe's, max and both divisors."""
+    rng = np.random.default_rng(13)
+    fewer = 0
+    for i in range(300):
+        x, kernel, stride, pad = _pool_case(rng)
+        h, w, _ = x.shape
+        if kernel[0] > h + 2 * pad[0] or kernel[1] > w + 2 * pad[1]:
+            continue
+        fewer += any(ir.pool_output_size(n, k, s, p, False) < ir.pool_output_size(n, k, s, p)
+                     for n, k, s, p in zip((h, w), kernel, stride, pad))
+        cases = [("nn_maxpool_q7", golden.max_pool(x[None], kernel, stride, pad, ceil=False), False)]
+        cases += [("nn_avgpool_q7", golden.avg_pool(x[None], kernel, stride, pad, excl, ceil=False), excl)
+                  for excl in (False, True)]
+        for fn, want, excl in cases:
+            got = run_pool(lib, fn, x, kernel, stride, pad, excl, ceil=False)
+            assert np.array_equal(got, want[0]), f"case {i} {fn}: x{x.shape} k{kernel} s{stride} p{pad} excl {excl}"
+    assert fewer > 100
 
 
 def test_avgpool_large_windows_and_rounding(lib):
