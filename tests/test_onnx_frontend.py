@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
-from nnbuild import passes, reference  # noqa: E402
+from nnbuild import ir, passes, reference  # noqa: E402
 from nnbuild.errors import NnbuildError  # noqa: E402
 from nnbuild.frontends.onnx import load_onnx  # noqa: E402
 
@@ -118,6 +118,15 @@ def m_avg_exclude_pad(n):            # AveragePool count_include_pad = 0 with pa
     n.op("Flatten"); n.op("Gemm", [n.w(5, 4 * 5 * 5)], transB=1)
 
 
+def m_floor_pools(n):                # ceil_mode 0 (PyTorch's default) where Caffe's ceil mode has one window more
+    n.conv(4, k=1)
+    n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)   # 4x4 (Caffe 5)
+    n.op("Relu")
+    n.op("MaxPool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])                            # 2x2 (Caffe 3)
+    n.op("AveragePool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=0)   # 1x1 (Caffe 2)
+    n.op("Flatten"); n.op("Gemm", [n.w(5, 4)], transB=1)
+
+
 def m_relu6_clip(n):                 # Clip to finite bounds: ReLU6 and an asymmetric clamp (the IR's clip op)
     n.conv(6, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(0)), n.const(np.float32(6))])
     n.conv(4, pads=[1, 1, 1, 1]); n.op("Clip", [n.const(np.float32(-1)), n.const(np.float32(1.5))])
@@ -125,7 +134,7 @@ def m_relu6_clip(n):                 # Clip to finite bounds: ReLU6 and an asymm
 
 
 MODELS = [m_relu6_clip, m_conv_relu_pool_gemm, m_depthwise_dilated, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add,
-          m_ceil_pool_global_max, m_avg_exclude_pad]
+          m_ceil_pool_global_max, m_avg_exclude_pad, m_floor_pools]
 COVERED = {"Conv", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip", "LeakyRelu", "PRelu", "Sigmoid", "Tanh",
            "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Concat", "Flatten", "Reshape",
            "BatchNormalization", "Softmax", "Identity", "Dropout"}
@@ -187,6 +196,26 @@ def test_average_pool_with_pads_matches_onnx_reference(tmp_path, h, w, kernel, s
         return
     g = load_onnx(tmp_path / "m.onnx", scale=SCALE)
     assert bool(g.ops[-1].attrs.get("exclude_pad")) == (count_include_pad == 0)
+    px = _pixels(4, n.shape)
+    np.testing.assert_allclose(_nnbuild_outputs(g, px), _onnx_outputs(model, px), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [16, 15])
+@pytest.mark.parametrize("op_type,pads,count_include_pad", [
+    ("MaxPool", [1, 1, 1, 1], None), ("MaxPool", [0, 0, 0, 0], None), ("AveragePool", [1, 1, 1, 1], 0),
+    ("AveragePool", [1, 1, 1, 1], 1), ("AveragePool", [0, 0, 0, 0], 0)])
+def test_floor_pools_match_onnx_reference(tmp_path, size, op_type, pads, count_include_pad):
+    """ceil_mode 0 3x3/2 pools (ResNet's MaxPool2d(3, 2, 1): 16 -> 8, Caffe 9): the IR's ceil_mode
+    false exactly where Caffe's ceil mode differs, and the float outputs are onnx.reference's."""
+    n = _net(3, (3, size, size))
+    extra = {} if count_include_pad is None else {"count_include_pad": count_include_pad}
+    n.op(op_type, kernel_shape=[3, 3], strides=[2, 2], pads=pads, **extra)
+    model = n.save(tmp_path / "m.onnx")
+    g = load_onnx(tmp_path / "m.onnx", scale=SCALE)
+    p = pads[0]
+    out = (size + 2 * p - 3) // 2 + 1
+    assert g.tensors[g.ops[-1].outputs[0]].shape[:2] == (out, out)
+    assert g.ops[-1].attrs.get("ceil_mode", True) == (out == ir.pool_output_size(size, 3, 2, p))
     px = _pixels(4, n.shape)
     np.testing.assert_allclose(_nnbuild_outputs(g, px), _onnx_outputs(model, px), rtol=1e-5, atol=1e-6)
 
@@ -386,8 +415,8 @@ def test_manifest_format_onnx(tmp_path):
 
 QUANT_MODELS = {"q7": [m_relu6_clip, m_conv_relu_pool_gemm, m_batchnorm_leaky_prelu, m_sigmoid_tanh_concat_add],
                 "int8": [m_relu6_clip, m_conv_relu_pool_gemm, m_sigmoid_tanh_concat_add, m_ceil_pool_global_max]}
-QUANT_MODELS["q7"].append(m_avg_exclude_pad)
-QUANT_MODELS["int8"].append(m_avg_exclude_pad)
+QUANT_MODELS["q7"] += [m_avg_exclude_pad, m_floor_pools]
+QUANT_MODELS["int8"] += [m_avg_exclude_pad, m_floor_pools]
 
 
 def _manifest(tmp_path, build, scheme, seed=7):
