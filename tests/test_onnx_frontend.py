@@ -220,6 +220,26 @@ def test_floor_pools_match_onnx_reference(tmp_path, size, op_type, pads, count_i
     np.testing.assert_allclose(_nnbuild_outputs(g, px), _onnx_outputs(model, px), rtol=1e-5, atol=1e-6)
 
 
+def test_export_onnx_writes_floor_pools_as_ceil_mode_0(tmp_path):
+    """tools/export_onnx.py writes ceil_mode false pools as ceil_mode 0: imported back, the same
+    floor pools and the same float outputs."""
+    import importlib.util
+
+    n = _net(9)
+    m_floor_pools(n)
+    n.save(tmp_path / "m.onnx")
+    g = load_onnx(tmp_path / "m.onnx", scale=SCALE)
+    assert [op.attrs.get("ceil_mode") for op in g.ops if "pool" in op.type] == [False] * 3
+    spec = importlib.util.spec_from_file_location("export_onnx", ROOT / "tools" / "export_onnx.py")
+    export_onnx = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(export_onnx)
+    onnx.save(export_onnx.export(g), str(tmp_path / "back.onnx"))
+    back = load_onnx(tmp_path / "back.onnx", scale=SCALE)
+    assert [op.attrs.get("ceil_mode") for op in back.ops if "pool" in op.type] == [False] * 3
+    px = _pixels(9, n.shape)
+    np.testing.assert_allclose(reference.run(back, px), reference.run(g, px), rtol=1e-5, atol=1e-6)
+
+
 def test_export_onnx_writes_exclude_pad_as_count_include_pad_0(tmp_path):
     """tools/export_onnx.py writes an exclude_pad average as count_include_pad = 0, ceil mode
     included: imported back, the same pools and the same float outputs."""
