@@ -115,6 +115,15 @@ def net_same_avg(seed):
     return n.quantized(n.add("avg_pool", [ap], dict(kernel=3, stride=1, pad=1, exclude_pad=True)))
 
 
+def net_floor_pools(seed):
+    """PyTorch's commonest pools in floor mode (ceil_mode false), where Caffe's ceil mode has one
+    window more: ResNet's MaxPool2d(3, 2, 1) on 16 (PADV2 + VALID) and AvgPool2d(3, 2) on 8 (VALID)."""
+    n = Net((16, 16, 3), seed)
+    mp = n.add("max_pool", [n.conv(n.x, 6, 3, p=1)], dict(kernel=3, stride=2, pad=1, ceil_mode=False))    # 8x8
+    ap = n.add("avg_pool", [n.conv(mp, 6, 1, act="none")], dict(kernel=3, stride=2, pad=0, ceil_mode=False))  # 3x3
+    return n.quantized(n.fc(ap, 5))
+
+
 def net_ranks(seed):
     """A fully connected output ([1, N] in TFLite) added to a conv output and fed to a conv:
     the writer reshapes it to [1, 1, 1, N]."""
@@ -457,6 +466,13 @@ def test_ceil_mode_survives_graph_json_and_bad_values_are_refused(tmp_path):
         n.add("max_pool", [n.x], dict(kernel=3, stride=1, pad=1, ceil_mode=0))
     with pytest.raises(NnbuildError, match=r"op 'avg_pool1' \(avg_pool\): floor-mode pooling window 7x3 on a 6x6"):
         n.add("avg_pool", [n.x], dict(kernel=(7, 3), stride=1, pad=0, ceil_mode=False))
+
+
+def test_floor_pool_net_equals_golden_in_tflm():
+    q = net_floor_pools(0)
+    assert [q.tensors[op.outputs[0]].shape[:2] for op in q.ops if "pool" in op.type] == [(8, 8), (3, 3)]
+    tflm_equals_golden(q)
+    assert op_codes(q) == [B.CONV_2D, B.PADV2, B.MAX_POOL_2D, B.CONV_2D, B.AVERAGE_POOL_2D, B.FULLY_CONNECTED]
 
 
 def test_floor_pool_windows_tflite_cannot_express_are_refused():

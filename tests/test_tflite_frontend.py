@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_MEAN, CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
-from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_ranks, net_same_avg
+from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_floor_pools, net_ranks, net_same_avg
 from tflm_oracle import run_tflm
 
 from nnbuild import golden, reference
@@ -511,6 +511,17 @@ def test_int8_same_average_pool_divides_by_the_input_cells_and_refusals_name_the
 def test_int8_same_average_pool_qemu_m4_equals_golden(tmp_path):
     """An imported AVERAGE_POOL_2D SAME (exclude_pad) built for m4: QEMU == golden."""
     q = net_same_avg(1)
+    _write(tmp_path, tflite.export(q))
+    assert_qemu_m4_equals_golden(tmp_path, q)
+
+
+@needs_arm
+@needs_qemu
+def test_int8_floor_pools_round_trip_and_qemu_m4_equals_golden(tmp_path):
+    """Floor-mode MAX_POOL_2D (after a PADV2) and VALID AVERAGE_POOL_2D written by our writer import
+    back as the same graph (ceil_mode false), and built for m4: QEMU == golden."""
+    q = net_floor_pools(1)
+    assert_same_graph(q, reimport(tmp_path, q))
     _write(tmp_path, tflite.export(q))
     assert_qemu_m4_equals_golden(tmp_path, q)
 
