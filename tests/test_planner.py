@@ -74,11 +74,12 @@ class GraphBuilder:
         return self._op("fully_connected", name, [x], (1, 1, n), self.fb(x), attrs,
                         {"weight": weight, "bias": bias})
 
-    def pool(self, name, x, k, stride, pad=0, kind="max_pool"):
+    def pool(self, name, x, k, stride, pad=0, ceil=True, kind="max_pool"):
         h, w, c = self.shape(x)
-        oh, ow = ir.pool_output_size(h, k, stride, pad), ir.pool_output_size(w, k, stride, pad)
+        oh, ow = ir.pool_output_size(h, k, stride, pad, ceil), ir.pool_output_size(w, k, stride, pad, ceil)
         return self._op(kind, name, [x], (oh, ow, c), self.fb(x),
-                        {"kernel": (k, k), "stride": (stride, stride), "pad": (pad, pad)})
+                        {"kernel": (k, k), "stride": (stride, stride), "pad": (pad, pad)}
+                        | ({} if ceil else {"ceil_mode": False}))
 
     def relu(self, name, x, slope=0.0):
         attrs = {"negative_slope": slope, "slope_q15": max(-32768, min(32767, round(slope * 32768)))}

@@ -33,7 +33,7 @@ def _streamed_equals_golden(qgraph, pixels, tmp_path, name="m"):
     return p, plan(steps, qgraph)
 
 
-# (h, w, c, layers): conv (out_c, k, stride, pad, dilation), pool (k, stride, kind)
+# (h, w, c, layers): conv (out_c, k, stride, pad, dilation), pool (k, stride, kind[, pad, ceil])
 CHAINS = {
     "cifar_like": (32, 32, 3, [("conv", 8, 5, 1, 2, 1), ("pool", 3, 2, "max_pool"), ("conv", 8, 5, 1, 2, 1),
                                ("pool", 3, 2, "avg_pool"), ("conv", 8, 3, 1, 1, 1)]),
@@ -43,13 +43,16 @@ CHAINS = {
                                ("conv", 4, 2, 1, 1, 1)]),
     "wide_windows": (14, 9, 2, [("conv", 4, 5, 1, 4, 1), ("pool", 3, 1, "max_pool"), ("conv", 5, 3, 3, 0, 1),
                                 ("pool", 2, 1, "avg_pool")]),
+    "floor_pools": (16, 15, 3, [("conv", 6, 3, 1, 1, 1), ("pool", 3, 2, "max_pool", 1, False), ("conv", 6, 3, 1, 1, 1),
+                                ("pool", 3, 2, "avg_pool", 1, False), ("pool", 2, 2, "max_pool", 0, False)]),
 }
 
 
 @pytest.mark.parametrize("chain", sorted(CHAINS))
 def test_streamed_chains_equal_golden_on_the_host(chain, tmp_path):
-    """Negative pads, strides, dilation, a clipped (ceil-mode) bottom, max pools split by rows
-    (k = stride + 1, k = stride) and not (k = 3, stride 1)."""
+    """Negative pads, strides, dilation, a clipped (ceil-mode) bottom, floor-mode pools (ceil_mode
+    false: 16 -> 8 -> 4 -> 2, Caffe 9 -> 5 -> 3), max pools split by rows (k = stride + 1,
+    k = stride) and not (k = 3, stride 1)."""
     h, w, c, layers = CHAINS[chain]
     b = GraphBuilder(h, w, c, seed=len(chain), name=chain)
     x = "data"
@@ -58,7 +61,7 @@ def test_streamed_chains_equal_golden_on_the_host(chain, tmp_path):
             _, oc, k, stride, pad, dil = layer
             x = b.conv(f"conv{i}", x, oc, k, stride=stride, pad=pad, dilation=dil, act=(0, 127))
         else:
-            x = b.pool(f"pool{i}", x, layer[1], layer[2], kind=layer[3])
+            x = b.pool(f"pool{i}", x, layer[1], layer[2], *layer[4:], kind=layer[3])
     b.fc("fc", x, 5)
     g = b.g
     p, lbl = _streamed_equals_golden(g, b.pixels(12), tmp_path)
