@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import CIFAR_CALIB, CIFAR_MEAN, CIFAR_TEST, ROOT, needs_shared
-from test_export_tflite import Net, net_convs, net_elementwise, net_ranks, net_same_avg
+from test_export_tflite import Net, net_convs, net_elementwise, net_floor_pools, net_ranks, net_same_avg
 from test_tflite_frontend import MEAN, SCALE, _pixels, _tflm_float, _write
 
 from nnbuild import golden, reference
@@ -40,7 +40,8 @@ def net_clips(seed):
 
 
 FLOAT_NETS = [(net_convs, 0), (net_convs, 1), (net_elementwise, 0), (net_elementwise, 1), (net_ranks, 0),
-              (net_clips, 0), (net_clips, 1), (net_same_avg, 0), (net_same_avg, 2)]
+              (net_clips, 0), (net_clips, 1), (net_same_avg, 0), (net_same_avg, 2),
+              (net_floor_pools, 0)]
 
 
 def _attrs(op):
