@@ -170,7 +170,8 @@ def _pool_plan(op, h, w):
         after = [(len(axis) - 1) * s + k - size - p for axis, size, k, s, p in zip(caffe, (h, w), (kh, kw), (sh, sw), (ph, pw))]
         if min(after) >= 0:
             return (ph, after[0], pw, after[1]), S.Padding.VALID
-    _fail(op, f"{"Caffe's" if ceil else 'floor-mode'} pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
+    mode = "Caffe's" if ceil else "floor-mode"
+    _fail(op, f"{mode} pooling windows (kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} on {h}x{w}"
               f"{', divisor counting padding' if counted else ''}"
               f"{', divisor excluding padding' if op.attrs.get('exclude_pad') else ''}) are neither TFLite's SAME nor VALID windows",
           expected="a pooling that TFLite expresses")
