@@ -11,16 +11,19 @@
 #include "nn_int8.h"
 
 /* (a0, a1, a2, a3) += one filter (weight row at w) x the 4 interleaved columns at c, over
- * n >= 0 blocks of 4 K: per block 1 weight word, 2 SXTB16, 8 column words, 8 SMLAD = 16 MACs. */
+ * nb >= 1 blocks of 4 K: per block 1 weight word, 2 SXTB16, 8 column words, 8 SMLAD = 16 MACs.
+ * MAC_1X4(w, c, n, e, ...) takes nb as n = MAC_1X4_PASSES(nb), e = MAC_1X4_SKIP(nb), which the
+ * caller computes once per layer (both are clobbered). */
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_EMULATE_DSP) && defined(__GNUC__)
 /* Hand-scheduled on ARM: a block's four even (then odd) column words come in one LDM, which needs
  * ascending registers, so r8-r11 are named here (clobbered) and GCC allocates the rest: 13
- * registers, 13 instructions per block, unrolled 8 times (n % 8 blocks first: bit 0 by TST,
- * bits 1 and 2 from the flags of one shift, N and C), so 13.25 per 16 MACs. The C version
- * below is the same computation (it runs on the host with NN_EMULATE_DSP). The out-of-line
- * loops (mac_1x4_aligned, mac_1x4_call) enter their unrolled loop in the middle instead (Duff's
- * device, a TBB on n % 4): no separate 1-2 prologue, 450 B less flash, one TBB per row; the
- * inlined loop keeps its prologue (conv1's short rows: the TBB would cost ~1 % of its cycles). */
+ * registers, 13 instructions per block, unrolled 8 times and entered in the middle for the
+ * nb % 8 first blocks (Duff's device): one ADD PC skips the (-nb) % 8 first blocks, which are
+ * 52 bytes each (13 32-bit instructions, checked at assembly), so a row costs 1 instruction
+ * before its blocks and 2 per 8 blocks (13.25 per 16 MACs), in 8 blocks of flash. The
+ * out-of-line loops (mac_1x4_aligned, mac_1x4_call) enter theirs by a TBB on n % 4, their
+ * blocks counted per call. The C version below is the same computation (it runs on the host
+ * with NN_EMULATE_DSP). */
 #define MAC_1X4_BLOCK_ASM                                                                      \
     "ldr    %[x], [%[w]], #4\n\t"                                                              \
     "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
@@ -49,41 +52,27 @@
     "subs   %[n], %[n], #1\n\t"                                                                \
     "bne    10b\n\t"                                                                           \
     "6:\n\t"
-#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
+#define MAC_1X4_PASSES(nb) (((nb) + 7) >> 3)
+#define MAC_1X4_SKIP(nb) ((uint32_t)(-(nb) & 7) * 52u)
+#define MAC_1X4(w, c, n, e, a0, a1, a2, a3)                                                    \
     do {                                                                                       \
-        uint32_t x_, e_;                                                                       \
+        uint32_t x_;                                                                           \
         __asm__ volatile(                                                                      \
-            "tst    %[n], #1\n\t"                                                              \
-            "beq    2f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "2:\n\t"                                                                           \
-            "lsls   %[e], %[n], #30\n\t"                                                       \
-            "bpl    3f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "3:\n\t"                                                                           \
-            "bcc    4f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "4:\n\t"                                                                           \
-            "lsrs   %[n], %[n], #3\n\t"                                                        \
-            "beq    6f\n\t"                                                                    \
-            "5:\n\t"                                                                           \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
+            "1:\n\t"                                                                           \
+            "add    pc, %[e]\n\t"        /* PC reads as label 1 + 4: block 10 */               \
+            "mov    r8, r8\n\t"          /* never runs */                                      \
+            "10:\n\t" MAC_1X4_BLOCK_ASM "11:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "12:\n\t" MAC_1X4_BLOCK_ASM "13:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "14:\n\t" MAC_1X4_BLOCK_ASM "15:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "16:\n\t" MAC_1X4_BLOCK_ASM "17:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "18:\n\t"                                                                          \
             "subs   %[n], %[n], #1\n\t"                                                        \
-            "bne    5b\n\t"                                                                    \
-            "6:\n\t"                                                                           \
+            "bne    10b\n\t"                                                                   \
+            ".if (10b - 1b != 4) || (18b - 10b != 8 * 52)\n\t"                                 \
+            ".error \"MAC_1X4: ADD PC needs 52-byte blocks 4 bytes after it\"\n\t"          \
+            ".endif\n\t"                                                                       \
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),         \
-              [c] "+r"(c), [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)                           \
+              [c] "+r"(c), [n] "+r"(n), [x] "=&r"(x_), [e] "+r"(e)                             \
             :                                                                                  \
             : "r8", "r9", "r10", "r11", "cc", "memory");                                       \
     } while (0)
@@ -143,13 +132,20 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_aligned(const int8_t *w, const i
 }
 #define NN_MAC_ALIGNED 1
 #else
-#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
+#define MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3)                                                  \
     do {                                                                                       \
         for (; n > 0; n--) {                                                                   \
             MAC_1X4_WORD(nn_read32(w), c, a0, a1, a2, a3);                                     \
             c += NN_COLW_STEP;                                                                 \
             w += 4;                                                                            \
         }                                                                                      \
+    } while (0)
+#define MAC_1X4_PASSES(nb) (nb)
+#define MAC_1X4_SKIP(nb) 0u
+#define MAC_1X4(w, c, n, e, a0, a1, a2, a3)                                                    \
+    do {                                                                                       \
+        (void)(e);                                                                             \
+        MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3);                                                 \
     } while (0)
 #endif
 
@@ -243,7 +239,7 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
         :
         : "r8", "r9", "r10", "r11", "cc", "memory");
 #else
-    MAC_1X4(w, c, n, a0, a1, a2, a3);
+    MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3);
 #endif
     acc[0] = a0;
     acc[1] = a1;
@@ -315,12 +311,15 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
         mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
         rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
     }
+    const int32_t passes = MAC_1X4_PASSES(nb);
+    const uint32_t skip = MAC_1X4_SKIP(nb);
     w -= pre;
     for (; b != b_end; b += bw, out++) {
         const int16_t *c = cols;
-        int32_t n = nb;
+        int32_t n = passes;
+        uint32_t e = skip;
         int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
-        MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
+        MAC_1X4(w, c, n, e, a0, a1, a2, a3);   /* w ends at the next row's start */
         w -= pre;
         rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
     }
