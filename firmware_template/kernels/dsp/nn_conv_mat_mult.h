@@ -20,10 +20,10 @@
  * registers, 13 instructions per block, unrolled 8 times and entered in the middle for the
  * nb % 8 first blocks (Duff's device): one ADD PC skips the (-nb) % 8 first blocks, which are
  * 52 bytes each (13 32-bit instructions, checked at assembly), so a row costs 1 instruction
- * before its blocks and 2 per 8 blocks (13.25 per 16 MACs), in 8 blocks of flash. The
- * out-of-line loops (mac_1x4_aligned, mac_1x4_call) enter theirs by a TBB on n % 4, their
- * blocks counted per call. The C version below is the same computation (it runs on the host
- * with NN_EMULATE_DSP). */
+ * before its blocks and 2 per 8 blocks (13.25 per 16 MACs), in 8 blocks of flash. mac_1x4_call
+ * enters its loop by a TBB on n % 4 (blocks counted per call); mac_1x4_aligned, the hottest
+ * loop, keeps a 1-2-4 prologue (a TBB costs small models' short aligned rows +0.4 % cycles).
+ * The C version below is the same computation (it runs on the host with NN_EMULATE_DSP). */
 #define MAC_1X4_BLOCK_ASM                                                                      \
     "ldr    %[x], [%[w]], #4\n\t"                                                              \
     "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
@@ -47,7 +47,8 @@
     "beq    6f\n\t"                                                                            \
     "tbb    [pc, %[e]]\n\t"                                                                    \
     "1:\n\t"                                                                                   \
-    ".byte  (10f - 1b) / 2, (13f - 1b) / 2, (12f - 1b) / 2, (11f - 1b) / 2\n\t"
+    ".byte  (10f - 1b) / 2, (13f - 1b) / 2, (12f - 1b) / 2, (11f - 1b) / 2\n\t"                \
+    ".p2align 2\n\t"   /* the branch targets word-aligned (no split fetch); never runs */
 #define DUFF_LOOP_END_ASM                                                                      \
     "subs   %[n], %[n], #1\n\t"                                                                \
     "bne    10b\n\t"                                                                           \
@@ -58,6 +59,7 @@
     do {                                                                                       \
         uint32_t x_;                                                                           \
         __asm__ volatile(                                                                      \
+            ".p2align 2\n\t"         /* the branch targets word-aligned: no split fetch */   \
             "1:\n\t"                                                                           \
             "add    pc, %[e]\n\t"        /* PC reads as label 1 + 4: block 10 */               \
             "mov    r8, r8\n\t"          /* never runs */                                      \
@@ -113,14 +115,28 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_aligned(const int8_t *w, const i
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     uint32_t x, y, e;
     __asm__ volatile(
-        "lsrs   %[n], %[n], #1\n\t"   /* n: the pairs; C: an odd block first */
-        "bcc    2f\n\t"
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
         MAC_1X4_BLOCK_ASM
         "2:\n\t"
-        DUFF4_ENTRY_ASM
-        "10:\n\t" MAC_1X4_PAIR_ASM "11:\n\t" MAC_1X4_PAIR_ASM
-        "12:\n\t" MAC_1X4_PAIR_ASM "13:\n\t" MAC_1X4_PAIR_ASM
-        DUFF_LOOP_END_ASM
+        "lsls   %[e], %[n], #30\n\t"   /* N: bit 1 (one pair), C: bit 2 (two pairs) */
+        "bpl    3f\n\t"
+        MAC_1X4_PAIR_ASM
+        "3:\n\t"
+        "bcc    4f\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "4:\n\t"
+        "lsrs   %[n], %[n], #3\n\t"
+        "beq    6f\n\t"
+        "5:\n\t"
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        MAC_1X4_PAIR_ASM
+        "subs   %[n], %[n], #1\n\t"
+        "bne    5b\n\t"
+        "6:\n\t"
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
           [n] "+r"(n), [x] "=&r"(x), [y] "=&r"(y), [e] "=&r"(e)
         :
