@@ -202,6 +202,9 @@ def test_conv2d_s8_random_matches_golden(lib):
     (5, 6, 6, 3, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 150, in_c % 4 != 0: pixel by pixel
     (5, 7, 3, 4, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 75 staged, quads across rows, a tail
     (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1)),  # K = 64: word-aligned rows (LDRD loop)
+    (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1)),  # K = 75 by kernel rows: inside, both borders
+    (5, 17, 2, 4, (2, 3), (1, 2), (0, 1), (1, 1)),  # in_c 2, stride 2 across a quad
+    (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1)),   # k 1, pad 2: spans wholly padding
 ])
 def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
     """Each DSP column builder (stage, byte stream, interior pairs) with the padding at in_zp,
