@@ -282,6 +282,32 @@ static NN_NOINLINE void im2col_quad_taps(const nn_conv_params *p, const int8_t *
 /* Stack bytes per pixel for gathering the small columns of a quad (four of them live). */
 #define NN_QSTAGE_MAX 128
 
+/* Rows of the quad stage (NN_QSTAGE_MAX + 4 bytes apart) from pixel q's run at src + q dx, by
+ * words: whole words up to `last` (run length - 4), then the word ending at the run's last byte
+ * (it may overlap the one before: nothing is read or written outside the runs). */
+static inline void copy4_runs(int8_t *at, const int8_t *src, int32_t dx, int32_t last)
+{
+    const int32_t dx2 = 2 * dx, dx3 = 3 * dx;
+    const int8_t *const end = src + last;
+    for (;;) {
+        const uint32_t w0 = nn_read32(src), w1 = nn_read32(src + dx);
+        const uint32_t w2 = nn_read32(src + dx2), w3 = nn_read32(src + dx3);
+        nn_write32(at, w0);
+        nn_write32(at + (NN_QSTAGE_MAX + 4), w1);
+        nn_write32(at + 2 * (NN_QSTAGE_MAX + 4), w2);
+        nn_write32(at + 3 * (NN_QSTAGE_MAX + 4), w3);
+        if (src == end)
+            return;
+        if (end - src < 4) {        /* the overlapping last word */
+            at += end - src;
+            src = end;
+        } else {
+            at += 4;
+            src += 4;
+        }
+    }
+}
+
 /* Bytes of a quad's input span in one row ((3 stride_w + k_w) pixels) that im2col_quad_small
  * pads on the stack when the quad meets the left or right border. */
 #define NN_QSPAN_MAX 128
@@ -326,14 +352,7 @@ static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t 
             }
             /* the four runs by words, the last word ending at the run's last byte (it may
              * overlap the previous one) */
-            for (i = 0;; i = i + 4 < last ? i + 4 : last) {
-                nn_write32(at + i, nn_read32(src + i));
-                nn_write32(at + (NN_QSTAGE_MAX + 4) + i, nn_read32(src + dx + i));
-                nn_write32(at + 2 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 2 * dx + i));
-                nn_write32(at + 3 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 3 * dx + i));
-                if (i == last)
-                    break;
-            }
+            copy4_runs(at, src, dx, last);
         }
     } else {
         for (q = 0; q < 4; q++)
