@@ -195,9 +195,6 @@ QUAD_SHAPES = [
     (3, 3, 8, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1),    # 4 pixels of 2 rows, K = 72
     (2, 3, 5, 3, (1, 2), (1, 1), (0, 0), (1, 1), 1),    # 4 pixels, K = 10 % 4 = 2
     (1, 2, 4, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 2 pixels: a tail quad only
-    (3, 2, 3, 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 3 < 4: every row builds its block
-    (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # K = 64: word-aligned rows (LDRD loop)
-    (3, 5, 72, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2),   # groups, K = 36 per group, 5 pixels
     # small windows by kernel rows (im2col_quad_small): one row's quads inside the input, at the
     # left / right border, rows above / below it; odd widths, in_c 1..4, strides in a quad
     (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1), 1),   # K = 75: conv1's shape, 13 wide
@@ -206,6 +203,9 @@ QUAD_SHAPES = [
     (5, 9, 3, 2, (3, 3), (1, 1), (1, 1), (2, 1), 1),    # dilated down: rows 2 apart
     (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1), 1),    # k 1, pad 2: spans wholly outside
     (3, 8, 10, 2, (1, 3), (1, 4), (0, 1), (1, 1), 1),   # span 150 B > NN_QSPAN_MAX: per pixel
+    (3, 2, 3, 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 3 < 4: every row builds its block
+    (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # K = 64: word-aligned rows (LDRD loop)
+    (3, 5, 72, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2),   # groups, K = 36 per group, 5 pixels
 ]
 
 
