@@ -17,9 +17,6 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
                          const int32_t *bias, int8_t *out, int16_t *scratch, nn_mat_mult_fn f)
 {
     const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G;
-    /* weight rows of ceil4(K) bytes, the K % 4 gap leading (kernels/q7_conv2d.py: weight_row):
-     * word-aligned, so every row takes the MAC loop's aligned entry */
-    const int32_t R = nn_ceil4(p->k_h * p->k_w * cin_g);
     int32_t g;
     for (g = 0; g < G; g++) {
         nn_conv_quads q;
@@ -27,10 +24,10 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
         while (nn_conv_quads_next(&q, scratch)) {
             int8_t *o = out + q.pix * p->out_c + g * cout_g;
             if (q.npx == 4)
-                f(weight + g * cout_g * R, bias + g * cout_g, cout_g, R, scratch, o, p->out_c,
+                f(weight + g * cout_g * q.R, bias + g * cout_g, cout_g, q.R, scratch, o, p->out_c,
                   p->out_shift, p->act_min, p->act_max);
             else
-                mat_mult_tail(f, weight + g * cout_g * R, bias + g * cout_g, cout_g, R,
+                mat_mult_tail(f, weight + g * cout_g * q.R, bias + g * cout_g, cout_g, q.R,
                               scratch, o, p->out_c, q.npx, p->out_shift, p->act_min, p->act_max, 1);
         }
     }

@@ -19,9 +19,6 @@ static void conv_general_s8(const nn_conv_s8_params *ps, const int8_t *in, const
     const nn_conv_params geo = nn_conv_geometry(ps);
     const nn_conv_params *p = &geo;
     const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G;
-    /* weight rows of ceil4(K) bytes, the K % 4 gap leading (kernels/q7_conv2d.py: weight_row):
-     * word-aligned, so every row takes the MAC loop's aligned entry */
-    const int32_t R = nn_ceil4(p->k_h * p->k_w * cin_g);
     const int32_t ozp = ps->out_zp, lo = ps->act_min, hi = ps->act_max;
     const uint32_t pad4 = (uint32_t)(uint8_t)ps->in_zp * 0x01010101u;  /* padding taps: in_zp */
     int32_t g;
@@ -32,9 +29,9 @@ static void conv_general_s8(const nn_conv_s8_params *ps, const int8_t *in, const
         while (nn_conv_quads_next(&q, scratch)) {
             int8_t *o = out + q.pix * p->out_c + g * cout_g;
             if (q.npx == 4)
-                f(weight + g * cout_g * R, cg, cout_g, R, scratch, o, p->out_c, ozp, lo, hi);
+                f(weight + g * cout_g * q.R, cg, cout_g, q.R, scratch, o, p->out_c, ozp, lo, hi);
             else
-                mat_mult_tail(f, weight + g * cout_g * R, cg, cout_g, R, scratch, o, p->out_c,
+                mat_mult_tail(f, weight + g * cout_g * q.R, cg, cout_g, q.R, scratch, o, p->out_c,
                               q.npx, ozp, lo, hi, NN_S8_CHAN);
         }
     }
