@@ -62,6 +62,28 @@ def test_s8_entry_follows_the_dsp_epilogue_rule():
     assert s8_symbol([-9] * 4, (-5, 127), groups=4) == "nn_conv2d_s8"  # depthwise
 
 
+def test_dsp_weight_rows_are_padded_to_words_at_generation_time():
+    """The DSP variant's general conv reads rows of ceil4(K), the K % 4 gap leading (its im2col
+    columns' gap); every other variant, and the depthwise loop, rows of K (Kernel.pack)."""
+    from nnbuild.kernels.q7_conv2d import weight_row
+    from nnbuild.lower import lower
+
+    g = relu_net().g
+    plain = {s.name: s.arrays["weight"] for s in lower(g, "ref") if s.op.startswith("conv2d")}
+    for isa in ("ref", "mla", "thumb1", "mve", kernels.ANY_ISA, "dsp"):
+        for s in lower(g, isa):
+            if s.op.startswith("conv2d"):
+                w = s.arrays["weight"].reshape(len(s.arrays["weight"]), -1)
+                k = plain[s.name][0].size
+                gap = (-k) % 4 if isa == "dsp" else 0            # c1: K = 27 -> 28; c2: K = 72
+                assert w.shape[1] == k + gap == weight_row(s.params, isa), (isa, s.name)
+                assert not w[:, :gap].any()
+                assert np.array_equal(w[:, gap:], plain[s.name].reshape(len(w), -1)), (isa, s.name)
+    dw = {"k_h": 3, "k_w": 3, "in_c": 8, "groups": 8}
+    assert weight_row(dw, "dsp") == 9                             # depthwise: the direct loop
+    assert weight_row(dict(dw, groups=2), "dsp") == 36 and weight_row(dict(dw, groups=4), "dsp") == 20
+
+
 def _linked_symbols(g, tmp_path, target, memory):
     t = targets.get_target(target)
     steps, _, paths = generate_model(g, tmp_path, "relu_net", memory=memory, isa=csources.isa_for(t))

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, needs_arm
 from nnbuild import csources, hostcc, ir, kernels, targets
+from nnbuild.kernels.q7_conv2d import pack_weight
 from nnbuild.quantize.q7 import golden
 
 KINC = csources.kernel_include_dirs()
@@ -41,11 +42,14 @@ def _ptr(a):
 
 
 def host_kernels(isa):
-    """The kernels of ISA variant `isa` as a host library (dsp and later ones emulated)."""
+    """The kernels of ISA variant `isa` as a host library (dsp and later ones emulated); its
+    `nn_isa` names the variant (the weight layout its convolutions read: pack_weight)."""
     defines = [] if isa == "ref" else ["NN_EMULATE_DSP"]
     path = hostcc.build_shared(csources.kernel_sources(isa), ROOT / "build" / "test_kernels",
                                include_dirs=KINC, defines=defines)
-    return hostcc.load(path)
+    lib = hostcc.load(path)
+    lib.nn_isa = isa
+    return lib
 
 
 @pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
@@ -93,7 +97,18 @@ def conv_scratch_bytes(kh, kw, cin_g, isa=None):
     return max(need.values()) if isa is None else need[isa]
 
 
-def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
+def conv_weight(w, c, groups, isa, off=0):
+    """w (out_c, k_h, k_w, cin_g) in the layout of the `isa` variant (the generator's
+    pack_weight), starting `off` bytes into a word-aligned buffer."""
+    packed = pack_weight(w, dict(k_h=w.shape[1], k_w=w.shape[2], in_c=c, groups=groups), isa).reshape(-1)
+    buf = np.zeros(packed.size + off, np.int8)   # numpy's buffers: 16-byte aligned
+    buf[off:] = packed
+    return buf[off:]
+
+
+def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act, off=0):
+    """w: (out_c, k_h, k_w, cin_g), passed in the library's variant's layout, `off` bytes off
+    word alignment."""
     h, wd, c = x.shape
     o, kh, kw, _ = w.shape
     oh = ir.conv_output_size(h, kh, stride[0], pad[0], dil[0])
@@ -105,7 +120,7 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     scratch_n = lib.nn_conv2d_q7_scratch_bytes(ctypes.byref(p)) // 2  # in int16 elements
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
+    w = conv_weight(w, c, groups, lib.nn_isa, off)
     b = np.ascontiguousarray(b, dtype=np.int32)
     lib.nn_conv2d_q7(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out), _ptr(scratch))
     _intact(out, oh * ow * o)
@@ -195,6 +210,14 @@ QUAD_SHAPES = [
     (3, 3, 8, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1),    # 4 pixels of 2 rows, K = 72
     (2, 3, 5, 3, (1, 2), (1, 1), (0, 0), (1, 1), 1),    # 4 pixels, K = 10 % 4 = 2
     (1, 2, 4, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 2 pixels: a tail quad only
+    # small windows by kernel rows (im2col_quad_small): one row's quads inside the input, at the
+    # left / right border, rows above / below it; odd widths, in_c 1..4, strides in a quad
+    (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1), 1),   # K = 75: conv1's shape, 13 wide
+    (7, 11, 1, 3, (3, 5), (2, 1), (1, 2), (1, 1), 1),   # in_c 1, stride 2 down
+    (5, 17, 2, 4, (2, 3), (1, 2), (0, 1), (1, 1), 1),   # in_c 2, stride 2 across a quad
+    (5, 9, 3, 2, (3, 3), (1, 1), (1, 1), (2, 1), 1),    # dilated down: rows 2 apart
+    (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1), 1),    # k 1, pad 2: spans wholly outside
+    (3, 8, 10, 2, (1, 3), (1, 4), (0, 1), (1, 1), 1),   # span 150 B > NN_QSPAN_MAX: per pixel
     (3, 2, 3, 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 3 < 4: every row builds its block
     (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # K = 64: word-aligned rows (LDRD loop)
     (3, 5, 72, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2),   # groups, K = 36 per group, 5 pixels
@@ -214,9 +237,7 @@ def test_conv2d_quad_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil, gr
     for shift, act in ((8, (0, 127)), (7, (-128, 127)), (5, (-20, 90))):
         want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
         for off in (0, 1):   # the weights where the generator puts them, and misaligned
-            buf = np.zeros(wt.size + off, np.int8)
-            buf[off:] = wt.reshape(-1)
-            got = run_conv(lib, x, buf[off:].reshape(wt.shape), b, stride, pad, dil, groups, shift, act)
+            got = run_conv(lib, x, wt, b, stride, pad, dil, groups, shift, act, off)
             assert np.array_equal(got, want), (shift, act, off)
 
 
@@ -549,8 +570,9 @@ def _c_array(ctype, name, values):
     return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
 
 
-def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
-    """C source: kernels run on embedded cases; main returns the number of mismatching cases."""
+def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref"):
+    """C source: kernels run on embedded cases (conv weights in the `isa` variant's layout);
+    main returns the number of mismatching cases."""
     rng = np.random.default_rng(2024)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
     calls, max_out, max_scratch = [], 1, 2
@@ -576,7 +598,9 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
         (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
         off = 1 if i in misaligned else 0
         src += [_c_array("int8_t", f"cx{i}", x),
-                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])),
+                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8),
+                                                            pack_weight(w, dict(k_h=kh, k_w=kw, in_c=c, groups=groups),
+                                                                        isa).reshape(-1)])),
                 _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
@@ -631,7 +655,8 @@ def test_kernels_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
     template = csources.TEMPLATE_DIR
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4"))
+    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4",
+                                                         isa=csources.isa_for(t)))
     elf = tmp_path / "kernels.elf"
     platform = [s for s in csources.app_sources() if s.name == "platform.c"]
     sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",

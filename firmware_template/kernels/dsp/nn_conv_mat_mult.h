@@ -318,8 +318,9 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
     /* K % 4 != 0: the column's first block starts pre values before the K values, so the inlined
      * loop reads each weight row from pre bytes before its start (the previous row's last
      * weights, against zeros); mac_row takes the rows where that is not allowed, and all rows of
-     * the aligned layers (nb >= 16) and of the rare epilogues. */
-    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 16)
+     * the aligned layers of nb >= 48 blocks (LDRD saves 0.75 a block, the call costs ~36 a row:
+     * measured on cifar's conv1, nb = 19) and of the rare epilogues. */
+    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 48)
                                 ? b_end : pre != 0 ? b + bw : b;
     for (; b != b_call; b += bw, out++, w += K) {
         int32_t acc[4];
@@ -345,13 +346,15 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
  * fused ReLU (nn_round_shift2, SSAT/USAT clamp), 0: anything else through nn_requant; s8 (b:
  * the channel records, nn_int8.h; s: the output zero point) with shifts in -22..-1 (rq_right)
  * 3: no activation, 5: fused relu; 4: anything else through nn_requant_s8. The usual ones (1, 2,
- * 3, 5) inline the MAC loop. */
+ * 3, 5) inline the MAC loop. K: the weight row's length, a multiple of 4 (the rows of
+ * ceil4(K) the generator lays out, kernels/q7_conv2d.py: weight_row); saying so (K & ~3) lets the
+ * compiler drop the K % 4 != 0 paths (first_word, the built first rows): 288 B per instance. */
 #define NN_MAT_MULT_INSTANCE(name, mode_, inl_)                                                \
     static NN_NOINLINE NN_MAYBE_UNUSED void                                                    \
     name(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K, const int16_t *cols,      \
          int8_t *out, int32_t pstride, int32_t s, int32_t lo, int32_t hi)                      \
     {                                                                                          \
-        mat_mult_4px_body(w, b, n_oc, K, cols, out, pstride, s, lo, hi, mode_, inl_);          \
+        mat_mult_4px_body(w, b, n_oc, K & ~3, cols, out, pstride, s, lo, hi, mode_, inl_);     \
     }
 NN_MAT_MULT_INSTANCE(mat_mult_4px_requant, 0, 0)
 NN_MAT_MULT_INSTANCE(mat_mult_4px_int8, 1, 1)

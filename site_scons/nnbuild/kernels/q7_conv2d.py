@@ -59,9 +59,39 @@ SCRATCH = {
 }
 
 
+def taps(p):
+    """K: the weights of one output channel (k_h * k_w * in_c / groups)."""
+    return p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+
+
 def scratch(p, isa):
-    k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+    k = taps(p)
     return SCRATCH[isa](k, -(-k // 4) * 4)
+
+
+# The weight layout each ISA variant's conv entries read (nn_conv2d_q7 / _s8 and their _relu,
+# _rows forms): one row per output channel of its K weights in (k_h, k_w, cin_g) order, rows of
+# K bytes, except in the DSP variant's general (not depthwise) loop, whose rows are ceil4(K)
+# bytes, the K % 4 gap as leading zeros (where its im2col columns have the gap,
+# common/nn_dsp.h): every row is then word-aligned and takes the MAC loop's aligned (LDRD)
+# entry. Identical when K % 4 == 0; conv1's K = 75: 32 B more flash. A model generated for
+# ANY_ISA has the plain layout (ref, mla, thumb1, mve); the DSP variant needs its own.
+def weight_row(p, isa):
+    """Bytes of one output channel's weight row in the `isa` variant's layout."""
+    k = taps(p)
+    return -(-k // 4) * 4 if isa == "dsp" and not is_depthwise(p) else k
+
+
+def pack_weight(weight, p, isa):
+    """weight (out_c, k_h, k_w, cin_g) as the `isa` variant reads it (weight_row): generated
+    models and the kernel tests both lay it out here."""
+    w = weight.reshape(weight.shape[0], -1)
+    gap = weight_row(p, isa) - w.shape[1]
+    return np.pad(w, ((0, 0), (gap, 0))) if gap else weight
+
+
+def pack(p, arrays, isa):
+    return dict(arrays, weight=pack_weight(arrays["weight"], p, isa))
 
 
 # The entry lower() picked: nn_conv2d_q7_relu for a general layer whose epilogue is the fused
@@ -78,4 +108,4 @@ def emit_rows(s, ctx, b):
 
 
 register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch,
-                rows=Rows("conv", emit_rows)))
+                rows=Rows("conv", emit_rows), pack=pack))

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import NnbuildError
 from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_range, where
-from .q7_conv2d import geometry, is_depthwise, scratch
+from .q7_conv2d import geometry, is_depthwise, pack, scratch
 
 SCHEME = "int8"
 
@@ -90,4 +90,4 @@ def emit_rows(s, ctx, b):
 
 
 register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch,
-                rows=Rows("conv", emit_rows)))
+                rows=Rows("conv", emit_rows), pack=pack))
