@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, needs_arm
 from nnbuild import csources, hostcc, ir, kernels, targets
-from nnbuild.kernels.q7_conv2d import pack_weight
+from nnbuild.kernels.q7_conv2d import pack_weight, quad_entry
 from nnbuild.quantize.q7 import golden
 
 KINC = csources.kernel_include_dirs()
@@ -131,7 +131,19 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act, off=0):
         _intact(out2, oh * ow * o)
         _intact(scratch, scratch_n, 0x5A5A)
         assert np.array_equal(out2, out), "nn_conv2d_q7_relu differs from nn_conv2d_q7"
+        if quad_entry(conv_geo(p)):   # the entry of those whose quads go by rows or taps
+            out2 = _guarded(oh * ow * o)
+            lib.nn_conv2d_q7_relu_quad(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out2), _ptr(scratch))
+            _intact(out2, oh * ow * o)
+            _intact(scratch, scratch_n, 0x5A5A)
+            assert np.array_equal(out2, out), "nn_conv2d_q7_relu_quad differs from nn_conv2d_q7"
     return out[:oh * ow * o].reshape(oh, ow, o)
+
+
+def conv_geo(p):
+    """The geometry fields of an nn_conv_params (ctypes) as kernels/q7_conv2d.py names them."""
+    return {k: getattr(p, k) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+                                       "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w", "groups")}
 
 
 def relu_entry(groups, in_c, shift, act):
@@ -224,7 +236,29 @@ QUAD_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil,groups", QUAD_SHAPES)
+# layers of the _quad entries (kernels/q7_conv2d.py: quad_entry, dsp/nn_conv_rows4.h): out_w % 4
+# == 0; quads by kernel rows (K <= 128) at borders, strided across, dilated down, in_c 1; by taps
+# (K > 128) with padding, dilation across, groups
+QUAD_ENTRY_SHAPES = [
+    (6, 8, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1), 1),    # K = 75: conv1's window
+    (7, 16, 1, 3, (3, 5), (2, 2), (1, 2), (2, 1), 1),   # in_c 1, stride 2, dilated down
+    (4, 4, 8, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 8, one quad
+    (5, 8, 16, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),   # K = 144 by taps, borders
+    (6, 12, 16, 2, (3, 3), (1, 1), (2, 2), (2, 2), 1),  # taps dilated across
+    (6, 7, 32, 3, (3, 3), (1, 2), (1, 1), (1, 1), 2),   # groups of 16 channels, stride 2
+]
+
+
+def test_quad_entry_shapes_take_the_quad_entry():
+    """The shapes below do exercise nn_conv2d_q7_relu_quad (run_conv calls it when quad_entry)."""
+    for h, w, c, o, k, stride, pad, dil, groups in QUAD_ENTRY_SHAPES:
+        ow = ir.conv_output_size(w, k[1], stride[1], pad[1], dil[1])
+        assert quad_entry(dict(in_h=h, in_w=w, in_c=c, out_w=ow, k_h=k[0], k_w=k[1], stride_w=stride[1],
+                               dil_w=dil[1], groups=groups))
+    assert not quad_entry(dict(in_h=4, in_w=4, in_c=64, out_w=4, k_h=1, k_w=1, stride_w=1, dil_w=1, groups=1))
+
+
+@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil,groups", QUAD_SHAPES + QUAD_ENTRY_SHAPES)
 def test_conv2d_quad_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil, groups):
     """Shapes that send output pixel quads through each column builder of the DSP path (small
     windows staged, taps inside / outside / mixed, pixel by pixel, quads across rows, tails of
@@ -587,6 +621,11 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
     # the DSP path's quad builders and MAC entries (test_conv2d_quad_paths_match_golden); with
     # misalign (m4: the dsp variant), the last ones with the weights one byte off word alignment
     # (the LDRD loop must not take them)
+    for h, wd, c, o, k, stride, pad, dil, groups in QUAD_ENTRY_SHAPES:   # the _quad entry too
+        cases.append((rng.integers(-128, 128, (h, wd, c)).astype(np.int8),
+                      rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8),
+                      rng.integers(-(1 << 16), 1 << 16, o * groups).astype(np.int32),
+                      stride, pad, dil, groups, 8, (0, 127)))
     for h, wd, c, o, k, stride, pad, dil, groups in QUAD_SHAPES:
         cases.append((rng.integers(-128, 128, (h, wd, c)).astype(np.int8),
                       rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8),
@@ -611,6 +650,12 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
             calls.append(f"memset(out, 0x5A, {want.size}); "
                          f"nn_conv2d_q7_relu(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
                          f"bad += check(\"conv_relu\", {i}, cy{i}, {want.size});")
+            geo = dict(in_h=h, in_w=wd, in_c=c, out_w=want.shape[1], k_h=kh, k_w=kw, stride_w=stride[1],
+                       dil_w=dil[1], groups=groups)
+            if quad_entry(geo):
+                calls.append(f"memset(out, 0x5A, {want.size}); "
+                             f"nn_conv2d_q7_relu_quad(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
+                             f"bad += check(\"conv_quad\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
     for i in range(n_fc):

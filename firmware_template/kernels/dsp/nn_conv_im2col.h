@@ -95,7 +95,7 @@ static void stage_window(const nn_conv_params *p, const int8_t *in, int32_t oy, 
  * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
  * on the stack (stage_window) and widened in one aligned pass; the others go through the
  * byte-stream writer, whose word path handles aligned runs at full speed. */
-static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
+static NN_MAYBE_UNUSED void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
                    int32_t cin_g, int16_t *dst, uint32_t pad4)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
@@ -312,53 +312,67 @@ static inline void copy4_runs(int8_t *at, const int8_t *src, int32_t dx, int32_t
  * pads on the stack when the quad meets the left or right border. */
 #define NN_QSPAN_MAX 128
 
+/* The by-rows path of im2col_quad_small (its row condition holds: four pixels (oy, ox0 + q) of
+ * one output row of a dense layer, dilation 1 across, kernel rows of 4+ bytes, a span of
+ * (3 stride_w + k_w) pixels <= NN_QSPAN_MAX bytes): pixel q's run is the span's bytes from
+ * q * stride_w * C, read from the input row, or from the span padded on the stack when the quad
+ * meets a border (once per kernel row, not per pixel and tap). Its own function so that an entry
+ * whose layers all meet the condition (nn_conv_rows4.h) links neither stage_window nor im2col. */
+static NN_NOINLINE void im2col_quad_small_rows(const nn_conv_params *p, const int8_t *in, int32_t oy0,
+                                               int32_t ox0, int32_t K, int16_t *dst, uint32_t pad4)
+{
+    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * C;
+    const int32_t pre = (-K) & 3, sw = p->stride_w, dx = sw * C, npx = 3 * sw + KW;
+    int8_t span[NN_QSPAN_MAX + 4] __attribute__((aligned(4)));
+    const int32_t ix0 = ox0 * sw - p->pad_w, iy0 = oy0 * p->stride_h - p->pad_h;
+    const int32_t x0 = ix0 < 0 ? -ix0 : 0, x1 = ix0 + npx > W ? W - ix0 : npx;
+    const int32_t last = row_len - 4;
+    int8_t *at = st[0] + pre;
+    int32_t ky, i, q;
+    for (q = 0; q < 4; q++)
+        nn_write32(st[q], pad4 << (8 * pre));   /* zeros in front of the first block */
+    for (ky = 0; ky < p->k_h; ky++, at += row_len) {
+        const int32_t iy = iy0 + ky * p->dil_h, row_in = iy >= 0 && iy < p->in_h;
+        const int8_t *src = span;
+        if (row_in && x0 == 0 && x1 == npx) {
+            src = in + (iy * W + ix0) * C;
+        } else {
+            for (i = 0; i < npx * C; i += 4) {
+                nn_write32(span + i, pad4);
+                NN_AFTER(i, i);
+            }
+            if (row_in && x0 < x1)
+                copy_run(span + x0 * C, in + (iy * W + ix0 + x0) * C, (x1 - x0) * C);
+        }
+        /* the four runs by words, the last word ending at the run's last byte (it may
+         * overlap the previous one) */
+        copy4_runs(at, src, dx, last);
+    }
+    widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
+}
+
 /* The columns of small windows (K <= NN_QSTAGE_MAX, any layout: e.g. RGB input, whose blocks do
  * not line up with the kernel rows) of four pixels (oy[q], ox[q]): each window is gathered in
  * natural int8 order on the stack ((-K) & 3 zeros in front), then all four are widened in one
- * pass. Four pixels of one output row of a dense layer go by kernel rows: pixel q's run is the
- * span's bytes from q * stride_w * C, read from the input row, or from the span padded on the
- * stack when the quad meets a border (once per kernel row, not per pixel and tap); other quads
- * pixel by pixel (stage_window). */
-static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
+ * pass. Four pixels of one output row of a dense layer go by kernel rows
+ * (im2col_quad_small_rows); other quads pixel by pixel (stage_window). */
+static NN_NOINLINE NN_MAYBE_UNUSED void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
                               const int32_t *ox, int32_t g, int32_t cin_g, int32_t K,
                               int16_t *dst, uint32_t pad4)
 {
-    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
-    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
-    const int32_t pre = (-K) & 3, sw = p->stride_w, dx = sw * C, npx = 3 * sw + KW;
-    int32_t q;
+    const int32_t C = p->in_c, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t npx = 3 * p->stride_w + KW;
     if (p->dil_w == 1 && cin_g == C && row_len >= 4 && oy[3] == oy[0] && ox[3] == ox[0] + 3
         && npx * C <= NN_QSPAN_MAX) {
-        int8_t span[NN_QSPAN_MAX + 4] __attribute__((aligned(4)));
-        const int32_t ix0 = ox[0] * sw - p->pad_w, iy0 = oy[0] * p->stride_h - p->pad_h;
-        const int32_t x0 = ix0 < 0 ? -ix0 : 0, x1 = ix0 + npx > W ? W - ix0 : npx;
-        const int32_t last = row_len - 4;
-        int8_t *at = st[0] + pre;
-        int32_t ky, i;
-        for (q = 0; q < 4; q++)
-            nn_write32(st[q], pad4 << (8 * pre));   /* zeros in front of the first block */
-        for (ky = 0; ky < p->k_h; ky++, at += row_len) {
-            const int32_t iy = iy0 + ky * p->dil_h, row_in = iy >= 0 && iy < p->in_h;
-            const int8_t *src = span;
-            if (row_in && x0 == 0 && x1 == npx) {
-                src = in + (iy * W + ix0) * C;
-            } else {
-                for (i = 0; i < npx * C; i += 4) {
-                    nn_write32(span + i, pad4);
-                    NN_AFTER(i, i);
-                }
-                if (row_in && x0 < x1)
-                    copy_run(span + x0 * C, in + (iy * W + ix0 + x0) * C, (x1 - x0) * C);
-            }
-            /* the four runs by words, the last word ending at the run's last byte (it may
-             * overlap the previous one) */
-            copy4_runs(at, src, dx, last);
-        }
+        im2col_quad_small_rows(p, in, oy[0], ox[0], K, dst, pad4);
     } else {
+        int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+        int32_t q;
         for (q = 0; q < 4; q++)
             stage_window(p, in, oy[q], ox[q], g, cin_g, K, st[q], pad4);
+        widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
     }
-    widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
 }
 
 #endif
