@@ -210,6 +210,8 @@ def test_conv2d_s8_random_matches_golden(lib):
     (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1)),  # K = 75 by kernel rows: inside, both borders
     (5, 17, 2, 4, (2, 3), (1, 2), (0, 1), (1, 1)),  # in_c 2, stride 2 across a quad
     (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1)),   # k 1, pad 2: spans wholly padding
+    (7, 16, 1, 3, (3, 5), (2, 2), (1, 2), (2, 1)),  # the _quad entry by rows: stride 2, dilated down
+    (6, 12, 16, 2, (3, 3), (1, 1), (2, 2), (2, 2)), # the _quad entry by taps, dilated across
 ])
 def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
     """Each DSP column builder (stage, byte stream, interior pairs) with the padding at in_zp,
