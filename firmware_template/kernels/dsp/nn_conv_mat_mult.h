@@ -319,13 +319,18 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
      * loop reads each weight row from pre bytes before its start (the previous row's last
      * weights, against zeros); mac_row takes the rows where that is not allowed, and all rows of
      * the aligned layers of nb >= 48 blocks (LDRD saves 0.75 a block, the call costs ~36 a row:
-     * measured on cifar's conv1, nb = 19) and of the rare epilogues. */
+     * measured on cifar's conv1, nb = 19) and of the rare epilogues; the usual epilogues call
+     * mac_1x4_aligned directly (their b_call rows are word-aligned), so a firmware of them links
+     * neither mac_row nor mac_1x4_call (-272 B on cifar10_m4). */
     const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 48)
                                 ? b_end : pre != 0 ? b + bw : b;
     for (; b != b_call; b += bw, out++, w += K) {
         int32_t acc[4];
         acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-        mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
+        if (inl && pre == 0)   /* here b_call leaves only word-aligned rows: no test, no other loop */
+            mac_1x4_aligned(w, cols, nb, acc);
+        else
+            mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
         rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
     }
     const int32_t passes = MAC_1X4_PASSES(nb);
