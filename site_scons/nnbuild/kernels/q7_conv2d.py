@@ -94,9 +94,10 @@ def scratch(p, isa):
 # _rows forms): one row per output channel of its K weights in (k_h, k_w, cin_g) order, rows of
 # K bytes, except in the DSP variant's general (not depthwise) loop, whose rows are ceil4(K)
 # bytes, the K % 4 gap as leading zeros (where its im2col columns have the gap,
-# common/nn_dsp.h): every row is then word-aligned and takes the MAC loop's aligned (LDRD)
-# entry. Identical when K % 4 == 0; conv1's K = 75: 32 B more flash. A model generated for
-# ANY_ISA has the plain layout (ref, mla, thumb1, mve); the DSP variant needs its own.
+# common/nn_dsp.h): every row is then word-aligned, so the MAC loop has no K % 4 paths (less
+# code) and long rows take its LDRD loop. Identical when K % 4 == 0; conv1's K = 75: 32 B more.
+# A model generated for ANY_ISA has the plain layout (ref, mla, thumb1, mve); the DSP variant
+# needs its own.
 def weight_row(p, isa):
     """Bytes of one output channel's weight row in the `isa` variant's layout."""
     k = taps(p)
