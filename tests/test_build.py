@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, needs_arm, needs_qemu
+from nnbuild import csources
 
 SCONS = str(ROOT / ".venv" / "bin" / "scons") if (ROOT / ".venv" / "bin" / "scons").exists() else "scons"
 
@@ -99,6 +100,14 @@ def test_default_build_outputs_and_nothing_to_do_twice(repo):
     assert {"import sample_digits", "quantize sample_digits", "codegen sample_digits"} <= steps(first)
     second = scons(repo, "target=m4")
     assert steps(second) == set(), second.stdout
+    # sources.json kernels.size: those files only are built for size (the compiler records its flags)
+    def flags(rel):
+        obj = repo / "build" / "m4" / "fw" / rel.replace(".c", ".o")
+        info = subprocess.run(["arm-none-eabi-readelf", "--debug-dump=info", str(obj)],
+                              capture_output=True, text=True, check=True).stdout
+        return next(ln for ln in info.splitlines() if "DW_AT_producer" in ln).split()
+    assert "-Os" in flags("kernels/dsp/nn_avgpool_q7.c") and csources.built_for_size("kernels/dsp/nn_avgpool_q7.c")
+    assert "-Os" not in flags("kernels/dsp/nn_conv2d_q7.c")
 
 
 def test_targets_built_in_turn_keep_their_own_generated_code(repo):

@@ -74,6 +74,8 @@ def _broken(mutate):
     (lambda d: d["kernels"]["isa"]["ref"]["sources"].append("../x.c"), "kernels.isa.ref.sources"),
     (lambda d: d["app"]["sources"].append("app/nn_app.h"), "app.sources"),
     (lambda d: d["kernels"].update(include_dirs="kernels"), "kernels.include_dirs"),
+    (lambda d: d["kernels"].update(size="kernels/dsp/nn_avgpool_q7.c"), "kernels.size"),
+    (lambda d: d["kernels"].update(size=["kernels/dsp/nn_lrn_q7.c"]), "kernels.size: 'kernels/dsp/nn_lrn_q7.c'"),
 ])
 def test_malformed_list_names_the_place(mutate, where):
     with pytest.raises(NnbuildError) as e:

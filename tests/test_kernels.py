@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, needs_arm
 from nnbuild import csources, hostcc, ir, kernels, targets
+from nnbuild.kernels.q7_conv2d import pack_weight, quad_entry
 from nnbuild.quantize.q7 import golden
 
 KINC = csources.kernel_include_dirs()
@@ -42,11 +43,14 @@ def _ptr(a):
 
 
 def host_kernels(isa):
-    """The kernels of ISA variant `isa` as a host library (dsp and later ones emulated)."""
+    """The kernels of ISA variant `isa` as a host library (dsp and later ones emulated); its
+    `nn_isa` names the variant (the weight layout its convolutions read: pack_weight)."""
     defines = [] if isa == "ref" else ["NN_EMULATE_DSP"]
     path = hostcc.build_shared(csources.kernel_sources(isa), ROOT / "build" / "test_kernels",
                                include_dirs=KINC, defines=defines)
-    return hostcc.load(path)
+    lib = hostcc.load(path)
+    lib.nn_isa = isa
+    return lib
 
 
 @pytest.fixture(scope="module", params=csources.host_isas())   # mve: QEMU only
@@ -94,7 +98,18 @@ def conv_scratch_bytes(kh, kw, cin_g, isa=None):
     return max(need.values()) if isa is None else need[isa]
 
 
-def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
+def conv_weight(w, c, groups, isa, off=0):
+    """w (out_c, k_h, k_w, cin_g) in the layout of the `isa` variant (the generator's
+    pack_weight), starting `off` bytes into a word-aligned buffer."""
+    packed = pack_weight(w, dict(k_h=w.shape[1], k_w=w.shape[2], in_c=c, groups=groups), isa).reshape(-1)
+    buf = np.zeros(packed.size + off, np.int8)   # numpy's buffers: 16-byte aligned
+    buf[off:] = packed
+    return buf[off:]
+
+
+def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act, off=0):
+    """w: (out_c, k_h, k_w, cin_g), passed in the library's variant's layout, `off` bytes off
+    word alignment."""
     h, wd, c = x.shape
     o, kh, kw, _ = w.shape
     oh = ir.conv_output_size(h, kh, stride[0], pad[0], dil[0])
@@ -106,7 +121,7 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
     scratch_n = lib.nn_conv2d_q7_scratch_bytes(ctypes.byref(p)) // 2  # in int16 elements
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
     x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
+    w = conv_weight(w, c, groups, lib.nn_isa, off)
     b = np.ascontiguousarray(b, dtype=np.int32)
     lib.nn_conv2d_q7(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out), _ptr(scratch))
     _intact(out, oh * ow * o)
@@ -117,7 +132,19 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act):
         _intact(out2, oh * ow * o)
         _intact(scratch, scratch_n, 0x5A5A)
         assert np.array_equal(out2, out), "nn_conv2d_q7_relu differs from nn_conv2d_q7"
+        if quad_entry(conv_geo(p)):   # the entry of those whose quads go by rows or taps
+            out2 = _guarded(oh * ow * o)
+            lib.nn_conv2d_q7_relu_quad(ctypes.byref(p), _ptr(x), _ptr(w), _ptr(b), _ptr(out2), _ptr(scratch))
+            _intact(out2, oh * ow * o)
+            _intact(scratch, scratch_n, 0x5A5A)
+            assert np.array_equal(out2, out), "nn_conv2d_q7_relu_quad differs from nn_conv2d_q7"
     return out[:oh * ow * o].reshape(oh, ow, o)
+
+
+def conv_geo(p):
+    """The geometry fields of an nn_conv_params (ctypes) as kernels/q7_conv2d.py names them."""
+    return {k: getattr(p, k) for k in ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+                                       "stride_h", "stride_w", "pad_h", "pad_w", "dil_h", "dil_w", "groups")}
 
 
 def relu_entry(groups, in_c, shift, act):
@@ -196,13 +223,43 @@ QUAD_SHAPES = [
     (3, 3, 8, 2, (3, 3), (2, 2), (1, 1), (1, 1), 1),    # 4 pixels of 2 rows, K = 72
     (2, 3, 5, 3, (1, 2), (1, 1), (0, 0), (1, 1), 1),    # 4 pixels, K = 10 % 4 = 2
     (1, 2, 4, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # 2 pixels: a tail quad only
+    # small windows by kernel rows (im2col_quad_small): one row's quads inside the input, at the
+    # left / right border, rows above / below it; odd widths, in_c 1..4, strides in a quad
+    (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1), 1),   # K = 75: conv1's shape, 13 wide
+    (7, 11, 1, 3, (3, 5), (2, 1), (1, 2), (1, 1), 1),   # in_c 1, stride 2 down
+    (5, 17, 2, 4, (2, 3), (1, 2), (0, 1), (1, 1), 1),   # in_c 2, stride 2 across a quad
+    (5, 9, 3, 2, (3, 3), (1, 1), (1, 1), (2, 1), 1),    # dilated down: rows 2 apart
+    (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1), 1),    # k 1, pad 2: spans wholly outside
+    (3, 8, 10, 2, (1, 3), (1, 4), (0, 1), (1, 1), 1),   # span 150 B > NN_QSPAN_MAX: per pixel
     (3, 2, 3, 5, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 3 < 4: every row builds its block
     (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1), 1),   # K = 64: word-aligned rows (LDRD loop)
     (3, 5, 72, 2, (1, 1), (1, 1), (0, 0), (1, 1), 2),   # groups, K = 36 per group, 5 pixels
 ]
 
 
-@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil,groups", QUAD_SHAPES)
+# layers of the _quad entries (kernels/q7_conv2d.py: quad_entry, dsp/nn_conv_rows4.h): out_w % 4
+# == 0; quads by kernel rows (K <= 128) at borders, strided across, dilated down, in_c 1; by taps
+# (K > 128) with padding, dilation across, groups
+QUAD_ENTRY_SHAPES = [
+    (6, 8, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1), 1),    # K = 75: conv1's window
+    (7, 16, 1, 3, (3, 5), (2, 2), (1, 2), (2, 1), 1),   # in_c 1, stride 2, dilated down
+    (4, 4, 8, 2, (1, 1), (1, 1), (0, 0), (1, 1), 1),    # K = 8, one quad
+    (5, 8, 16, 4, (3, 3), (1, 1), (1, 1), (1, 1), 1),   # K = 144 by taps, borders
+    (6, 12, 16, 2, (3, 3), (1, 1), (2, 2), (2, 2), 1),  # taps dilated across
+    (6, 7, 32, 3, (3, 3), (1, 2), (1, 1), (1, 1), 2),   # groups of 16 channels, stride 2
+]
+
+
+def test_quad_entry_shapes_take_the_quad_entry():
+    """The shapes below do exercise nn_conv2d_q7_relu_quad (run_conv calls it when quad_entry)."""
+    for h, w, c, o, k, stride, pad, dil, groups in QUAD_ENTRY_SHAPES:
+        ow = ir.conv_output_size(w, k[1], stride[1], pad[1], dil[1])
+        assert quad_entry(dict(in_h=h, in_w=w, in_c=c, out_w=ow, k_h=k[0], k_w=k[1], stride_w=stride[1],
+                               dil_w=dil[1], groups=groups))
+    assert not quad_entry(dict(in_h=4, in_w=4, in_c=64, out_w=4, k_h=1, k_w=1, stride_w=1, dil_w=1, groups=1))
+
+
+@pytest.mark.parametrize("h,w,c,o,k,stride,pad,dil,groups", QUAD_SHAPES + QUAD_ENTRY_SHAPES)
 def test_conv2d_quad_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil, groups):
     """Shapes that send output pixel quads through each column builder of the DSP path (small
     windows staged, taps inside / outside / mixed, pixel by pixel, quads across rows, tails of
@@ -215,9 +272,7 @@ def test_conv2d_quad_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil, gr
     for shift, act in ((8, (0, 127)), (7, (-128, 127)), (5, (-20, 90))):
         want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
         for off in (0, 1):   # the weights where the generator puts them, and misaligned
-            buf = np.zeros(wt.size + off, np.int8)
-            buf[off:] = wt.reshape(-1)
-            got = run_conv(lib, x, buf[off:].reshape(wt.shape), b, stride, pad, dil, groups, shift, act)
+            got = run_conv(lib, x, wt, b, stride, pad, dil, groups, shift, act, off)
             assert np.array_equal(got, want), (shift, act, off)
 
 
@@ -588,8 +643,9 @@ def _c_array(ctype, name, values):
     return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
 
 
-def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
-    """C source: kernels run on embedded cases; main returns the number of mismatching cases."""
+def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref"):
+    """C source: kernels run on embedded cases (conv weights in the `isa` variant's layout);
+    main returns the number of mismatching cases."""
     rng = np.random.default_rng(2024)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
     calls, max_out, max_scratch = [], 1, 2
@@ -604,6 +660,11 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
     # the DSP path's quad builders and MAC entries (test_conv2d_quad_paths_match_golden); with
     # misalign (m4: the dsp variant), the last ones with the weights one byte off word alignment
     # (the LDRD loop must not take them)
+    for h, wd, c, o, k, stride, pad, dil, groups in QUAD_ENTRY_SHAPES:   # the _quad entry too
+        cases.append((rng.integers(-128, 128, (h, wd, c)).astype(np.int8),
+                      rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8),
+                      rng.integers(-(1 << 16), 1 << 16, o * groups).astype(np.int32),
+                      stride, pad, dil, groups, 8, (0, 127)))
     for h, wd, c, o, k, stride, pad, dil, groups in QUAD_SHAPES:
         cases.append((rng.integers(-128, 128, (h, wd, c)).astype(np.int8),
                       rng.integers(-128, 128, (o * groups, k[0], k[1], c // groups)).astype(np.int8),
@@ -615,7 +676,9 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
         (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
         off = 1 if i in misaligned else 0
         src += [_c_array("int8_t", f"cx{i}", x),
-                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])),
+                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8),
+                                                            pack_weight(w, dict(k_h=kh, k_w=kw, in_c=c, groups=groups),
+                                                                        isa).reshape(-1)])),
                 _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
@@ -626,6 +689,12 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False):
             calls.append(f"memset(out, 0x5A, {want.size}); "
                          f"nn_conv2d_q7_relu(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
                          f"bad += check(\"conv_relu\", {i}, cy{i}, {want.size});")
+            geo = dict(in_h=h, in_w=wd, in_c=c, out_w=want.shape[1], k_h=kh, k_w=kw, stride_w=stride[1],
+                       dil_w=dil[1], groups=groups)
+            if quad_entry(geo):
+                calls.append(f"memset(out, 0x5A, {want.size}); "
+                             f"nn_conv2d_q7_relu_quad(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
+                             f"bad += check(\"conv_quad\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
     for i in range(n_fc):
@@ -674,7 +743,8 @@ def test_kernels_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
     template = csources.TEMPLATE_DIR
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4"))
+    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4",
+                                                         isa=csources.isa_for(t)))
     elf = tmp_path / "kernels.elf"
     platform = [s for s in csources.app_sources() if s.name == "platform.c"]
     sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",

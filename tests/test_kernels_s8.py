@@ -155,6 +155,11 @@ def conv_op(x, wt, b, in_zp, mult, shift, out_zp, act, stride, pad, dil, groups)
     return op, (oh, ow, wt.shape[0])
 
 
+def conv_arrays(op, low, isa):
+    """The conv's arrays in the layout of the `isa` variant: the generator's Kernel.pack."""
+    return {k: np.ascontiguousarray(v) for k, v in kernels.find(op, "int8").pack(low.params, low.arrays, isa).items()}
+
+
 def run_conv(lib, case):
     x = case[0]
     op, out_shape = conv_op(*case)
@@ -165,7 +170,7 @@ def run_conv(lib, case):
     scratch_n = lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(p)) // 2
     assert 2 * scratch_n == kernels.find(op, "int8").scratch(low.params, lib.nn_isa)
     scratch = _guarded(scratch_n, np.int16, 0x5A5A)
-    a = {k: np.ascontiguousarray(v) for k, v in low.arrays.items()}
+    a = conv_arrays(op, low, lib.nn_isa)
     lib.nn_conv2d_s8(ctypes.byref(p), _ptr(np.ascontiguousarray(x)), _ptr(a["weight"]), _ptr(a["chan"]),
                      _ptr(out), _ptr(scratch))
     _intact(out, n)
@@ -205,6 +210,11 @@ def test_conv2d_s8_random_matches_golden(lib):
     (5, 6, 6, 3, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 150, in_c % 4 != 0: pixel by pixel
     (5, 7, 3, 4, (5, 5), (1, 1), (2, 2), (1, 1)),   # K = 75 staged, quads across rows, a tail
     (4, 4, 64, 3, (1, 1), (1, 1), (0, 0), (1, 1)),  # K = 64: word-aligned rows (LDRD loop)
+    (6, 13, 3, 5, (5, 5), (1, 1), (2, 2), (1, 1)),  # K = 75 by kernel rows: inside, both borders
+    (5, 17, 2, 4, (2, 3), (1, 2), (0, 1), (1, 1)),  # in_c 2, stride 2 across a quad
+    (4, 9, 4, 3, (1, 1), (1, 1), (2, 2), (1, 1)),   # k 1, pad 2: spans wholly padding
+    (7, 16, 1, 3, (3, 5), (2, 2), (1, 2), (2, 1)),  # the _quad entry by rows: stride 2, dilated down
+    (6, 12, 16, 2, (3, 3), (1, 1), (2, 2), (2, 2)), # the _quad entry by taps, dilated across
 ])
 def test_conv2d_s8_padding_paths_match_golden(lib, h, w, c, o, k, stride, pad, dil):
     """Each DSP column builder (stage, byte stream, interior pairs) with the padding at in_zp,
@@ -523,9 +533,9 @@ def _c_struct(ctype, name, params):
     return f"static const {ctype} {name} = {{{', '.join(f'.{k} = {int(v)}' for k, v in params.items())}}};\n"
 
 
-def _qemu_cases_source(big):
-    """C source: s8 kernels run on embedded cases lowered by the registry; main returns the number
-    of mismatching cases."""
+def _qemu_cases_source(big, isa="ref"):
+    """C source: s8 kernels run on embedded cases lowered by the registry (laid out for the `isa`
+    variant); main returns the number of mismatching cases."""
     rng = np.random.default_rng(2025)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
     calls, max_out, max_scratch = [], 1, 4
@@ -541,7 +551,7 @@ def _qemu_cases_source(big):
         op, out_shape = conv_op(*case)
         low = _lower(op, [case[0].shape], out_shape)
         want = want_conv(case)
-        a = low.arrays
+        a = conv_arrays(op, low, isa)
         src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
                 _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
                 _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
@@ -619,7 +629,7 @@ def _qemu_cases_source(big):
 def test_kernels_s8_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + the asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0"))
+    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", isa=csources.isa_for(t)))
     elf = tmp_path / "kernels.elf"
     platform = [s for s in csources.app_sources() if s.name == "platform.c"]
     sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",

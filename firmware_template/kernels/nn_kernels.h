@@ -83,6 +83,10 @@ int32_t nn_conv2d_q7_scratch_bytes(const nn_conv_params *p);               /* by
  * ReLU): the generator calls it for those, so the DSP build links only that epilogue; same scratch */
 void nn_conv2d_q7_relu(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                        const int32_t *bias, int8_t *out, int16_t *scratch);
+/* nn_conv2d_q7_relu for a layer whose output quads each lie in one row (out_w % 4 == 0) and are
+ * built by kernel rows or taps (kernels/q7_conv2d.py: quad_entry): the DSP build links no other im2col */
+void nn_conv2d_q7_relu_quad(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                            const int32_t *bias, int8_t *out, int16_t *scratch);
 int32_t nn_fc_q7_scratch_bytes(const nn_fc_params *p);
 void nn_maxpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_q7(const nn_pool_params *p, const int8_t *in, int8_t *out);
@@ -159,6 +163,8 @@ int32_t nn_conv2d_s8_scratch_bytes(const nn_conv_s8_params *p);
  * ReLU) and every channel's shift in -22..-1: the generator calls it for those; same scratch */
 void nn_conv2d_s8_relu(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                        const int32_t *chan, int8_t *out, int16_t *scratch);
+void nn_conv2d_s8_relu_quad(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
+                            const int32_t *chan, int8_t *out, int16_t *scratch);   /* as q7's _quad */
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight,
               const int32_t *chan, int8_t *out, int16_t *scratch);
 int32_t nn_fc_s8_scratch_bytes(const nn_fc_s8_params *p);
@@ -196,6 +202,12 @@ void nn_conv2d_q7_relu_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int
 void nn_conv2d_s8_relu_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                             int32_t in_rows, const int8_t *in, const int8_t *weight,
                             const int32_t *chan, int8_t *out, int16_t *scratch);
+void nn_conv2d_q7_relu_quad_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                                 int32_t in_rows, const int8_t *in, const int8_t *weight,
+                                 const int32_t *bias, int8_t *out, int16_t *scratch);
+void nn_conv2d_s8_relu_quad_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                                 int32_t in_rows, const int8_t *in, const int8_t *weight,
+                                 const int32_t *chan, int8_t *out, int16_t *scratch);
 void nn_maxpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out);
 void nn_avgpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,

@@ -63,8 +63,14 @@ def parse(doc, path=LIST_FILE):
                 raise _bad(f"kernels.isa.{name}.base", "a chain of bases that ends at ref (no cycle)", path)
             seen.add(n)
             n = variants[n]["base"]
+    size = _rel_paths(k.get("size", []), "kernels.size", path, ".c")
+    listed = {rel for v in variants.values() for rel in v["sources"]}
+    for rel in size:
+        if rel not in listed:
+            raise _bad(f"kernels.size: {rel!r}", "a kernel source that a variant lists", path)
     return {
         "kernel_include_dirs": _rel_paths(k.get("include_dirs"), "kernels.include_dirs", path, None),
+        "size_sources": frozenset(size),
         "isa": variants,
         "app_include_dirs": _rel_paths(doc["app"].get("include_dirs"), "app.include_dirs", path, None),
         "app_sources": _rel_paths(doc["app"].get("sources"), "app.sources", path, ".c"),
@@ -120,6 +126,12 @@ def kernel_sources_rel(isa, path=LIST_FILE):
         for rel in variants[name]["sources"]:
             by_name[PurePosixPath(rel).name] = rel
     return sorted(by_name.values())
+
+
+def built_for_size(rel, path=LIST_FILE):
+    """True for a kernel source (relative to firmware_template/) that the firmware compiles with
+    -Os: a cold layer whose flash counts more than its share of the time (kernels.size)."""
+    return str(PurePosixPath(rel)) in _listing(path)["size_sources"]
 
 
 def kernel_sources(isa, root=TEMPLATE_DIR, path=LIST_FILE):

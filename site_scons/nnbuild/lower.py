@@ -32,7 +32,8 @@ class Step:
 
 def lower(qgraph, isa=kernels.ANY_ISA):
     """Return the list of Steps executing `qgraph` (a quantized ir.Graph) in order, with the
-    kernel scratch of the `isa` variant (csources.isa_for(target); ANY_ISA: the most of any)."""
+    kernel scratch of the `isa` variant (csources.isa_for(target); ANY_ISA: the most of any)
+    and the constant arrays in its layout (Kernel.pack)."""
     from .quantize import scheme_of
 
     qgraph.validate()
@@ -55,9 +56,10 @@ def lower(qgraph, isa=kernels.ANY_ISA):
         k = kernels.find(op, scheme, isa)
         low = k.lower(qgraph, op)
         act = op.attrs.get("activation", "none")
+        arrays = k.pack(low.params, low.arrays, isa) if k.pack else low.arrays
         step = Step(index=len(steps), name=op.name, op=op.type + ("" if act == "none" else f"+{act}"),
                     kernel=low.symbol or k.symbol, inputs=list(op.inputs), output=op.outputs[0],
-                    params=low.params, arrays=low.arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
+                    params=low.params, arrays=arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
                     scratch=k.scratch_bytes(low.params, isa))
         step.alias = _inplace_input(qgraph, op, k.inplace)

@@ -156,7 +156,8 @@ def nn_models(env, manifest, target=None, models=None):
     template = env.fs.Dir(str(TEMPLATE_DIR))
     objects = []
     for rel in kernels:   # one object per kernel file: the linker keeps only what a model calls
-        objects += cenv.Object(out.File(f"fw/{rel[:-2]}.o"), template.File(rel))
+        size = {"CCFLAGS": [*cenv["CCFLAGS"], "-Os"]} if csources.built_for_size(rel) else {}
+        objects += cenv.Object(out.File(f"fw/{rel[:-2]}.o"), template.File(rel), **size)
     for e, c in zip(entries, generated):
         objects += cenv.Object(out.File(f"models/{e.name}.o"), c)
     library = cenv.StaticLibrary(out.File(env.subst("${LIBPREFIX}$NNBUILD_LIBNAME${LIBSUFFIX}")), objects)

@@ -24,10 +24,10 @@ static void conv_general(const nn_conv_params *p, const int8_t *in, const int8_t
         while (nn_conv_quads_next(&q, scratch)) {
             int8_t *o = out + q.pix * p->out_c + g * cout_g;
             if (q.npx == 4)
-                f(weight + g * cout_g * q.K, bias + g * cout_g, cout_g, q.K, scratch, o, p->out_c,
+                f(weight + g * cout_g * q.R, bias + g * cout_g, cout_g, q.R, scratch, o, p->out_c,
                   p->out_shift, p->act_min, p->act_max);
             else
-                mat_mult_tail(f, weight + g * cout_g * q.K, bias + g * cout_g, cout_g, q.K,
+                mat_mult_tail(f, weight + g * cout_g * q.R, bias + g * cout_g, cout_g, q.R,
                               scratch, o, p->out_c, q.npx, p->out_shift, p->act_min, p->act_max, 1);
         }
     }

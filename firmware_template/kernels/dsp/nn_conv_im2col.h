@@ -42,15 +42,60 @@ static inline void colw_pad(nn_colw *w, int32_t n, uint32_t pad4)
         nn_colw_fill(w, n, pad4);
 }
 
+/* The window of output pixel (oy, ox), group g, gathered in natural int8 order at stage:
+ * (-K) & 3 zeros, then K = k_h*k_w*cin_g values in (ky, kx, c) order, padding taps holding the
+ * byte of pad4 (q7: 0; s8: in_zp, which the folded bias expects). A window inside the input of
+ * a dense layer is copied by whole kernel rows; any other gets the padding fill (by words:
+ * cheaper than a memset call per gap), then its valid taps. The one copy of this gather, for
+ * im2col's single columns and the quads im2col_quad_small cannot build by rows. */
+static void stage_window(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox,
+                         int32_t g, int32_t cin_g, int32_t K, int8_t *stage, uint32_t pad4)
+{
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t pre = (-K) & 3, dense = p->dil_w == 1 && cin_g == C;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    int8_t *at = stage + pre;
+    int32_t kx0, kx1, ky, i;
+    nn_write32(stage, pad4 << (8 * pre));   /* zeros in front of the first block */
+    tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
+    if (dense && kx0 == 0 && kx1 == KW && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        /* interior pixel (the common case): every kernel row is one full input run */
+        const int8_t *src = in + (iy0 * W + ix0) * C;
+        for (ky = 0; ky < p->k_h; ky++, at += row_len, src += p->dil_h * W * C)
+            copy_run(at, src, row_len);
+        return;
+    }
+    for (i = 4; i < K + pre; i += 4) {
+        nn_write32(stage + i, pad4);
+        NN_AFTER(i, i);
+    }
+    if (kx0 >= kx1)
+        return;
+    for (ky = 0; ky < p->k_h; ky++, at += row_len) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int8_t *src;
+        int32_t kx;
+        if (iy < 0 || iy >= p->in_h)
+            continue;
+        src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;  /* first valid tap */
+        if (dense) {
+            copy_run(at + kx0 * C, src, (kx1 - kx0) * C);
+        } else {
+            for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
+                copy_run(at + kx * cin_g, src, cin_g);
+        }
+    }
+}
+
 /* Column of output pixel (oy, ox), group g: K = k_h*k_w*cin_g values in (ky, kx, c) order,
  * after (-K) & 3 zeros (whole blocks), written into the interleaved layout at dst (column p:
  * scratch + 2 p); padding taps hold the byte of pad4 (q7: 0; s8: in_zp, which
  * the folded bias expects). q7 passes the constant 0, so GCC specialises it (constprop) into
  * the code it had before s8 existed.
  * Small columns whose channel runs do not start on 4-value blocks (e.g. RGB input) are gathered
- * on the stack and widened in one aligned pass; the others go through the byte-stream writer,
- * whose word path handles aligned runs at full speed. */
-static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
+ * on the stack (stage_window) and widened in one aligned pass; the others go through the
+ * byte-stream writer, whose word path handles aligned runs at full speed. */
+static NN_MAYBE_UNUSED void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_t ox, int32_t g,
                    int32_t cin_g, int16_t *dst, uint32_t pad4)
 {
     const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
@@ -58,48 +103,13 @@ static void im2col(const nn_conv_params *p, const int8_t *in, int32_t oy, int32_
     const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
     const int32_t dense = p->dil_w == 1 && cin_g == C;
     int32_t kx0, kx1, ky;
-    tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
     if ((cin_g & 3) != 0 && K <= NN_STAGE_MAX) {
         int8_t stage[NN_STAGE_MAX + 4] __attribute__((aligned(4)));
-        int8_t *at = stage + ((-K) & 3);
-        nn_write32(stage, pad4 << (8 * ((-K) & 3)));  /* zeros in front of the first block */
-        if (dense && kx0 == 0 && kx1 == KW && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
-            /* interior pixel (the common case): every kernel row is one full input run */
-            const int8_t *src = in + (iy0 * W + ix0) * C;
-            const int32_t row_step = p->dil_h * W * C;
-            for (ky = 0; ky < p->k_h; ky++, at += row_len, src += row_step)
-                copy_run(at, src, row_len);
-            widen_col(dst, stage, K);
-            return;
-        }
-        /* border pixel: zero the whole stage by words (cheaper than a memset call per gap),
-         * then copy the valid taps */
-        {
-            int32_t i;
-            for (i = 4; i < K; i += 4) {
-                nn_write32(stage + i, pad4);
-                NN_AFTER(i, i);
-            }
-        }
-        if (kx0 < kx1) {
-            for (ky = 0; ky < p->k_h; ky++, at += row_len) {
-                const int32_t iy = iy0 + ky * p->dil_h;
-                const int8_t *src;
-                int32_t kx;
-                if (iy < 0 || iy >= p->in_h)
-                    continue;
-                src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;  /* first valid tap */
-                if (dense) {
-                    copy_run(at + kx0 * C, src, (kx1 - kx0) * C);
-                } else {
-                    for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
-                        copy_run(at + kx * cin_g, src, cin_g);
-                }
-            }
-        }
+        stage_window(p, in, oy, ox, g, cin_g, K, stage, pad4);
         widen_col(dst, stage, K);
         return;
     }
+    tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
     {
         nn_colw w;
         nn_colw_init(&w, dst);
@@ -272,93 +282,97 @@ static NN_NOINLINE void im2col_quad_taps(const nn_conv_params *p, const int8_t *
 /* Stack bytes per pixel for gathering the small columns of a quad (four of them live). */
 #define NN_QSTAGE_MAX 128
 
-/* Copy a run of n >= 4 bytes by words, the last word ending at the run's last byte (it may
- * overlap the previous one): nothing is read or written outside the run. */
-static inline void copy_run_words(int8_t *d, const int8_t *src, int32_t n)
+/* Rows of the quad stage (NN_QSTAGE_MAX + 4 bytes apart) from pixel q's run at src + q dx, by
+ * words: whole words up to `last` (run length - 4), then the word ending at the run's last byte
+ * (it may overlap the one before: nothing is read or written outside the runs). */
+static inline void copy4_runs(int8_t *at, const int8_t *src, int32_t dx, int32_t last)
 {
-    const int32_t last = n - 4;
-    int32_t i;
-    for (i = 0; i < last; i += 4) {
-        nn_write32(d + i, nn_read32(src + i));
-        NN_AFTER(d, i);  /* keeps GCC from turning this loop into a memcpy call */
+    const int32_t dx2 = 2 * dx, dx3 = 3 * dx;
+    const int8_t *const end = src + last;
+    for (;;) {
+        const uint32_t w0 = nn_read32(src), w1 = nn_read32(src + dx);
+        const uint32_t w2 = nn_read32(src + dx2), w3 = nn_read32(src + dx3);
+        nn_write32(at, w0);
+        nn_write32(at + (NN_QSTAGE_MAX + 4), w1);
+        nn_write32(at + 2 * (NN_QSTAGE_MAX + 4), w2);
+        nn_write32(at + 3 * (NN_QSTAGE_MAX + 4), w3);
+        if (src == end)
+            return;
+        if (end - src < 4) {        /* the overlapping last word */
+            at += end - src;
+            src = end;
+        } else {
+            at += 4;
+            src += 4;
+        }
     }
-    nn_write32(d + last, nn_read32(src + last));
+}
+
+/* Bytes of a quad's input span in one row ((3 stride_w + k_w) pixels) that im2col_quad_small
+ * pads on the stack when the quad meets the left or right border. */
+#define NN_QSPAN_MAX 128
+
+/* The by-rows path of im2col_quad_small (its row condition holds: four pixels (oy, ox0 + q) of
+ * one output row of a dense layer, dilation 1 across, kernel rows of 4+ bytes, a span of
+ * (3 stride_w + k_w) pixels <= NN_QSPAN_MAX bytes): pixel q's run is the span's bytes from
+ * q * stride_w * C, read from the input row, or from the span padded on the stack when the quad
+ * meets a border (once per kernel row, not per pixel and tap). Its own function so that an entry
+ * whose layers all meet the condition (nn_conv_rows4.h) links neither stage_window nor im2col. */
+static NN_NOINLINE void im2col_quad_small_rows(const nn_conv_params *p, const int8_t *in, int32_t oy0,
+                                               int32_t ox0, int32_t K, int16_t *dst, uint32_t pad4)
+{
+    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * C;
+    const int32_t pre = (-K) & 3, sw = p->stride_w, dx = sw * C, npx = 3 * sw + KW;
+    int8_t span[NN_QSPAN_MAX + 4] __attribute__((aligned(4)));
+    const int32_t ix0 = ox0 * sw - p->pad_w, iy0 = oy0 * p->stride_h - p->pad_h;
+    const int32_t x0 = ix0 < 0 ? -ix0 : 0, x1 = ix0 + npx > W ? W - ix0 : npx;
+    const int32_t last = row_len - 4;
+    int8_t *at = st[0] + pre;
+    int32_t ky, i, q;
+    for (q = 0; q < 4; q++)
+        nn_write32(st[q], pad4 << (8 * pre));   /* zeros in front of the first block */
+    for (ky = 0; ky < p->k_h; ky++, at += row_len) {
+        const int32_t iy = iy0 + ky * p->dil_h, row_in = iy >= 0 && iy < p->in_h;
+        const int8_t *src = span;
+        if (row_in && x0 == 0 && x1 == npx) {
+            src = in + (iy * W + ix0) * C;
+        } else {
+            for (i = 0; i < npx * C; i += 4) {
+                nn_write32(span + i, pad4);
+                NN_AFTER(i, i);
+            }
+            if (row_in && x0 < x1)
+                copy_run(span + x0 * C, in + (iy * W + ix0 + x0) * C, (x1 - x0) * C);
+        }
+        /* the four runs by words, the last word ending at the run's last byte (it may
+         * overlap the previous one) */
+        copy4_runs(at, src, dx, last);
+    }
+    widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
 }
 
 /* The columns of small windows (K <= NN_QSTAGE_MAX, any layout: e.g. RGB input, whose blocks do
  * not line up with the kernel rows) of four pixels (oy[q], ox[q]): each window is gathered in
- * natural int8 order on the stack ((-K) & 3 zeros in front; a window inside the input of a dense
- * layer by whole kernel rows, any other through the padding fill and its valid taps), then all
- * four are widened in one pass. */
-static NN_NOINLINE void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
+ * natural int8 order on the stack ((-K) & 3 zeros in front), then all four are widened in one
+ * pass. Four pixels of one output row of a dense layer go by kernel rows
+ * (im2col_quad_small_rows); other quads pixel by pixel (stage_window). */
+static NN_NOINLINE NN_MAYBE_UNUSED void im2col_quad_small(const nn_conv_params *p, const int8_t *in, const int32_t *oy,
                               const int32_t *ox, int32_t g, int32_t cin_g, int32_t K,
                               int16_t *dst, uint32_t pad4)
 {
-    int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
-    const int32_t C = p->in_c, W = p->in_w, KW = p->k_w, row_len = KW * cin_g;
-    const int32_t pre = (-K) & 3, dense = p->dil_w == 1 && cin_g == C;
-    const int32_t rs = p->dil_h * W * C, iy0 = oy[0] * p->stride_h - p->pad_h;
-    const int32_t ix0 = ox[0] * p->stride_w - p->pad_w, dx = p->stride_w * C;
-    int32_t q, ky, i;
-    /* the usual case first: four pixels of one row, every window inside the input */
-    if (dense && row_len >= 4 && oy[3] == oy[0] && ox[3] == ox[0] + 3 && iy0 >= 0
-        && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0
-        && ix0 + 3 * p->stride_w + KW <= W) {
-        const int8_t *src = in + (iy0 * W + ix0) * C;
-        const int32_t last = row_len - 4;
-        int8_t *at = st[0] + pre;
+    const int32_t C = p->in_c, KW = p->k_w, row_len = KW * cin_g;
+    const int32_t npx = 3 * p->stride_w + KW;
+    if (p->dil_w == 1 && cin_g == C && row_len >= 4 && oy[3] == oy[0] && ox[3] == ox[0] + 3
+        && npx * C <= NN_QSPAN_MAX) {
+        im2col_quad_small_rows(p, in, oy[0], ox[0], K, dst, pad4);
+    } else {
+        int8_t st[4][NN_QSTAGE_MAX + 4] __attribute__((aligned(4)));
+        int32_t q;
         for (q = 0; q < 4; q++)
-            nn_write32(st[q], 0);
-        /* the four pixels' runs of each kernel row together, by words (the last word ends at
-         * the run's last byte, possibly overlapping the previous one) */
-        for (ky = 0; ky < p->k_h; ky++, at += row_len, src += rs) {
-            for (i = 0;; i = i + 4 < last ? i + 4 : last) {
-                nn_write32(at + i, nn_read32(src + i));
-                nn_write32(at + (NN_QSTAGE_MAX + 4) + i, nn_read32(src + dx + i));
-                nn_write32(at + 2 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 2 * dx + i));
-                nn_write32(at + 3 * (NN_QSTAGE_MAX + 4) + i, nn_read32(src + 3 * dx + i));
-                if (i == last)
-                    break;
-            }
-        }
+            stage_window(p, in, oy[q], ox[q], g, cin_g, K, st[q], pad4);
         widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
-        return;
     }
-    for (q = 0; q < 4; q++) {
-        const int32_t iy0 = oy[q] * p->stride_h - p->pad_h, ix0 = ox[q] * p->stride_w - p->pad_w;
-        int8_t *at = st[q] + pre;
-        int32_t kx0, kx1;
-        nn_write32(st[q], pad4 << (8 * pre));   /* zeros in front of the first block */
-        tap_range(ix0, KW, p->dil_w, W, &kx0, &kx1);
-        if (dense && row_len >= 4 && kx0 == 0 && kx1 == KW && iy0 >= 0
-            && iy0 + (p->k_h - 1) * p->dil_h < p->in_h) {
-            const int8_t *src = in + (iy0 * W + ix0) * C;
-            for (ky = 0; ky < p->k_h; ky++, at += row_len, src += p->dil_h * W * C)
-                copy_run_words(at, src, row_len);
-            continue;
-        }
-        for (i = 4; i < K + pre; i += 4) {
-            nn_write32(st[q] + i, pad4);
-            NN_AFTER(i, i);
-        }
-        if (kx0 >= kx1)
-            continue;
-        for (ky = 0; ky < p->k_h; ky++, at += row_len) {
-            const int32_t iy = iy0 + ky * p->dil_h;
-            const int8_t *src;
-            int32_t kx;
-            if (iy < 0 || iy >= p->in_h)
-                continue;
-            src = in + (iy * W + ix0 + kx0 * p->dil_w) * C + g * cin_g;  /* first valid tap */
-            if (dense) {
-                copy_run(at + kx0 * C, src, (kx1 - kx0) * C);
-            } else {
-                for (kx = kx0; kx < kx1; kx++, src += p->dil_w * C)
-                    copy_run(at + kx * cin_g, src, cin_g);
-            }
-        }
-    }
-    widen4(st[0], st[1], st[2], st[3], (K + 3) >> 2, dst);
 }
 
 #endif

@@ -11,13 +11,19 @@
 #include "nn_int8.h"
 
 /* (a0, a1, a2, a3) += one filter (weight row at w) x the 4 interleaved columns at c, over
- * n >= 0 blocks of 4 K: per block 1 weight word, 2 SXTB16, 8 column words, 8 SMLAD = 16 MACs. */
+ * nb >= 1 blocks of 4 K: per block 1 weight word, 2 SXTB16, 8 column words, 8 SMLAD = 16 MACs.
+ * MAC_1X4(w, c, n, e, ...) takes nb as n = MAC_1X4_PASSES(nb), e = MAC_1X4_SKIP(nb), which the
+ * caller computes once per layer (both are clobbered). */
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_EMULATE_DSP) && defined(__GNUC__)
 /* Hand-scheduled on ARM: a block's four even (then odd) column words come in one LDM, which needs
  * ascending registers, so r8-r11 are named here (clobbered) and GCC allocates the rest: 13
- * registers, 13 instructions per block, unrolled 8 times (n % 8 blocks first: bit 0 by TST,
- * bits 1 and 2 from the flags of one shift, N and C), so 13.25 per 16 MACs. The C version below
- * is the same computation (it runs on the host with NN_EMULATE_DSP). */
+ * registers, 13 instructions per block, unrolled 8 times and entered in the middle for the
+ * nb % 8 first blocks (Duff's device): one ADD PC skips the (-nb) % 8 first blocks, which are
+ * 52 bytes each (13 32-bit instructions, checked at assembly), so a row costs 1 instruction
+ * before its blocks and 2 per 8 blocks (13.25 per 16 MACs), in 8 blocks of flash. mac_1x4_call
+ * enters its loop by a TBB on n % 4 (blocks counted per call); mac_1x4_aligned, the hottest
+ * loop, keeps a 1-2-4 prologue (a TBB costs small models' short aligned rows +0.4 % cycles).
+ * The C version below is the same computation (it runs on the host with NN_EMULATE_DSP). */
 #define MAC_1X4_BLOCK_ASM                                                                      \
     "ldr    %[x], [%[w]], #4\n\t"                                                              \
     "ldmia  %[c]!, {r8, r9, r10, r11}\n\t"                                                     \
@@ -32,41 +38,43 @@
     "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
     "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
     "smlad  %[a3], %[e], r11, %[a3]\n\t"
-#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
+/* Duff's entry for a loop of 4 bodies labelled 10..13 (local labels): n := the passes
+ * ceil(n / 4), 0 skips to label 6; else a TBB to body (4 - n % 4) % 4. Clobbers e. */
+#define DUFF4_ENTRY_ASM                                                                        \
+    "ands   %[e], %[n], #3\n\t"                                                                \
+    "add    %[n], %[n], #3\n\t"                                                                \
+    "lsrs   %[n], %[n], #2\n\t"                                                                \
+    "beq    6f\n\t"                                                                            \
+    "tbb    [pc, %[e]]\n\t"                                                                    \
+    "1:\n\t"                                                                                   \
+    ".byte  (10f - 1b) / 2, (13f - 1b) / 2, (12f - 1b) / 2, (11f - 1b) / 2\n\t"                \
+    ".p2align 2\n\t"   /* the branch targets word-aligned (no split fetch); never runs */
+#define DUFF_LOOP_END_ASM                                                                      \
+    "subs   %[n], %[n], #1\n\t"                                                                \
+    "bne    10b\n\t"                                                                           \
+    "6:\n\t"
+#define MAC_1X4_PASSES(nb) (((nb) + 7) >> 3)
+#define MAC_1X4_SKIP(nb) ((uint32_t)(-(nb) & 7) * 52u)
+#define MAC_1X4(w, c, n, e, a0, a1, a2, a3)                                                    \
     do {                                                                                       \
-        uint32_t x_, e_;                                                                       \
+        uint32_t x_;                                                                           \
         __asm__ volatile(                                                                      \
-            "tst    %[n], #1\n\t"                                                              \
-            "beq    2f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "2:\n\t"                                                                           \
-            "lsls   %[e], %[n], #30\n\t"                                                       \
-            "bpl    3f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "3:\n\t"                                                                           \
-            "bcc    4f\n\t"                                                                    \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            "4:\n\t"                                                                           \
-            "lsrs   %[n], %[n], #3\n\t"                                                        \
-            "beq    6f\n\t"                                                                    \
-            "5:\n\t"                                                                           \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
-            MAC_1X4_BLOCK_ASM                                                                  \
+            ".p2align 2\n\t"         /* the branch targets word-aligned: no split fetch */   \
+            "1:\n\t"                                                                           \
+            "add    pc, %[e]\n\t"        /* PC reads as label 1 + 4: block 10 */               \
+            "mov    r8, r8\n\t"          /* never runs */                                      \
+            "10:\n\t" MAC_1X4_BLOCK_ASM "11:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "12:\n\t" MAC_1X4_BLOCK_ASM "13:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "14:\n\t" MAC_1X4_BLOCK_ASM "15:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "16:\n\t" MAC_1X4_BLOCK_ASM "17:\n\t" MAC_1X4_BLOCK_ASM                            \
+            "18:\n\t"                                                                          \
             "subs   %[n], %[n], #1\n\t"                                                        \
-            "bne    5b\n\t"                                                                    \
-            "6:\n\t"                                                                           \
+            "bne    10b\n\t"                                                                   \
+            ".if (10b - 1b != 4) || (18b - 10b != 8 * 52)\n\t"                                 \
+            ".error \"MAC_1X4: ADD PC needs 52-byte blocks 4 bytes after it\"\n\t"          \
+            ".endif\n\t"                                                                       \
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),         \
-              [c] "+r"(c), [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)                           \
+              [c] "+r"(c), [n] "+r"(n), [x] "=&r"(x_), [e] "+r"(e)                             \
             :                                                                                  \
             : "r8", "r9", "r10", "r11", "cc", "memory");                                       \
     } while (0)
@@ -140,13 +148,20 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_aligned(const int8_t *w, const i
 }
 #define NN_MAC_ALIGNED 1
 #else
-#define MAC_1X4(w, c, n, a0, a1, a2, a3)                                                       \
+#define MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3)                                                  \
     do {                                                                                       \
         for (; n > 0; n--) {                                                                   \
             MAC_1X4_WORD(nn_read32(w), c, a0, a1, a2, a3);                                     \
             c += NN_COLW_STEP;                                                                 \
             w += 4;                                                                            \
         }                                                                                      \
+    } while (0)
+#define MAC_1X4_PASSES(nb) (nb)
+#define MAC_1X4_SKIP(nb) 0u
+#define MAC_1X4(w, c, n, e, a0, a1, a2, a3)                                                    \
+    do {                                                                                       \
+        (void)(e);                                                                             \
+        MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3);                                                 \
     } while (0)
 #endif
 
@@ -231,31 +246,16 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
     /* unrolled 4 times only (flash): these rows are a small share of the work */
     uint32_t x_, e_;
     __asm__ volatile(
-        "tst    %[n], #1\n\t"
-        "beq    2f\n\t"
-        MAC_1X4_BLOCK_ASM
-        "2:\n\t"
-        "tst    %[n], #2\n\t"
-        "beq    3f\n\t"
-        MAC_1X4_BLOCK_ASM
-        MAC_1X4_BLOCK_ASM
-        "3:\n\t"
-        "lsrs   %[n], %[n], #2\n\t"
-        "beq    5f\n\t"
-        "4:\n\t"
-        MAC_1X4_BLOCK_ASM
-        MAC_1X4_BLOCK_ASM
-        MAC_1X4_BLOCK_ASM
-        MAC_1X4_BLOCK_ASM
-        "subs   %[n], %[n], #1\n\t"
-        "bne    4b\n\t"
-        "5:\n\t"
+        DUFF4_ENTRY_ASM
+        "10:\n\t" MAC_1X4_BLOCK_ASM "11:\n\t" MAC_1X4_BLOCK_ASM
+        "12:\n\t" MAC_1X4_BLOCK_ASM "13:\n\t" MAC_1X4_BLOCK_ASM
+        DUFF_LOOP_END_ASM
         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [c] "+r"(c),
           [n] "+r"(n), [x] "=&r"(x_), [e] "=&r"(e_)
         :
         : "r8", "r9", "r10", "r11", "cc", "memory");
 #else
-    MAC_1X4(w, c, n, a0, a1, a2, a3);
+    MAC_1X4_LOOP(w, c, n, a0, a1, a2, a3);
 #endif
     acc[0] = a0;
     acc[1] = a1;
@@ -318,21 +318,30 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
     /* K % 4 != 0: the column's first block starts pre values before the K values, so the inlined
      * loop reads each weight row from pre bytes before its start (the previous row's last
      * weights, against zeros); mac_row takes the rows where that is not allowed, and all rows of
-     * the aligned layers (nb >= 16) and of the rare epilogues. */
-    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 16)
+     * the aligned layers of nb >= 48 blocks (LDRD saves 0.75 a block, the call costs ~36 a row:
+     * measured on cifar's conv1, nb = 19) and of the rare epilogues; the usual epilogues call
+     * mac_1x4_aligned directly (their b_call rows are word-aligned), so a firmware of them links
+     * neither mac_row nor mac_1x4_call (-272 B on cifar10_m4). */
+    const int32_t *const b_call = !inl || K < 4 || (pre == 0 && ((uintptr_t)w & 3) == 0 && nb >= 48)
                                 ? b_end : pre != 0 ? b + bw : b;
     for (; b != b_call; b += bw, out++, w += K) {
         int32_t acc[4];
         acc[0] = acc[1] = acc[2] = acc[3] = b[0];
-        mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
+        if (inl && pre == 0)   /* here b_call leaves only word-aligned rows: no test, no other loop */
+            mac_1x4_aligned(w, cols, nb, acc);
+        else
+            mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
         rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
     }
+    const int32_t passes = MAC_1X4_PASSES(nb);
+    const uint32_t skip = MAC_1X4_SKIP(nb);
     w -= pre;
     for (; b != b_end; b += bw, out++) {
         const int16_t *c = cols;
-        int32_t n = nb;
+        int32_t n = passes;
+        uint32_t e = skip;
         int32_t a0 = b[0], a1 = a0, a2 = a0, a3 = a0;
-        MAC_1X4(w, c, n, a0, a1, a2, a3);   /* w ends at the next row's start */
+        MAC_1X4(w, c, n, e, a0, a1, a2, a3);   /* w ends at the next row's start */
         w -= pre;
         rq_store4(out, pstride, a0, a1, a2, a3, b, s, lo, hi, mode);
     }
@@ -342,13 +351,15 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
  * fused ReLU (nn_round_shift2, SSAT/USAT clamp), 0: anything else through nn_requant; s8 (b:
  * the channel records, nn_int8.h; s: the output zero point) with shifts in -22..-1 (rq_right)
  * 3: no activation, 5: fused relu; 4: anything else through nn_requant_s8. The usual ones (1, 2,
- * 3, 5) inline the MAC loop. */
+ * 3, 5) inline the MAC loop. K: the weight row's length, a multiple of 4 (the rows of
+ * ceil4(K) the generator lays out, kernels/q7_conv2d.py: weight_row); saying so (K & ~3) lets the
+ * compiler drop the K % 4 != 0 paths (first_word, the built first rows): 288 B per instance. */
 #define NN_MAT_MULT_INSTANCE(name, mode_, inl_)                                                \
     static NN_NOINLINE NN_MAYBE_UNUSED void                                                    \
     name(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K, const int16_t *cols,      \
          int8_t *out, int32_t pstride, int32_t s, int32_t lo, int32_t hi)                      \
     {                                                                                          \
-        mat_mult_4px_body(w, b, n_oc, K, cols, out, pstride, s, lo, hi, mode_, inl_);          \
+        mat_mult_4px_body(w, b, n_oc, K & ~3, cols, out, pstride, s, lo, hi, mode_, inl_);     \
     }
 NN_MAT_MULT_INSTANCE(mat_mult_4px_requant, 0, 0)
 NN_MAT_MULT_INSTANCE(mat_mult_4px_int8, 1, 1)

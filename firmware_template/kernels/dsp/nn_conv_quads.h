@@ -12,6 +12,8 @@ typedef struct {
     const int8_t *in;
     uint32_t pad4;          /* padding byte x 4 (q7: 0; s8: in_zp) */
     int32_t g, cin_g, K;
+    int32_t R;              /* weight row bytes: ceil4(K), the K % 4 gap leading, so that rows are
+                             * word-aligned like the columns' blocks (kernels/q7_conv2d.py: weight_row) */
     int32_t next, oy, ox;   /* the next quad's first pixel: index and (row, column) */
     int32_t pix, npx;       /* the current quad: first pixel index, valid pixels (1..4) */
 } nn_conv_quads;
@@ -25,6 +27,7 @@ static void nn_conv_quads_init(nn_conv_quads *q, const nn_conv_params *p, const 
     q->g = g;
     q->cin_g = cin_g;
     q->K = p->k_h * p->k_w * cin_g;
+    q->R = nn_ceil4(q->K);
     q->next = 0;
     q->oy = 0;
     q->ox = 0;

@@ -29,9 +29,9 @@ static void conv_general_s8(const nn_conv_s8_params *ps, const int8_t *in, const
         while (nn_conv_quads_next(&q, scratch)) {
             int8_t *o = out + q.pix * p->out_c + g * cout_g;
             if (q.npx == 4)
-                f(weight + g * cout_g * q.K, cg, cout_g, q.K, scratch, o, p->out_c, ozp, lo, hi);
+                f(weight + g * cout_g * q.R, cg, cout_g, q.R, scratch, o, p->out_c, ozp, lo, hi);
             else
-                mat_mult_tail(f, weight + g * cout_g * q.K, cg, cout_g, q.K, scratch, o, p->out_c,
+                mat_mult_tail(f, weight + g * cout_g * q.R, cg, cout_g, q.R, scratch, o, p->out_c,
                               q.npx, ozp, lo, hi, NN_S8_CHAN);
         }
     }

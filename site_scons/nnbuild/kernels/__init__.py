@@ -15,6 +15,9 @@ A `Kernel` is registered by (op type, scheme, ISA) with
            csources.isa_for); Kernel.scratch_bytes(params, ANY_ISA) is the most any variant needs.
   emit     emit(step, ctx) -> [C statements] for one call (ctx: codegen.model's pointer/symbol helpers)
   inplace  indices of the inputs the output may overwrite (element-wise kernels)
+  pack     pack(params, arrays, isa) -> arrays laid out as the `isa` variant reads them (None:
+           the same for every variant; ANY_ISA: the layout of ref); today the DSP conv's
+           word-aligned weight rows (kernels/q7_conv2d.py: weight_row)
   rows     Rows, when the kernel can run on a band of output rows (streamed execution,
            nnbuild.schedule; C entry points kernels/ref/nn_*_rows.c), else None
 
@@ -64,6 +67,7 @@ class Kernel:
     inplace: tuple = ()
     isa: str = ANY_ISA
     rows: Rows = None
+    pack: object = None
 
     def scratch_bytes(self, params, isa=ANY_ISA):
         """Arena bytes one call needs on `isa`; ANY_ISA: the most of any variant (a plan that is

@@ -1,5 +1,6 @@
 """nn_conv2d_q7: any kernel, stride, pad, dilation, group/depthwise (kernels/*/nn_conv2d_q7.c);
-nn_conv2d_q7_relu for general layers with a fused ReLU (same arguments, one epilogue)."""
+nn_conv2d_q7_relu for general layers with a fused ReLU (same arguments, one epilogue), and
+nn_conv2d_q7_relu_quad for those of them whose quads are built by rows or taps (quad_entry)."""
 import numpy as np
 
 from .. import ir
@@ -40,7 +41,27 @@ def lower(g, op):
     check_acc(op, bias, kh * kw * cin_g)
     relu = not is_depthwise(geo) and 2 <= s <= 31 and (lo, hi) == (0, 127)
     return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g,
-                   symbol="nn_conv2d_q7_relu" if relu else "nn_conv2d_q7")
+                   symbol=relu_symbol("nn_conv2d_q7", geo) if relu else "nn_conv2d_q7")
+
+
+def quad_entry(geo):
+    """A general layer that the DSP variant's _quad entries take (dsp/nn_conv_rows4.h): out_w % 4
+    == 0 (every quad of output pixels in one row, none short), each quad built by kernel rows
+    (K <= 128: dense, dilation 1 across, rows of 4+ bytes, a span of (3 stride_w + k_w) pixels
+    <= 128 bytes; nn_conv_im2col.h: im2col_quad_small_rows) or by taps (K > 128, cin_g % 4 == 0).
+    Those entries link neither the pixel-by-pixel im2col nor the short-quad tail (issue 13)."""
+    cin_g = geo["in_c"] // geo["groups"]
+    if is_depthwise(geo) or geo["out_w"] % 4:
+        return False
+    if taps(geo) > 128:
+        return cin_g % 4 == 0
+    return (geo["groups"] == 1 and geo["dil_w"] == 1 and geo["k_w"] * cin_g >= 4
+            and (3 * geo["stride_w"] + geo["k_w"]) * geo["in_c"] <= 128)
+
+
+def relu_symbol(base, geo):
+    """The fused-ReLU entry of `base` (nn_conv2d_q7 / nn_conv2d_s8) for this layer's shape."""
+    return f"{base}_relu_quad" if quad_entry(geo) else f"{base}_relu"
 
 
 def is_depthwise(geo):
@@ -59,14 +80,46 @@ SCRATCH = {
 }
 
 
+def taps(p):
+    """K: the weights of one output channel (k_h * k_w * in_c / groups)."""
+    return p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+
+
 def scratch(p, isa):
-    k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+    k = taps(p)
     return SCRATCH[isa](k, -(-k // 4) * 4)
+
+
+# The weight layout each ISA variant's conv entries read (nn_conv2d_q7 / _s8 and their _relu,
+# _rows forms): one row per output channel of its K weights in (k_h, k_w, cin_g) order, rows of
+# K bytes, except in the DSP variant's general (not depthwise) loop, whose rows are ceil4(K)
+# bytes, the K % 4 gap as leading zeros (where its im2col columns have the gap,
+# common/nn_dsp.h): every row is then word-aligned, so the MAC loop has no K % 4 paths (less
+# code) and long rows take its LDRD loop. Identical when K % 4 == 0; conv1's K = 75: 32 B more.
+# A model generated for ANY_ISA has the plain layout (ref, mla, thumb1, mve); the DSP variant
+# needs its own.
+def weight_row(p, isa):
+    """Bytes of one output channel's weight row in the `isa` variant's layout."""
+    k = taps(p)
+    return -(-k // 4) * 4 if isa == "dsp" and not is_depthwise(p) else k
+
+
+def pack_weight(weight, p, isa):
+    """weight (out_c, k_h, k_w, cin_g) as the `isa` variant reads it (weight_row): generated
+    models and the kernel tests both lay it out here."""
+    w = weight.reshape(weight.shape[0], -1)
+    gap = weight_row(p, isa) - w.shape[1]
+    return np.pad(w, ((0, 0), (gap, 0))) if gap else weight
+
+
+def pack(p, arrays, isa):
+    return dict(arrays, weight=pack_weight(arrays["weight"], p, isa))
 
 
 # The entry lower() picked: nn_conv2d_q7_relu for a general layer whose epilogue is the fused
 # ReLU (the DSP variant's mode 2, nn_conv_mat_mult.h), so a firmware of such layers links only
-# that epilogue; nn_conv2d_q7 for the rest. Same struct, arrays and scratch.
+# that epilogue (nn_conv2d_q7_relu_quad when quad_entry holds: no other im2col either);
+# nn_conv2d_q7 for the rest. Same struct, arrays and scratch.
 def emit(s, ctx):
     return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
             f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
@@ -78,4 +131,4 @@ def emit_rows(s, ctx, b):
 
 
 register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch,
-                rows=Rows("conv", emit_rows)))
+                rows=Rows("conv", emit_rows), pack=pack))

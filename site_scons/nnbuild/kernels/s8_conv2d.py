@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import NnbuildError
 from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_range, where
-from .q7_conv2d import geometry, is_depthwise, scratch
+from .q7_conv2d import geometry, is_depthwise, pack, relu_symbol, scratch
 
 SCHEME = "int8"
 
@@ -76,10 +76,10 @@ def lower(g, op):
     relu = (not is_depthwise(geo) and (lo, hi) == (out_zp, 127)
             and bool(((shift >= -22) & (shift <= -1)).all()))
     return Lowered(fields, arrays, geo["out_h"] * geo["out_w"] * oc * k,
-                   symbol="nn_conv2d_s8_relu" if relu else "nn_conv2d_s8")
+                   symbol=relu_symbol("nn_conv2d_s8", geo) if relu else "nn_conv2d_s8")
 
 
-def emit(s, ctx):   # the entry lower() picked (nn_conv2d_s8_relu or nn_conv2d_s8)
+def emit(s, ctx):   # the entry lower() picked (nn_conv2d_s8_relu[_quad] or nn_conv2d_s8)
     return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
             f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
 
@@ -90,4 +90,4 @@ def emit_rows(s, ctx, b):
 
 
 register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch,
-                rows=Rows("conv", emit_rows)))
+                rows=Rows("conv", emit_rows), pack=pack))
