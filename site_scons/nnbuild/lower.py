@@ -28,6 +28,7 @@ class Step:
     struct: str = None   # C parameter struct type, when the kernel takes one
     emit: object = None  # Kernel.emit: the C statements of this call
     rows: object = None  # Kernel.rows: how it runs on a band of output rows (None: whole layers only)
+    chunkings: dict = None  # n -> (C symbol, scratch): Kernel.chunks, the call in n chunks (schedule.set_chunks)
 
 
 def lower(qgraph, isa=kernels.ANY_ISA):
@@ -60,6 +61,8 @@ def lower(qgraph, isa=kernels.ANY_ISA):
                     params=low.params, arrays=low.arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
                     scratch=k.scratch_bytes(low.params, isa))
+        if k.chunks and isa != kernels.ANY_ISA:
+            step.chunkings = k.chunks(low.params, step.kernel, isa) or None
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)
     return steps
