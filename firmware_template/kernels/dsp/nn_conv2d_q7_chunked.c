@@ -5,9 +5,9 @@
 #include "nn_kernels.h"
 #include "nn_conv_chunked.h"
 
-NN_CHUNK_LAST(chunk_last_requant, 0)
-NN_CHUNK_LAST(chunk_last_int8, 1)
-NN_CHUNK_LAST(chunk_last_relu, 2)
+NN_CHUNK_OUT(chunk_out_requant, 0)
+NN_CHUNK_OUT(chunk_out_int8, 1)
+NN_CHUNK_OUT(chunk_out_relu, 2)
 
 void nn_conv2d_q7_chunked(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                           const int32_t *bias, int8_t *out, int16_t *scratch, int32_t chunks)
@@ -16,7 +16,7 @@ void nn_conv2d_q7_chunked(const nn_conv_params *p, const int8_t *in, const int8_
     /* nn_conv_q7_mode's choice of epilogue, as a mode */
     const int mode = s < 2 || s > 31 || hi != 127 ? 0 : lo == -128 ? 1 : lo == 0 ? 2 : 0;
     conv_chunked(p, in, weight, bias, 1, out, scratch, chunks, 0,
-                 mode == 1 ? chunk_last_int8 : mode == 2 ? chunk_last_relu : chunk_last_requant,
+                 mode == 1 ? chunk_out_int8 : mode == 2 ? chunk_out_relu : chunk_out_requant,
                  s, lo, hi);
 }
 

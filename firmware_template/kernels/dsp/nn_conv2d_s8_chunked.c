@@ -7,9 +7,9 @@
 #include "nn_conv_s8_common.h"
 #include "nn_conv_chunked.h"
 
-NN_CHUNK_LAST(chunk_last_s8_int8, 3)
-NN_CHUNK_LAST(chunk_last_s8, 4)
-NN_CHUNK_LAST(chunk_last_s8_relu, 5)
+NN_CHUNK_OUT(chunk_out_s8_int8, 3)
+NN_CHUNK_OUT(chunk_out_s8, 4)
+NN_CHUNK_OUT(chunk_out_s8_relu, 5)
 
 void nn_conv2d_s8_chunked(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
                           const int32_t *chan, int8_t *out, int16_t *scratch, int32_t chunks)
@@ -18,7 +18,7 @@ void nn_conv2d_s8_chunked(const nn_conv_s8_params *p, const int8_t *in, const in
     const int mode = nn_conv_s8_mode(chan, p->out_c, p->out_zp, p->act_min, p->act_max);
     conv_chunked(&geo, in, weight, chan, NN_S8_CHAN, out, scratch, chunks,
                  (uint32_t)(uint8_t)p->in_zp * 0x01010101u,
-                 mode == 3 ? chunk_last_s8_int8 : mode == 5 ? chunk_last_s8_relu : chunk_last_s8,
+                 mode == 3 ? chunk_out_s8_int8 : mode == 5 ? chunk_out_s8_relu : chunk_out_s8,
                  p->out_zp, p->act_min, p->act_max);
 }
 

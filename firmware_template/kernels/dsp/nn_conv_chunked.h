@@ -35,38 +35,154 @@ static inline int32_t nn_conv_chunked_scratch(const nn_conv_params *p, int32_t c
     return 8 * nn_ceil4(r * p->k_w * cin_g) + 16 * (p->out_c / p->groups);
 }
 
-/* the four sums of each of n_oc channels (part[4 * o ..]) += weight rows (stride K, Kc values
- * from w) x the chunk's columns; first: they start from the bias word / record's first word */
-static inline __attribute__((__always_inline__)) void
-chunk_mac(const int8_t *w, const int32_t *b, const int16_t *cols, int32_t Kc, int32_t *part,
-          int first, int fast)
+#if defined(MAC_1X4_BLOCK_ASM)
+/* The sums of channels part[0..3], part[4..7], ... up to part_end += each weight row (from w, a
+ * row every nb * 4 + wskip bytes, word-aligned: LDRD) x the four columns at cols, over nb blocks:
+ * mac_1x4_aligned's loop with the channel loop around it in the same asm, so a channel costs its
+ * blocks plus 11 instructions (LDM / STM of its sums, reloads; +7 for the n % 8 dispatch when nb
+ * is not a multiple of 8) instead of a call (~40). Registers: sums r4-r7 (LDM / STM), w r0, columns r1 and r8-r11, n r2, weights r3 and
+ * r12, widened lr; cols, nb and the channel's sums pointer on the stack. */
+#define NN_CHUNK_BLOCK                                                                         \
+    "ldr    r3, [r0], #4\n\t"                                                                  \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 lr, r3\n\t"                                                                        \
+    "smlad  r4, lr, r8, r4\n\t"                                                                \
+    "smlad  r5, lr, r9, r5\n\t"                                                                \
+    "smlad  r6, lr, r10, r6\n\t"                                                               \
+    "smlad  r7, lr, r11, r7\n\t"                                                               \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 lr, r3, ror #8\n\t"                                                                \
+    "smlad  r4, lr, r8, r4\n\t"                                                                \
+    "smlad  r5, lr, r9, r5\n\t"                                                                \
+    "smlad  r6, lr, r10, r6\n\t"                                                               \
+    "smlad  r7, lr, r11, r7\n\t"
+#define NN_CHUNK_PAIR                                                                          \
+    "ldrd   r3, r12, [r0], #8\n\t"                                                             \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 lr, r3\n\t"                                                                        \
+    "smlad  r4, lr, r8, r4\n\t"                                                                \
+    "smlad  r5, lr, r9, r5\n\t"                                                                \
+    "smlad  r6, lr, r10, r6\n\t"                                                               \
+    "smlad  r7, lr, r11, r7\n\t"                                                               \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                \
+    "smlad  r4, r3, r8, r4\n\t"                                                                \
+    "smlad  r5, r3, r9, r5\n\t"                                                                \
+    "smlad  r6, r3, r10, r6\n\t"                                                               \
+    "smlad  r7, r3, r11, r7\n\t"                                                               \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 lr, r12\n\t"                                                                       \
+    "smlad  r4, lr, r8, r4\n\t"                                                                \
+    "smlad  r5, lr, r9, r5\n\t"                                                                \
+    "smlad  r6, lr, r10, r6\n\t"                                                               \
+    "smlad  r7, lr, r11, r7\n\t"                                                               \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 r12, r12, ror #8\n\t"                                                              \
+    "smlad  r4, r12, r8, r4\n\t"                                                               \
+    "smlad  r5, r12, r9, r5\n\t"                                                               \
+    "smlad  r6, r12, r10, r6\n\t"                                                              \
+    "smlad  r7, r12, r11, r7\n\t"
+static NN_NOINLINE __attribute__((__naked__)) void
+mac_rows_1x4(const int8_t *w NN_MAYBE_UNUSED, const int16_t *cols NN_MAYBE_UNUSED, int32_t nb NN_MAYBE_UNUSED,
+             int32_t *part NN_MAYBE_UNUSED, const int32_t *part_end NN_MAYBE_UNUSED,
+             int32_t wskip NN_MAYBE_UNUSED)
+{   /* the arguments arrive in r0-r3 and on the stack (AAPCS): the asm reads them there */
+    __asm__ volatile(
+        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub    sp, sp, #16\n\t"           /* part_end at [sp, #52], wskip at [sp, #56] */
+        "str    r1, [sp, #0]\n\t"
+        "tst    r2, #7\n\t"
+        "bne    7f\n\t"
+        /* nb % 8 == 0 (cifar10_m4's conv2: 80 and 120 blocks): no dispatch per channel */
+        "lsrs   r2, r2, #3\n\t"
+        "str    r2, [sp, #4]\n\t"
+        "8:\n\t"
+        "str    r3, [sp, #8]\n\t"
+        "ldm    r3, {r4, r5, r6, r7}\n\t"
+        "ldr    r1, [sp, #0]\n\t"
+        "ldr    r2, [sp, #4]\n\t"
+        "9:\n\t"
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        "subs   r2, r2, #1\n\t"
+        "bne    9b\n\t"
+        "ldr    r3, [sp, #8]\n\t"
+        "stmia  r3!, {r4, r5, r6, r7}\n\t"
+        "ldr    r2, [sp, #56]\n\t"
+        "add    r0, r0, r2\n\t"
+        "ldr    r2, [sp, #52]\n\t"
+        "cmp    r3, r2\n\t"
+        "bne    8b\n\t"
+        "b      10f\n\t"
+        "7:\n\t"                          /* any nb: mac_1x4_aligned's dispatch per channel */
+        "str    r2, [sp, #4]\n\t"
+        "1:\n\t"
+        "str    r3, [sp, #8]\n\t"
+        "ldm    r3, {r4, r5, r6, r7}\n\t"
+        "ldr    r1, [sp, #0]\n\t"
+        "ldr    r2, [sp, #4]\n\t"
+        "tst    r2, #1\n\t"
+        "beq    2f\n\t"
+        NN_CHUNK_BLOCK
+        "2:\n\t"
+        "lsls   lr, r2, #30\n\t"           /* N: bit 1 (one pair), C: bit 2 (two pairs) */
+        "bpl    3f\n\t"
+        NN_CHUNK_PAIR
+        "3:\n\t"
+        "bcc    4f\n\t"
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        "4:\n\t"
+        "lsrs   r2, r2, #3\n\t"
+        "beq    6f\n\t"
+        "5:\n\t"
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        NN_CHUNK_PAIR
+        "subs   r2, r2, #1\n\t"
+        "bne    5b\n\t"
+        "6:\n\t"
+        "ldr    r3, [sp, #8]\n\t"
+        "stmia  r3!, {r4, r5, r6, r7}\n\t"
+        "ldr    r2, [sp, #56]\n\t"
+        "add    r0, r0, r2\n\t"
+        "ldr    r2, [sp, #52]\n\t"
+        "cmp    r3, r2\n\t"
+        "bne    1b\n\t"
+        "10:\n\t"
+        "add    sp, sp, #16\n\t"
+        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#define NN_CHUNK_ASM 1
+#endif
+
+/* The sums of n_oc channels (part[4 * o ..]) += weight rows (a row every K bytes, Kc values
+ * from w) x the chunk's columns; fast: whole blocks in word-aligned rows. */
+static void chunk_mac(const int8_t *w, int32_t K, const int16_t *cols, int32_t Kc, int32_t *part,
+                      int32_t n_oc, int fast)
 {
-    if (first)
-        part[0] = part[1] = part[2] = part[3] = b[0];
-    if (fast)   /* whole aligned blocks: the LDRD loop */
-        mac_1x4_aligned(w, cols, (Kc + 3) >> 2, part);
-    else
+#ifdef NN_CHUNK_ASM
+    if (fast && n_oc > 0) {
+        mac_rows_1x4(w, cols, Kc >> 2, part, part + 4 * n_oc, K - Kc);
+        return;
+    }
+#else
+    (void)fast;
+#endif
+    for (; n_oc > 0; n_oc--, w += K, part += 4)
         mac_row(w, Kc, ((-Kc) & 3) != 0, cols, part);
 }
 
-/* a chunk before the last: the sums stay in the scratch */
-static NN_NOINLINE NN_MAYBE_UNUSED void chunk_acc(const int8_t *w, int32_t K, const int32_t *b, int32_t bw,
-                                                  int32_t n_oc, const int16_t *cols, int32_t Kc,
-                                                  int32_t *part, int first, int fast)
-{
-    for (; n_oc > 0; n_oc--, w += K, b += bw, part += 4)
-        chunk_mac(w, b, cols, Kc, part, first, fast);
-}
-
-/* the last chunk: sums complete, requantised in `mode` to npx (1..4) pixels at out + p * ps */
+/* the complete sums of n_oc channels requantised in `mode` to npx (1..4) pixels at out + p * ps */
 static inline __attribute__((__always_inline__)) void
-chunk_last_body(const int8_t *w, int32_t K, const int32_t *b, int32_t bw, int32_t n_oc,
-                const int16_t *cols, int32_t Kc, int32_t *part, int first, int fast, int8_t *out,
-                int32_t ps, int32_t npx, int32_t s, int32_t lo, int32_t hi, const int mode)
+chunk_out_body(const int32_t *b, int32_t bw, int32_t n_oc, const int32_t *part, int8_t *out,
+               int32_t ps, int32_t npx, int32_t s, int32_t lo, int32_t hi, const int mode)
 {
     int32_t p;
-    for (; n_oc > 0; n_oc--, w += K, b += bw, part += 4, out++) {
-        chunk_mac(w, b, cols, Kc, part, first, fast);
+    for (; n_oc > 0; n_oc--, b += bw, part += 4, out++) {
         if (npx == 4) {
             rq_store4(out, ps, part[0], part[1], part[2], part[3], b, s, lo, hi, mode);
         } else {   /* a last quad of fewer pixels: the repeated columns' outputs are dropped */
@@ -78,19 +194,16 @@ chunk_last_body(const int8_t *w, int32_t K, const int32_t *b, int32_t bw, int32_
     }
 }
 
-typedef void (*nn_chunk_last_fn)(const int8_t *, int32_t, const int32_t *, int32_t, int32_t,
-                                 const int16_t *, int32_t, int32_t *, int, int, int8_t *, int32_t,
-                                 int32_t, int32_t, int32_t, int32_t);
+typedef void (*nn_chunk_out_fn)(const int32_t *, int32_t, int32_t, const int32_t *, int8_t *,
+                                int32_t, int32_t, int32_t, int32_t, int32_t);
 
 /* per epilogue mode (nn_conv_mat_mult.h: q7 0-2, s8 3-5), so no mode test per channel */
-#define NN_CHUNK_LAST(name, mode_)                                                             \
+#define NN_CHUNK_OUT(name, mode_)                                                              \
     static NN_NOINLINE NN_MAYBE_UNUSED void                                                    \
-    name(const int8_t *w, int32_t K, const int32_t *b, int32_t bw, int32_t n_oc,               \
-         const int16_t *cols, int32_t Kc, int32_t *part, int first, int fast, int8_t *out,     \
+    name(const int32_t *b, int32_t bw, int32_t n_oc, const int32_t *part, int8_t *out,         \
          int32_t ps, int32_t npx, int32_t s, int32_t lo, int32_t hi)                           \
     {                                                                                          \
-        chunk_last_body(w, K, b, bw, n_oc, cols, Kc, part, first, fast, out, ps, npx, s, lo,   \
-                        hi, mode_);                                                            \
+        chunk_out_body(b, bw, n_oc, part, out, ps, npx, s, lo, hi, mode_);                     \
     }
 
 /* per group, output pixels in quads; per quad, each chunk's columns then its pass over the
@@ -98,7 +211,7 @@ typedef void (*nn_chunk_last_fn)(const int8_t *, int32_t, const int32_t *, int32
  * x 4; s: q7's out_shift or s8's out_zp (as the mat-mult instances take them). */
 static void conv_chunked(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
                          const int32_t *b, int32_t bw, int8_t *out, int16_t *scratch,
-                         int32_t chunks, uint32_t pad4, nn_chunk_last_fn last, int32_t s,
+                         int32_t chunks, uint32_t pad4, nn_chunk_out_fn out_fn, int32_t s,
                          int32_t lo, int32_t hi)
 {
     const int32_t G = p->groups, cin_g = p->in_c / G, cout_g = p->out_c / G, K = nn_conv_taps(p);
@@ -119,19 +232,19 @@ static void conv_chunked(const nn_conv_params *p, const int8_t *in, const int8_t
         for (c = 0; c < n; c++)
             nn_conv_quads_init(&q[c], &sub[c], in, g, cin_g, pad4);
         while (nn_conv_quads_next(&q[0], scratch)) {
-            int8_t *o = out + q[0].pix * p->out_c + g * cout_g;
+            int32_t o;
+            for (o = 0; o < cout_g; o++)     /* the sums start from the bias */
+                part[4 * o] = part[4 * o + 1] = part[4 * o + 2] = part[4 * o + 3] = bg[o * bw];
             for (c = 0; c < n; c++) {
                 const int8_t *wc = wg + c * row_k;
                 const int32_t Kc = q[c].K;
-                const int fast = (Kc & 3) == 0 && (K & 3) == 0 && ((uintptr_t)wc & 3) == 0;
                 if (c > 0)
                     nn_conv_quads_next(&q[c], scratch);
-                if (c < n - 1)
-                    chunk_acc(wc, K, bg, bw, cout_g, scratch, Kc, part, c == 0, fast);
-                else
-                    last(wc, K, bg, bw, cout_g, scratch, Kc, part, c == 0, fast, o, p->out_c,
-                         q[0].npx, s, lo, hi);
+                chunk_mac(wc, K, scratch, Kc, part, cout_g,
+                          (Kc & 3) == 0 && (K & 3) == 0 && ((uintptr_t)wc & 3) == 0);
             }
+            out_fn(bg, bw, cout_g, part, out + q[0].pix * p->out_c + g * cout_g, p->out_c, q[0].npx,
+                   s, lo, hi);
         }
     }
 }
