@@ -61,8 +61,9 @@ def lower(qgraph, isa=kernels.ANY_ISA):
                     params=low.params, arrays=low.arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
                     scratch=k.scratch_bytes(low.params, isa))
-        if k.chunks and isa != kernels.ANY_ISA:
-            step.chunkings = k.chunks(low.params, step.kernel, isa) or None
+        more = k.chunks(low.params, step.kernel, isa) if k.chunks and isa != kernels.ANY_ISA else None
+        if more:
+            step.chunkings = {1: (step.kernel, step.scratch), **more}
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)
     return steps
