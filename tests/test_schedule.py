@@ -285,9 +285,17 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     images, _ = load_eval_data(CIFAR_TEST, cifar_graph)
     p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, "cifar")
     assert len(images) == 932 and lbl.arena_bytes == 40960
-    # dsp: conv2's four int16 columns (6,400 B) at the peak, the 3,072 B of pixels live in the arena
-    # until conv1 reads their last row (before: 11,744 B + a separate 3,072 B input buffer)
-    assert p.arena_bytes == 14336, p.format_table()
+    # dsp: conv2's im2col in 5 chunks of one kernel row (1,280 B of columns + 256 B of sums, was
+    # 6,400 B in one pass: 14,336 B); the 3,072 B of pixels live in the arena until conv1 reads
+    # their last row (before: 11,744 B + a separate 3,072 B input buffer)
+    assert p.arena_bytes == 10080 and "conv2d+relu, 5 chunks" in p.format_table(), p.format_table()
+    # issue 14: `auto` with 12 KiB for the arena chunks only as far as it must: 2 chunks (3 + 2 rows)
+    steps = lower(qgraph, "dsp")
+    _, fit = schedule.choose(steps, qgraph, "auto", 12288, lambda s: plan(steps, qgraph, s))
+    assert fit.arena_bytes == 12032 and [s.params.get("chunks", 1) for s in steps] == [1, 1, 1, 2, 1, 1, 1, 1]
+    assert fit.schedule is not None and "conv2d+relu, 2 chunks" in fit.format_table(), fit.format_table()
+    _, fast = schedule.choose(steps, qgraph, "fast", None, lambda s: plan(steps, qgraph, s))
+    assert fast.arena_bytes == 40960 and not any("chunks" in s.params for s in steps)   # fast never chunks
 
 
 SCONS = str(ROOT / ".venv" / "bin" / "scons")
