@@ -172,8 +172,18 @@ static void chunk_mac(const int8_t *w, int32_t K, const int16_t *cols, int32_t K
 #else
     (void)fast;
 #endif
-    for (; n_oc > 0; n_oc--, w += K, part += 4)
-        mac_row(w, Kc, ((-Kc) & 3) != 0, cols, part);
+    /* the rest (and the host): a chunk whose first block starts with (-Kc) & 3 zeros takes its
+     * first weights from first_word (no read before the row), as mac_row does for built columns;
+     * not mac_row itself, whose aligned path would link a second copy of the LDRD loop */
+    for (; n_oc > 0; n_oc--, w += K, part += 4) {
+        const int32_t pre = (-Kc) & 3;
+        if (pre) {
+            MAC_1X4_WORD(first_word(w, pre, Kc), cols, part[0], part[1], part[2], part[3]);
+            mac_1x4_call(w + 4 - pre, cols + NN_COLW_STEP, (Kc >> 2), part);
+        } else {
+            mac_1x4_call(w, cols, Kc >> 2, part);
+        }
+    }
 }
 
 /* the complete sums of n_oc channels requantised in `mode` to npx (1..4) pixels at out + p * ps */
