@@ -1,5 +1,5 @@
 /* Rows [y0, y1) of nn_conv2d_q7_chunked's output from a buffer holding some of its input rows
- * (common/nn_rows.h), DSP variant only: the streamed plan's chunked conv (issue 14). */
+ * (common/nn_rows.h): the linked variant of the chunked entry (issue 14), so one file serves every ISA. */
 #include "nn_rows.h"
 
 void nn_conv2d_q7_chunked_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
