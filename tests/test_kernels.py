@@ -643,9 +643,9 @@ def _c_array(ctype, name, values):
     return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
 
 
-def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref"):
-    """C source: kernels run on embedded cases (conv weights in the `isa` variant's layout);
-    main returns the number of mismatching cases."""
+def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref", chunked=False):
+    """C source: kernels run on embedded cases (conv weights in the `isa` variant's layout; the
+    chunked entries' in plain rows of K, cwp); main returns the number of mismatching cases."""
     rng = np.random.default_rng(2024)
     src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
     calls, max_out, max_scratch = [], 1, 2
@@ -697,6 +697,13 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
                              f"bad += check(\"conv_quad\", {i}, cy{i}, {want.size});")
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
+        if chunked:
+            src.append(_c_array("int8_t", f"cwp{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])))
+        for n in sorted({2, kh}) if chunked else ():   # the DSP variant's chunked entry (issue 14)
+            calls.append(f"memset(out, 0x5A, {want.size}); "
+                         f"nn_conv2d_q7_chunked(&cp{i}, cx{i}, cwp{i} + {off}, cb{i}, out, scratch, {n}); "
+                         f"bad += check(\"conv_chunked\", {i}, cy{i}, {want.size});")
+            max_scratch = max(max_scratch, 8 * ((-(-kh // n) * kw * (c // groups) + 3) // 4 * 4) + 16 * o // groups)
     for i in range(n_fc):
         n, o = int(rng.integers(1, 600)), int(rng.integers(1, 14))
         x, w = _rand_i8(rng, (1, 1, 1, n)), _rand_i8(rng, (o, n))
@@ -744,7 +751,7 @@ def test_kernels_in_qemu_match_golden(target, tmp_path):
     t = targets.get_target(target)
     template = csources.TEMPLATE_DIR
     (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4",
-                                                         isa=csources.isa_for(t)))
+                                                         isa=csources.isa_for(t), chunked=target == "m4"))
     elf = tmp_path / "kernels.elf"
     platform = [s for s in csources.app_sources() if s.name == "platform.c"]
     sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",

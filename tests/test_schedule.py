@@ -288,9 +288,17 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     images, _ = load_eval_data(CIFAR_TEST, cifar_graph)
     p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, "cifar")
     assert len(images) == 932 and lbl.arena_bytes == 40960
-    # dsp: conv2's four int16 columns (6,400 B) at the peak, the 3,072 B of pixels live in the arena
-    # until conv1 reads their last row (before: 11,744 B + a separate 3,072 B input buffer)
-    assert p.arena_bytes == 14336, p.format_table()
+    # dsp: conv2's im2col in 5 chunks of one kernel row (1,280 B of columns + 256 B of sums, was
+    # 6,400 B in one pass: 14,336 B); the 3,072 B of pixels live in the arena until conv1 reads
+    # their last row (before: 11,744 B + a separate 3,072 B input buffer)
+    assert p.arena_bytes == 10080 and "conv2d+relu, 5 chunks" in p.format_table(), p.format_table()
+    # issue 14: `auto` with 12 KiB for the arena chunks only as far as it must: 2 chunks (3 + 2 rows)
+    steps = lower(qgraph, "dsp")
+    _, fit = schedule.choose(steps, qgraph, "auto", 12288, lambda s: plan(steps, qgraph, s))
+    assert fit.arena_bytes == 12032 and [s.params.get("chunks", 1) for s in steps] == [1, 1, 1, 2, 1, 1, 1, 1]
+    assert fit.schedule is not None and "conv2d+relu, 2 chunks" in fit.format_table(), fit.format_table()
+    _, fast = schedule.choose(steps, qgraph, "fast", None, lambda s: plan(steps, qgraph, s))
+    assert fast.arena_bytes == 40960 and not any("chunks" in s.params for s in steps)   # fast never chunks
 
 
 SCONS = str(ROOT / ".venv" / "bin" / "scons")
@@ -339,6 +347,34 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
     assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
     plan_txt = next((tmp_path / "m0" / "models").glob("*/plan.txt")).read_text()
     assert plan_txt.startswith("arena 10176 B") and "fused group 0" in plan_txt   # the pixels in it; thumb1 scratch
+
+
+@needs_shared
+@needs_arm
+@needs_qemu
+@pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
+def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path):
+    """Issue 14: with 12 KiB for the arena, `auto` streams cifar10_m4 on m4 with conv2's im2col in
+    2 chunks (the ARM loop of dsp/nn_conv_chunked.h), bit-exact in QEMU, at most 3 % more
+    instructions than layer by layer (the same model in the stock manifest's 48 KiB)."""
+    from conftest import SHARED
+
+    def check(path, build):
+        out = _scons_check("target=m4", f"manifest={path}", f"build_dir={build}")
+        m = re.search(r"\[check\] m4 cifar10_m4\w*: 20/20 outputs identical to the golden model, (\d+) instructions", out)
+        assert m, out
+        return int(m.group(1)), next((build / "m4" / "models").glob("*/plan.txt")).read_text()
+
+    text = (ROOT / "manifests" / manifest).read_text().replace("../../shared", str(SHARED))
+    small = tmp_path / manifest
+    small.write_text(text.replace("    budget: {ram: 48KiB}", "    budget: {ram: 12KiB}"))
+    assert small.read_text() != text
+    streamed, plan_txt = check(small, tmp_path / "small")
+    assert int(re.match(r"arena (\d+) B", plan_txt).group(1)) <= 12288 and "fused group 0" in plan_txt
+    assert "conv2d+relu, 2 chunks" in plan_txt, plan_txt
+    whole, plan_txt = check(ROOT / "manifests" / manifest, tmp_path / "lbl")
+    assert "layer by layer" in plan_txt and "chunks" not in plan_txt
+    assert streamed <= 1.03 * whole, (streamed, whole)
 
 
 def test_manifest_memory_defaults_to_auto_and_signs_codegen(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT
 from nnbuild import csources, hostcc, ir, kernels
+from nnbuild.kernels import q7_conv2d
 from test_kernels import ConvParams, FcParams
 from test_kernels_s8 import ConvS8, FcS8
 
@@ -83,6 +84,33 @@ def test_conv_scratch_c_equals_python_mirror_per_isa(libs):
     assert {s[0] for s in seen} == {True, False} and {s[1] for s in seen} == {True, False}
     assert {s[2] for s in seen} == {True, False} and {s[3] for s in seen} == {0, 1, 2, 3}
     assert ("ref", True) in sizes and ("dsp", False) in sizes and ("dsp", True) not in sizes
+
+
+def test_chunked_conv_scratch_c_equals_python_mirror(libs):
+    """The DSP variant's chunked entries (issue 14): C *_chunked_scratch_bytes(p, n) == the mirror the
+    planner uses for params["chunks"] = n (one chunk's columns + 16 B of sums per channel of a
+    group); every other variant's entry (ref/) ignores the count: its scratch is as it was."""
+    lib = libs["dsp"]
+    for other in libs.values():
+        for f in ("nn_conv2d_q7_chunked_scratch_bytes", "nn_conv2d_s8_chunked_scratch_bytes"):
+            getattr(other, f).restype = ctypes.c_int32
+    rng = np.random.default_rng(1414)
+    smaller = 0
+    for i in range(200):
+        op, fields = _conv_case(rng)
+        for chunks in range(1, fields["k_h"] + 2):
+            for scheme, c_name, cls in (("q7", "nn_conv2d_q7", ConvParams), ("int8", "nn_conv2d_s8", ConvS8)):
+                kernel = kernels.find(op, scheme)
+                got = getattr(lib, c_name + "_chunked_scratch_bytes")(ctypes.byref(_struct(cls, fields)), chunks)
+                assert got == q7_conv2d.chunked_scratch(fields, chunks), f"case {i} {c_name} {chunks}: {fields}"
+                if chunks > 1:
+                    assert kernel.scratch(dict(fields, chunks=chunks), "dsp") == got
+                    smaller += got < kernel.scratch(fields, "dsp")
+                for isa, other in libs.items():   # ref/'s twin: the variant's own conv and scratch
+                    if isa != "dsp":
+                        assert kernel.scratch(dict(fields, chunks=chunks), isa) == kernel.scratch(fields, isa) \
+                            == getattr(other, c_name + "_chunked_scratch_bytes")(ctypes.byref(_struct(cls, fields)), chunks)
+    assert smaller > 100
 
 
 def test_fc_scratch_c_equals_python_mirror_per_isa(libs):

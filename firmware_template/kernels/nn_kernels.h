@@ -208,6 +208,22 @@ void nn_conv2d_q7_relu_quad_rows(const nn_conv_params *p, int32_t y0, int32_t y1
 void nn_conv2d_s8_relu_quad_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                                  int32_t in_rows, const int8_t *in, const int8_t *weight,
                                  const int32_t *chan, int8_t *out, int16_t *scratch);
+/* nn_conv2d_q7 / _s8 with each quad's im2col in `chunks` chunks of kernel rows (issue 14): the DSP
+ * variant's loop (dsp/nn_conv_chunked.h, general layers), which the streamed plan picks when the
+ * smaller scratch lowers the arena; other variants ignore `chunks` (ref/: their own conv and
+ * scratch). Same bytes; scratch *_chunked_scratch_bytes(p, chunks). */
+void nn_conv2d_q7_chunked(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                          const int32_t *bias, int8_t *out, int16_t *scratch, int32_t chunks);
+int32_t nn_conv2d_q7_chunked_scratch_bytes(const nn_conv_params *p, int32_t chunks);
+void nn_conv2d_s8_chunked(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
+                          const int32_t *chan, int8_t *out, int16_t *scratch, int32_t chunks);
+int32_t nn_conv2d_s8_chunked_scratch_bytes(const nn_conv_s8_params *p, int32_t chunks);
+void nn_conv2d_q7_chunked_rows(const nn_conv_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                               int32_t in_rows, const int8_t *in, const int8_t *weight,
+                               const int32_t *bias, int8_t *out, int16_t *scratch, int32_t chunks);
+void nn_conv2d_s8_chunked_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
+                               int32_t in_rows, const int8_t *in, const int8_t *weight,
+                               const int32_t *chan, int8_t *out, int16_t *scratch, int32_t chunks);
 void nn_maxpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,
                         int32_t in_rows, const int8_t *in, int8_t *out);
 void nn_avgpool_q7_rows(const nn_pool_params *p, int32_t y0, int32_t y1, int32_t in_first,

@@ -28,6 +28,7 @@ class Step:
     struct: str = None   # C parameter struct type, when the kernel takes one
     emit: object = None  # Kernel.emit: the C statements of this call
     rows: object = None  # Kernel.rows: how it runs on a band of output rows (None: whole layers only)
+    chunkings: dict = None  # n -> (C symbol, scratch): Kernel.chunks, the call in n chunks (schedule.set_chunks)
 
 
 def lower(qgraph, isa=kernels.ANY_ISA):
@@ -62,6 +63,9 @@ def lower(qgraph, isa=kernels.ANY_ISA):
                     params=low.params, arrays=arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
                     scratch=k.scratch_bytes(low.params, isa))
+        more = k.chunks(low.params, step.kernel, isa) if k.chunks and isa != kernels.ANY_ISA else None
+        if more:
+            step.chunkings = {1: (step.kernel, step.scratch), **more}
         step.alias = _inplace_input(qgraph, op, k.inplace)
         steps.append(step)
     return steps

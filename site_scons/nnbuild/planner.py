@@ -58,6 +58,7 @@ class StepRow:
     live: list           # buffer names live during this step, by offset
     macs: int = 0        # the step's multiply-accumulates (the report's cost per layer)
     kernel: str = ""     # the C kernel the step calls
+    chunks: int = 1      # the call's chunks (a chunked DSP conv's params["chunks"], schedule.set_chunks)
 
 
 @dataclass
@@ -94,7 +95,8 @@ class Plan:
         for r in self.rows:
             bufs = ", ".join(f"{n}@{self.buffers[n].offset}:{self.buffers[n].size}" for n in r.live)
             mark = " <- peak" if r.index == self.peak_step else ""
-            lines.append(f"{r.index:>4}  {r.name:<24} {r.op:<22} {r.live_bytes:>8}  {bufs}{mark}")
+            op = r.op if r.chunks == 1 else f"{r.op}, {r.chunks} chunks"
+            lines.append(f"{r.index:>4}  {r.name:<24} {op:<22} {r.live_bytes:>8}  {bufs}{mark}")
         return "\n".join(lines) + "\n"
 
     def step_span(self, b):
@@ -112,7 +114,8 @@ class Plan:
                          "first_substep": b.start, "last_substep": b.end, "tensors": list(b.tensors)}
                         for b in sorted(self.buffers.values(), key=lambda b: (b.offset, b.name))],
             "steps": [{"index": r.index, "name": r.name, "op": r.op, "kernel": r.kernel, "macs": r.macs,
-                       "live_bytes": r.live_bytes, "live": list(r.live)} for r in self.rows],
+                       "live_bytes": r.live_bytes, "live": list(r.live), **({"chunks": r.chunks} if r.chunks > 1 else {})}
+                      for r in self.rows],
             "substeps": len(self.substep_step),
         }
         if self.schedule is not None:
@@ -170,7 +173,8 @@ def plan(steps, qgraph, schedule=None):
         worst = max(subs, key=lambda t: (packer.live_bytes(t), -t)) if subs else None
         live = packer.live(worst) if subs else []
         rows.append(StepRow(s.index, s.name, s.op, packer.live_bytes(worst) if subs else 0,
-                            [b.name for b in live], macs=int(s.macs), kernel=s.kernel))
+                            [b.name for b in live], macs=int(s.macs), kernel=s.kernel,
+                            chunks=s.params.get("chunks", 1)))
     peak_t = max(range(len(substep_step)), key=lambda t: (packer.live_bytes(t), -t), default=None)
     return Plan(arena_bytes=arena, buffers=packer.buffers, tensor_buffer=tensor_buffer,
                 scratch_buffer=scratch_buffer, rows=rows,

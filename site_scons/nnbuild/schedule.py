@@ -28,7 +28,11 @@ row, shares bytes with the next convolution's scratch.
 `choose(steps, g, memory, budget)` picks: `fast` is layer by layer; `small` the smallest arena
 over the ways of fusing each connected set of streamable steps (each tensor between two of them
 a line buffer or not); `auto` layer by layer when its arena fits `budget` (bytes, or None),
-else `small`.
+else `small`. `small` then gives each call that can run in chunks (Step.chunkings: the DSP
+conv's im2col by chunks of kernel rows, less scratch for a few instructions) the fewest chunks
+that give the smallest arena, one step at a time; `auto`, when its streamed arena is still over
+the budget, the fewest that make it fit. A chunking that does not lower the arena is not used,
+and `fast` never chunks.
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -533,6 +537,10 @@ def smallest(steps, g, arena_of):
     """The schedule with the smallest arena (`arena_of(schedule)`), components cut one at a time
     (each one's best cutting with the others fixed; a large one's best single cut is then
     improved greedily, one tensor at a time); ties go to fewer line buffers."""
+    return build(steps, g, _smallest_cuts(steps, g, arena_of))
+
+
+def _smallest_cuts(steps, g, arena_of):
     cs = components(steps, g)
     cuts = [(False,) * len(ts) for _, ts in cs]
 
@@ -554,7 +562,7 @@ def smallest(steps, g, arena_of):
                 a = cost(trial)
                 if (a, -sum(opt)) < (best, -sum(cuts[i])):
                     best, cuts = a, trial
-    return build(steps, g, cuts)
+    return cuts
 
 
 def choose(steps, g, memory, arena_budget, plan_of):
@@ -563,13 +571,54 @@ def choose(steps, g, memory, arena_budget, plan_of):
     `auto` compares the layer-by-layer arena with."""
     if memory not in MEMORY_MODES:
         raise ValueError(memory)
+    for s in steps:
+        if s.chunkings:
+            set_chunks(s, 1)
     lbl = plan_of(None)
     if memory == "fast" or (memory == "auto" and (arena_budget is None or lbl.arena_bytes <= arena_budget)):
         return None, lbl
-    if not components(steps, g):
-        return None, lbl
-    sch = smallest(steps, g, lambda s: plan_of(s).arena_bytes)
-    if sch is None:
-        return None, lbl
-    p = plan_of(sch)
-    return (sch, p) if p.arena_bytes < lbl.arena_bytes else (None, lbl)
+    cuts, best = None, lbl
+    if components(steps, g):
+        trial = _smallest_cuts(steps, g, lambda s: plan_of(s).arena_bytes)
+        sch = build(steps, g, trial)
+        p = plan_of(sch) if sch is not None else None
+        if p is not None and p.arena_bytes < lbl.arena_bytes:
+            cuts, best = trial, p
+    return _chunked(steps, g, cuts, plan_of, best, arena_budget if memory == "auto" else None)
+
+
+def set_chunks(step, n):
+    """Run `step` in n chunks (1: its one-pass entry): its C entry, scratch and params["chunks"]."""
+    step.kernel, step.scratch = step.chunkings[n]
+    if n > 1:
+        step.params["chunks"] = n
+    else:
+        step.params.pop("chunks", None)
+
+
+def _chunked(steps, g, cuts, plan_of, plan, budget=None):
+    """(schedule, plan) with each chunkable step at the fewest chunks that give the smallest arena
+    (steps in order, the others as chosen so far; the schedule `cuts` rebuilt around the new
+    scratch sizes, None: layer by layer). Its most chunks are tried first: when they do not lower
+    the arena, no other count is tried. With a `budget` (auto): no chunks once the arena fits it,
+    and a step's fewest chunks that make it fit (chunks cost instructions)."""
+    def trial(step, n):
+        set_chunks(step, n)
+        return plan_of(None if cuts is None else build(steps, g, cuts))
+
+    for s in steps:
+        if not s.chunkings or (budget is not None and plan.arena_bytes <= budget):
+            continue
+        counts = sorted(s.chunkings)
+        if trial(s, counts[-1]).arena_bytes >= plan.arena_bytes:
+            set_chunks(s, 1)
+            continue
+        best_n = 1
+        for n in counts[1:]:
+            p = trial(s, n)
+            if p.arena_bytes < plan.arena_bytes:
+                best_n, plan = n, p
+                if budget is not None and p.arena_bytes <= budget:
+                    break
+        set_chunks(s, best_n)
+    return plan.schedule, plan

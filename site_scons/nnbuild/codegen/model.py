@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from .. import kernels
 from ..errors import NnbuildError, atomic_write
 from .cformat import c_array, c_ident, c_int, c_string, check_model_name
 from ..quantize.tables import softmax_exp_table
@@ -120,7 +121,7 @@ class _ModelText:
             out.append(f"/* {_comment(s.name)}: {role} {tuple(int(d) for d in np.shape(arr))} */\n")
             out.append(c_array(self._sym(s, role), arr))
         if s.struct:
-            fields = ", ".join(f".{k} = {c_int(v)}" for k, v in s.params.items())
+            fields = ", ".join(f".{k} = {c_int(v)}" for k, v in s.params.items() if k not in kernels.CALL_ARGS)
             out.append(f"static const {s.struct} {self._sym(s, 'params')} = {{ {fields} }};\n")
         return "".join(out) + ("\n" if out else "")
 

@@ -20,6 +20,9 @@ A `Kernel` is registered by (op type, scheme, ISA) with
            word-aligned weight rows (kernels/q7_conv2d.py: weight_row)
   rows     Rows, when the kernel can run on a band of output rows (streamed execution,
            nnbuild.schedule; C entry points kernels/ref/nn_*_rows.c), else None
+  chunks   chunks(params, symbol, isa) -> {n: (C symbol, scratch bytes)} for n >= 2: the ways the
+           `isa` variant can run the call in n chunks with less scratch (the DSP conv's K
+           chunks, issue 14; schedule.choose picks n, params["chunks"] = n), or {} / None
 
 Lowering (nnbuild.lower) and code generation (nnbuild.codegen) are loops over this table.
 Adding a kernel = adding a module here that calls `register(...)`: modules are discovered.
@@ -32,6 +35,7 @@ from ..csources import ISA_PREFERENCE
 from ..errors import NnbuildError
 
 ANY_ISA = "*"
+CALL_ARGS = ("chunks",)   # params the call takes as its last argument, never struct fields
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Kernel:
     isa: str = ANY_ISA
     rows: Rows = None
     pack: object = None
+    chunks: object = None
 
     def scratch_bytes(self, params, isa=ANY_ISA):
         """Arena bytes one call needs on `isa`; ANY_ISA: the most of any variant (a plan that is

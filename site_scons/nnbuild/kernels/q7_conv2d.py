@@ -86,6 +86,8 @@ def taps(p):
 
 
 def scratch(p, isa):
+    if isa == "dsp" and p.get("chunks", 1) > 1:
+        return chunked_scratch(p, p["chunks"])
     k = taps(p)
     return SCRATCH[isa](k, -(-k // 4) * 4)
 
@@ -114,21 +116,55 @@ def pack_weight(weight, p, isa):
 
 def pack(p, arrays, isa):
     return dict(arrays, weight=pack_weight(arrays["weight"], p, isa))
+# The DSP variant's chunked entries (dsp/nn_conv_chunked.h): each quad's im2col in chunks of
+# r = ceil(k_h / n) kernel rows, the int32 sums of the group's channels (4 pixels each) carried
+# in the scratch between chunks. Only the DSP variant has them (its columns are the big scratch).
+CHUNKS_MAX = 8                      # NN_CHUNKS_MAX
+CHUNKED = {f"nn_conv2d_{s}{relu}": f"nn_conv2d_{s}_chunked"
+           for s in ("q7", "s8") for relu in ("", "_relu", "_relu_quad")}
+
+
+def chunk_rows(k_h, n):
+    """Kernel rows per chunk (nn_chunk_rows)."""
+    return -(-k_h // max(1, min(n, CHUNKS_MAX)))
+
+
+def chunked_scratch(p, n):
+    """nn_conv2d_*_chunked_scratch_bytes(p, n): one chunk's four columns + 16 B of sums per channel."""
+    kc = chunk_rows(p["k_h"], n) * p["k_w"] * (p["in_c"] // p["groups"])
+    return 8 * (-(-kc // 4) * 4) + 16 * (p["out_c"] // p["groups"])
+
+
+def chunkings(p, symbol, isa):
+    """{n: (chunked entry, its scratch)} for the chunk counts that exist (ceil(k_h / r) = n) on the
+    DSP variant of a general layer; what the one-pass scratch already beats is left to choose()."""
+    # K % 4 != 0: the weights were laid out in padded rows (weight_row) at lowering, before any
+    # chunk count is chosen, and the chunked entries read plain rows of K: not offered there.
+    if isa != "dsp" or is_depthwise(p) or symbol not in CHUNKED or taps(p) % 4:
+        return {}
+    counts = {-(-p["k_h"] // chunk_rows(p["k_h"], n)) for n in range(2, min(p["k_h"], CHUNKS_MAX) + 1)}
+    return {n: (CHUNKED[symbol], chunked_scratch(p, n)) for n in sorted(counts)}
+
+
+def chunk_arg(s):
+    """The chunked entries' last argument (kernels.CALL_ARGS)."""
+    return f", {s.params['chunks']}" if "chunks" in s.params else ""
 
 
 # The entry lower() picked: nn_conv2d_q7_relu for a general layer whose epilogue is the fused
 # ReLU (the DSP variant's mode 2, nn_conv_mat_mult.h), so a firmware of such layers links only
 # that epilogue (nn_conv2d_q7_relu_quad when quad_entry holds: no other im2col either);
-# nn_conv2d_q7 for the rest. Same struct, arrays and scratch.
+# nn_conv2d_q7 for the rest. Same struct, arrays and scratch. A chunked plan's
+# nn_conv2d_q7_chunked takes the chunk count last.
 def emit(s, ctx):
     return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
-            f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+            f"{ctx.sym(s, 'bias')}, {ctx.ptr(s.output)}, {ctx.scratch(s)}{chunk_arg(s)});"]
 
 
 def emit_rows(s, ctx, b):
     return [f"{s.kernel}_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
-            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'bias')}, {b['out']}, {b['scratch']});"]
+            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'bias')}, {b['out']}, {b['scratch']}{chunk_arg(s)});"]
 
 
 register(Kernel("conv2d", "q7", "nn_conv2d_q7", lower, emit, struct="nn_conv_params", scratch=scratch,
-                rows=Rows("conv", emit_rows), pack=pack))
+                rows=Rows("conv", emit_rows), pack=pack, chunks=chunkings))

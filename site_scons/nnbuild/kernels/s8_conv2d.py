@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import NnbuildError
 from . import Kernel, Lowered, Rows, register
 from ._checks import act_range, array, attr, check_range, where
-from .q7_conv2d import geometry, is_depthwise, pack, relu_symbol, scratch
+from .q7_conv2d import chunk_arg, chunkings, geometry, is_depthwise, pack, relu_symbol, scratch
 
 SCHEME = "int8"
 
@@ -81,13 +81,13 @@ def lower(g, op):
 
 def emit(s, ctx):   # the entry lower() picked (nn_conv2d_s8_relu[_quad] or nn_conv2d_s8)
     return [f"{s.kernel}(&{ctx.sym(s, 'params')}, {ctx.ptr(s.inputs[0])}, {ctx.sym(s, 'weight')}, "
-            f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)});"]
+            f"{ctx.sym(s, 'chan')}, {ctx.ptr(s.output)}, {ctx.scratch(s)}{chunk_arg(s)});"]
 
 
 def emit_rows(s, ctx, b):
     return [f"{s.kernel}_rows(&{ctx.sym(s, 'params')}, {b['y0']}, {b['y1']}, {b['in_first']}, {b['in_rows']}, "
-            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'chan')}, {b['out']}, {b['scratch']});"]
+            f"{b['inp']}, {ctx.sym(s, 'weight')}, {ctx.sym(s, 'chan')}, {b['out']}, {b['scratch']}{chunk_arg(s)});"]
 
 
 register(Kernel("conv2d", SCHEME, "nn_conv2d_s8", lower, emit, struct="nn_conv_s8_params", scratch=scratch,
-                rows=Rows("conv", emit_rows), pack=pack))
+                rows=Rows("conv", emit_rows), pack=pack, chunks=chunkings))

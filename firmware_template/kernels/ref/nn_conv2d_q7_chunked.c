@@ -1,0 +1,18 @@
+/* nn_conv2d_q7 in `chunks` chunks of its window (issue 14): only the DSP variant
+ * (dsp/nn_conv2d_q7_chunked.c) has a chunked loop, the one whose im2col columns are worth
+ * splitting; every other variant ignores the chunk count and runs its own nn_conv2d_q7 with its
+ * own scratch, so the entry exists in every variant (the generator asks for it on dsp only). */
+#include "nn_kernels.h"
+
+void nn_conv2d_q7_chunked(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                          const int32_t *bias, int8_t *out, int16_t *scratch, int32_t chunks)
+{
+    (void)chunks;
+    nn_conv2d_q7(p, in, weight, bias, out, scratch);
+}
+
+int32_t nn_conv2d_q7_chunked_scratch_bytes(const nn_conv_params *p, int32_t chunks)
+{
+    (void)chunks;
+    return nn_conv2d_q7_scratch_bytes(p);
+}
