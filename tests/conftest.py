@@ -43,6 +43,23 @@ def cifar_graph():
                                  channel_order="RGB"))
 
 
+def assert_cli_import_refuses(tmp_path, fmt, model_file):
+    """`nnbuild import` of tmp_path/model_file (format fmt) in a fresh interpreter: exit 1 with one
+    line on stderr that names the file, no traceback, nothing written."""
+    import os
+    import subprocess
+
+    (tmp_path / "models.yaml").write_text(f"version: 1\nmodels:\n  - name: bad\n    format: {fmt}\n"
+                                          f"    model: {model_file}\n")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "nnbuild.cli", "import", "--manifest", str(tmp_path / "models.yaml"),
+                        "--model", "bad", "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT / "site_scons"), "PATH": os.environ["PATH"]})
+    assert r.returncode == 1 and model_file in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
 # -- parallel runs (./dev test: pytest-xdist, 2 workers, --dist loadfile) -----------------------------
 # Tests write under tmp_path (per worker), or host libraries into build/ that hostcc names by content
 # and renames into place; those marked repo_build build in the checkout's own build/ (the default
