@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm
+from kernel_firmware import HEADER, buffers_c, c_array, check_c, guarded_conv_c, main_c, run_in_qemu
 from nnbuild import csources, hostcc, ir, kernels, targets
 from nnbuild.kernels.q7_conv2d import pack_weight, quad_entry
 from nnbuild.quantize.q7 import golden
@@ -152,7 +153,9 @@ def relu_entry(groups, in_c, shift, act):
     return not (groups > 1 and in_c == groups) and 2 <= shift <= 31 and tuple(act) == (0, 127)
 
 
-def _conv_case(rng):
+def conv_geometry(rng, top=13):
+    """A random conv's (h, w, c), cout, (kh, kw, cin_g), stride, pad, dil, groups: dense, grouped
+    or depthwise (with a multiplier), input sides below `top` but at least one dilated window."""
     groups = int(rng.choice([1, 1, 1, 2, 3, 0]))  # 0: depthwise
     cin_g = int(rng.integers(1, 9))
     if groups == 0:
@@ -165,8 +168,13 @@ def _conv_case(rng):
     dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
     stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
     pad = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-    h = max(int(rng.integers(1, 13)), dil[0] * (kh - 1) + 1 - 2 * pad[0])
-    w = max(int(rng.integers(1, 13)), dil[1] * (kw - 1) + 1 - 2 * pad[1])
+    h = max(int(rng.integers(1, top)), dil[0] * (kh - 1) + 1 - 2 * pad[0])
+    w = max(int(rng.integers(1, top)), dil[1] * (kw - 1) + 1 - 2 * pad[1])
+    return (h, w, c), cout, (kh, kw, cin_g), stride, pad, dil, groups
+
+
+def _conv_case(rng):
+    (h, w, c), cout, (kh, kw, cin_g), stride, pad, dil, groups = conv_geometry(rng)
     x = _rand_i8(rng, (h, w, c))
     wt = _rand_i8(rng, (cout, kh, kw, cin_g))
     b = rng.integers(-(1 << 20), 1 << 20, cout).astype(np.int32)
@@ -638,16 +646,11 @@ def test_dsp_variant_refuses_a_core_without_dsp(tmp_path):
 # The host tests above run the DSP path through C emulations; on ARM it runs ACLE intrinsics and a
 # hand-scheduled SMLAD loop. This firmware replays seeded cases against golden outputs in QEMU.
 
-def _c_array(ctype, name, values):
-    body = ",".join(str(int(v)) for v in np.asarray(values).reshape(-1)) or "0"
-    return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
-
-
 def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref", chunked=False):
     """C source: kernels run on embedded cases (conv weights in the `isa` variant's layout; the
     chunked entries' in plain rows of K, cwp); main returns the number of mismatching cases."""
     rng = np.random.default_rng(2024)
-    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    src = [HEADER]
     calls, max_out, max_scratch = [], 1, 2
     cases = [_conv_case(rng) for _ in range(n_conv)]
     # the sample network's layers: RGB input (K % 4 = 3) and deep 5x5 layers (the first one's
@@ -675,11 +678,11 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
         want = golden.conv2d(x[None], w, b, stride, pad, dil, groups, shift, *act)[0]
         (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
         off = 1 if i in misaligned else 0
-        src += [_c_array("int8_t", f"cx{i}", x),
-                _c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8),
+        src += [c_array("int8_t", f"cx{i}", x),
+                c_array("int8_t", f"cw{i}", np.concatenate([np.zeros(off, np.int8),
                                                             pack_weight(w, dict(k_h=kh, k_w=kw, in_c=c, groups=groups),
                                                                         isa).reshape(-1)])),
-                _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
+                c_array("int32_t", f"cb{i}", b), c_array("int8_t", f"cy{i}", want)]
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                    f"{shift},{act[0]},{act[1]}}};\n")
@@ -698,7 +701,7 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
         if chunked:
-            src.append(_c_array("int8_t", f"cwp{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])))
+            src.append(c_array("int8_t", f"cwp{i}", np.concatenate([np.zeros(off, np.int8), w.reshape(-1)])))
         for n in sorted({2, kh}) if chunked else ():   # the DSP variant's chunked entry (issue 14)
             calls.append(f"memset(out, 0x5A, {want.size}); "
                          f"nn_conv2d_q7_chunked(&cp{i}, cx{i}, cwp{i} + {off}, cb{i}, out, scratch, {n}); "
@@ -710,8 +713,8 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
         b = rng.integers(-(1 << 20), 1 << 20, o).astype(np.int32)
         shift, act = _rand_shift(rng), _rand_act(rng)
         want = golden.fully_connected(x, w, b, shift, *act)
-        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", w),
-                _c_array("int32_t", f"fb{i}", b), _c_array("int8_t", f"fy{i}", want)]
+        src += [c_array("int8_t", f"fx{i}", x), c_array("int8_t", f"fw{i}", w),
+                c_array("int32_t", f"fb{i}", b), c_array("int8_t", f"fy{i}", want)]
         src.append(f"static const nn_fc_params fp{i} = {{{n},{o},{shift},{act[0]},{act[1]}}};\n")
         calls.append(f"nn_fc_q7(&fp{i}, fx{i}, fw{i}, fb{i}, out, scratch); bad += check(\"fc\", {i}, fy{i}, {o});")
         max_scratch = max(max_scratch, 2 * n)
@@ -719,27 +722,22 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
         x, kernel, stride, pad = _pool_case(rng)
         for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
             want = ref(x[None], kernel, stride, pad)[0]
-            src += [_c_array("int8_t", f"{kind}y{i}", want)]
+            src += [c_array("int8_t", f"{kind}y{i}", want)]
             calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
             max_out = max(max_out, want.size)
-        src.append(_c_array("int8_t", f"px{i}", x))
+        src.append(c_array("int8_t", f"px{i}", x))
         geometry = (f"{x.shape[0]},{x.shape[1]},{x.shape[2]},{want.shape[0]},{want.shape[1]},{kernel[0]},"
                     f"{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}")
         src.append(f"static const nn_pool_params pp{i} = {{{geometry},0}};\n")
         # the same window with exclude_pad's divisor (the window's input cells)
-        src += [_c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
+        src += [c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
                 f"static const nn_pool_params ppx{i} = {{{geometry},1}};\n"]
         calls.append(f"nn_avgpool_q7(&ppx{i}, px{i}, out); bad += check(\"avgxpool\", {i}, avgxy{i}, {want.size});")
     x = rng.integers(-128, 128, 203).astype(np.int8)
-    src += [_c_array("int8_t", "rx", x), _c_array("int8_t", "ry", golden.relu(x))]
+    src += [c_array("int8_t", "rx", x), c_array("int8_t", "ry", golden.relu(x))]
     calls.append("memcpy(out, rx, 203); nn_relu_q7(out, 203); bad += check(\"relu\", 0, ry, 203);")
-    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
-               f"static int16_t scratch[{max_scratch // 2 + 2}] __attribute__((aligned(4)));\n")
-    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n"
-               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
-               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
-    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
-               + "\n    ".join(calls) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    src.append(buffers_c(max_out + GUARD, max_scratch // 2 + 2))
+    src += [check_c(), main_c(calls)]
     return "".join(src)
 
 
@@ -749,18 +747,9 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
 def test_kernels_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
-    template = csources.TEMPLATE_DIR
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", misalign=target == "m4",
-                                                         isa=csources.isa_for(t), chunked=target == "m4"))
-    elf = tmp_path / "kernels.elf"
-    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
-    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",
-               *csources.kernel_sources(csources.isa_for(t))]
-    cmd = targets.firmware_command(t, template, sources, elf, include_dirs=KINC)
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=120)
-    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    run_in_qemu(target, _qemu_cases_source(big=target != "m0", misalign=target == "m4",
+                                           isa=csources.isa_for(t), chunked=target == "m4"),
+                tmp_path, timeout=120)
 
 
 # -- Helium (MVE) in QEMU (m55) -------------------------------------------------------------------
@@ -799,14 +788,14 @@ def _mve_conv_case(rng):
 
 def _mve_qemu_source():
     rng = np.random.default_rng(55)
-    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    src = [HEADER]
     calls, max_out, max_scratch = [], 1, 4
     for i in range(40):
         x, w, b, stride, pad, dil, groups, shift, act = _mve_conv_case(rng)
         want = golden.conv2d(x[None], w, b, stride, pad, dil, groups, shift, *act)[0]
         (h, wd, c), (o, kh, kw, _) = x.shape, w.shape
-        src += [_c_array("int8_t", f"cx{i}", x), _c_array("int8_t", f"cw{i}", w),
-                _c_array("int32_t", f"cb{i}", b), _c_array("int8_t", f"cy{i}", want)]
+        src += [c_array("int8_t", f"cx{i}", x), c_array("int8_t", f"cw{i}", w),
+                c_array("int32_t", f"cb{i}", b), c_array("int8_t", f"cy{i}", want)]
         src.append(f"static const nn_conv_params cp{i} = {{{h},{wd},{c},{want.shape[0]},{want.shape[1]},{o},"
                    f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                    f"{shift},{act[0]},{act[1]}}};\n")
@@ -820,60 +809,41 @@ def _mve_qemu_source():
         b = rng.integers(-(1 << 14), 1 << 14, o).astype(np.int32)
         shift = _moderate_shift(rng, n)
         want = golden.fully_connected(x, w, b, shift, -128, 127)
-        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", w),
-                _c_array("int32_t", f"fb{i}", b), _c_array("int8_t", f"fy{i}", want)]
+        src += [c_array("int8_t", f"fx{i}", x), c_array("int8_t", f"fw{i}", w),
+                c_array("int32_t", f"fb{i}", b), c_array("int8_t", f"fy{i}", want)]
         src.append(f"static const nn_fc_params fp{i} = {{{n},{o},{shift},-128,127}};\n")
         calls.append(f"nn_fc_q7(&fp{i}, fx{i}, fw{i}, fb{i}, out, scratch); bad += check(\"fc\", {i}, fy{i}, {o});")
     pools = [(rng.integers(-128, 128, (h, w, c)).astype(np.int8), k, s, p) for h, w, c, k, s, p in [
         (9, 9, 1, (3, 3), (2, 2), (1, 1)), (8, 7, 15, (2, 3), (2, 1), (0, 1)), (7, 7, 16, (3, 3), (2, 2), (0, 0)),
         (6, 9, 17, (3, 2), (1, 2), (1, 0)), (5, 5, 33, (5, 5), (1, 1), (2, 2)), (20, 20, 5, (17, 17), (3, 3), (1, 1))]]
     for i, (x, kernel, stride, pad) in enumerate(pools):
-        src.append(_c_array("int8_t", f"px{i}", x))
+        src.append(c_array("int8_t", f"px{i}", x))
         for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
             want = ref(x[None], kernel, stride, pad)[0]
-            src.append(_c_array("int8_t", f"{kind}y{i}", want))
+            src.append(c_array("int8_t", f"{kind}y{i}", want))
             calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
             max_out = max(max_out, want.size)
         geometry = (f"{x.shape[0]},{x.shape[1]},{x.shape[2]},{want.shape[0]},{want.shape[1]},{kernel[0]},"
                     f"{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}")
         src.append(f"static const nn_pool_params pp{i} = {{{geometry},0}};\n")
-        src += [_c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
+        src += [c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
                 f"static const nn_pool_params ppx{i} = {{{geometry},1}};\n"]
         calls.append(f"nn_avgpool_q7(&ppx{i}, px{i}, out); bad += check(\"avgxpool\", {i}, avgxy{i}, {want.size});")
     for i, n in enumerate([1, 3, 4, 5, 17, 100, 257]):
         a, b = rng.integers(-128, 128, n).astype(np.int8), rng.integers(-128, 128, n).astype(np.int8)
         sa, sb, so = int(rng.integers(0, 8)), int(rng.integers(0, 8)), int(rng.integers(-2, 10))
-        src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
-                _c_array("int8_t", f"ay{i}", golden.add([a, b], [sa, sb], so))]
+        src += [c_array("int8_t", f"aa{i}", a), c_array("int8_t", f"ab{i}", b),
+                c_array("int8_t", f"ay{i}", golden.add([a, b], [sa, sb], so))]
         calls.append(f"nn_add_q7(aa{i}, {sa}, ab{i}, {sb}, {so}, out, {n}); bad += check(\"add\", {i}, ay{i}, {n});")
         calls.append(f"memcpy(out, aa{i}, {n}); nn_add_q7(out, {sa}, ab{i}, {sb}, {so}, out, {n}); "
                      f"bad += check(\"add in place\", {i}, ay{i}, {n});")
         calls.append(f"memcpy(out, aa{i}, {n}); nn_relu_q7(out, {n}); bad += check(\"relu\", {i}, ry{i}, {n});")
-        src.append(_c_array("int8_t", f"ry{i}", golden.relu(a)))
+        src.append(c_array("int8_t", f"ry{i}", golden.relu(a)))
         max_out = max(max_out, n)
-    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
-               f"static int16_t scratch[{max_scratch // 2 + GUARD}] __attribute__((aligned(4)));\n")
-    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n    int j;\n"
-               f"    for (j = n; j < n + {GUARD}; j++)\n"
-               "        if (out[j] != 0x5A) { nn_printf(\"OVERRUN %s %d\\n\", what, i); return 1; }\n"
-               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
-               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
+    src.append(buffers_c(max_out + GUARD, max_scratch // 2 + GUARD))
     # the conv runs with exactly its declared scratch followed by sentinels; out is reset to
     # sentinels before every case so that check() sees writes past the output
-    src.append("static int guarded_conv(const nn_conv_params *p, const int8_t *x, const int8_t *w,\n"
-               "                        const int32_t *b, int32_t n)\n{\n    int j;\n"
-               "    if (nn_conv2d_q7_scratch_bytes(p) != n) { nn_printf(\"SCRATCH\\n\"); return 1; }\n"
-               f"    memset(scratch, 0x5A, sizeof scratch);\n    memset(out, 0x5A, sizeof out);\n"
-               "    nn_conv2d_q7(p, x, w, b, out, scratch);\n"
-               f"    for (j = n; j < n + {GUARD}; j++)\n"
-               "        if (((const uint8_t *)scratch)[j] != 0x5A) { nn_printf(\"SCRATCH OVERRUN\\n\"); return 1; }\n"
-               "    return 0;\n}\n")
-    body = []
-    for c in calls:   # every non-conv case starts from a sentinel-filled output too
-        body.append(c if c.startswith("bad += guarded_conv") or c.startswith("memcpy")
-                    else "memset(out, 0x5A, sizeof out); " + c)
-    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
-               + "\n    ".join(body) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    src += [check_c(GUARD), guarded_conv_c("q7", GUARD), main_c(calls, reset_out=True)]
     return "".join(src)
 
 
@@ -882,14 +852,5 @@ def _mve_qemu_source():
 def test_mve_kernels_in_qemu_match_golden(tmp_path):
     """m55 runs the mve variant (Helium: VMLADAVA tiles, tail predication, gathers, scatters):
     every q7 kernel it has == golden on shapes at its edges, no write past an output or scratch."""
-    t = targets.get_target("m55")
-    assert csources.isa_for(t) == "mve"
-    (tmp_path / "cases.c").write_text(_mve_qemu_source())
-    elf = tmp_path / "kernels.elf"
-    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
-    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c", *csources.kernel_sources("mve")]
-    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=KINC)
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
-    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    assert csources.isa_for(targets.get_target("m55")) == "mve"
+    run_in_qemu("m55", _mve_qemu_source(), tmp_path)

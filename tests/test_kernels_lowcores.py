@@ -11,6 +11,7 @@ import pytest
 import test_kernels as q7k
 import test_kernels_s8 as s8k
 from conftest import needs_arm
+from kernel_firmware import HEADER, buffers_c, c_array, c_struct, check_c, main_c, run_in_qemu
 from nnbuild import csources, targets
 from nnbuild.quantize.q7 import golden
 
@@ -68,33 +69,19 @@ def test_s8_long_windows_with_extreme_zero_points_match_golden(mla_s8, seed):
     np.testing.assert_array_equal(s8k.run_conv(mla_s8, case), s8k.want_conv(case))
 
 
-def _run_in_qemu(target, source, tmp_path):
-    t = targets.get_target(target)
-    (tmp_path / "cases.c").write_text(source)
-    elf = tmp_path / "kernels.elf"
-    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
-    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",
-               *csources.kernel_sources(csources.isa_for(t))]
-    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=q7k.KINC)
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
-    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
-
-
 @needs_arm
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("target", sorted(ARM_ISAS))
 def test_q7_kernels_in_qemu_match_golden(target, tmp_path):
     assert csources.isa_for(targets.get_target(target)) == ARM_ISAS[target]
-    _run_in_qemu(target, q7k._qemu_cases_source(big=target != "m0"), tmp_path)
+    run_in_qemu(target, q7k._qemu_cases_source(big=target != "m0"), tmp_path)
 
 
 @needs_arm
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="qemu-system-arm not installed")
 @pytest.mark.parametrize("target", sorted(ARM_ISAS))
 def test_s8_kernels_in_qemu_match_golden(target, tmp_path):
-    _run_in_qemu(target, s8k._qemu_cases_source(big=target != "m0"), tmp_path)
+    run_in_qemu(target, s8k._qemu_cases_source(big=target != "m0"), tmp_path)
 
 
 @needs_arm
@@ -210,7 +197,7 @@ POOL_CASES = [((8, 10, 5), (2, 2), (2, 2), (0, 0)), ((9, 9, 3), (2, 2), (2, 2), 
 def _lane_qemu_source(extreme):
     """C source: LANE_CASES (q7, int8) and POOL_CASES (max) against golden; main returns the misses."""
     rng = np.random.default_rng(32)
-    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    src = [HEADER]
     calls, max_out, max_scratch = [], 1, 4
     for i, spec in enumerate(LANE_CASES):
         x, wt, b, stride, pad, dil, groups = _lane_case(rng, i, spec, extreme)
@@ -218,8 +205,8 @@ def _lane_qemu_source(extreme):
         shift, act = ((12, (-128, 127)), (9, (0, 127)), (1, (0, 127)))[i % 3]
         want = golden.conv2d(x[None], wt, b, stride, pad, dil, groups, shift, *act)[0]
         (h, w, c), (o, kh, kw, _) = x.shape, wt.shape
-        src += [q7k._c_array("int8_t", f"cx{i}", x), q7k._c_array("int8_t", f"cw{i}", wt),
-                q7k._c_array("int32_t", f"cb{i}", b), q7k._c_array("int8_t", f"cy{i}", want),
+        src += [c_array("int8_t", f"cx{i}", x), c_array("int8_t", f"cw{i}", wt),
+                c_array("int32_t", f"cb{i}", b), c_array("int8_t", f"cy{i}", want),
                 f"static const nn_conv_params cp{i} = {{{h},{w},{c},{want.shape[0]},{want.shape[1]},{o},"
                 f"{kh},{kw},{stride[0]},{stride[1]},{pad[0]},{pad[1]},{dil[0]},{dil[1]},{groups},"
                 f"{shift},{act[0]},{act[1]}}};\n"]
@@ -233,27 +220,22 @@ def _lane_qemu_source(extreme):
                 stride, pad, dil, groups)
         op, out_shape = s8k.conv_op(*case)
         low = s8k._lower(op, [x.shape], out_shape)
-        src += [q7k._c_array("int8_t", f"sw{i}", low.arrays["weight"]),
-                q7k._c_array("int32_t", f"sc{i}", low.arrays["chan"]),
-                q7k._c_array("int8_t", f"sy{i}", s8k.want_conv(case)),
-                s8k._c_struct("nn_conv_s8_params", f"sp{i}", low.params)]
+        src += [c_array("int8_t", f"sw{i}", low.arrays["weight"]),
+                c_array("int32_t", f"sc{i}", low.arrays["chan"]),
+                c_array("int8_t", f"sy{i}", s8k.want_conv(case)),
+                c_struct("nn_conv_s8_params", f"sp{i}", low.params)]
         calls.append(f"nn_conv2d_s8(&sp{i}, cx{i}, sw{i}, sc{i}, out, scratch); "
                      f"bad += check(\"conv_s8\", {i}, sy{i}, {want.size});")
     for i, ((h, w, c), kernel, stride, pad) in enumerate(POOL_CASES):
         x = np.full((h, w, c), -128, np.int8) if extreme else q7k._rand_i8(rng, (h, w, c))
         want = golden.max_pool(x[None], kernel, stride, pad)[0]
-        src += [q7k._c_array("int8_t", f"px{i}", x), q7k._c_array("int8_t", f"py{i}", want),
+        src += [c_array("int8_t", f"px{i}", x), c_array("int8_t", f"py{i}", want),
                 f"static const nn_pool_params pp{i} = {{{h},{w},{c},{want.shape[0]},{want.shape[1]},"
                 f"{kernel[0]},{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]},0}};\n"]
         calls.append(f"nn_maxpool_q7(&pp{i}, px{i}, out); bad += check(\"maxpool\", {i}, py{i}, {want.size});")
         max_out = max(max_out, want.size)
-    src.append(f"static int8_t out[{max_out}] __attribute__((aligned(4)));\n"
-               f"static int16_t scratch[{max_scratch // 2}] __attribute__((aligned(4)));\n"
-               "static int check(const char *what, int i, const int8_t *want, int n)\n{\n"
-               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
-               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n"
-               "int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
-               + "\n    ".join(calls) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    src.append(buffers_c(max_out, max_scratch // 2))
+    src += [check_c(), main_c(calls)]
     return "".join(src)
 
 
@@ -262,4 +244,4 @@ def _lane_qemu_source(extreme):
 @pytest.mark.parametrize("extreme", [False, True])
 def test_thumb1_lane_paths_match_golden_in_qemu(extreme, tmp_path):
     """The same paths through the LDM/MULS asm on the m0 board, q7 and int8 (and the max pool)."""
-    _run_in_qemu("m0", _lane_qemu_source(extreme), tmp_path)
+    run_in_qemu("m0", _lane_qemu_source(extreme), tmp_path)

@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, needs_arm
+from kernel_firmware import HEADER, buffers_c, c_array, c_struct, check_c, guarded_conv_c, main_c, run_in_qemu
 from nnbuild import csources, hostcc, ir, kernels, targets
 from nnbuild.errors import NnbuildError
 from nnbuild.quantize.int8 import arith
 from nnbuild.quantize.int8 import ops as rules
-from test_kernels import GUARD, _guarded, _intact, _ptr
+from test_kernels import GUARD, _guarded, _intact, _ptr, _rand_i8, conv_geometry
 
 KINC = csources.kernel_include_dirs()
 I16, I32 = ctypes.c_int16, ctypes.c_int32
@@ -82,15 +83,6 @@ def _lower(op, inputs, out_shape, in_zps=None):
     return kernels.find(op, "int8").lower(g, op)
 
 
-def _rand_i8(rng, shape):
-    mode = rng.integers(3)
-    if mode == 0:
-        return rng.choice(np.array([-128, 127], np.int8), size=shape)
-    if mode == 1:
-        return rng.integers(-128, 128, size=shape).astype(np.int8)
-    return rng.integers(-20, 21, size=shape).astype(np.int8)
-
-
 def _rand_weights(rng, shape):
     return np.clip(_rand_i8(rng, shape), -127, 127).astype(np.int8)   # symmetric: [-127, 127]
 
@@ -120,21 +112,7 @@ def _rand_act(rng, out_zp):
 # -- conv2d ---------------------------------------------------------------------------------------
 
 def _conv_case(rng, small=False):
-    groups = int(rng.choice([1, 1, 1, 2, 3, 0]))  # 0: depthwise
-    cin_g = int(rng.integers(1, 9))
-    if groups == 0:
-        c = int(rng.integers(1, 17))
-        groups, cin_g, cout = c, 1, c * int(rng.integers(1, 3))
-    else:
-        c = groups * cin_g
-        cout = groups * int(rng.integers(1, 9))
-    kh, kw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
-    dil = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-    stride = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
-    pad = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-    top = 9 if small else 13
-    h = max(int(rng.integers(1, top)), dil[0] * (kh - 1) + 1 - 2 * pad[0])
-    w = max(int(rng.integers(1, top)), dil[1] * (kw - 1) + 1 - 2 * pad[1])
+    (h, w, c), cout, (kh, kw, cin_g), stride, pad, dil, groups = conv_geometry(rng, 9 if small else 13)
     x = _rand_i8(rng, (h, w, c))
     wt = _rand_weights(rng, (cout, kh, kw, cin_g))
     b = rng.integers(-(1 << 16), 1 << 16, cout).astype(np.int32)
@@ -524,20 +502,57 @@ def test_requant_epilogue_matches_arith_below_its_bound(prims):
 
 # -- on the real instruction set (QEMU) -----------------------------------------------------------
 
-def _c_array(ctype, name, values):
-    body = ",".join(str(int(v)) for v in np.asarray(values).reshape(-1)) or "0"
-    return f"static const {ctype} {name}[] __attribute__((aligned(4))) = {{{body}}};\n"
+def _conv_c(i, case, src, isa="ref"):
+    """Appends conv case i's C (input cx, weights cw in the `isa` variant's layout, channel records
+    cc, golden output cy, params cp) to src; returns its op, lowering and golden output."""
+    op, out_shape = conv_op(*case)
+    low = _lower(op, [case[0].shape], out_shape)
+    want = want_conv(case)
+    a = conv_arrays(op, low, isa)
+    src += [c_array("int8_t", f"cx{i}", case[0]), c_array("int8_t", f"cw{i}", a["weight"]),
+            c_array("int32_t", f"cc{i}", a["chan"]), c_array("int8_t", f"cy{i}", want),
+            c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
+    return op, low, want
 
 
-def _c_struct(ctype, name, params):
-    return f"static const {ctype} {name} = {{{', '.join(f'.{k} = {int(v)}' for k, v in params.items())}}};\n"
+def _fc_c(i, case, src, calls):
+    """Appends fully connected case i's C (fx, fw, fc, golden fy, params fp) to src and its checked
+    call to calls."""
+    x, w = case[0], case[1]
+    low = _lower(fc_op(*case), [x.shape], (1, 1, w.shape[0]))
+    want = golden(fc_op(*case), x)
+    a = low.arrays
+    src += [c_array("int8_t", f"fx{i}", x), c_array("int8_t", f"fw{i}", a["weight"]),
+            c_array("int32_t", f"fc{i}", a["chan"]), c_array("int8_t", f"fy{i}", want),
+            c_struct("nn_fc_s8_params", f"fp{i}", low.params)]
+    calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fc{i}, out, scratch); "
+                 f"bad += check(\"fc\", {i}, fy{i}, {w.shape[0]});")
+
+
+def _pool_c(i, case, src, calls):
+    """Appends pool case i's C (input px, then per kind its golden output and params) to src and
+    the max, the average and the exclude_pad average pool's checked calls to calls; returns their
+    largest output size."""
+    x, kernel, stride, pad, zp, act = case
+    src.append(c_array("int8_t", f"px{i}", x))
+    largest = 1
+    for kind, excl in (("max_pool", False), ("avg_pool", False), ("avg_pool", True)):
+        op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act, excl)
+        low = _lower(op, [x.shape], out_shape, [zp])
+        want = golden(op, x)
+        tag = f"{kind[:3]}{'x' if excl else ''}{i}"
+        src += [c_array("int8_t", f"{tag}y", want), c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
+        calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
+                     f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")
+        largest = max(largest, want.size)
+    return largest
 
 
 def _qemu_cases_source(big, isa="ref"):
     """C source: s8 kernels run on embedded cases lowered by the registry (laid out for the `isa`
     variant); main returns the number of mismatching cases."""
     rng = np.random.default_rng(2025)
-    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    src = [HEADER]
     calls, max_out, max_scratch = [], 1, 4
     cases = [_conv_case(rng, small=True) for _ in range(50)]
     # cifar10_m4's layers with zero points (conv1 output: 32 KiB, not on the m0 board)
@@ -548,13 +563,7 @@ def _qemu_cases_source(big, isa="ref"):
                       rng.integers(-(1 << 16), 1 << 16, o).astype(np.int32), -7, mult, shift, -128,
                       (-128, 127), (1, 1), (2, 2), (1, 1), 1))
     for i, case in enumerate(cases):
-        op, out_shape = conv_op(*case)
-        low = _lower(op, [case[0].shape], out_shape)
-        want = want_conv(case)
-        a = conv_arrays(op, low, isa)
-        src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
-                _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
-                _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
+        op, low, want = _conv_c(i, case, src, isa)
         calls.append(f"nn_conv2d_s8(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
         if low.symbol != "nn_conv2d_s8":   # the generator's entry for this layer too
@@ -564,42 +573,25 @@ def _qemu_cases_source(big, isa="ref"):
         max_scratch = max(max_scratch, kernels.find(op, "int8").scratch_bytes(low.params))   # any variant
     for i in range(20):
         case = _fc_case(rng)
-        x, w = case[0], case[1]
-        low = _lower(fc_op(*case), [x.shape], (1, 1, w.shape[0]))
-        want = golden(fc_op(*case), x)
-        a = low.arrays
-        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", a["weight"]),
-                _c_array("int32_t", f"fc{i}", a["chan"]), _c_array("int8_t", f"fy{i}", want),
-                _c_struct("nn_fc_s8_params", f"fp{i}", low.params)]
-        calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fc{i}, out, scratch); "
-                     f"bad += check(\"fc\", {i}, fy{i}, {w.shape[0]});")
-        max_scratch = max(max_scratch, 2 * x.size)
+        _fc_c(i, case, src, calls)
+        max_scratch = max(max_scratch, 2 * case[0].size)
     for i in range(30):
         x, kernel, stride, pad, zp, act = _pool_case(rng)
-        src.append(_c_array("int8_t", f"px{i}", x))
-        for kind, excl in (("max_pool", False), ("avg_pool", False), ("avg_pool", True)):
-            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act, excl)
-            low = _lower(op, [x.shape], out_shape, [zp])
-            want = golden(op, x)
-            tag = f"{kind[:3]}{'x' if excl else ''}{i}"
-            src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
-            calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
-                         f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")
-            max_out = max(max_out, want.size)
+        max_out = max(max_out, _pool_c(i, (x, kernel, stride, pad, zp, act), src, calls))
     for i in range(10):
         n = int(rng.integers(1, 300))
         a, b = _rand_i8(rng, (1, 1, n)), _rand_i8(rng, (1, 1, n))
         attrs = _add_case(rng)
         low = _lower(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), [a.shape, b.shape], (1, 1, n))
-        src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
-                _c_array("int8_t", f"ay{i}", golden(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), a, b)), _c_struct("nn_add_s8_params", f"ap{i}", low.params)]
+        src += [c_array("int8_t", f"aa{i}", a), c_array("int8_t", f"ab{i}", b),
+                c_array("int8_t", f"ay{i}", golden(ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs), a, b)), c_struct("nn_add_s8_params", f"ap{i}", low.params)]
         calls.append(f"nn_add_s8(&ap{i}, aa{i}, ab{i}, out); bad += check(\"add\", {i}, ay{i}, {n});")
         max_out = max(max_out, n)
     for i in range(10):
         n = int(rng.integers(1, 200))
         x, (m, s), z, oz = _rand_i8(rng, (1, 1, n)), arith.quantize_multiplier(float(rng.uniform(0.2, 1.9))), _rand_zp(rng), _rand_zp(rng)
         op = ir.Op("cat", "concat", ["x"], ["y"], attrs=dict(in_zp=[z], in_mult=[m], in_shift=[s], requant=[True], out_zp=oz))
-        src += [_c_array("int8_t", f"qx{i}", x), _c_array("int8_t", f"qy{i}", golden(op, x))]
+        src += [c_array("int8_t", f"qx{i}", x), c_array("int8_t", f"qy{i}", golden(op, x))]
         calls.append(f"nn_concat_s8(qx{i}, {n}, 1, {z}, {m}, {s}, {oz}, out, 1, 0); "
                      f"bad += check(\"concat\", {i}, qy{i}, {n});")
     from nnbuild.quantize.int8.ops import softmax as softmax_rule
@@ -608,17 +600,12 @@ def _qemu_cases_source(big, isa="ref"):
         x = _rand_i8(rng, (1, pixels, depth))
         op = ir.Op("sm", "softmax", ["x"], ["y"])
         op.params["exp_table"] = softmax_rule.exp_table(float(np.float32(2.0 ** -rng.uniform(1, 12))), op).astype(np.int32)
-        src += [_c_array("int8_t", f"sx{i}", x), _c_array("int32_t", f"se{i}", op.params["exp_table"]),
-                _c_array("int8_t", f"sy{i}", golden(op, x))]
+        src += [c_array("int8_t", f"sx{i}", x), c_array("int32_t", f"se{i}", op.params["exp_table"]),
+                c_array("int8_t", f"sy{i}", golden(op, x))]
         calls.append(f"nn_softmax_s8(sx{i}, {pixels}, {depth}, se{i}, out); bad += check(\"softmax\", {i}, sy{i}, {x.size});")
         max_out = max(max_out, x.size)
-    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
-               f"static int16_t scratch[{max_scratch // 2 + 2}] __attribute__((aligned(4)));\n")
-    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n"
-               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
-               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
-    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
-               + "\n    ".join(calls) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    src.append(buffers_c(max_out + GUARD, max_scratch // 2 + 2))
+    src += [check_c(), main_c(calls)]
     return "".join(src)
 
 
@@ -629,16 +616,7 @@ def _qemu_cases_source(big, isa="ref"):
 def test_kernels_s8_in_qemu_match_golden(target, tmp_path):
     """The ARM builds (dsp variant: intrinsics + the asm MAC loop on m4/m55; ref on m0) == golden."""
     t = targets.get_target(target)
-    (tmp_path / "cases.c").write_text(_qemu_cases_source(big=target != "m0", isa=csources.isa_for(t)))
-    elf = tmp_path / "kernels.elf"
-    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
-    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c",
-               *csources.kernel_sources(csources.isa_for(t))]
-    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=KINC)
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
-    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    run_in_qemu(target, _qemu_cases_source(big=target != "m0", isa=csources.isa_for(t)), tmp_path)
 
 
 # -- a whole model: the sample network quantized with scheme int8 ---------------------------------
@@ -714,7 +692,7 @@ def _mve_conv_case(rng):
 
 def _mve_qemu_source_s8():
     rng = np.random.default_rng(5555)
-    src = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_kernels.h"\n']
+    src = [HEADER]
     calls, max_out, max_scratch = [], 1, 4
     ties = []   # power-of-two multipliers: many exact halves, rounded away from zero
     for c, groups, o in ((3, 1, 6), (17, 1, 5), (9, 9, 9), (4, 2, 6)):   # dense, depthwise, grouped
@@ -725,13 +703,7 @@ def _mve_qemu_source_s8():
                      np.full(o, 1 << 30, np.int32), shift, 0, (-128, 127), (1, 1), (0, 1), (1, 1), groups))
     for i in range(40 + len(ties)):
         case = _mve_conv_case(rng) if i < 40 else ties[i - 40]
-        op, out_shape = conv_op(*case)
-        low = _lower(op, [case[0].shape], out_shape)
-        want = want_conv(case)
-        a = low.arrays
-        src += [_c_array("int8_t", f"cx{i}", case[0]), _c_array("int8_t", f"cw{i}", a["weight"]),
-                _c_array("int32_t", f"cc{i}", a["chan"]), _c_array("int8_t", f"cy{i}", want),
-                _c_struct("nn_conv_s8_params", f"cp{i}", low.params)]
+        op, low, want = _conv_c(i, case, src)
         scratch = kernels.find(op, "int8").scratch(low.params, "mve")
         calls.append(f"bad += guarded_conv(&cp{i}, cx{i}, cw{i}, cc{i}, {scratch}); "
                      f"bad += check(\"conv\", {i}, cy{i}, {want.size});")
@@ -740,30 +712,13 @@ def _mve_qemu_source_s8():
         x, w, b, in_zp, mult, shift, out_zp, act = _fc_case(rng)
         x = rng.integers(-128, 128, (1, 1, n)).astype(np.int8)
         w = rng.integers(-127, 128, (w.shape[0], n)).astype(np.int8)
-        case = (x, w, b[:w.shape[0]], in_zp, mult[:w.shape[0]], shift[:w.shape[0]], out_zp, act)
-        low = _lower(fc_op(*case), [x.shape], (1, 1, w.shape[0]))
-        want = golden(fc_op(*case), x)
-        a = low.arrays
-        src += [_c_array("int8_t", f"fx{i}", x), _c_array("int8_t", f"fw{i}", a["weight"]),
-                _c_array("int32_t", f"fc{i}", a["chan"]), _c_array("int8_t", f"fy{i}", want),
-                _c_struct("nn_fc_s8_params", f"fp{i}", low.params)]
-        calls.append(f"nn_fc_s8(&fp{i}, fx{i}, fw{i}, fc{i}, out, scratch); "
-                     f"bad += check(\"fc\", {i}, fy{i}, {w.shape[0]});")
+        _fc_c(i, (x, w, b[:w.shape[0]], in_zp, mult[:w.shape[0]], shift[:w.shape[0]], out_zp, act), src, calls)
         max_scratch = max(max_scratch, 2 * n)
     for i in range(16):
         x, kernel, stride, pad, zp, act = _pool_case(rng)
         if i % 4 == 0:   # channel counts around the 16- and 4-lane blocks
             x = rng.integers(-128, 128, x.shape[:2] + (int(rng.choice([15, 16, 17, 33])),)).astype(np.int8)
-        src.append(_c_array("int8_t", f"px{i}", x))
-        for kind, excl in (("max_pool", False), ("avg_pool", False), ("avg_pool", True)):
-            op, out_shape = pool_op(kind, x, kernel, stride, pad, zp, act, excl)
-            low = _lower(op, [x.shape], out_shape, [zp])
-            want = golden(op, x)
-            tag = f"{kind[:3]}{'x' if excl else ''}{i}"
-            src += [_c_array("int8_t", f"{tag}y", want), _c_struct("nn_pool_s8_params", f"{tag}p", low.params)]
-            calls.append(f"{kernels.find(op, 'int8').symbol}(&{tag}p, px{i}, out); "
-                         f"bad += check(\"{kind}\", {i}, {tag}y, {want.size});")
-            max_out = max(max_out, want.size)
+        max_out = max(max_out, _pool_c(i, (x, kernel, stride, pad, zp, act), src, calls))
     for i, n in enumerate([1, 3, 4, 5, 17, 100, 299]):
         a, b = _rand_i8(rng, (1, 1, n)), _rand_i8(rng, (1, 1, n))
         attrs = _add_case(rng)
@@ -771,32 +726,15 @@ def _mve_qemu_source_s8():
             attrs["in_mult"][0], attrs["in_shift"][0] = arith.quantize_multiplier(1.5)
         add = ir.Op("add", "add", ["a", "b"], ["y"], attrs=attrs)
         low = _lower(add, [a.shape, b.shape], (1, 1, n))
-        src += [_c_array("int8_t", f"aa{i}", a), _c_array("int8_t", f"ab{i}", b),
-                _c_array("int8_t", f"ay{i}", golden(add, a, b)), _c_struct("nn_add_s8_params", f"ap{i}", low.params)]
+        src += [c_array("int8_t", f"aa{i}", a), c_array("int8_t", f"ab{i}", b),
+                c_array("int8_t", f"ay{i}", golden(add, a, b)), c_struct("nn_add_s8_params", f"ap{i}", low.params)]
         calls.append(f"nn_add_s8(&ap{i}, aa{i}, ab{i}, out); bad += check(\"add\", {i}, ay{i}, {n});")
         lo, hi = sorted(int(v) for v in rng.integers(-128, 128, 2))
-        src.append(_c_array("int8_t", f"ky{i}", np.clip(a.reshape(-1), lo, hi)))
+        src.append(c_array("int8_t", f"ky{i}", np.clip(a.reshape(-1), lo, hi)))
         calls.append(f"memcpy(out, aa{i}, {n}); nn_clamp_s8(out, {n}, {lo}, {hi}); bad += check(\"clamp\", {i}, ky{i}, {n});")
         max_out = max(max_out, n)
-    src.append(f"static int8_t out[{max_out + GUARD}] __attribute__((aligned(4)));\n"
-               f"static int16_t scratch[{max_scratch // 2 + GUARD}] __attribute__((aligned(4)));\n")
-    src.append("static int check(const char *what, int i, const int8_t *want, int n)\n{\n    int j;\n"
-               f"    for (j = n; j < n + {GUARD}; j++)\n"
-               "        if (out[j] != 0x5A) { nn_printf(\"OVERRUN %s %d\\n\", what, i); return 1; }\n"
-               "    if (memcmp(out, want, (size_t)n) == 0) return 0;\n"
-               "    nn_printf(\"MISMATCH %s %d\\n\", what, i);\n    return 1;\n}\n")
-    src.append("static int guarded_conv(const nn_conv_s8_params *p, const int8_t *x, const int8_t *w,\n"
-               "                        const int32_t *c, int32_t n)\n{\n    int j;\n"
-               "    if (nn_conv2d_s8_scratch_bytes(p) != n) { nn_printf(\"SCRATCH\\n\"); return 1; }\n"
-               "    memset(scratch, 0x5A, sizeof scratch);\n    memset(out, 0x5A, sizeof out);\n"
-               "    nn_conv2d_s8(p, x, w, c, out, scratch);\n"
-               f"    for (j = n; j < n + {GUARD}; j++)\n"
-               "        if (((const uint8_t *)scratch)[j] != 0x5A) { nn_printf(\"SCRATCH OVERRUN\\n\"); return 1; }\n"
-               "    return 0;\n}\n")
-    body = [c if c.startswith(("bad += guarded_conv", "memcpy")) else "memset(out, 0x5A, sizeof out); " + c
-            for c in calls]
-    src.append("int main(int argc, char **argv)\n{\n    int bad = 0;\n    (void)argc; (void)argv;\n    "
-               + "\n    ".join(body) + "\n    nn_printf(\"DONE %d\\n\", bad);\n    return bad;\n}\n")
+    src.append(buffers_c(max_out + GUARD, max_scratch // 2 + GUARD))
+    src += [check_c(GUARD), guarded_conv_c("s8", GUARD), main_c(calls, reset_out=True)]
     return "".join(src)
 
 
@@ -805,14 +743,5 @@ def _mve_qemu_source_s8():
 def test_mve_kernels_s8_in_qemu_match_golden(tmp_path):
     """m55's mve variant, every *_s8 kernel it has (and the q7 max pool the s8 one calls) ==
     golden on shapes at its edges, no write past an output or scratch."""
-    t = targets.get_target("m55")
-    assert csources.isa_for(t) == "mve"
-    (tmp_path / "cases.c").write_text(_mve_qemu_source_s8())
-    elf = tmp_path / "kernels.elf"
-    platform = [s for s in csources.app_sources() if s.name == "platform.c"]
-    sources = [*csources.board_sources(), *platform, tmp_path / "cases.c", *csources.kernel_sources("mve")]
-    cmd = targets.firmware_command(t, csources.TEMPLATE_DIR, sources, elf, include_dirs=KINC)
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(targets.qemu_command(t, elf), capture_output=True, text=True, timeout=300)
-    assert "DONE 0" in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    assert csources.isa_for(targets.get_target("m55")) == "mve"
+    run_in_qemu("m55", _mve_qemu_source_s8(), tmp_path)

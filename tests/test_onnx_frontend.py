@@ -5,7 +5,7 @@ on the host and in QEMU; bad input refused with one error and nothing written.""
 import numpy as np
 import pytest
 
-from conftest import ROOT, needs_arm, needs_qemu
+from conftest import ROOT, assert_cli_import_refuses, needs_arm, needs_qemu
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -572,23 +572,12 @@ def test_cifar_onnx_qemu_bench_m4(cifar_onnx, tmp_path):
 
 @pytest.mark.parametrize("bad", ["truncated", "unknown_op"])
 def test_cli_import_refuses_with_one_paragraph_and_writes_nothing(tmp_path, bad):
-    import os
-    import subprocess
-    import sys
-
     n = _simple(pads=[1, 1, 1, 1])
     if bad == "unknown_op":
         n.op("HardSwish")
     data = n.model().SerializeToString()
     (tmp_path / "m.onnx").write_bytes(data[:len(data) - 7] if bad == "truncated" else data)
-    (tmp_path / "models.yaml").write_text("version: 1\nmodels:\n  - name: bad\n    format: onnx\n    model: m.onnx\n")
-    out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "nnbuild.cli", "import", "--manifest", str(tmp_path / "models.yaml"),
-                        "--model", "bad", "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
-                       env={"PYTHONPATH": str(ROOT / "site_scons"), "PATH": os.environ["PATH"]})
-    assert r.returncode == 1 and "m.onnx" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert not out.exists() or not any(out.iterdir())
+    assert_cli_import_refuses(tmp_path, "onnx", "m.onnx")
 
 
 def test_clip_bounds_of_both_schemes():

@@ -3,15 +3,12 @@ re-import as the same int8 graph (golden == TFLite Micro on every output byte, h
 golden); float models agree with TFLM's float kernels and go through nnbuild's quantizers; the
 real cifar10_m4 goes Caffe -> int8 -> .tflite -> import on all 932 images; every bad file gives
 one clear error and leaves no output."""
-import os
-import subprocess
-import sys
-
 import flatbuffers
 import numpy as np
 import pytest
 
-from conftest import CIFAR_MEAN, CIFAR_TEST, ROOT, needs_arm, needs_qemu, needs_shared
+from conftest import (CIFAR_MEAN, CIFAR_TEST, ROOT, assert_cli_import_refuses, needs_arm, needs_qemu,
+                      needs_shared)
 from test_export_tflite import Net, hand_made_conv, net_convs, net_elementwise, net_floor_pools, net_ranks, net_same_avg
 from tflm_oracle import run_tflm
 
@@ -569,11 +566,4 @@ def test_cli_import_refuses_with_one_paragraph_and_writes_nothing(tmp_path, bad)
         m.outputs = [m.op(S.OPERATOR_NAMES.index("HARD_SWISH"), [m.outputs[0]], [1, 5, 5, 2])]
         data = m.bytes()
     _write(tmp_path, data[:len(data) - 40] if bad == "truncated" else data)
-    (tmp_path / "models.yaml").write_text("version: 1\nmodels:\n  - name: bad\n    format: tflite\n    model: m.tflite\n")
-    out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "nnbuild.cli", "import", "--manifest", str(tmp_path / "models.yaml"),
-                        "--model", "bad", "-o", str(out)], cwd=ROOT, capture_output=True, text=True,
-                       env={"PYTHONPATH": str(ROOT / "site_scons"), "PATH": os.environ["PATH"]})
-    assert r.returncode == 1 and "m.tflite" in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert not out.exists() or not any(out.iterdir())
+    assert_cli_import_refuses(tmp_path, "tflite", "m.tflite")

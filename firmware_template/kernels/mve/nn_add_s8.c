@@ -1,21 +1,10 @@
 /* Element-wise add, int8, Helium (MVE) variant (docs/int8_contract.md: add): TFLite Micro's int8
  * ADD, 4 values per int32 vector (the last run tail-predicated) when every multiplier is below 1
- * (shifts <= 0: nn_mve.h's mve_mbqm_right); otherwise ref/'s scalar loop. Element i is read
- * before it is written, so out may alias a or b. */
+ * (shifts <= 0: nn_mve.h's mve_mbqm_right); otherwise ref/'s scalar loop (nn_add_s8_common.h).
+ * Element i is read before it is written, so out may alias a or b. */
 #include "nn_kernels.h"
 #include "nn_mve.h"
-#include "nn_int8.h"
-
-static void add_scalar(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out)
-{
-    const int32_t az = p->a_zp, bz = p->b_zp, ls = p->left_shift, lo = p->act_min, hi = p->act_max;
-    int32_t i;
-    for (i = 0; i < p->n; i++) {
-        const int32_t x = nn_mbqm((a[i] - az) * (1 << ls), p->a_mult, p->a_shift);
-        const int32_t y = nn_mbqm((b[i] - bz) * (1 << ls), p->b_mult, p->b_shift);
-        out[i] = nn_requant_s8(x + y, p->out_mult, p->out_shift, p->out_zp, lo, hi);
-    }
-}
+#include "nn_add_s8_common.h"
 
 void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
@@ -25,7 +14,7 @@ void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8
     const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
     int32_t i;
     if (p->a_shift > 0 || p->b_shift > 0 || p->out_shift > 0) {
-        add_scalar(p, a, b, out);
+        nn_add_s8_scalar(p, a, b, out);
         return;
     }
     for (i = 0; i < p->n; i += 4) {

@@ -1,16 +1,10 @@
 /* Element-wise add, int8 (docs/int8_contract.md: add): TFLite Micro's int8 ADD, i.e. both inputs
- * moved to a common scale with 2^left_shift headroom, summed, requantised to the output. */
+ * moved to a common scale with 2^left_shift headroom, summed, requantised to the output
+ * (nn_add_s8_common.h, which mve/ shares). */
 #include "nn_kernels.h"
-#include "nn_int8.h"
+#include "nn_add_s8_common.h"
 
 void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out)
 {
-    const int32_t az = p->a_zp, bz = p->b_zp, ls = p->left_shift, lo = p->act_min, hi = p->act_max;
-    int32_t i;
-    /* element i is read before it is written, so out may alias a or b */
-    for (i = 0; i < p->n; i++) {
-        const int32_t x = nn_mbqm((a[i] - az) * (1 << ls), p->a_mult, p->a_shift);
-        const int32_t y = nn_mbqm((b[i] - bz) * (1 << ls), p->b_mult, p->b_shift);
-        out[i] = nn_requant_s8(x + y, p->out_mult, p->out_shift, p->out_zp, lo, hi);
-    }
+    nn_add_s8_scalar(p, a, b, out);
 }
