@@ -447,6 +447,19 @@ def test_relu_and_leaky_relu_in_place(lib):
             assert np.array_equal(buf, golden.relu(x, slope)), (n, slope)
 
 
+def test_elementwise_max_of_rows(lib):
+    """nn_max_q7 (a streamed max pool's vertical half; DSP: SSUB8+SEL by words) on every length
+    around the 8- and 4-byte blocks and at every byte offset."""
+    rng = np.random.default_rng(31)
+    for n in [0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 63, 257]:
+        for off in range(4):
+            a, x = rng.integers(-128, 128, (2, n + off + GUARD)).astype(np.int8)
+            want = a.copy()
+            want[off:off + n] = np.maximum(a[off:off + n], x[off:off + n])
+            lib.nn_max_q7(_ptr(a[off:]), _ptr(x[off:]), n)
+            assert np.array_equal(a, want), (n, off)
+
+
 def test_add_matches_golden_and_runs_in_place(lib):
     rng = np.random.default_rng(4)
     for i in range(60):
@@ -736,6 +749,9 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
     x = rng.integers(-128, 128, 203).astype(np.int8)
     src += [c_array("int8_t", "rx", x), c_array("int8_t", "ry", golden.relu(x))]
     calls.append("memcpy(out, rx, 203); nn_relu_q7(out, 203); bad += check(\"relu\", 0, ry, 203);")
+    mx = rng.integers(-128, 128, 203).astype(np.int8)   # nn_max_q7 one byte off alignment
+    src += [c_array("int8_t", "mx", mx), c_array("int8_t", "my", np.maximum(x[1:], mx[1:]))]
+    calls.append("memcpy(out, rx + 1, 202); nn_max_q7(out, mx + 1, 202); bad += check(\"max\", 0, my, 202);")
     src.append(buffers_c(max_out + GUARD, max_scratch // 2 + 2))
     src += [check_c(), main_c(calls)]
     return "".join(src)
