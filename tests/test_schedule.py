@@ -299,6 +299,12 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     assert fit.schedule is not None and "conv2d+relu, 2 chunks" in fit.format_table(), fit.format_table()
     _, fast = schedule.choose(steps, qgraph, "fast", None, lambda s: plan(steps, qgraph, s))
     assert fast.arena_bytes == 40960 and not any("chunks" in s.params for s in steps)   # fast never chunks
+    # and that 12 KiB plan itself, run through the DSP variant (conv2's chunked entry) on all 932 images
+    gen = tmp_path / "gen12k"
+    _, fit, _ = generate_model(qgraph, gen, "cifar", memory="auto", arena_budget=12288, isa="dsp")
+    assert fit.arena_bytes == 12032 and "conv2d+relu, 2 chunks" in fit.format_table()
+    got = HostModel(gen, "cifar", tmp_path / "lib12k", dsp=True).run(images)
+    assert np.array_equal(got, golden.run(qgraph, images).reshape(len(images), -1))
 
 
 SCONS = str(ROOT / ".venv" / "bin" / "scons")
