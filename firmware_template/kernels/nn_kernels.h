@@ -11,7 +11,8 @@
  * Activations are HWC int8. Parameters are trusted: the code generator checks them at build time.
  * Assumptions (not re-checked here):
  *   - conv: groups divides in_c and out_c; weight is (out_c, k_h, k_w, in_c/groups);
- *     out_h/out_w follow ir.conv_output_size; every |bias| + 2^14 * k_h*k_w*(in_c/groups) < 2^31;
+ *     out_h/out_w follow ir.conv_output_size; every |bias| + 2^14 * k_h*k_w*(in_c/groups)
+ *     + 2^(out_shift-1) < 2^31 (the rounding half: the DSP fused-ReLU loop adds it up front);
  *     in, out and scratch do not overlap; scratch holds nn_conv2d_q7_scratch_bytes(p) bytes
  *     (the linked variant's own need, e.g. dsp 8*ceil4(k_h*k_w*(in_c/groups)), ref 0) and is
  *     4-byte aligned (the DSP loop reads it with LDRD, which faults on unaligned addresses).

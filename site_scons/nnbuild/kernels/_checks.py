@@ -54,13 +54,16 @@ def array(op, key, dtype, shape=None):
     return a
 
 
-def check_acc(op, bias, n_terms):
-    """The kernels' int32 accumulator bound (nn_kernels.h): |bias| + 2^14 * terms < 2^31."""
-    worst = int(np.abs(bias.astype(np.int64)).max(initial=0)) + (1 << 14) * n_terms
+def check_acc(op, bias, n_terms, rounding=0):
+    """The kernels' int32 accumulator bound (nn_kernels.h): |bias| + 2^14 * terms (+ the rounding
+    half a kernel may add up front: the DSP conv's fused ReLU loop) < 2^31."""
+    worst = int(np.abs(bias.astype(np.int64)).max(initial=0)) + (1 << 14) * n_terms + rounding
     if worst >= 2**31:
-        raise NnbuildError(f"bias up to {worst - (1 << 14) * n_terms} with {n_terms} products per output "
-                           "can overflow the int32 accumulator", where=where(op),
-                           expected="|bias| + 16384 * terms < 2^31")
+        extra = f" and a rounding term of {rounding}" if rounding else ""
+        raise NnbuildError(f"bias up to {worst - (1 << 14) * n_terms - rounding} with {n_terms} products "
+                           f"per output{extra} can overflow the int32 accumulator", where=where(op),
+                           expected="|bias| + 16384 * terms" + (" + 2^(out_shift-1)" if rounding else "")
+                           + " < 2^31")
 
 
 def act_range(op):

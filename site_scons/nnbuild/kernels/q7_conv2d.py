@@ -38,7 +38,7 @@ def lower(g, op):
     fields = dict(geo, out_shift=s, act_min=lo, act_max=hi)
     check_range(op, fields)
     check_shift(op, "out_shift", s)
-    check_acc(op, bias, kh * kw * cin_g)
+    check_acc(op, bias, kh * kw * cin_g, 1 << (s - 1) if s >= 1 else 0)
     relu = not is_depthwise(geo) and 2 <= s <= 31 and (lo, hi) == (0, 127)
     return Lowered(fields, {"weight": weight, "bias": bias}, geo["out_h"] * geo["out_w"] * oc * kh * kw * cin_g,
                    symbol=relu_symbol("nn_conv2d_q7", geo) if relu else "nn_conv2d_q7")
