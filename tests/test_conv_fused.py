@@ -1,4 +1,4 @@
-"""The DSP conv's fused q7 ReLU channel loop (dsp/nn_conv_mat_mult.h: mm4_relu_q7, issue 13): a
+"""The DSP conv's fused ReLU channel loops (dsp/nn_conv_mat_mult.h: mm4_relu_q7 and _s8, issue 13):
 hand-written function on ARM that the m4 QEMU build runs, so these cases run there. It enters its
 9-block passes by an ADD PC on (nb - 1) % 9 and takes the rounding half up front, so the cases
 cover every entry residue (nb = 2..20 blocks, K = 4 nb - 3..4 nb), channel counts that are odd
@@ -66,4 +66,29 @@ def test_fused_relu_loop_in_qemu_matches_golden(tmp_path):
         n_out = max(n_out, want.size)
         n_scratch = max(n_scratch, conv_scratch_bytes(kh, kw, c, "dsp") // 2)   # int16 elements
     src += [buffers_c(n_out, n_scratch), check_c(), main_c(calls)]
+    run_in_qemu("m4", "".join(src), tmp_path, timeout=120)
+
+
+@needs_arm
+def test_fused_relu_loop_s8_in_qemu_matches_golden(tmp_path):
+    """mm4_relu_s8: the same residues through nn_conv2d_s8_relu (act [out_zp, 127], shifts in
+    -22..-1: the generator's entry for them), zero points on both sides, multipliers that keep
+    most outputs inside int8 so a wrong sum shows."""
+    from test_kernels_s8 import _conv_c, arith
+    rng = np.random.default_rng(914)
+    src, calls, n_out = [HEADER], [], 1
+    for i, (x, wt, b, _) in enumerate(_cases()[:-3]):
+        o = wt.shape[0]
+        wt = np.clip(wt, -127, 127).astype(np.int8)
+        out_zp = int(rng.integers(-128, 20))
+        ms = [arith.quantize_multiplier(r) for r in np.exp(rng.uniform(np.log(2e-4), np.log(4e-3), o))]
+        mult, shift = np.array([m for m, _ in ms], np.int32), np.array([e for _, e in ms], np.int32)
+        case = (x, wt, b, int(rng.integers(-128, 128)), mult, shift, out_zp, (out_zp, 127),
+                (1, 1), (0, 0), (1, 1), 1)
+        op, low, want = _conv_c(i, case, src, "dsp")
+        assert low.symbol.startswith("nn_conv2d_s8_relu"), low.symbol   # _relu or _relu_quad
+        calls.append(f"memset(out, 0x5A, sizeof out); {low.symbol}(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
+                     f"bad += check(\"fused_s8\", {i}, cy{i}, {want.size});")
+        n_out = max(n_out, want.size)
+    src += [buffers_c(n_out, conv_scratch_bytes(5, 5, 11, "dsp") // 2), check_c(), main_c(calls)]
     run_in_qemu("m4", "".join(src), tmp_path, timeout=120)

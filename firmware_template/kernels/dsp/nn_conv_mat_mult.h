@@ -282,34 +282,64 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
 #define mac_1x4_aligned mac_1x4_call
 #endif
 
-/* The q7 fused-ReLU channel loop (mode 2) in one hand-written function on ARM, for rows of
- * nb >= 2 blocks that the inlined loop takes: per channel the bias plus the rounding half
- * (2^(s-1), which the contract's accumulator bound includes: kernels/_checks.py) is the first
- * block's addend (no accumulator set-up), the other nb - 1 blocks run 9 to a pass entered by
- * one ADD PC (Duff's device; 9 so that cifar's conv1, nb = 19, takes 2 passes), and the
- * epilogue is 2 instructions an output (ASR, USAT) with nothing spilled but the out pointer:
- * 273 instructions per channel of conv1 against 293 for the C loop around MAC_1X4 (issue 13:
- * conv1 <= 1.0 per MAC). The frame is what the loop reloads from the stack: its first nine
- * words are copied there, r0-r3 the accumulators, r4 the weight row, r5 the columns, r6 the
- * passes, r7 the weight word, r8-r11 the column words, r12 the widened weights, lr the bias. */
+/* The fused-ReLU channel loops (q7 mode 2, s8 mode 5) as hand-written functions on ARM, for the
+ * rows of nb >= 2 blocks that the inlined loop would take: per channel the bias (q7: plus the
+ * rounding half 2^(s-1), which the contract's accumulator bound includes: kernels/_checks.py) is
+ * the first block's addend (no accumulator set-up), the other nb - 1 blocks run 9 to a pass
+ * entered by one ADD PC (Duff's device; 9 so that cifar's conv1, nb = 19, takes 2 passes), and
+ * the epilogue keeps everything in registers but the out pointer: per channel of cifar's conv1,
+ * q7 273 instructions against 289 for the C loop around MAC_1X4, s8 282 against 301 (issue 13:
+ * conv1 <= 1.0 per MAC). Each copies the head of its frame (what the loop reloads) to the
+ * stack; r0-r3 are the accumulators, r4 the weight row, r5 the columns, r6 the passes, r7 the
+ * weight word, r8-r11 the column words, r12 the widened weights, lr the bias (record). */
 #if defined(MAC_1X4_BLOCK_ASM)
+/* The first block with the bias in r0 as the addend of all four sums. */
+#define MM4_FIRST_BLOCK_ASM                                                                    \
+    "ldr    r7, [r4], #4\n\t"                                                                  \
+    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 r12, r7\n\t"                                                                       \
+    "smlad  r1, r12, r9, r0\n\t"                                                               \
+    "smlad  r2, r12, r10, r0\n\t"                                                              \
+    "smlad  r3, r12, r11, r0\n\t"                                                              \
+    "smlad  r0, r12, r8, r0\n\t"                                                               \
+    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 r12, r7, ror #8\n\t"                                                               \
+    "smlad  r0, r12, r8, r0\n\t"                                                               \
+    "smlad  r1, r12, r9, r1\n\t"                                                               \
+    "smlad  r2, r12, r10, r2\n\t"                                                              \
+    "smlad  r3, r12, r11, r3\n\t"
+/* The other blocks: skip (bytes) in r12, passes in r6. */
+#define MM4_PASSES_ASM                                                                         \
+    ".p2align 2\n\t"                                                                           \
+    "1:\n\t"                                                                                   \
+    "add    pc, r12\n\t"                     /* PC reads as label 1 + 4: block 10 */           \
+    "mov    r8, r8\n\t"                      /* never runs */                                  \
+    "10:\n\t" MM4_BLOCK_ASM "11:\n\t" MM4_BLOCK_ASM "12:\n\t" MM4_BLOCK_ASM                    \
+    "13:\n\t" MM4_BLOCK_ASM "14:\n\t" MM4_BLOCK_ASM "15:\n\t" MM4_BLOCK_ASM                    \
+    "16:\n\t" MM4_BLOCK_ASM "17:\n\t" MM4_BLOCK_ASM "18:\n\t" MM4_BLOCK_ASM                    \
+    "19:\n\t"                                                                                  \
+    "subs   r6, r6, #1\n\t"                                                                    \
+    "bne    10b\n\t"                                                                           \
+    ".if (10b - 1b != 4) || (19b - 10b != 9 * 52)\n\t"                                         \
+    ".error \"mm4: ADD PC needs 52-byte blocks 4 bytes after it\"\n\t"                        \
+    ".endif\n\t"
+#define MM4_PASSES(nb) (((nb) - 1 + 8) / 9)
+#define MM4_SKIP(nb) ((uint32_t)((9 - ((nb) - 1) % 9) % 9) * 52u)
+
 typedef struct {
     const int16_t *cols;     /* [0]  */
-    int32_t passes;          /* [4]  ceil((nb - 1) / 9) */
+    int32_t passes;          /* [4]  MM4_PASSES(nb) */
     int32_t rnd;             /* [8]  2^(s-1) */
-    uint32_t skip;           /* [12] ((9 - (nb - 1) % 9) % 9) * 52 bytes */
+    uint32_t skip;           /* [12] MM4_SKIP(nb) */
     int32_t s;               /* [16] */
     int8_t *out;             /* [20] */
     int32_t ps, ps3;         /* [24] [28] pixel stride, x 3 */
     const int32_t *b_end;    /* [32] */
-    const int8_t *w;         /* [36] */
-    const int32_t *b;        /* [40] */
+    const int8_t *w;         /* [36] not copied */
+    const int32_t *b;        /* [40] not copied */
 } nn_mm4_frame;
 
-#define MM4_FIRST_HALF_ASM(op)                                                                 \
-    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r12, r7" op "\n\t"
-static NN_NOINLINE __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f NN_MAYBE_UNUSED)
+static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f NN_MAYBE_UNUSED)
 {
     __asm__ volatile(
         "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
@@ -322,31 +352,9 @@ static NN_NOINLINE __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f
         "ldm    sp, {r5, r6, r7}\n\t"            /* columns, passes, rounding half */
         "ldr    r0, [lr], #4\n\t"
         "add    r0, r0, r7\n\t"
-        "ldr    r7, [r4], #4\n\t"                /* the first block: the bias as addend */
-        MM4_FIRST_HALF_ASM("")
-        "smlad  r1, r12, r9, r0\n\t"
-        "smlad  r2, r12, r10, r0\n\t"
-        "smlad  r3, r12, r11, r0\n\t"
-        "smlad  r0, r12, r8, r0\n\t"
-        MM4_FIRST_HALF_ASM(", ror #8")
-        "smlad  r0, r12, r8, r0\n\t"
-        "smlad  r1, r12, r9, r1\n\t"
-        "smlad  r2, r12, r10, r2\n\t"
-        "smlad  r3, r12, r11, r3\n\t"
+        MM4_FIRST_BLOCK_ASM
         "ldr    r12, [sp, #12]\n\t"
-        ".p2align 2\n\t"
-        "1:\n\t"
-        "add    pc, r12\n\t"                     /* PC reads as label 1 + 4: block 10 */
-        "mov    r8, r8\n\t"                      /* never runs */
-        "10:\n\t" MM4_BLOCK_ASM "11:\n\t" MM4_BLOCK_ASM "12:\n\t" MM4_BLOCK_ASM
-        "13:\n\t" MM4_BLOCK_ASM "14:\n\t" MM4_BLOCK_ASM "15:\n\t" MM4_BLOCK_ASM
-        "16:\n\t" MM4_BLOCK_ASM "17:\n\t" MM4_BLOCK_ASM "18:\n\t" MM4_BLOCK_ASM
-        "19:\n\t"
-        "subs   r6, r6, #1\n\t"
-        "bne    10b\n\t"
-        ".if (10b - 1b != 4) || (19b - 10b != 9 * 52)\n\t"
-        ".error \"mm4_relu_q7: ADD PC needs 52-byte blocks 4 bytes after it\"\n\t"
-        ".endif\n\t"
+        MM4_PASSES_ASM
         "add    r7, sp, #16\n\t"
         "ldm    r7, {r8, r9, r10, r11, r12}\n\t" /* s, out, ps, 3 ps, b_end */
         "asr    r0, r0, r8\n\t"
@@ -367,7 +375,66 @@ static NN_NOINLINE __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f
         "add    sp, sp, #36\n\t"
         "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
-#define NN_MM4_RELU_Q7 1
+
+typedef struct {
+    int8_t *out;             /* [0]  */
+    int32_t ps, ps3;         /* [4] [8] */
+    const int32_t *b_end;    /* [12] the records' end */
+    const int16_t *cols;     /* [16] */
+    int32_t passes;          /* [20] */
+    uint32_t skip;           /* [24] */
+    const int8_t *w;         /* [28] not copied */
+    const int32_t *b;        /* [32] not copied: the channel records (NN_S8_CHAN words) */
+} nn_mm4s8_frame;
+
+/* The s8 epilogue is rq_right_relu and SSAT #8 (USAT #31 of 2 acc, SMMLAR, ASR, SSAT an output)
+ * with the record's multiplier, shift and addend loaded once per channel. */
+static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_s8(const nn_mm4s8_frame *f NN_MAYBE_UNUSED)
+{
+    __asm__ volatile(
+        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub    sp, sp, #28\n\t"
+        "ldm    r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
+        "stm    sp, {r1, r2, r3, r4, r5, r6, r7}\n\t"
+        "mov    r4, r8\n\t"
+        "mov    lr, r9\n\t"
+        "20:\n\t"
+        "ldrd   r5, r6, [sp, #16]\n\t"           /* columns, passes */
+        "ldr    r0, [lr], #20\n\t"               /* the record's bias; lr: the next record */
+        MM4_FIRST_BLOCK_ASM
+        "ldr    r12, [sp, #24]\n\t"
+        MM4_PASSES_ASM
+        "ldrd   r8, r9, [lr, #-16]\n\t"          /* multiplier, shift (-e) */
+        "ldr    r10, [lr, #-8]\n\t"              /* addend */
+        "rsb    r9, r9, #0\n\t"
+        "usat   r0, #31, r0, lsl #1\n\t"
+        "usat   r1, #31, r1, lsl #1\n\t"
+        "usat   r2, #31, r2, lsl #1\n\t"
+        "usat   r3, #31, r3, lsl #1\n\t"
+        "smmlar r0, r0, r8, r10\n\t"
+        "smmlar r1, r1, r8, r10\n\t"
+        "smmlar r2, r2, r8, r10\n\t"
+        "smmlar r3, r3, r8, r10\n\t"
+        "asr    r0, r0, r9\n\t"
+        "asr    r1, r1, r9\n\t"
+        "asr    r2, r2, r9\n\t"
+        "asr    r3, r3, r9\n\t"
+        "ssat   r0, #8, r0\n\t"
+        "ssat   r1, #8, r1\n\t"
+        "ssat   r2, #8, r2\n\t"
+        "ssat   r3, #8, r3\n\t"
+        "ldm    sp, {r5, r6, r11, r12}\n\t"      /* out, ps, 3 ps, b_end */
+        "strb   r1, [r5, r6]\n\t"
+        "strb   r2, [r5, r6, lsl #1]\n\t"
+        "strb   r3, [r5, r11]\n\t"
+        "strb   r0, [r5], #1\n\t"
+        "str    r5, [sp]\n\t"
+        "cmp    lr, r12\n\t"
+        "bne    20b\n\t"
+        "add    sp, sp, #28\n\t"
+        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#define NN_MM4_RELU 1
 #endif
 
 /* The four requantised outputs of one channel b (bias word or record) at out + p * ps. */
@@ -425,8 +492,8 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
      * measured on cifar's conv1, nb = 19) and of the rare epilogues; the usual epilogues call
      * mac_1x4_aligned directly (their b_call rows are word-aligned), so a firmware of them links
      * neither mac_row nor mac_1x4_call (-272 B on cifar10_m4). */
-#ifdef NN_MM4_RELU_Q7
-    const int fused = mode == 2;   /* mm4_relu_q7 takes the rows the inlined loop would */
+#ifdef NN_MM4_RELU
+    const int fused = mode == 2 || mode == 5;   /* mm4_relu_* take the rows the inlined loop would */
 #else
     const int fused = 0;
 #endif
@@ -441,13 +508,18 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
             mac_row(w, K, pre != 0 && (K < 4 || b == b0), cols, acc);
         rq_store4(out, pstride, acc[0], acc[1], acc[2], acc[3], b, s, lo, hi, mode);
     }
-#ifdef NN_MM4_RELU_Q7
+#ifdef NN_MM4_RELU
     if (fused) {   /* no inlined loop in this instance: the rows left have nb >= 2 */
-        if (b != b_end) {
-            const int32_t m = nb - 1;
-            const nn_mm4_frame f = {cols, (m + 8) / 9, 1 << (s - 1), (uint32_t)((9 - m % 9) % 9) * 52u,
-                                    s, out, pstride, 3 * pstride, b_end, w, b};
+        if (b == b_end)
+            return;
+        if (mode == 2) {
+            const nn_mm4_frame f = {cols, MM4_PASSES(nb), 1 << (s - 1), MM4_SKIP(nb), s, out,
+                                    pstride, 3 * pstride, b_end, w, b};
             mm4_relu_q7(&f);
+        } else {
+            const nn_mm4s8_frame f = {out, pstride, 3 * pstride, b_end, cols, MM4_PASSES(nb),
+                                      MM4_SKIP(nb), w, b};
+            mm4_relu_s8(&f);
         }
         return;
     }
