@@ -139,7 +139,27 @@ def run_conv(lib, x, w, b, stride, pad, dil, groups, shift, act, off=0):
             _intact(out2, oh * ow * o)
             _intact(scratch, scratch_n, 0x5A5A)
             assert np.array_equal(out2, out), "nn_conv2d_q7_relu_quad differs from nn_conv2d_q7"
+            if kh * kw * (c // groups) >= 5:   # and with its weights widened in the scratch
+                run_wide(lib, "q7", p, (x, w, b), oh * ow * o, out)
     return out[:oh * ow * o].reshape(oh, ow, o)
+
+
+def run_wide(lib, scheme, p, arrays, n, want):
+    """nn_conv2d_<scheme>_relu_quad_wide on the case (p: its params struct, arrays: input,
+    weights in the variant's layout, bias / records) with exactly its declared scratch, which
+    sentinels guard; its bytes == want (the general entry's)."""
+    entry = f"nn_conv2d_{scheme}_relu_quad_wide"
+    scratch_n = getattr(lib, entry + "_scratch_bytes")(ctypes.byref(p)) // 2
+    if lib.nn_isa == "dsp":
+        geo = conv_geo(p)
+        k4 = -(-geo["k_h"] * geo["k_w"] * (geo["in_c"] // geo["groups"]) // 4) * 4
+        assert 2 * scratch_n == 2 * p.out_c * k4 + 8 * k4
+    scratch = _guarded(scratch_n, np.int16, 0x5A5A)
+    out = _guarded(n)
+    getattr(lib, entry)(ctypes.byref(p), *(_ptr(a) for a in arrays), _ptr(out), _ptr(scratch))
+    _intact(out, n)
+    _intact(scratch, scratch_n, 0x5A5A)
+    assert np.array_equal(out[:n], want[:n]), f"{entry} differs"
 
 
 def conv_geo(p):
@@ -722,6 +742,12 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
                 calls.append(f"memset(out, 0x5A, {want.size}); "
                              f"nn_conv2d_q7_relu_quad(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
                              f"bad += check(\"conv_quad\", {i}, cy{i}, {want.size});")
+                if isa == "dsp" and kh * kw * (c // groups) >= 5:   # its weights widened in the scratch
+                    calls.append(f"memset(out, 0x5A, {want.size}); "
+                                 f"nn_conv2d_q7_relu_quad_wide(&cp{i}, cx{i}, cw{i} + {off}, cb{i}, out, scratch); "
+                                 f"bad += check(\"conv_wide\", {i}, cy{i}, {want.size});")
+                    k4 = -(-kh * kw * (c // groups) // 4) * 4
+                    max_scratch = max(max_scratch, 2 * o * k4 + 8 * k4)
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, conv_scratch_bytes(kh, kw, c // groups))
         if chunked:

@@ -24,7 +24,7 @@ from nnbuild import csources, hostcc, ir, kernels, targets
 from nnbuild.errors import NnbuildError
 from nnbuild.quantize.int8 import arith
 from nnbuild.quantize.int8 import ops as rules
-from test_kernels import GUARD, _guarded, _intact, _ptr, _rand_i8, conv_geometry
+from test_kernels import GUARD, _guarded, _intact, _ptr, _rand_i8, conv_geometry, run_wide
 
 KINC = csources.kernel_include_dirs()
 I16, I32 = ctypes.c_int16, ctypes.c_int32
@@ -160,6 +160,8 @@ def run_conv(lib, case):
         _intact(out2, n)
         _intact(scratch, scratch_n, 0x5A5A)
         assert np.array_equal(out2, out), f"{low.symbol} differs from nn_conv2d_s8"
+        if low.symbol.endswith("_quad") and p.k_h * p.k_w * (p.in_c // p.groups) >= 5:
+            run_wide(lib, "s8", p, (np.ascontiguousarray(x), a["weight"], a["chan"]), n, out)   # weights widened
     return out[:n].reshape(out_shape)
 
 
@@ -569,6 +571,12 @@ def _qemu_cases_source(big, isa="ref"):
         if low.symbol != "nn_conv2d_s8":   # the generator's entry for this layer too
             calls.append(f"memset(out, 0x5A, {want.size}); {low.symbol}(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
                          f"bad += check(\"conv_relu\", {i}, cy{i}, {want.size});")
+        p = low.params
+        k = p["k_h"] * p["k_w"] * (p["in_c"] // p["groups"])
+        if isa == "dsp" and low.symbol.endswith("_quad") and k >= 5:   # its weights widened in the scratch
+            calls.append(f"memset(out, 0x5A, {want.size}); {low.symbol}_wide(&cp{i}, cx{i}, cw{i}, cc{i}, out, scratch); "
+                         f"bad += check(\"conv_wide\", {i}, cy{i}, {want.size});")
+            max_scratch = max(max_scratch, 2 * p["out_c"] * -(-k // 4) * 4 + 8 * -(-k // 4) * 4)
         max_out = max(max_out, want.size)
         max_scratch = max(max_scratch, kernels.find(op, "int8").scratch_bytes(low.params))   # any variant
     for i in range(20):

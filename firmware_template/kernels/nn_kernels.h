@@ -209,6 +209,17 @@ void nn_conv2d_q7_relu_quad_rows(const nn_conv_params *p, int32_t y0, int32_t y1
 void nn_conv2d_s8_relu_quad_rows(const nn_conv_s8_params *p, int32_t y0, int32_t y1, int32_t in_first,
                                  int32_t in_rows, const int8_t *in, const int8_t *weight,
                                  const int32_t *chan, int8_t *out, int16_t *scratch);
+/* nn_conv2d_q7_relu_quad / _s8_relu_quad with the layer's weights widened to int16 once per call
+ * in the scratch, before the columns (issue 13: fewer instructions for RAM): the DSP variant's
+ * loop (dsp/nn_conv_wide.h), which the plan picks where the arena affords it, for layers with
+ * K = k_h*k_w*(in_c/groups) >= 5; other variants run their _quad entry. Same bytes; scratch
+ * *_relu_quad_wide_scratch_bytes(p) (dsp: 2*out_c*ceil4(K) more). */
+void nn_conv2d_q7_relu_quad_wide(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
+                                 const int32_t *bias, int8_t *out, int16_t *scratch);
+int32_t nn_conv2d_q7_relu_quad_wide_scratch_bytes(const nn_conv_params *p);
+void nn_conv2d_s8_relu_quad_wide(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight,
+                                 const int32_t *chan, int8_t *out, int16_t *scratch);
+int32_t nn_conv2d_s8_relu_quad_wide_scratch_bytes(const nn_conv_s8_params *p);
 /* nn_conv2d_q7 / _s8 with each quad's im2col in `chunks` chunks of kernel rows (issue 14): the DSP
  * variant's loop (dsp/nn_conv_chunked.h, general layers), which the streamed plan picks when the
  * smaller scratch lowers the arena; other variants ignore `chunks` (ref/: their own conv and

@@ -308,23 +308,22 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
     "smlad  r1, r12, r9, r1\n\t"                                                               \
     "smlad  r2, r12, r10, r2\n\t"                                                              \
     "smlad  r3, r12, r11, r3\n\t"
-/* The other blocks: skip (bytes) in r12, passes in r6. */
-#define MM4_PASSES_ASM                                                                         \
+/* The other blocks (BLOCK, of SIZE bytes): skip (bytes) in r12, passes in r6. */
+#define MM4_PASSES_ASM(BLOCK, SIZE)                                                            \
     ".p2align 2\n\t"                                                                           \
     "1:\n\t"                                                                                   \
     "add    pc, r12\n\t"                     /* PC reads as label 1 + 4: block 10 */           \
     "mov    r8, r8\n\t"                      /* never runs */                                  \
-    "10:\n\t" MM4_BLOCK_ASM "11:\n\t" MM4_BLOCK_ASM "12:\n\t" MM4_BLOCK_ASM                    \
-    "13:\n\t" MM4_BLOCK_ASM "14:\n\t" MM4_BLOCK_ASM "15:\n\t" MM4_BLOCK_ASM                    \
-    "16:\n\t" MM4_BLOCK_ASM "17:\n\t" MM4_BLOCK_ASM "18:\n\t" MM4_BLOCK_ASM                    \
+    "10:\n\t" BLOCK "11:\n\t" BLOCK "12:\n\t" BLOCK "13:\n\t" BLOCK "14:\n\t" BLOCK            \
+    "15:\n\t" BLOCK "16:\n\t" BLOCK "17:\n\t" BLOCK "18:\n\t" BLOCK                            \
     "19:\n\t"                                                                                  \
     "subs   r6, r6, #1\n\t"                                                                    \
     "bne    10b\n\t"                                                                           \
-    ".if (10b - 1b != 4) || (19b - 10b != 9 * 52)\n\t"                                         \
-    ".error \"mm4: ADD PC needs 52-byte blocks 4 bytes after it\"\n\t"                        \
+    ".if (10b - 1b != 4) || (19b - 10b != 9 * " #SIZE ")\n\t"                                  \
+    ".error \"mm4: ADD PC needs " #SIZE "-byte blocks 4 bytes after it\"\n\t"                 \
     ".endif\n\t"
 #define MM4_PASSES(nb) (((nb) - 1 + 8) / 9)
-#define MM4_SKIP(nb) ((uint32_t)((9 - ((nb) - 1) % 9) % 9) * 52u)
+#define MM4_SKIP(nb, size) ((uint32_t)((9 - ((nb) - 1) % 9) % 9) * (size))
 
 typedef struct {
     const int16_t *cols;     /* [0]  */
@@ -339,41 +338,43 @@ typedef struct {
     const int32_t *b;        /* [40] not copied */
 } nn_mm4_frame;
 
+/* The q7 loop with the first block FIRST and the others PASSES (mm4_relu_q7, nn_conv_wide.h). */
+#define MM4_RELU_Q7_ASM(FIRST, PASSES) \
+        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t" \
+        "sub    sp, sp, #36\n\t" \
+        "ldm    r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t" \
+        "stm    sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t" \
+        "mov    r4, r10\n\t" \
+        "mov    lr, r11\n\t" \
+        "20:\n\t" \
+        "ldm    sp, {r5, r6, r7}\n\t"            /* columns, passes, rounding half */ \
+        "ldr    r0, [lr], #4\n\t" \
+        "add    r0, r0, r7\n\t" \
+        FIRST \
+        "ldr    r12, [sp, #12]\n\t" \
+        PASSES \
+        "add    r7, sp, #16\n\t" \
+        "ldm    r7, {r8, r9, r10, r11, r12}\n\t" /* s, out, ps, 3 ps, b_end */ \
+        "asr    r0, r0, r8\n\t" \
+        "asr    r1, r1, r8\n\t" \
+        "asr    r2, r2, r8\n\t" \
+        "asr    r3, r3, r8\n\t" \
+        "usat   r0, #7, r0\n\t" \
+        "usat   r1, #7, r1\n\t" \
+        "usat   r2, #7, r2\n\t" \
+        "usat   r3, #7, r3\n\t" \
+        "strb   r1, [r9, r10]\n\t" \
+        "strb   r2, [r9, r10, lsl #1]\n\t" \
+        "strb   r3, [r9, r11]\n\t" \
+        "strb   r0, [r9], #1\n\t" \
+        "str    r9, [sp, #20]\n\t" \
+        "cmp    lr, r12\n\t" \
+        "bne    20b\n\t" \
+        "add    sp, sp, #36\n\t" \
+        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f NN_MAYBE_UNUSED)
 {
-    __asm__ volatile(
-        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub    sp, sp, #36\n\t"
-        "ldm    r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stm    sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "mov    r4, r10\n\t"
-        "mov    lr, r11\n\t"
-        "20:\n\t"
-        "ldm    sp, {r5, r6, r7}\n\t"            /* columns, passes, rounding half */
-        "ldr    r0, [lr], #4\n\t"
-        "add    r0, r0, r7\n\t"
-        MM4_FIRST_BLOCK_ASM
-        "ldr    r12, [sp, #12]\n\t"
-        MM4_PASSES_ASM
-        "add    r7, sp, #16\n\t"
-        "ldm    r7, {r8, r9, r10, r11, r12}\n\t" /* s, out, ps, 3 ps, b_end */
-        "asr    r0, r0, r8\n\t"
-        "asr    r1, r1, r8\n\t"
-        "asr    r2, r2, r8\n\t"
-        "asr    r3, r3, r8\n\t"
-        "usat   r0, #7, r0\n\t"
-        "usat   r1, #7, r1\n\t"
-        "usat   r2, #7, r2\n\t"
-        "usat   r3, #7, r3\n\t"
-        "strb   r1, [r9, r10]\n\t"
-        "strb   r2, [r9, r10, lsl #1]\n\t"
-        "strb   r3, [r9, r11]\n\t"
-        "strb   r0, [r9], #1\n\t"
-        "str    r9, [sp, #20]\n\t"
-        "cmp    lr, r12\n\t"
-        "bne    20b\n\t"
-        "add    sp, sp, #36\n\t"
-        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+    __asm__ volatile(MM4_RELU_Q7_ASM(MM4_FIRST_BLOCK_ASM, MM4_PASSES_ASM(MM4_BLOCK_ASM, 52)));
 }
 
 typedef struct {
@@ -389,50 +390,51 @@ typedef struct {
 
 /* The s8 epilogue is rq_right_relu and SSAT #8 (USAT #31 of 2 acc, SMMLAR, ASR, SSAT an output)
  * with the record's multiplier, shift and addend loaded once per channel. */
+#define MM4_RELU_S8_ASM(FIRST, PASSES) \
+        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t" \
+        "sub    sp, sp, #28\n\t" \
+        "ldm    r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t" \
+        "stm    sp, {r1, r2, r3, r4, r5, r6, r7}\n\t" \
+        "mov    r4, r8\n\t" \
+        "mov    lr, r9\n\t" \
+        "20:\n\t" \
+        "ldrd   r5, r6, [sp, #16]\n\t"           /* columns, passes */ \
+        "ldr    r0, [lr], #20\n\t"               /* the record's bias; lr: the next record */ \
+        FIRST \
+        "ldr    r12, [sp, #24]\n\t" \
+        PASSES \
+        "ldrd   r8, r9, [lr, #-16]\n\t"          /* multiplier, shift (-e) */ \
+        "ldr    r10, [lr, #-8]\n\t"              /* addend */ \
+        "rsb    r9, r9, #0\n\t" \
+        "usat   r0, #31, r0, lsl #1\n\t" \
+        "usat   r1, #31, r1, lsl #1\n\t" \
+        "usat   r2, #31, r2, lsl #1\n\t" \
+        "usat   r3, #31, r3, lsl #1\n\t" \
+        "smmlar r0, r0, r8, r10\n\t" \
+        "smmlar r1, r1, r8, r10\n\t" \
+        "smmlar r2, r2, r8, r10\n\t" \
+        "smmlar r3, r3, r8, r10\n\t" \
+        "asr    r0, r0, r9\n\t" \
+        "asr    r1, r1, r9\n\t" \
+        "asr    r2, r2, r9\n\t" \
+        "asr    r3, r3, r9\n\t" \
+        "ssat   r0, #8, r0\n\t" \
+        "ssat   r1, #8, r1\n\t" \
+        "ssat   r2, #8, r2\n\t" \
+        "ssat   r3, #8, r3\n\t" \
+        "ldm    sp, {r5, r6, r11, r12}\n\t"      /* out, ps, 3 ps, b_end */ \
+        "strb   r1, [r5, r6]\n\t" \
+        "strb   r2, [r5, r6, lsl #1]\n\t" \
+        "strb   r3, [r5, r11]\n\t" \
+        "strb   r0, [r5], #1\n\t" \
+        "str    r5, [sp]\n\t" \
+        "cmp    lr, r12\n\t" \
+        "bne    20b\n\t" \
+        "add    sp, sp, #28\n\t" \
+        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_s8(const nn_mm4s8_frame *f NN_MAYBE_UNUSED)
 {
-    __asm__ volatile(
-        "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub    sp, sp, #28\n\t"
-        "ldm    r0, {r1, r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "stm    sp, {r1, r2, r3, r4, r5, r6, r7}\n\t"
-        "mov    r4, r8\n\t"
-        "mov    lr, r9\n\t"
-        "20:\n\t"
-        "ldrd   r5, r6, [sp, #16]\n\t"           /* columns, passes */
-        "ldr    r0, [lr], #20\n\t"               /* the record's bias; lr: the next record */
-        MM4_FIRST_BLOCK_ASM
-        "ldr    r12, [sp, #24]\n\t"
-        MM4_PASSES_ASM
-        "ldrd   r8, r9, [lr, #-16]\n\t"          /* multiplier, shift (-e) */
-        "ldr    r10, [lr, #-8]\n\t"              /* addend */
-        "rsb    r9, r9, #0\n\t"
-        "usat   r0, #31, r0, lsl #1\n\t"
-        "usat   r1, #31, r1, lsl #1\n\t"
-        "usat   r2, #31, r2, lsl #1\n\t"
-        "usat   r3, #31, r3, lsl #1\n\t"
-        "smmlar r0, r0, r8, r10\n\t"
-        "smmlar r1, r1, r8, r10\n\t"
-        "smmlar r2, r2, r8, r10\n\t"
-        "smmlar r3, r3, r8, r10\n\t"
-        "asr    r0, r0, r9\n\t"
-        "asr    r1, r1, r9\n\t"
-        "asr    r2, r2, r9\n\t"
-        "asr    r3, r3, r9\n\t"
-        "ssat   r0, #8, r0\n\t"
-        "ssat   r1, #8, r1\n\t"
-        "ssat   r2, #8, r2\n\t"
-        "ssat   r3, #8, r3\n\t"
-        "ldm    sp, {r5, r6, r11, r12}\n\t"      /* out, ps, 3 ps, b_end */
-        "strb   r1, [r5, r6]\n\t"
-        "strb   r2, [r5, r6, lsl #1]\n\t"
-        "strb   r3, [r5, r11]\n\t"
-        "strb   r0, [r5], #1\n\t"
-        "str    r5, [sp]\n\t"
-        "cmp    lr, r12\n\t"
-        "bne    20b\n\t"
-        "add    sp, sp, #28\n\t"
-        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+    __asm__ volatile(MM4_RELU_S8_ASM(MM4_FIRST_BLOCK_ASM, MM4_PASSES_ASM(MM4_BLOCK_ASM, 52)));
 }
 #define NN_MM4_RELU 1
 #endif
@@ -513,12 +515,12 @@ mat_mult_4px_body(const int8_t *w, const int32_t *b, int32_t n_oc, int32_t K,
         if (b == b_end)
             return;
         if (mode == 2) {
-            const nn_mm4_frame f = {cols, MM4_PASSES(nb), 1 << (s - 1), MM4_SKIP(nb), s, out,
+            const nn_mm4_frame f = {cols, MM4_PASSES(nb), 1 << (s - 1), MM4_SKIP(nb, 52u), s, out,
                                     pstride, 3 * pstride, b_end, w, b};
             mm4_relu_q7(&f);
         } else {
             const nn_mm4s8_frame f = {out, pstride, 3 * pstride, b_end, cols, MM4_PASSES(nb),
-                                      MM4_SKIP(nb), w, b};
+                                      MM4_SKIP(nb, 52u), w, b};
             mm4_relu_s8(&f);
         }
         return;
