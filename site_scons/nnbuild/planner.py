@@ -95,7 +95,8 @@ class Plan:
         for r in self.rows:
             bufs = ", ".join(f"{n}@{self.buffers[n].offset}:{self.buffers[n].size}" for n in r.live)
             mark = " <- peak" if r.index == self.peak_step else ""
-            op = r.op if r.chunks == 1 else f"{r.op}, {r.chunks} chunks"
+            op = (f"{r.op}, {r.chunks} chunks" if r.chunks > 1 else
+                  f"{r.op}, int16 w" if r.kernel.endswith("_wide") else r.op)
             lines.append(f"{r.index:>4}  {r.name:<24} {op:<22} {r.live_bytes:>8}  {bufs}{mark}")
         return "\n".join(lines) + "\n"
 

@@ -32,7 +32,9 @@ else `small`. `small` then gives each call that can run in chunks (Step.chunking
 conv's im2col by chunks of kernel rows, less scratch for a few instructions) the fewest chunks
 that give the smallest arena, one step at a time; `auto`, when its streamed arena is still over
 the budget, the fewest that make it fit. A chunking that does not lower the arena is not used,
-and `fast` never chunks.
+and `fast` never chunks. A layer-by-layer plan (`fast`, or `auto` within its budget) instead
+gives each DSP conv with a widened-weights entry (Step.chunkings[0]: its int16 weights in the
+scratch) that entry, in order, while the arena stays within the budget.
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -576,7 +578,7 @@ def choose(steps, g, memory, arena_budget, plan_of):
             set_chunks(s, 1)
     lbl = plan_of(None)
     if memory == "fast" or (memory == "auto" and (arena_budget is None or lbl.arena_bytes <= arena_budget)):
-        return None, lbl
+        return None, _widened(steps, plan_of, lbl, arena_budget)
     cuts, best = None, lbl
     if components(steps, g):
         trial = _smallest_cuts(steps, g, lambda s: plan_of(s).arena_bytes)
@@ -587,8 +589,25 @@ def choose(steps, g, memory, arena_budget, plan_of):
     return _chunked(steps, g, cuts, plan_of, best, arena_budget if memory == "auto" else None)
 
 
+def _widened(steps, plan_of, plan, budget):
+    """The layer-by-layer plan with each step that has a widened-weights entry (Step.chunkings[0],
+    the DSP conv's int16 weights in the scratch: fewer instructions, more RAM) on it, in order,
+    while the arena stays within `budget` (None: no limit)."""
+    for s in steps:
+        if 0 not in (s.chunkings or {}):
+            continue
+        set_chunks(s, 0)
+        p = plan_of(None)
+        if budget is None or p.arena_bytes <= budget:
+            plan = p
+        else:
+            set_chunks(s, 1)
+    return plan
+
+
 def set_chunks(step, n):
-    """Run `step` in n chunks (1: its one-pass entry): its C entry, scratch and params["chunks"]."""
+    """Run `step` in n chunks (1: its one-pass entry, 0: the one-pass entry with widened weights):
+    its C entry, scratch and params["chunks"]."""
     step.kernel, step.scratch = step.chunkings[n]
     if n > 1:
         step.params["chunks"] = n
@@ -607,9 +626,9 @@ def _chunked(steps, g, cuts, plan_of, plan, budget=None):
         return plan_of(None if cuts is None else build(steps, g, cuts))
 
     for s in steps:
-        if not s.chunkings or (budget is not None and plan.arena_bytes <= budget):
+        counts = sorted(n for n in (s.chunkings or {}) if n >= 1)
+        if len(counts) < 2 or (budget is not None and plan.arena_bytes <= budget):
             continue
-        counts = sorted(s.chunkings)
         if trial(s, counts[-1]).arena_bytes >= plan.arena_bytes:
             set_chunks(s, 1)
             continue

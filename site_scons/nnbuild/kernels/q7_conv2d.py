@@ -135,15 +135,32 @@ def chunked_scratch(p, n):
     return 8 * (-(-kc // 4) * 4) + 16 * (p["out_c"] // p["groups"])
 
 
+# The DSP variant's _quad entries with the weights widened to int16 in the scratch once per call
+# (dsp/nn_conv_wide.h): 11 instructions a block of 4 K instead of 13 (12.5 in long aligned rows)
+# for 2 * out_c * ceil4(K) more scratch bytes; the plan takes them where the arena affords it
+# (schedule.choose), whole-layer calls only (no _rows form).
+WIDE = {f"nn_conv2d_{s}_relu_quad": f"nn_conv2d_{s}_relu_quad_wide" for s in ("q7", "s8")}
+
+
+def wide_scratch(p):
+    """nn_conv2d_*_relu_quad_wide_scratch_bytes(p) on dsp: the widened weights and the columns."""
+    k4 = -(-taps(p) // 4) * 4
+    return 2 * p["out_c"] * k4 + 8 * k4
+
+
 def chunkings(p, symbol, isa):
-    """{n: (chunked entry, its scratch)} for the chunk counts that exist (ceil(k_h / r) = n) on the
-    DSP variant of a general layer; what the one-pass scratch already beats is left to choose()."""
+    """The other ways the DSP variant can run a general layer, {n: (entry, its scratch)}: n >= 2
+    the chunk counts that exist (ceil(k_h / r) = n), 0 the one-pass entry with widened weights
+    (WIDE, K >= 5); what the one-pass scratch already beats is left to choose()."""
+    if isa != "dsp" or is_depthwise(p):
+        return {}
+    out = {0: (WIDE[symbol], wide_scratch(p))} if symbol in WIDE and taps(p) >= 5 else {}
     # K % 4 != 0: the weights were laid out in padded rows (weight_row) at lowering, before any
     # chunk count is chosen, and the chunked entries read plain rows of K: not offered there.
-    if isa != "dsp" or is_depthwise(p) or symbol not in CHUNKED or taps(p) % 4:
-        return {}
-    counts = {-(-p["k_h"] // chunk_rows(p["k_h"], n)) for n in range(2, min(p["k_h"], CHUNKS_MAX) + 1)}
-    return {n: (CHUNKED[symbol], chunked_scratch(p, n)) for n in sorted(counts)}
+    if symbol in CHUNKED and taps(p) % 4 == 0:
+        counts = {-(-p["k_h"] // chunk_rows(p["k_h"], n)) for n in range(2, min(p["k_h"], CHUNKS_MAX) + 1)}
+        out.update({n: (CHUNKED[symbol], chunked_scratch(p, n)) for n in sorted(counts)})
+    return out
 
 
 def chunk_arg(s):
