@@ -59,7 +59,8 @@ def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
     assert np.array_equal(got, expected[:50])
     assert int((got.argmax(1) == labels[:50]).sum()) == int((expected[:50].argmax(1) == labels[:50]).sum())
     mem = json.loads((build / "m4" / "memory_map.json").read_text())
-    assert mem["models"]["cifar10_m4"]["arena"] == 40960
+    # layer by layer, the convs' weights widened to int16 in their scratch (within the 48 KiB budget)
+    assert mem["models"]["cifar10_m4"]["arena"] == 45056
 
 
 @needs_arm

@@ -62,7 +62,8 @@ def test_cifar_shaped_model_bit_exact(build_dir, dsp):
     model, want = host_equals_golden(b, build_dir, "cifar", dsp=dsp)
     assert len(set(map(tuple, want))) == len(want)      # outputs differ per image: a real test
     info = model.info()
-    assert info["arena_bytes"] == 40960
+    # dsp: layer by layer with no budget, every conv's weights widened to int16 in its scratch
+    assert info["arena_bytes"] == (45056 if dsp else 40960)
     assert info["layer_names"][4] == "conv2+relu2" and info["layer_ops"][4] == "conv2d+relu"
     assert info["macs"] == sum(info["layer_macs"]) == 2457600 + 3276800 + 819200 + 5120
 

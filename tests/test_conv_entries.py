@@ -115,6 +115,12 @@ def _linked_symbols(g, tmp_path, target, memory, size=12):
 EPILOGUES = {"mat_mult_4px_requant", "mat_mult_4px_int8", "mat_mult_4px_relu"}
 
 
+def quad_symbol(memory):
+    """A _quad layer's entry: layer by layer (fast, no budget) with its weights widened to int16 in
+    the scratch (kernels/q7_conv2d.py: WIDE, schedule.choose), streamed the one-pass one."""
+    return "nn_conv2d_q7_relu_quad_wide" if memory == "fast" else "nn_conv2d_q7_relu_quad"
+
+
 @needs_arm
 @pytest.mark.parametrize("memory", ["fast", "small"])
 def test_a_model_of_fused_relu_convs_links_one_epilogue(tmp_path, memory):
@@ -122,7 +128,7 @@ def test_a_model_of_fused_relu_convs_links_one_epilogue(tmp_path, memory):
     convs = [s for s in steps if s.op.startswith("conv2d")]
     # small: the plan may run a conv's im2col in chunks (nn_conv2d_q7_chunked, dsp/nn_conv_chunked.h)
     chunked = [s.kernel == "nn_conv2d_q7_chunked" for s in convs]
-    picks = ["nn_conv2d_q7_relu_quad", "nn_conv2d_q7_relu"]
+    picks = [quad_symbol(memory), "nn_conv2d_q7_relu"]
     assert [s.kernel for s, c in zip(convs, chunked) if not c] == [k for k, c in zip(picks, chunked) if not c]
     assert sum(chunked) < 2 and (memory == "small" or not any(chunked))
     assert syms & EPILOGUES == {"mat_mult_4px_relu"}
@@ -139,17 +145,20 @@ GENERAL_ONLY = {"stage_window", "im2col_quad_small", "mat_mult_tail", "nn_conv2d
 @pytest.mark.parametrize("memory", ["fast", "small"])
 def test_a_model_of_quad_entry_convs_links_no_other_im2col(tmp_path, memory):
     steps, syms = _linked_symbols(relu_net(size=16).g, tmp_path, "m4", memory, size=16)
-    assert [s.kernel for s in steps if s.op.startswith("conv2d")] == ["nn_conv2d_q7_relu_quad"] * 2
-    assert {"nn_conv2d_q7_relu_quad", "mat_mult_4px_relu"} <= syms
-    assert not syms & GENERAL_ONLY, syms & GENERAL_ONLY
+    assert [s.kernel for s in steps if s.op.startswith("conv2d")] == [quad_symbol(memory)] * 2
+    # widened: neither the int8 MAC loops nor the C channel loop
+    body = {"mm4w_relu_q7"} if memory == "fast" else {"mat_mult_4px_relu", "mm4_relu_q7"}
+    assert {quad_symbol(memory), *body} <= syms
+    forbidden = GENERAL_ONLY | ({"mat_mult_4px_relu", "mac_1x4_aligned", "mm4_relu_q7"} if memory == "fast" else set())
+    assert not syms & forbidden, syms & forbidden
 
 
 @needs_arm
 def test_a_model_with_another_epilogue_links_the_general_entry(tmp_path):
     """The contrast that shows nm sees them: conv c2 without activation needs the int8 body."""
     steps, syms = _linked_symbols(relu_net(act2=(-128, 127)).g, tmp_path, "m4", "fast")
-    assert [s.kernel for s in steps if s.op.startswith("conv2d")] == ["nn_conv2d_q7_relu_quad", "nn_conv2d_q7"]
-    assert {"nn_conv2d_q7", "nn_conv2d_q7_relu_quad", "mat_mult_4px_int8", "mat_mult_4px_relu"} <= syms
+    assert [s.kernel for s in steps if s.op.startswith("conv2d")] == ["nn_conv2d_q7_relu_quad_wide", "nn_conv2d_q7"]
+    assert {"nn_conv2d_q7", "nn_conv2d_q7_relu_quad_wide", "mm4w_relu_q7", "mat_mult_4px_int8"} <= syms
 
 
 @needs_arm

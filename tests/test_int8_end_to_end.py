@@ -99,4 +99,5 @@ def test_cifar_int8_qemu_equals_golden(cifar, target, tmp_path):
     assert info["inferences"] == 50
     assert np.array_equal(got, expected[:50])
     mem = json.loads((build / target / "memory_map.json").read_text())
-    assert mem["models"][entry.name]["arena"] <= 40960      # q7's layer-by-layer arena
+    # q7's layer-by-layer arena (on m4 with the convs' weights widened to int16 in their scratch)
+    assert mem["models"][entry.name]["arena"] <= {"m4": 45056}.get(target, 40960)

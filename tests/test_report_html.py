@@ -303,7 +303,7 @@ def test_bench_report_has_the_per_layer_instructions(tmp_path):
 def test_cifar_report_in_the_browser_is_small(tmp_path):
     build(ROOT / "manifests" / "cifar10.yaml", "m4", tmp_path / "b")
     page, data = report_of(tmp_path / "b", "m4")
-    assert data["models"]["cifar10_m4"]["plan"]["arena_bytes"] == 40960
+    assert data["models"]["cifar10_m4"]["plan"]["arena_bytes"] == 45056   # int16 conv weights in the scratch
     assert page.stat().st_size < 60_000
     check_in_browser(page, data, tmp_path)
 
