@@ -42,46 +42,25 @@ static inline int32_t nn_conv_chunked_scratch(const nn_conv_params *p, int32_t c
  * blocks plus 11 instructions (LDM / STM of its sums, reloads; +7 for the n % 8 dispatch when nb
  * is not a multiple of 8) instead of a call (~40). Registers: sums r4-r7 (LDM / STM), w r0, columns r1 and r8-r11, n r2, weights r3 and
  * r12, widened lr; cols, nb and the channel's sums pointer on the stack. */
+/* one int16 pair of weights (`w`: sxtb16 of `src`) x the next word of each of the four columns
+ * (r8-r11, from r1) into the sums r4-r7 */
+#define NN_CHUNK_MAC4(w, src)                                                                  \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 " w ", " src "\n\t"                                                                \
+    "smlad  r4, " w ", r8, r4\n\t"                                                             \
+    "smlad  r5, " w ", r9, r5\n\t"                                                             \
+    "smlad  r6, " w ", r10, r6\n\t"                                                            \
+    "smlad  r7, " w ", r11, r7\n\t"
 #define NN_CHUNK_BLOCK                                                                         \
     "ldr    r3, [r0], #4\n\t"                                                                  \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3\n\t"                                                                        \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3, ror #8\n\t"                                                                \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"
+    NN_CHUNK_MAC4("lr", "r3")                                                                  \
+    NN_CHUNK_MAC4("lr", "r3, ror #8")
 #define NN_CHUNK_PAIR                                                                          \
     "ldrd   r3, r12, [r0], #8\n\t"                                                             \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3\n\t"                                                                        \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                \
-    "smlad  r4, r3, r8, r4\n\t"                                                                \
-    "smlad  r5, r3, r9, r5\n\t"                                                                \
-    "smlad  r6, r3, r10, r6\n\t"                                                               \
-    "smlad  r7, r3, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r12\n\t"                                                                       \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r12, r12, ror #8\n\t"                                                              \
-    "smlad  r4, r12, r8, r4\n\t"                                                               \
-    "smlad  r5, r12, r9, r5\n\t"                                                               \
-    "smlad  r6, r12, r10, r6\n\t"                                                              \
-    "smlad  r7, r12, r11, r7\n\t"
+    NN_CHUNK_MAC4("lr", "r3")                                                                  \
+    NN_CHUNK_MAC4("r3", "r3, ror #8")                                                          \
+    NN_CHUNK_MAC4("lr", "r12")                                                                 \
+    NN_CHUNK_MAC4("r12", "r12, ror #8")
 static NN_NOINLINE __attribute__((__naked__)) void
 mac_rows_1x4(const int8_t *w NN_MAYBE_UNUSED, const int16_t *cols NN_MAYBE_UNUSED, int32_t nb NN_MAYBE_UNUSED,
              int32_t *part NN_MAYBE_UNUSED, const int32_t *part_end NN_MAYBE_UNUSED,
