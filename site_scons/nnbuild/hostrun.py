@@ -173,7 +173,7 @@ class HostModel:
         }
 
 
-_MARKER = re.compile(r"undefined reference to .nn_weight_layout_(\w+)'")
+_MARKER = re.compile(r"undefined (?:reference to|symbol:) .?nn_weight_layout_(\w+)")   # GNU ld, lld
 
 
 def _layout_mismatch(err, model_c, isa):
