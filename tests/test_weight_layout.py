@@ -23,10 +23,14 @@ from test_planner import GraphBuilder, cifar_graph
 MARKER = re.compile(r"\bnn_weight_layout_(\w+)\s*=")
 
 
+def _marker_defined_in(path):
+    return MARKER.findall(path.read_text())
+
+
 def _marker_defined(isa):
     src = [p for p in csources.kernel_sources(isa) if p.stem == kernels.LAYOUT_SOURCE]
     assert len(src) == 1, isa
-    return MARKER.findall(src[0].read_text())
+    return _marker_defined_in(src[0])
 
 
 def test_every_variant_defines_exactly_the_marker_of_its_layout():
@@ -187,3 +191,24 @@ def test_mismatched_cross_link_fails_and_matched_costs_no_instruction(tmp_path):
                     "--disassemble=cif_run", elf]).stdout
         return [line for line in dis.splitlines() if line.startswith("\t")]
     assert run_code(elf) and run_code(elf) == run_code(old_elf)
+
+
+def test_cmake_export_carries_the_marker_its_models_reference(tmp_path):
+    from nnbuild.exporters import cmake
+    from nnbuild.targets import get_target
+
+    b = GraphBuilder(8, 8, 4, name="portable")      # K % 4 == 0: no marker, no marker file
+    b.fc("fc", b.conv("c1", "data", 8, 3, pad=1), 10)
+    for target, isa, models, want in (("m4", "dsp", [("cif", cifar_graph().g)], "ceil4"),
+                                      ("m3", "mla", [("cif", cifar_graph().g)], "plain"),
+                                      ("m4", "dsp", [("portable", b.g)], None)):
+        out = tmp_path / f"{target}{want}"
+        cmake.export_folder(models, get_target(target), {}, out)
+        marker = sorted(out.glob("kernels/*/nn_weight_layout.c"))
+        model_c = (out / "models" / models[0][0] / f"{models[0][0]}.c").read_text()
+        if want is None:
+            assert marker == [] and "NN_WEIGHT_LAYOUT" not in model_c
+        else:
+            assert [p.relative_to(out).as_posix() for p in marker] == [
+                f"kernels/{'dsp' if isa == 'dsp' else 'ref'}/nn_weight_layout.c"]
+            assert _marker_defined_in(marker[0]) == [want] and f"NN_WEIGHT_LAYOUT({want});" in model_c
