@@ -265,8 +265,8 @@ def test_a_model_links_only_the_input_stage_it_calls(tmp_path):
     other input-stage kernels (each its own file: the linker drops them)."""
     from nnbuild import targets
     b, _ = _smooth_mean_graph(6, 8, 3)
-    _, _, paths = generate_model(b.g, tmp_path, "linked")
     t = targets.get_target("m4")
+    _, _, paths = generate_model(b.g, tmp_path, "linked", isa=csources.isa_for(t))   # its weight layout
     elf = tmp_path / "linked.elf"
     subprocess.run(["arm-none-eabi-gcc", *t.cflags, *targets.FIRMWARE_CFLAGS, "-Werror",
                     *(f"-I{d}" for d in csources.include_dirs()), f"-I{tmp_path}", str(paths[1]),

@@ -679,15 +679,22 @@ def test_dsp_variant_refuses_a_core_without_dsp(tmp_path):
 # The host tests above run the DSP path through C emulations; on ARM it runs ACLE intrinsics and a
 # hand-scheduled SMLAD loop. This firmware replays seeded cases against golden outputs in QEMU.
 
-def _pool_params_c(i, x, kernel, stride, pad, want, src, calls):
-    """Appends pool case i's params (pp: Caffe's divisor; ppx: exclude_pad's, the window's input
-    cells) and the exclude_pad average's golden output and checked call."""
+def _pool_case_c(i, x, kernel, stride, pad, src, calls):
+    """Appends pool case i: its input px, the max and average pools' golden outputs and checked
+    calls (pp: Caffe's divisor), and the exclude_pad average's (ppx: the window's input cells).
+    Returns the output's size."""
+    src.append(c_array("int8_t", f"px{i}", x))
+    for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
+        want = ref(x[None], kernel, stride, pad)[0]
+        src.append(c_array("int8_t", f"{kind}y{i}", want))
+        calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
     geometry = (f"{x.shape[0]},{x.shape[1]},{x.shape[2]},{want.shape[0]},{want.shape[1]},{kernel[0]},"
                 f"{kernel[1]},{stride[0]},{stride[1]},{pad[0]},{pad[1]}")
     src.append(f"static const nn_pool_params pp{i} = {{{geometry},0}};\n")
     src += [c_array("int8_t", f"avgxy{i}", golden.avg_pool(x[None], kernel, stride, pad, exclude_pad=True)[0]),
             f"static const nn_pool_params ppx{i} = {{{geometry},1}};\n"]
     calls.append(f"nn_avgpool_q7(&ppx{i}, px{i}, out); bad += check(\"avgxpool\", {i}, avgxy{i}, {want.size});")
+    return want.size
 
 
 def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, isa="ref", chunked=False):
@@ -769,14 +776,7 @@ def _qemu_cases_source(n_conv=60, n_fc=20, n_pool=30, big=True, misalign=False, 
         calls.append(f"nn_fc_q7(&fp{i}, fx{i}, fw{i}, fb{i}, out, scratch); bad += check(\"fc\", {i}, fy{i}, {o});")
         max_scratch = max(max_scratch, 2 * n)
     for i in range(n_pool):
-        x, kernel, stride, pad = _pool_case(rng)
-        for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
-            want = ref(x[None], kernel, stride, pad)[0]
-            src += [c_array("int8_t", f"{kind}y{i}", want)]
-            calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
-            max_out = max(max_out, want.size)
-        src.append(c_array("int8_t", f"px{i}", x))
-        _pool_params_c(i, x, kernel, stride, pad, want, src, calls)
+        max_out = max(max_out, _pool_case_c(i, *_pool_case(rng), src, calls))
     x = rng.integers(-128, 128, 203).astype(np.int8)
     src += [c_array("int8_t", "rx", x), c_array("int8_t", "ry", golden.relu(x))]
     calls.append("memcpy(out, rx, 203); nn_relu_q7(out, 203); bad += check(\"relu\", 0, ry, 203);")
@@ -863,14 +863,8 @@ def _mve_qemu_source():
     pools = [(rng.integers(-128, 128, (h, w, c)).astype(np.int8), k, s, p) for h, w, c, k, s, p in [
         (9, 9, 1, (3, 3), (2, 2), (1, 1)), (8, 7, 15, (2, 3), (2, 1), (0, 1)), (7, 7, 16, (3, 3), (2, 2), (0, 0)),
         (6, 9, 17, (3, 2), (1, 2), (1, 0)), (5, 5, 33, (5, 5), (1, 1), (2, 2)), (20, 20, 5, (17, 17), (3, 3), (1, 1))]]
-    for i, (x, kernel, stride, pad) in enumerate(pools):
-        src.append(c_array("int8_t", f"px{i}", x))
-        for kind, ref in (("max", golden.max_pool), ("avg", golden.avg_pool)):
-            want = ref(x[None], kernel, stride, pad)[0]
-            src.append(c_array("int8_t", f"{kind}y{i}", want))
-            calls.append(f"nn_{kind}pool_q7(&pp{i}, px{i}, out); bad += check(\"{kind}pool\", {i}, {kind}y{i}, {want.size});")
-            max_out = max(max_out, want.size)
-        _pool_params_c(i, x, kernel, stride, pad, want, src, calls)
+    for i, case in enumerate(pools):
+        max_out = max(max_out, _pool_case_c(i, *case, src, calls))
     for i, n in enumerate([1, 3, 4, 5, 17, 100, 257]):
         a, b = rng.integers(-128, 128, n).astype(np.int8), rng.integers(-128, 128, n).astype(np.int8)
         sa, sb, so = int(rng.integers(0, 8)), int(rng.integers(0, 8)), int(rng.integers(-2, 10))

@@ -181,11 +181,12 @@ def test_manifest_without_quantization_section_imports_the_int8_model(tmp_path):
 
 
 def assert_qemu_m4_equals_golden(tmp_path, g, n=8):
-    """The model file written in `tmp_path` (`_manifest`'s entry "imported"), built for m4 and run
-    in QEMU on `n` images: every output byte equals the golden model of `g`."""
+    """`g` exported to `tmp_path` (`_manifest`'s entry "imported"), built for m4 and run in QEMU
+    on `n` images: every output byte equals the golden model of `g`."""
     from nnbuild import firmware
     from nnbuild.manifest import load_manifest
 
+    _write(tmp_path, tflite.export(g))
     manifest = _manifest(tmp_path)
     entry = load_manifest(manifest).model("imported")
     px = _pixels(g.tensors[g.input].shape, n, 3)
@@ -198,9 +199,7 @@ def assert_qemu_m4_equals_golden(tmp_path, g, n=8):
 @needs_arm
 @needs_qemu
 def test_int8_reimport_qemu_m4_equals_golden(tmp_path):
-    q = net_elementwise(0)
-    _write(tmp_path, tflite.export(q))
-    assert_qemu_m4_equals_golden(tmp_path, q)
+    assert_qemu_m4_equals_golden(tmp_path, net_elementwise(0))
 
 
 # -- (b) the real cifar10_m4: Caffe -> int8 -> .tflite -> import ----------------------------------
@@ -507,9 +506,7 @@ def test_int8_same_average_pool_divides_by_the_input_cells_and_refusals_name_the
 @needs_qemu
 def test_int8_same_average_pool_qemu_m4_equals_golden(tmp_path):
     """An imported AVERAGE_POOL_2D SAME (exclude_pad) built for m4: QEMU == golden."""
-    q = net_same_avg(1)
-    _write(tmp_path, tflite.export(q))
-    assert_qemu_m4_equals_golden(tmp_path, q)
+    assert_qemu_m4_equals_golden(tmp_path, net_same_avg(1))
 
 
 @needs_arm
@@ -519,7 +516,6 @@ def test_int8_floor_pools_round_trip_and_qemu_m4_equals_golden(tmp_path):
     back as the same graph (ceil_mode false), and built for m4: QEMU == golden."""
     q = net_floor_pools(1)
     assert_same_graph(q, reimport(tmp_path, q))
-    _write(tmp_path, tflite.export(q))
     assert_qemu_m4_equals_golden(tmp_path, q)
 
 

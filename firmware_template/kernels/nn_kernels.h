@@ -255,4 +255,15 @@ void nn_input_stage_q7_rows(const uint8_t *pixels, int32_t row_bytes, int32_t y0
                             int32_t mul, const int32_t *off, int32_t off_len, int16_t shift,
                             int8_t *out);
 
+/* Weight layout link markers (nn_weight_layout.c of each variant; kernels.WEIGHT_LAYOUTS in
+ * site_scons/nnbuild/kernels). A variant defines the marker of the layout its kernels read:
+ * nn_weight_layout_plain (ref, mla, thumb1, mve: conv weight rows of K bytes) or
+ * nn_weight_layout_ceil4 (dsp: rows of ceil4(K)). A generated model whose weights depend on the
+ * layout names its own in its run function with NN_WEIGHT_LAYOUT, a relocation of no bytes that
+ * the linker must resolve: linked with a variant of another layout, it fails to link
+ * ("undefined reference to nn_weight_layout_<name>") instead of computing wrong outputs. */
+extern const uint8_t nn_weight_layout_plain;
+extern const uint8_t nn_weight_layout_ceil4;
+#define NN_WEIGHT_LAYOUT(name) __asm__(".reloc ., BFD_RELOC_NONE, nn_weight_layout_" #name)
+
 #endif

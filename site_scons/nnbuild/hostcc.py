@@ -41,7 +41,9 @@ def build_shared(sources, out_dir, include_dirs=(), defines=(), extra_flags=("-O
     """Compile `sources` into <out_dir>/lib<hash>.so and return its path (cached by content)."""
     sources = [Path(s) for s in sources]
     cpp_flags = ["-std=c99", *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines)]
-    flags = [*WARNINGS, *extra_flags, "-fPIC", "-shared", *cpp_flags[1:]]
+    # -z defs: an unresolved symbol (e.g. a weight layout marker, nn_kernels.h) fails here, in
+    # one message, rather than when ctypes loads the library
+    flags = [*WARNINGS, *extra_flags, "-fPIC", "-shared", "-Wl,-z,defs", *cpp_flags[1:]]
     h = hashlib.sha256(" ".join([compiler(), *flags]).encode())
     for s in sorted(sources):
         h.update(str(s).encode())

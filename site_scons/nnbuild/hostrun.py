@@ -2,6 +2,7 @@
 `nnbuild eval --mode host`). The same sources the firmware links are compiled with the host cc."""
 import ctypes
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,9 +80,12 @@ class HostModel:
             raise NnbuildError(f"generated model source {name}.c not found", file=gen_dir,
                                expected="the output of nnbuild.codegen.generate")
         self.generated_dir = gen_dir
-        lib_path = hostcc.build_shared([model_c, *kernel_sources(dsp)], build_dir,
-                                       include_dirs=[*csources.include_dirs(), gen_dir],
-                                       defines=host_defines(dsp))
+        try:
+            lib_path = hostcc.build_shared([model_c, *kernel_sources(dsp)], build_dir,
+                                           include_dirs=[*csources.include_dirs(), gen_dir],
+                                           defines=host_defines(dsp))
+        except NnbuildError as e:
+            raise _layout_mismatch(e, model_c, host_isa(dsp)) from None
         self._name, self._lib_path = name, Path(lib_path)
         self._lib = hostcc.load(lib_path)
         self._run = self._entry(self._lib)
@@ -167,6 +171,23 @@ class HostModel:
             "layer_macs": [int(m.layer_macs[i]) for i in range(n)],
             "macs": m.macs, "arena_bytes": m.arena_bytes,
         }
+
+
+_MARKER = re.compile(r"undefined (?:reference to|symbol:) .?nn_weight_layout_(\w+)")   # GNU ld, lld
+
+
+def _layout_mismatch(err, model_c, isa):
+    """`err` (a failed host build) said in the linker's words when the model's weights are in a
+    layout the `isa` kernels do not read (nn_kernels.h: NN_WEIGHT_LAYOUT); else `err` itself."""
+    m = _MARKER.search(str(err))
+    if m is None:
+        return err
+    from .kernels import weight_layout
+
+    return NnbuildError(f"the model's weights are in the '{m.group(1)}' layout, but the {isa} kernels read "
+                        f"the '{weight_layout(isa)}' layout (it was generated for another kernel variant)",
+                        file=model_c, where="NN_WEIGHT_LAYOUT in its run function",
+                        expected=f"a model generated for the {isa} variant (generate_model(..., isa='{isa}'))")
 
 
 def generate_and_build(qgraph, build_dir, name, dsp=False):

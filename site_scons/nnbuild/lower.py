@@ -29,6 +29,7 @@ class Step:
     emit: object = None  # Kernel.emit: the C statements of this call
     rows: object = None  # Kernel.rows: how it runs on a band of output rows (None: whole layers only)
     chunkings: dict = None  # n -> (C symbol, scratch): Kernel.chunks, the call in n chunks (schedule.set_chunks)
+    layout: str = None   # Kernel.layout: the weight layout its arrays are in, when that is per variant
 
 
 def lower(qgraph, isa=kernels.ANY_ISA):
@@ -62,7 +63,7 @@ def lower(qgraph, isa=kernels.ANY_ISA):
                     kernel=low.symbol or k.symbol, inputs=list(op.inputs), output=op.outputs[0],
                     params=low.params, arrays=arrays, macs=low.macs, struct=low.struct or k.struct, emit=k.emit,
                     rows=None if low.whole else k.rows,
-                    scratch=k.scratch_bytes(low.params, isa))
+                    scratch=k.scratch_bytes(low.params, isa), layout=k.layout(low.params, low.arrays, isa))
         more = k.chunks(low.params, step.kernel, isa) if k.chunks and isa != kernels.ANY_ISA else None
         if more:
             step.chunkings = {1: (step.kernel, step.scratch), **more}

@@ -42,46 +42,35 @@ static inline int32_t nn_conv_chunked_scratch(const nn_conv_params *p, int32_t c
  * blocks plus 11 instructions (LDM / STM of its sums, reloads; +7 for the n % 8 dispatch when nb
  * is not a multiple of 8) instead of a call (~40). Registers: sums r4-r7 (LDM / STM), w r0, columns r1 and r8-r11, n r2, weights r3 and
  * r12, widened lr; cols, nb and the channel's sums pointer on the stack. */
+/* one int16 pair of weights (`w`: sxtb16 of `src`) x the next word of each of the four columns
+ * (r8-r11, from r1) into the sums r4-r7 */
+#define NN_CHUNK_MAC4(w, src)                                                                  \
+    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 " w ", " src "\n\t"                                                                \
+    "smlad  r4, " w ", r8, r4\n\t"                                                             \
+    "smlad  r5, " w ", r9, r5\n\t"                                                             \
+    "smlad  r6, " w ", r10, r6\n\t"                                                            \
+    "smlad  r7, " w ", r11, r7\n\t"
 #define NN_CHUNK_BLOCK                                                                         \
     "ldr    r3, [r0], #4\n\t"                                                                  \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3\n\t"                                                                        \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3, ror #8\n\t"                                                                \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"
+    NN_CHUNK_MAC4("lr", "r3")                                                                  \
+    NN_CHUNK_MAC4("lr", "r3, ror #8")
 #define NN_CHUNK_PAIR                                                                          \
     "ldrd   r3, r12, [r0], #8\n\t"                                                             \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r3\n\t"                                                                        \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                \
-    "smlad  r4, r3, r8, r4\n\t"                                                                \
-    "smlad  r5, r3, r9, r5\n\t"                                                                \
-    "smlad  r6, r3, r10, r6\n\t"                                                               \
-    "smlad  r7, r3, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 lr, r12\n\t"                                                                       \
-    "smlad  r4, lr, r8, r4\n\t"                                                                \
-    "smlad  r5, lr, r9, r5\n\t"                                                                \
-    "smlad  r6, lr, r10, r6\n\t"                                                               \
-    "smlad  r7, lr, r11, r7\n\t"                                                               \
-    "ldmia  r1!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r12, r12, ror #8\n\t"                                                              \
-    "smlad  r4, r12, r8, r4\n\t"                                                               \
-    "smlad  r5, r12, r9, r5\n\t"                                                               \
-    "smlad  r6, r12, r10, r6\n\t"                                                              \
-    "smlad  r7, r12, r11, r7\n\t"
+    NN_CHUNK_MAC4("lr", "r3")                                                                  \
+    NN_CHUNK_MAC4("r3", "r3, ror #8")                                                          \
+    NN_CHUNK_MAC4("lr", "r12")                                                                 \
+    NN_CHUNK_MAC4("r12", "r12, ror #8")
+/* the channel's sums stored (from the pointer at [sp, #8]), w moved on by wskip to the next
+ * row, and back to `loop` for the next channel until part_end */
+#define NN_CHUNK_NEXT(loop)                                                                    \
+    "ldr    r3, [sp, #8]\n\t"                                                                  \
+    "stmia  r3!, {r4, r5, r6, r7}\n\t"                                                         \
+    "ldr    r2, [sp, #56]\n\t"                                                                 \
+    "add    r0, r0, r2\n\t"                                                                    \
+    "ldr    r2, [sp, #52]\n\t"                                                                 \
+    "cmp    r3, r2\n\t"                                                                        \
+    "bne    " loop "\n\t"
 static NN_NOINLINE __attribute__((__naked__)) void
 mac_rows_1x4(const int8_t *w NN_MAYBE_UNUSED, const int16_t *cols NN_MAYBE_UNUSED, int32_t nb NN_MAYBE_UNUSED,
              int32_t *part NN_MAYBE_UNUSED, const int32_t *part_end NN_MAYBE_UNUSED,
@@ -108,13 +97,7 @@ mac_rows_1x4(const int8_t *w NN_MAYBE_UNUSED, const int16_t *cols NN_MAYBE_UNUSE
         NN_CHUNK_PAIR
         "subs   r2, r2, #1\n\t"
         "bne    9b\n\t"
-        "ldr    r3, [sp, #8]\n\t"
-        "stmia  r3!, {r4, r5, r6, r7}\n\t"
-        "ldr    r2, [sp, #56]\n\t"
-        "add    r0, r0, r2\n\t"
-        "ldr    r2, [sp, #52]\n\t"
-        "cmp    r3, r2\n\t"
-        "bne    8b\n\t"
+        NN_CHUNK_NEXT("8b")
         "b      10f\n\t"
         "7:\n\t"                          /* any nb: mac_1x4_aligned's dispatch per channel */
         "str    r2, [sp, #4]\n\t"
@@ -145,13 +128,7 @@ mac_rows_1x4(const int8_t *w NN_MAYBE_UNUSED, const int16_t *cols NN_MAYBE_UNUSE
         "subs   r2, r2, #1\n\t"
         "bne    5b\n\t"
         "6:\n\t"
-        "ldr    r3, [sp, #8]\n\t"
-        "stmia  r3!, {r4, r5, r6, r7}\n\t"
-        "ldr    r2, [sp, #56]\n\t"
-        "add    r0, r0, r2\n\t"
-        "ldr    r2, [sp, #52]\n\t"
-        "cmp    r3, r2\n\t"
-        "bne    1b\n\t"
+        NN_CHUNK_NEXT("1b")
         "10:\n\t"
         "add    sp, sp, #16\n\t"
         "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");

@@ -1,18 +1,5 @@
-/* nn_conv2d_q7 in `chunks` chunks of its window (issue 14): only the DSP variant
- * (dsp/nn_conv2d_q7_chunked.c) has a chunked loop, the one whose im2col columns are worth
- * splitting; every other variant ignores the chunk count and runs its own nn_conv2d_q7 with its
- * own scratch, so the entry exists in every variant (the generator asks for it on dsp only). */
-#include "nn_kernels.h"
+/* nn_conv2d_q7 in `chunks` chunks of its window (issue 14): the DSP variant's loop
+ * (dsp/nn_conv2d_q7_chunked.c); every other variant runs its own nn_conv2d_q7 (common/nn_chunked_fwd.h). */
+#include "nn_chunked_fwd.h"
 
-void nn_conv2d_q7_chunked(const nn_conv_params *p, const int8_t *in, const int8_t *weight,
-                          const int32_t *bias, int8_t *out, int16_t *scratch, int32_t chunks)
-{
-    (void)chunks;
-    nn_conv2d_q7(p, in, weight, bias, out, scratch);
-}
-
-int32_t nn_conv2d_q7_chunked_scratch_bytes(const nn_conv_params *p, int32_t chunks)
-{
-    (void)chunks;
-    return nn_conv2d_q7_scratch_bytes(p);
-}
+NN_CHUNKED_FORWARD(nn_conv2d_q7_chunked, nn_conv2d_q7, nn_conv_params)

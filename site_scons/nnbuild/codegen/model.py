@@ -172,6 +172,7 @@ class _ModelText:
         groups = [u for u in units if not hasattr(u, "emit")]
         lines = [f"int {n}_run(const uint8_t *pixels, int8_t *scores)\n{{\n",
                  f"    int8_t *const a = {n}_arena;\n" + ("    int32_t i;\n" if groups else "") + "\n",
+                 *self._layout_marker(),
                  "    if (pixels == NULL || scores == NULL) {\n        return -1;\n    }\n"]
         for u in units:
             if hasattr(u, "emit"):
@@ -185,6 +186,16 @@ class _ModelText:
         lines.append(f"    memcpy(scores, {self._ptr(out)}, {self.NAME}_OUTPUT_N);  /* logits out of the arena */\n")
         lines.append("    return 0;\n}\n\n")
         return "".join(lines)
+
+    def _layout_marker(self):
+        """The reference to the weight layout marker when some step's arrays are in a per-variant
+        layout (Step.layout): no instruction, but the model links only with variants of that layout."""
+        layouts = {s.layout for s in self.steps} - {None}
+        if not layouts:
+            return []
+        assert len(layouts) == 1, layouts   # lowered for one ISA: one layout
+        users = ", ".join(_comment(s.name) for s in self.steps if s.layout)
+        return [f"    NN_WEIGHT_LAYOUT({layouts.pop()});   /* {users}: weights in this layout (nn_kernels.h) */\n\n"]
 
     def _group_table(self, grp, k):
         w = grp.width

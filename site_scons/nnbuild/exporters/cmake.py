@@ -275,14 +275,16 @@ def write_folder(files, out_dir):
 
 def export_folder(models, target, budgets, out_dir):
     """Export `models` [(name, quantized ir.Graph)] for `target`; returns the number of files."""
+    from .. import kernels
     from ..pipeline import generate_model
 
     generated = []
     with tempfile.TemporaryDirectory(prefix="nnbuild-cmake-") as tmp:
         for name, qgraph in models:
             steps, _, paths = generate_model(qgraph, tmp, name, isa=csources.isa_for(target))
+            marker = {kernels.LAYOUT_SOURCE} if any(s.layout for s in steps) else set()
             generated.append((name, {Path(p).name: Path(p).read_text() for p in paths},
-                              sorted({s.kernel for s in steps})))
+                              sorted({s.kernel for s in steps} | marker)))
     files = folder_files(generated, target, budgets)
     write_folder(files, out_dir)
     return len(files)

@@ -17,7 +17,9 @@ A `Kernel` is registered by (op type, scheme, ISA) with
   inplace  indices of the inputs the output may overwrite (element-wise kernels)
   pack     pack(params, arrays, isa) -> arrays laid out as the `isa` variant reads them (None:
            the same for every variant; ANY_ISA: the layout of ref); today the DSP conv's
-           word-aligned weight rows (kernels/q7_conv2d.py: weight_row)
+           word-aligned weight rows (kernels/q7_conv2d.py: weight_row). A step whose arrays
+           some variant lays out differently gets the layout's name (Kernel.layout): the
+           generated model then references its link marker (weight_layout).
   rows     Rows, when the kernel can run on a band of output rows (streamed execution,
            nnbuild.schedule; C entry points kernels/ref/nn_*_rows.c), else None
   chunks   chunks(params, symbol, isa) -> {n: (C symbol, scratch bytes)} for n >= 2: the ways the
@@ -31,11 +33,25 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..csources import ISA_PREFERENCE
 from ..errors import NnbuildError
 
 ANY_ISA = "*"
 CALL_ARGS = ("chunks",)   # params the call takes as its last argument, never struct fields
+
+# The weight layout each variant's kernels read (Kernel.pack), named as the marker its
+# nn_weight_layout.c defines: nn_weight_layout_<name>. A model with arrays whose layout depends
+# on the variant references the marker of the layout it was generated in (NN_WEIGHT_LAYOUT,
+# nn_kernels.h), so it links only with variants that read that layout; others stay portable.
+WEIGHT_LAYOUTS = {"dsp": "ceil4"}     # conv rows of ceil4(K); every other variant: "plain" (rows of K)
+LAYOUT_SOURCE = "nn_weight_layout"    # the per-variant C file that defines the marker
+
+
+def weight_layout(isa):
+    """The name of the weight layout the `isa` variant reads (ANY_ISA: ref's)."""
+    return WEIGHT_LAYOUTS.get(isa, "plain")
 
 
 @dataclass
@@ -80,6 +96,22 @@ class Kernel:
         if self.scratch is None:
             return 0
         return max(self.scratch(params, i) for i in (ISA_PREFERENCE if isa == ANY_ISA else (isa,)))
+
+    def layout(self, params, arrays, isa=ANY_ISA):
+        """weight_layout(isa) when pack lays `arrays` (as lowered) out differently on some variant,
+        else None (the same bytes on every variant: the call is portable)."""
+        if self.pack is None:
+            return None
+        mine = self.pack(params, arrays, isa)
+        for other in ISA_PREFERENCE:
+            theirs = self.pack(params, arrays, other)
+            if any(_differ(mine[role], theirs[role]) for role in mine):
+                return weight_layout(isa)
+        return None
+
+
+def _differ(a, b):
+    return np.shape(a) != np.shape(b) or not np.array_equal(a, b)
 
 
 _REGISTRY = {}
