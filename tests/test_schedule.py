@@ -298,7 +298,9 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     assert fit.arena_bytes == 12032 and [s.params.get("chunks", 1) for s in steps] == [1, 1, 1, 2, 1, 1, 1, 1]
     assert fit.schedule is not None and "conv2d+relu, 2 chunks" in fit.format_table(), fit.format_table()
     _, fast = schedule.choose(steps, qgraph, "fast", None, lambda s: plan(steps, qgraph, s))
-    assert fast.arena_bytes == 40960 and not any("chunks" in s.params for s in steps)   # fast never chunks
+    # fast never chunks; with no budget it widens every conv's weights to int16 in its scratch
+    assert fast.arena_bytes == 45056 and not any("chunks" in s.params for s in steps)
+    assert [s.kernel for s in steps if s.op.startswith("conv2d")] == [f"nn_conv2d_{'q7' if scheme == 'q7' else 's8'}_relu_quad_wide"] * 3
     # and that 12 KiB plan itself, run through the DSP variant (conv2's chunked entry) on all 932 images
     gen = tmp_path / "gen12k"
     _, fit, _ = generate_model(qgraph, gen, "cifar", memory="auto", arena_budget=12288, isa="dsp")
@@ -361,8 +363,10 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
 @pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
 def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path):
     """Issue 14: with 12 KiB for the arena, `auto` streams cifar10_m4 on m4 with conv2's im2col in
-    2 chunks (the ARM loop of dsp/nn_conv_chunked.h), bit-exact in QEMU, at most 3 % more
-    instructions than layer by layer (the same model in the stock manifest's 48 KiB)."""
+    2 chunks (the ARM loop of dsp/nn_conv_chunked.h), bit-exact in QEMU, at most 3.5 % more
+    instructions than layer by layer in the least arena that needs (40 KiB: 40,960 B, where conv3's
+    weights are widened to int16 for free; measured +3.0 %, and +1.9 % on layer by layer with int8
+    weights throughout); the stock manifest's 48 KiB widens conv1-3 too (12.7 % fewer than 12 KiB)."""
     from conftest import SHARED
 
     def check(path, build):
@@ -378,9 +382,14 @@ def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_pa
     streamed, plan_txt = check(small, tmp_path / "small")
     assert int(re.match(r"arena (\d+) B", plan_txt).group(1)) <= 12288 and "fused group 0" in plan_txt
     assert "conv2d+relu, 2 chunks" in plan_txt, plan_txt
-    whole, plan_txt = check(ROOT / "manifests" / manifest, tmp_path / "lbl")
-    assert "layer by layer" in plan_txt and "chunks" not in plan_txt
-    assert streamed <= 1.03 * whole, (streamed, whole)
+    lean = tmp_path / ("40k_" + manifest)
+    lean.write_text(text.replace("    budget: {ram: 48KiB}", "    budget: {ram: 40KiB}"))
+    whole, plan_txt = check(lean, tmp_path / "lbl")
+    assert "layer by layer" in plan_txt and "chunks" not in plan_txt and "arena 40960 B" in plan_txt
+    assert plan_txt.count("int16 w") == 1, plan_txt     # conv3: its scratch fits beside the peak
+    assert streamed <= 1.035 * whole, (streamed, whole)
+    fastest, plan_txt = check(ROOT / "manifests" / manifest, tmp_path / "wide")
+    assert plan_txt.count("int16 w") == 3 and fastest < 0.9 * streamed, (fastest, streamed, plan_txt)
 
 
 def test_manifest_memory_defaults_to_auto_and_signs_codegen(tmp_path):
