@@ -338,6 +338,19 @@ typedef struct {
     const int32_t *b;        /* [40] not copied */
 } nn_mm4_frame;
 
+/* The four outputs r0-r3 to o + p * ps (ps3: 3 ps), o + 1 back to the frame's slot, the next
+ * channel while the bias pointer lr is not at b_end (r12), then the frame and the registers
+ * popped. */
+#define MM4_STORE4_LOOP_ASM(o, ps, ps3, slot, frame)                                           \
+    "strb   r1, [" o ", " ps "]\n\t"                                                           \
+    "strb   r2, [" o ", " ps ", lsl #1]\n\t"                                                   \
+    "strb   r3, [" o ", " ps3 "]\n\t"                                                          \
+    "strb   r0, [" o "], #1\n\t"                                                               \
+    "str    " o ", [sp, #" slot "]\n\t"                                                        \
+    "cmp    lr, r12\n\t"                                                                       \
+    "bne    20b\n\t"                                                                           \
+    "add    sp, sp, #" frame "\n\t"                                                            \
+    "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 /* The q7 loop with the first block FIRST and the others PASSES (mm4_relu_q7, nn_conv_wide.h). */
 #define MM4_RELU_Q7_ASM(FIRST, PASSES) \
         "push   {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t" \
@@ -363,15 +376,7 @@ typedef struct {
         "usat   r1, #7, r1\n\t" \
         "usat   r2, #7, r2\n\t" \
         "usat   r3, #7, r3\n\t" \
-        "strb   r1, [r9, r10]\n\t" \
-        "strb   r2, [r9, r10, lsl #1]\n\t" \
-        "strb   r3, [r9, r11]\n\t" \
-        "strb   r0, [r9], #1\n\t" \
-        "str    r9, [sp, #20]\n\t" \
-        "cmp    lr, r12\n\t" \
-        "bne    20b\n\t" \
-        "add    sp, sp, #36\n\t" \
-        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+        MM4_STORE4_LOOP_ASM("r9", "r10", "r11", "20", "36")
 static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_q7(const nn_mm4_frame *f NN_MAYBE_UNUSED)
 {
     __asm__ volatile(MM4_RELU_Q7_ASM(MM4_FIRST_BLOCK_ASM, MM4_PASSES_ASM(MM4_BLOCK_ASM, 52)));
@@ -423,15 +428,7 @@ typedef struct {
         "ssat   r2, #8, r2\n\t" \
         "ssat   r3, #8, r3\n\t" \
         "ldm    sp, {r5, r6, r11, r12}\n\t"      /* out, ps, 3 ps, b_end */ \
-        "strb   r1, [r5, r6]\n\t" \
-        "strb   r2, [r5, r6, lsl #1]\n\t" \
-        "strb   r3, [r5, r11]\n\t" \
-        "strb   r0, [r5], #1\n\t" \
-        "str    r5, [sp]\n\t" \
-        "cmp    lr, r12\n\t" \
-        "bne    20b\n\t" \
-        "add    sp, sp, #28\n\t" \
-        "pop    {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+        MM4_STORE4_LOOP_ASM("r5", "r6", "r11", "0", "28")
 static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4_relu_s8(const nn_mm4s8_frame *f NN_MAYBE_UNUSED)
 {
     __asm__ volatile(MM4_RELU_S8_ASM(MM4_FIRST_BLOCK_ASM, MM4_PASSES_ASM(MM4_BLOCK_ASM, 52)));
