@@ -13,5 +13,5 @@ void nn_conv2d_q7_relu_quad_wide(const nn_conv_params *p, const int8_t *in, cons
 
 int32_t nn_conv2d_q7_relu_quad_wide_scratch_bytes(const nn_conv_params *p)
 {
-    return 2 * nn_wide_weights(p) + nn_conv2d_q7_scratch_bytes(p);
+    return nn_wide_scratch_bytes(p);
 }

@@ -16,5 +16,5 @@ void nn_conv2d_s8_relu_quad_wide(const nn_conv_s8_params *ps, const int8_t *in, 
 int32_t nn_conv2d_s8_relu_quad_wide_scratch_bytes(const nn_conv_s8_params *ps)
 {
     const nn_conv_params geo = nn_conv_geometry(ps);
-    return 2 * nn_wide_weights(&geo) + nn_conv2d_s8_scratch_bytes(ps);
+    return nn_wide_scratch_bytes(&geo);
 }

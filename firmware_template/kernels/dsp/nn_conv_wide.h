@@ -20,6 +20,14 @@ static inline int32_t nn_wide_weights(const nn_conv_params *p)
     return p->out_c * nn_ceil4(p->k_h * p->k_w * (p->in_c / p->groups));
 }
 
+/* The scratch bytes: the widened weights and the four int16 columns (nn_conv2d_q7_scratch_bytes on
+ * dsp, written out here so that an entry file needs no other conv file: the CMake export links
+ * only the files a model calls). */
+static inline int32_t nn_wide_scratch_bytes(const nn_conv_params *p)
+{
+    return 2 * nn_wide_weights(p) + 8 * nn_ceil4(p->k_h * p->k_w * (p->in_c / p->groups));
+}
+
 /* n blocks of 4 int8 weights (rows of ceil4(K), kernels/q7_conv2d.py: weight_row) into the
  * pairs the columns' words meet: (w0, w2), (w1, w3), as SXTB16 makes them. */
 static void widen_weights(const int8_t *w, int32_t n, int16_t *dst)
