@@ -346,15 +346,23 @@ def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
     assert re.search(r"fused group 0: \S+ -> ", mm) and "<- peak" in mm, mm
 
 
+@pytest.fixture(scope="module")
+def stock_cifar_builds(tmp_path_factory):
+    """A build dir per committed CIFAR manifest, for its m0 and its m4 firmware: the model is
+    imported and quantized once (the targets' common steps)."""
+    return {m: tmp_path_factory.mktemp(m.replace(".", "_")) for m in ("cifar10.yaml", "cifar10_int8.yaml")}
+
+
 @needs_shared
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
-def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
+def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, stock_cifar_builds):
     """memory: auto (the default) picks the streamed schedule from the m0's 16 KiB."""
-    out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={tmp_path}")
+    build = stock_cifar_builds[manifest]
+    out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={build}")
     assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
-    plan_txt = next((tmp_path / "m0" / "models").glob("*/plan.txt")).read_text()
+    plan_txt = next((build / "m0" / "models").glob("*/plan.txt")).read_text()
     assert plan_txt.startswith("arena 10176 B") and "fused group 0" in plan_txt   # the pixels in it; thumb1 scratch
 
 
@@ -362,7 +370,7 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
-def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path):
+def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path, stock_cifar_builds):
     """Issue 14: with 12 KiB for the arena, `auto` streams cifar10_m4 on m4 with conv2's im2col in
     2 chunks (the ARM loop of dsp/nn_conv_chunked.h), bit-exact in QEMU, at most 3 % more
     instructions than layer by layer (the same model in the stock manifest's 48 KiB)."""
@@ -381,7 +389,7 @@ def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_pa
     streamed, plan_txt = check(small, tmp_path / "small")
     assert int(re.match(r"arena (\d+) B", plan_txt).group(1)) <= 12288 and "fused group 0" in plan_txt
     assert "conv2d+relu, 2 chunks" in plan_txt, plan_txt
-    whole, plan_txt = check(ROOT / "manifests" / manifest, tmp_path / "lbl")
+    whole, plan_txt = check(ROOT / "manifests" / manifest, stock_cifar_builds[manifest])
     assert "layer by layer" in plan_txt and "chunks" not in plan_txt
     assert streamed <= 1.03 * whole, (streamed, whole)
 
