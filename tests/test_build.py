@@ -80,6 +80,42 @@ def repo(tmp_path):
     return copy_repo(tmp_path / "repo")
 
 
+# The default m4 build and the two-model m4 build, each done once per module (a sample build takes
+# ~20 s, two models ~60 s): tests that would start by building the same fresh copy get a copy of
+# the built tree (sources, build/, .sconsign; the copy is up to date, as the first test checks) and
+# never write into the shared one.
+@pytest.fixture(scope="module")
+def built_m4(tmp_path_factory):
+    """(tree, its first `scons target=m4` run) of a fresh copy of the repository."""
+    tree = copy_repo(tmp_path_factory.mktemp("built_m4") / "repo")
+    return tree, scons(tree, "target=m4")
+
+
+@pytest.fixture(scope="module")
+def built_two(tmp_path_factory):
+    """A fresh copy with two.yaml (two_model_manifest), built for m4."""
+    tree = copy_repo(tmp_path_factory.mktemp("built_two") / "repo")
+    scons(tree, "target=m4", f"manifest={two_model_manifest(tree)}")
+    return tree
+
+
+def copy_built(tree, dest):
+    shutil.copytree(tree, dest, symlinks=True)   # copy2: mtimes too; the firmware_template link as is
+    return dest
+
+
+@pytest.fixture
+def built_repo(built_m4, tmp_path):
+    return copy_built(built_m4[0], tmp_path / "repo")
+
+
+@pytest.fixture
+def built_two_repo(built_two, tmp_path):
+    """(tree, its two.yaml)"""
+    tree = copy_built(built_two, tmp_path / "repo")
+    return tree, tree / "two.yaml"
+
+
 def nudge_weight(path, layer, factor=None, ulp=False):
     with h5py.File(path, "r+") as f:
         w = f[f"data/{layer}/0"][...]
@@ -92,8 +128,8 @@ def nudge_weight(path, layer, factor=None, ulp=False):
         f[f"data/{layer}/0"][...] = w
 
 
-def test_default_build_outputs_and_nothing_to_do_twice(repo):
-    first = scons(repo, "target=m4")
+def test_default_build_outputs_and_nothing_to_do_twice(built_m4, built_repo):
+    first, repo = built_m4[1], built_repo    # the shared build's output; its copy
     for name in ("firmware.elf", "firmware.bin", "firmware.hex", "memory_map.json", "memory_map.txt",
                  "firmware.unchecked.map"):
         assert (repo / "build" / "m4" / name).stat().st_size > 0, name
@@ -110,11 +146,11 @@ def test_default_build_outputs_and_nothing_to_do_twice(repo):
     assert "-Os" not in flags("kernels/dsp/nn_conv2d_q7.c")
 
 
-def test_targets_built_in_turn_keep_their_own_generated_code(repo):
+def test_targets_built_in_turn_keep_their_own_generated_code(built_repo):
     """Codegen is per (model, target): m4, then m0, then m4 again regenerates and recompiles
     nothing the second time for m4; import and quantize are shared, the C and plans of both
     targets coexist, each planned for its own kernel ISA's scratch (dsp on m4, thumb1 on m0)."""
-    scons(repo, "target=m4")
+    repo = built_repo                       # built for m4
     m0 = steps(scons(repo, "target=m0"))
     assert "codegen sample_digits" in m0 and not {"import sample_digits", "quantize sample_digits"} & m0, m0
     again = scons(repo, "target=m4")
@@ -129,9 +165,8 @@ def test_targets_built_in_turn_keep_their_own_generated_code(repo):
     assert not (repo / "build" / "models" / "sample_digits" / "sample_digits.c").exists()
 
 
-def test_changed_weights_rebuild_only_that_model(repo):
-    manifest = two_model_manifest(repo)
-    scons(repo, "target=m4", f"manifest={manifest}")
+def test_changed_weights_rebuild_only_that_model(built_two_repo):
+    repo, manifest = built_two_repo         # built for m4
     nudge_weight(repo / "models/sample/a.caffemodel.h5", "conv1", factor=0.5)
     ran = steps(scons(repo, "target=m4", f"manifest={manifest}"))
     assert {"import a", "quantize a", "codegen a"} <= ran
@@ -140,18 +175,16 @@ def test_changed_weights_rebuild_only_that_model(repo):
     assert not [s for s in ran if re.search(r"\bb\b|/b\.", s)], ran
 
 
-def test_identical_requantization_does_not_recompile(repo):
-    manifest = two_model_manifest(repo)
-    scons(repo, "target=m4", f"manifest={manifest}")
+def test_identical_requantization_does_not_recompile(built_two_repo):
+    repo, manifest = built_two_repo         # built for m4
     nudge_weight(repo / "models/sample/a.caffemodel.h5", "ip1", ulp=True)
     ran = steps(scons(repo, "target=m4", f"manifest={manifest}"))
     assert {"import a", "quantize a"} <= ran
     assert "codegen a" not in ran and not any(s.startswith(("CC", "LINK")) for s in ran), ran
 
 
-def test_editing_one_manifest_entry_touches_only_that_model(repo):
-    manifest = two_model_manifest(repo)
-    scons(repo, "target=m4", f"manifest={manifest}")
+def test_editing_one_manifest_entry_touches_only_that_model(built_two_repo):
+    repo, manifest = built_two_repo         # built for m4
     text = yaml.safe_load(manifest.read_text())
     text["models"][1]["quantization"]["samples"] = 200
     manifest.write_text(yaml.safe_dump(text, sort_keys=False))
@@ -160,8 +193,8 @@ def test_editing_one_manifest_entry_touches_only_that_model(repo):
     assert not [s for s in ran if re.search(r"\ba\b|/a\.", s)], ran
 
 
-def test_quantizer_source_change_requantizes(repo):
-    scons(repo, "target=m4")
+def test_quantizer_source_change_requantizes(built_repo):
+    repo = built_repo                       # built for m4
     q = repo / "site_scons" / "nnbuild" / "quantize" / "__init__.py"
     q.write_text(q.read_text() + "\n# a new quantizer version\n")
     ran = steps(scons(repo, "target=m4"))
@@ -288,9 +321,9 @@ def test_parallel_build_and_cache_dir(repo, tmp_path):
     assert (repo / "build" / "m4" / "firmware.elf").read_bytes() == elf
 
 
-def test_link_flag_change_relinks_and_regates(repo):
+def test_link_flag_change_relinks_and_regates(built_repo):
     """The stack reserve lives in the target table and reaches only the link command line."""
-    scons(repo, "target=m4")
+    repo = built_repo                       # built for m4
     t = repo / "site_scons" / "nnbuild" / "targets.py"
     text = t.read_text()
     m4 = text.index('_arm("m4"')
@@ -336,8 +369,8 @@ def children_named(pid, name):
     return [int(p) for p, pp, c in (ln.split(None, 2) for ln in out.splitlines()) if int(pp) == pid and c == name]
 
 
-def test_hung_firmware_times_out_after_a_budget_from_the_model(repo, tmp_path):
-    scons(repo, "target=m4")
+def test_hung_firmware_times_out_after_a_budget_from_the_model(built_repo, tmp_path):
+    repo = built_repo                       # built for m4
     start = time.time()
     r = scons(repo, "target=m4", "run", "image=models/sample/test.npz:0", env=fake_qemu_env(tmp_path), check=False)
     took = time.time() - start
@@ -346,8 +379,8 @@ def test_hung_firmware_times_out_after_a_budget_from_the_model(repo, tmp_path):
     assert limit < 30 and took < limit + 20, (limit, took)   # the sample model: ~10.7 s, not 600 s
 
 
-def test_killed_scons_run_leaves_no_emulator(repo, tmp_path):
-    scons(repo, "target=m4")
+def test_killed_scons_run_leaves_no_emulator(built_repo, tmp_path):
+    repo = built_repo                       # built for m4
     p = subprocess.Popen([SCONS, "-Q", "target=m4", "run", "image=models/sample/test.npz:0"], cwd=repo,
                          env=fake_qemu_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, emu = time.time() + 60, []

@@ -29,6 +29,13 @@ def models(manifest):
     return entry, graph, qgraph, images, labels, expected
 
 
+@pytest.fixture(scope="module")
+def fw_build(tmp_path_factory):
+    """One build dir for the m4 and m55 firmware: the model is imported and quantized once (those
+    steps are the targets' common ones), each target's code generated and compiled in it."""
+    return tmp_path_factory.mktemp("fw")
+
+
 def test_q7_accuracy_on_the_test_set(models):
     *_, labels, expected = models
     correct = int((expected.argmax(1) == labels).sum())
@@ -48,11 +55,11 @@ def test_host_build_equals_golden_on_all_test_images(models, tmp_path):
 
 @needs_arm
 @needs_qemu
-def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
+def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, fw_build):
     from nnbuild import firmware
 
     entry, *_ , images, labels, expected = models
-    build = tmp_path / "build"
+    build = fw_build
     elf = firmware.scons_build(manifest, "m4", build_dir=build)
     got, info = firmware.run_batch(entry, "m4", images[:50], elf=elf)
     assert info["inferences"] == 50 and info["instructions"] > 0
@@ -65,13 +72,13 @@ def test_qemu_m4_equals_golden_and_eval_agrees(manifest, models, tmp_path):
 
 @needs_arm
 @needs_qemu
-def test_qemu_m55_helium_equals_golden(manifest, models, tmp_path):
+def test_qemu_m55_helium_equals_golden(manifest, models, fw_build):
     """The m55 image runs the mve (Helium) kernels: the same bytes as the golden model."""
     from nnbuild import csources, firmware, targets
 
     assert csources.isa_for(targets.get_target("m55")) == "mve"
     entry, *_, images, _, expected = models
-    elf = firmware.scons_build(manifest, "m55", build_dir=tmp_path / "build")
+    elf = firmware.scons_build(manifest, "m55", build_dir=fw_build)
     got, info = firmware.run_batch(entry, "m55", images[:50], elf=elf)
     assert info["inferences"] == 50
     assert np.array_equal(got, expected[:50]), f"{int((got != expected[:50]).any(1).sum())} images differ"

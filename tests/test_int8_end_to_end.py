@@ -34,6 +34,13 @@ def cifar():
     return _quantized(ROOT / "manifests" / "cifar10_int8.yaml", "cifar10_m4_int8", CIFAR_TEST)
 
 
+@pytest.fixture(scope="module")
+def fw_builds(tmp_path_factory):
+    """A build dir per manifest for its m4 and m55 firmware: the model is imported and quantized
+    once (the targets' common steps), each target's code generated and compiled in it."""
+    return {m: tmp_path_factory.mktemp(m) for m in ("sample", "cifar")}
+
+
 def _host_equals_golden(entry, qgraph, images, expected, tmp_path):
     from nnbuild.hostrun import generate_and_build
 
@@ -59,11 +66,11 @@ def test_sample_int8_host_equals_golden_on_every_test_image(sample, tmp_path):
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("target", ["m4", "m55"])
-def test_sample_int8_qemu_equals_golden(sample, target, tmp_path):
+def test_sample_int8_qemu_equals_golden(sample, target, fw_builds):
     from nnbuild import firmware
 
     entry, _, _, images, _, expected = sample
-    elf = firmware.scons_build(ROOT / "manifests" / "sample_int8.yaml", target, build_dir=tmp_path / "build")
+    elf = firmware.scons_build(ROOT / "manifests" / "sample_int8.yaml", target, build_dir=fw_builds["sample"])
     got, info = firmware.run_batch(entry, target, images[:60], elf=elf)
     assert info["inferences"] == 60
     assert np.array_equal(got, expected[:60])
@@ -89,11 +96,11 @@ def test_cifar_int8_host_equals_golden_on_all_test_images(cifar, tmp_path):
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("target", ["m4", "m55"])
-def test_cifar_int8_qemu_equals_golden(cifar, target, tmp_path):
+def test_cifar_int8_qemu_equals_golden(cifar, target, fw_builds):
     from nnbuild import firmware
 
     entry, _, _, images, _, expected = cifar
-    build = tmp_path / "build"
+    build = fw_builds["cifar"]
     elf = firmware.scons_build(ROOT / "manifests" / "cifar10_int8.yaml", target, build_dir=build)
     got, info = firmware.run_batch(entry, target, images[:50], elf=elf)
     assert info["inferences"] == 50

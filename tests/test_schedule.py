@@ -17,10 +17,12 @@ from nnbuild.planner import plan
 from test_planner import GraphBuilder
 
 
-def _streamed_equals_golden(qgraph, pixels, tmp_path, name="m"):
+def _streamed_equals_golden(qgraph, pixels, tmp_path, name="m", expected=None):
     """Generate with memory: small for each host variant's scratch, run on the host (ref and dsp);
-    returns (streamed, layer-by-layer) plans for dsp."""
-    expected = golden.run(qgraph, pixels).reshape(len(pixels), -1)
+    returns (streamed, layer-by-layer) plans for dsp. `expected`: golden's outputs for `pixels`,
+    when the caller has them already."""
+    if expected is None:
+        expected = golden.run(qgraph, pixels).reshape(len(pixels), -1)
     for dsp in (False, True):
         gen = tmp_path / f"gen{dsp}"
         _, p, _ = generate_model(qgraph, gen, name, memory="small", isa=host_isa(dsp))
@@ -286,7 +288,8 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     options = {"per_channel": True} if scheme == "int8" else {}
     qgraph = quantize(cifar_graph, calib, scheme, strategy="mse", options=options)
     images, _ = load_eval_data(CIFAR_TEST, cifar_graph)
-    p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, "cifar")
+    expected = golden.run(qgraph, images).reshape(len(images), -1)   # once: both host runs compare to it
+    p, lbl = _streamed_equals_golden(qgraph, images, tmp_path, "cifar", expected)
     assert len(images) == 932 and lbl.arena_bytes == 40960
     # dsp: conv2's im2col in 5 chunks of one kernel row (1,280 B of columns + 256 B of sums, was
     # 6,400 B in one pass: 14,336 B); the 3,072 B of pixels live in the arena until conv1 reads
@@ -306,7 +309,7 @@ def test_cifar_streamed_equals_golden_on_all_test_images(scheme, cifar_graph, tm
     _, fit, _ = generate_model(qgraph, gen, "cifar", memory="auto", arena_budget=12288, isa="dsp")
     assert fit.arena_bytes == 12032 and "conv2d+relu, 2 chunks" in fit.format_table()
     got = HostModel(gen, "cifar", tmp_path / "lib12k", dsp=True).run(images)
-    assert np.array_equal(got, golden.run(qgraph, images).reshape(len(images), -1))
+    assert np.array_equal(got, expected)
 
 
 SCONS = str(ROOT / ".venv" / "bin" / "scons")
@@ -345,15 +348,23 @@ def test_resnet8_streamed_in_qemu_equals_golden(tmp_path):
     assert re.search(r"fused group 0: \S+ -> ", mm) and "<- peak" in mm, mm
 
 
+@pytest.fixture(scope="module")
+def stock_cifar_builds(tmp_path_factory):
+    """A build dir per committed CIFAR manifest, for its m0 and its m4 firmware: the model is
+    imported and quantized once (the targets' common steps)."""
+    return {m: tmp_path_factory.mktemp(m.replace(".", "_")) for m in ("cifar10.yaml", "cifar10_int8.yaml")}
+
+
 @needs_shared
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
-def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
+def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, stock_cifar_builds):
     """memory: auto (the default) picks the streamed schedule from the m0's 16 KiB."""
-    out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={tmp_path}")
+    build = stock_cifar_builds[manifest]
+    out = _scons_check("target=m0", f"manifest=manifests/{manifest}", f"build_dir={build}")
     assert re.search(r"\[check\] m0 cifar10_m4\w*: 20/20 outputs identical", out), out
-    plan_txt = next((tmp_path / "m0" / "models").glob("*/plan.txt")).read_text()
+    plan_txt = next((build / "m0" / "models").glob("*/plan.txt")).read_text()
     assert plan_txt.startswith("arena 10176 B") and "fused group 0" in plan_txt   # the pixels in it; thumb1 scratch
 
 
@@ -361,7 +372,7 @@ def test_cifar_on_m0_streams_by_itself_and_equals_golden(manifest, tmp_path):
 @needs_arm
 @needs_qemu
 @pytest.mark.parametrize("manifest", ["cifar10.yaml", "cifar10_int8.yaml"])
-def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path):
+def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_path, stock_cifar_builds):
     """Issue 14: with 12 KiB for the arena, `auto` streams cifar10_m4 on m4 with conv2's im2col in
     2 chunks (the ARM loop of dsp/nn_conv_chunked.h), bit-exact in QEMU, at most 3.5 % more
     instructions than layer by layer in the least arena that needs (40 KiB: 40,960 B, where conv3's
@@ -388,7 +399,7 @@ def test_cifar_on_m4_in_12kib_streams_chunked_and_equals_golden(manifest, tmp_pa
     assert "layer by layer" in plan_txt and "chunks" not in plan_txt and "arena 40960 B" in plan_txt
     assert plan_txt.count("int16 w") == 1, plan_txt     # conv3: its scratch fits beside the peak
     assert streamed <= 1.035 * whole, (streamed, whole)
-    fastest, plan_txt = check(ROOT / "manifests" / manifest, tmp_path / "wide")
+    fastest, plan_txt = check(ROOT / "manifests" / manifest, stock_cifar_builds[manifest])
     assert plan_txt.count("int16 w") == 3 and fastest < 0.9 * streamed, (fastest, streamed, plan_txt)
 
 
