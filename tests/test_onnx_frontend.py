@@ -567,7 +567,8 @@ def test_cifar_onnx_qemu_bench_m4(cifar_onnx, tmp_path):
         result = firmware.bench(entry, "m4", cifar_onnx, build_dir=tmp_path / "build")
         print(f"cifar10_m4 via ONNX, {scheme}, m4: {result['instructions']} instructions per inference, "
               f"arena {result['arena_bytes']} B")
-        assert result["instructions"] > 0 and result["arena_bytes"] <= 40960
+        # layer by layer; on m4 the convs' weights widened to int16 in their scratch (45,056 B)
+        assert result["instructions"] > 0 and result["arena_bytes"] <= 45056
 
 
 @pytest.mark.parametrize("bad", ["truncated", "unknown_op"])
