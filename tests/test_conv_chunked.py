@@ -135,3 +135,20 @@ def test_chunk_options_lower_the_scratch_on_dsp_only():
     assert q7_conv2d.scratch(dict(conv2, chunks=2), "thumb1") == q7_conv2d.scratch(conv2, "thumb1")
     assert q7_conv2d.chunkings(conv2, "nn_conv2d_q7", "thumb1") == {}
     assert q7_conv2d.chunkings(dict(conv2, in_c=16, out_c=16, groups=16), "nn_conv2d_q7", "dsp") == {}
+
+
+def test_widened_weights_are_offered_for_quad_layers_on_dsp_only():
+    """kernels/q7_conv2d.py: WIDE: a _quad layer (K >= 5) gets its one-pass entry with int16 weights
+    as option 0, scratch 2 * out_c * ceil4(K) + the columns' 8 * ceil4(K); cifar's conv1 (K 75, not a
+    multiple of 4: no chunks) gets only that; other variants and entries none."""
+    conv2 = dict(in_h=16, in_w=16, in_c=32, out_h=16, out_w=16, out_c=16, k_h=5, k_w=5, stride_h=1,
+                 stride_w=1, pad_h=2, pad_w=2, dil_h=1, dil_w=1, groups=1)
+    opts = q7_conv2d.chunkings(conv2, "nn_conv2d_q7_relu_quad", "dsp")
+    assert opts[0] == ("nn_conv2d_q7_relu_quad_wide", 2 * 16 * 800 + 6400) and {2, 3, 5} <= set(opts)
+    conv1 = dict(conv2, in_h=32, in_w=32, in_c=3, out_h=32, out_w=32, out_c=32)
+    assert q7_conv2d.chunkings(conv1, "nn_conv2d_s8_relu_quad", "dsp") == {
+        0: ("nn_conv2d_s8_relu_quad_wide", 2 * 32 * 76 + 8 * 76)}
+    assert q7_conv2d.chunkings(conv1, "nn_conv2d_q7_relu_quad", "thumb1") == {}
+    assert 0 not in q7_conv2d.chunkings(conv2, "nn_conv2d_q7_relu", "dsp")
+    tiny = dict(conv2, in_c=4, k_h=1, k_w=1, pad_h=0, pad_w=0)   # K = 4: one block, no _wide
+    assert 0 not in q7_conv2d.chunkings(tiny, "nn_conv2d_q7_relu_quad", "dsp")
