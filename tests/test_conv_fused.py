@@ -1,6 +1,7 @@
 """The DSP conv's fused ReLU channel loops (dsp/nn_conv_mat_mult.h: mm4_relu_q7 and _s8, issue 13):
-hand-written function on ARM that the m4 QEMU build runs, so these cases run there. It enters its
-9-block passes by an ADD PC on (nb - 1) % 9 and takes the rounding half up front, so the cases
+hand-written functions on ARM, which only the m4 QEMU build runs, so these cases run there. They
+enter their 9-block passes by an ADD PC on (nb - 1) % 9 and q7 takes the rounding half up front,
+so the cases
 cover every entry residue (nb = 2..20 blocks, K = 4 nb - 3..4 nb), channel counts that are odd
 and one, pixel counts that leave a short last quad, and accumulators at the contract's bound
 (|bias| + 2^14 K + 2^(s-1) = 2^31 - 1: kernels/_checks.py) in both directions."""

@@ -38,7 +38,15 @@
     "smlad  %[a1], %[e], r9, %[a1]\n\t"                                                        \
     "smlad  %[a2], %[e], r10, %[a2]\n\t"                                                       \
     "smlad  %[a3], %[e], r11, %[a3]\n\t"
-/* MAC_1X4_BLOCK_ASM with the registers of mm4_relu_q7 (below). */
+/* MAC_1X4_BLOCK_ASM with the registers of mm4_relu_q7 (below); MM4_ODD_HALF_ASM its second half
+ * (the odd words), which mm4's first block shares. */
+#define MM4_ODD_HALF_ASM                                                                       \
+    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
+    "sxtb16 r12, r7, ror #8\n\t"                                                               \
+    "smlad  r0, r12, r8, r0\n\t"                                                               \
+    "smlad  r1, r12, r9, r1\n\t"                                                               \
+    "smlad  r2, r12, r10, r2\n\t"                                                              \
+    "smlad  r3, r12, r11, r3\n\t"
 #define MM4_BLOCK_ASM                                                                          \
     "ldr    r7, [r4], #4\n\t"                                                                  \
     "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
@@ -46,13 +54,7 @@
     "smlad  r0, r12, r8, r0\n\t"                                                               \
     "smlad  r1, r12, r9, r1\n\t"                                                               \
     "smlad  r2, r12, r10, r2\n\t"                                                              \
-    "smlad  r3, r12, r11, r3\n\t"                                                              \
-    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r12, r7, ror #8\n\t"                                                               \
-    "smlad  r0, r12, r8, r0\n\t"                                                               \
-    "smlad  r1, r12, r9, r1\n\t"                                                               \
-    "smlad  r2, r12, r10, r2\n\t"                                                              \
-    "smlad  r3, r12, r11, r3\n\t"
+    "smlad  r3, r12, r11, r3\n\t" MM4_ODD_HALF_ASM
 /* Duff's entry for a loop of 4 bodies labelled 10..13 (local labels): n := the passes
  * ceil(n / 4), 0 skips to label 6; else a TBB to body (4 - n % 4) % 4. Clobbers e. */
 #define DUFF4_ENTRY_ASM                                                                        \
@@ -301,13 +303,7 @@ static NN_NOINLINE NN_MAYBE_UNUSED void mac_1x4_call(const int8_t *w, const int1
     "smlad  r1, r12, r9, r0\n\t"                                                               \
     "smlad  r2, r12, r10, r0\n\t"                                                              \
     "smlad  r3, r12, r11, r0\n\t"                                                              \
-    "smlad  r0, r12, r8, r0\n\t"                                                               \
-    "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
-    "sxtb16 r12, r7, ror #8\n\t"                                                               \
-    "smlad  r0, r12, r8, r0\n\t"                                                               \
-    "smlad  r1, r12, r9, r1\n\t"                                                               \
-    "smlad  r2, r12, r10, r2\n\t"                                                              \
-    "smlad  r3, r12, r11, r3\n\t"
+    "smlad  r0, r12, r8, r0\n\t" MM4_ODD_HALF_ASM
 /* The other blocks (BLOCK, of SIZE bytes): skip (bytes) in r12, passes in r6. */
 #define MM4_PASSES_ASM(BLOCK, SIZE)                                                            \
     ".p2align 2\n\t"                                                                           \

@@ -42,21 +42,21 @@ static void widen_weights(const int8_t *w, int32_t n, int16_t *dst)
 #if defined(NN_MM4_RELU)
 /* The blocks of mm4_relu_q7 / _s8 (nn_conv_mat_mult.h) with int16 weights: 11 instructions, 44
  * bytes; the first with the bias in r0 as the addend. */
-#define MM4W_HALF_ASM(x, op)                                                                   \
+#define MM4W_HALF_ASM(x)                                                                       \
     "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
     "smlad  r0, " x ", r8, r0\n\t"                                                             \
     "smlad  r1, " x ", r9, r1\n\t"                                                             \
     "smlad  r2, " x ", r10, r2\n\t"                                                            \
     "smlad  r3, " x ", r11, r3\n\t"
 #define MM4W_BLOCK_ASM                                                                         \
-    "ldrd   r7, r12, [r4], #8\n\t" MM4W_HALF_ASM("r7", "") MM4W_HALF_ASM("r12", "")
+    "ldrd   r7, r12, [r4], #8\n\t" MM4W_HALF_ASM("r7") MM4W_HALF_ASM("r12")
 #define MM4W_FIRST_BLOCK_ASM                                                                   \
     "ldrd   r7, r12, [r4], #8\n\t"                                                             \
     "ldmia  r5!, {r8, r9, r10, r11}\n\t"                                                       \
     "smlad  r1, r7, r9, r0\n\t"                                                                \
     "smlad  r2, r7, r10, r0\n\t"                                                               \
     "smlad  r3, r7, r11, r0\n\t"                                                               \
-    "smlad  r0, r7, r8, r0\n\t" MM4W_HALF_ASM("r12", "")
+    "smlad  r0, r7, r8, r0\n\t" MM4W_HALF_ASM("r12")
 
 static NN_NOINLINE NN_MAYBE_UNUSED __attribute__((naked)) void mm4w_relu_q7(const nn_mm4_frame *f NN_MAYBE_UNUSED)
 {
