@@ -145,7 +145,7 @@ WIDE = {f"nn_conv2d_{s}_relu_quad": f"nn_conv2d_{s}_relu_quad_wide" for s in ("q
 def wide_scratch(p):
     """nn_conv2d_*_relu_quad_wide_scratch_bytes(p) on dsp: the widened weights and the columns."""
     k4 = -(-taps(p) // 4) * 4
-    return 2 * p["out_c"] * k4 + 8 * k4
+    return 2 * p["out_c"] * k4 + SCRATCH["dsp"](taps(p), k4)
 
 
 def chunkings(p, symbol, isa):
